@@ -1,0 +1,157 @@
+/**
+ * The command table: names, flags and help text. Each command's implementation is loaded lazily
+ * (`load`), so `devloop --version` and `devloop build --help` load nothing heavy.
+ *
+ * Commands only parse flags and call services: the work lives in the phase folders.
+ */
+import type { ParseArgsConfig } from 'node:util';
+import type { Config } from '../config/load.js';
+import type { EventSink } from '../events.js';
+import type { Writable } from '../output/plain.js';
+
+export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
+
+export interface GlobalOptions {
+  cwd: string;
+  configFile?: string;
+  profiles: string[];
+  output: 'text' | 'json';
+  color: boolean;
+  verbose: boolean;
+}
+
+export interface CommandContext extends GlobalOptions {
+  /** Fires on the first Ctrl-C or SIGTERM. */
+  signal: AbortSignal;
+  /** The renderer for this run's output mode (plain lines or JSON lines). */
+  sink: EventSink;
+  stdout: Writable & { isTTY?: boolean; columns?: number; rows?: number };
+  stderr: Writable;
+  stdin: NodeJS.ReadStream;
+  /** Positional arguments after the command name. */
+  args: string[];
+  /** The command's own flags, parsed. */
+  flags: Record<string, string | boolean | string[] | undefined>;
+  /** Loads the config for this run (-f, -C, -p honoured). Throws ConfigError. */
+  loadConfig(options?: { skipFileChecks?: boolean }): Promise<Config>;
+}
+
+export interface CommandModule {
+  /** Runs the command; resolves to the exit code. Throws DevloopError for failures. */
+  run(ctx: CommandContext): Promise<number>;
+}
+
+export interface CommandSpec {
+  name: string;
+  summary: string;
+  usage: string;
+  description: string;
+  options: OptionSpec;
+  /** Lines describing each option, for --help. */
+  optionHelp: [string, string][];
+  load(): Promise<CommandModule>;
+}
+
+export const GLOBAL_OPTIONS: OptionSpec = {
+  config: { type: 'string', short: 'f' },
+  cwd: { type: 'string', short: 'C' },
+  profile: { type: 'string', short: 'p', multiple: true },
+  output: { type: 'string', short: 'o' },
+  'no-color': { type: 'boolean' },
+  verbose: { type: 'boolean', short: 'v' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
+};
+
+export const GLOBAL_HELP: [string, string][] = [
+  ['-f, --config FILE', 'config file (default: devloop.config.yaml in this or a parent directory)'],
+  ['-C, --cwd DIR', 'run as if started in DIR'],
+  ['-p, --profile NAME', 'activate a profile from the config (repeatable)'],
+  ['-o, --output text|json', 'text for people (default), json for one JSON event per line'],
+  ['--no-color', 'no colours (also when NO_COLOR is set)'],
+  ['-v, --verbose', 'show build steps and debug messages'],
+  ['-h, --help', 'show help'],
+  ['--version', 'print the version'],
+];
+
+export const COMMANDS: CommandSpec[] = [
+  {
+    name: 'dev',
+    summary: 'build, deploy, then sync or rebuild on every change; Ctrl-C deletes what was applied',
+    usage: 'devloop dev [--cleanup=false] [--explain] [--port-forward=false]',
+    description:
+      'Builds every image, deploys the manifests and watches files. A change that matches a sync rule is copied into the running containers; any other change in a build context rebuilds that image and rolls it out; a changed manifest is re-applied. Ctrl-C or SIGTERM deletes every object devloop applied.',
+    options: {
+      cleanup: { type: 'string' },
+      explain: { type: 'boolean' },
+      'port-forward': { type: 'string' },
+      push: { type: 'boolean' },
+    },
+    optionHelp: [
+      ['--cleanup=false', 'keep the deployed objects on exit (delete them later with devloop down)'],
+      ['--explain', 'print, for each change, the rule it matched and why it synced or rebuilt'],
+      ['--port-forward=false', 'do not start the port-forwards of the config'],
+      ['--push', 'push images even to a local cluster'],
+    ],
+    load: () => import('./dev.js'),
+  },
+  {
+    name: 'build',
+    summary: 'build every image (or those named), skip unchanged ones, optionally push',
+    usage: 'devloop build [IMAGE...] [--push] [--file-output FILE] [--dry-run]',
+    description:
+      'Builds the artifacts of the config in dependency order, up to build.concurrency at once. An image whose inputs did not change is not rebuilt. Exits 1 if any build failed.',
+    options: {
+      push: { type: 'boolean' },
+      'file-output': { type: 'string' },
+      'dry-run': { type: 'boolean' },
+    },
+    optionHelp: [
+      ['--push', 'push the built images to their registry'],
+      ['--file-output FILE', 'write {"builds":[{"imageName","tag"}]} to FILE (Skaffold\'s format)'],
+      ['--dry-run', 'print what would build and why, without building'],
+    ],
+    load: () => import('./build.js'),
+  },
+  {
+    name: 'deploy',
+    summary: 'build what is needed, apply the manifests, wait until every workload is ready',
+    usage: 'devloop deploy [--adopt] [--push]',
+    description:
+      'One shot: builds changed images, renders the manifests with the built references, records them in the inventory, applies them server-side and waits for the rollout. Objects deployed before and no longer rendered are pruned.',
+    options: {
+      adopt: { type: 'boolean' },
+      push: { type: 'boolean' },
+    },
+    optionHelp: [
+      ['--adopt', 'take over existing objects of the same name that devloop did not create'],
+      ['--push', 'push images even to a local cluster'],
+    ],
+    load: () => import('./deploy.js'),
+  },
+  {
+    name: 'render',
+    summary: 'print the final manifests (with built image references); changes nothing',
+    usage: 'devloop render',
+    description: 'Renders the manifests as devloop dev and deploy would apply them, and prints them as YAML.',
+    options: {},
+    optionHelp: [],
+    load: () => import('./render.js'),
+  },
+  {
+    name: 'down',
+    summary: 'delete everything devloop ever applied for this project',
+    usage: 'devloop down [--dry-run]',
+    description:
+      'Deletes every object in the inventory (the local journal, the in-cluster record and a label scan for this project), namespaces last, and waits until they are gone. Works after a crash and when the config changed or no longer parses.',
+    options: {
+      'dry-run': { type: 'boolean' },
+    },
+    optionHelp: [['--dry-run', 'list what would be deleted']],
+    load: () => import('./down.js'),
+  },
+];
+
+export function findCommand(name: string): CommandSpec | undefined {
+  return COMMANDS.find((c) => c.name === name);
+}

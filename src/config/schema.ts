@@ -1,0 +1,192 @@
+/**
+ * The one definition of devloop's config file. The TypeScript types (`RawConfig`), the validator
+ * (`ConfigSchema.safeParse`) and `schemas/devloop.schema.json` (`configJsonSchema()`) all come from
+ * here; `schema.test.ts` fails when the checked-in JSON Schema drifts from this file.
+ */
+import { z } from 'zod';
+
+const relativePath = (what: string) => z.string().min(1, `${what} must not be empty`);
+
+export const SyncRuleSchema = z
+  .strictObject({
+    src: z.string().min(1).describe('micromatch glob of files to copy, relative to the artifact context, e.g. "src/**/*.js".'),
+    dest: z
+      .string()
+      .min(1)
+      .describe('Destination in the container: absolute, or relative to the image WORKDIR. Must not escape with "..".'),
+    strip: z.string().optional().describe('Prefix removed from the matched path before it is joined to dest, e.g. "src/".'),
+  })
+  .describe('A file matching src is copied into every running container of the artifact, at dest.');
+
+export const RequirementSchema = z
+  .strictObject({
+    image: z.string().min(1).describe('Image name of another artifact that this one builds on; it is built first.'),
+    alias: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'alias must be a build-arg name (letters, digits, underscore)')
+      .describe('Build arg that receives the built reference of that image, e.g. BASE for "FROM ${BASE}".'),
+  })
+  .describe('An artifact this one depends on.');
+
+export const ArtifactSchema = z
+  .strictObject({
+    image: z
+      .string()
+      .min(1)
+      .regex(/^[a-z0-9]+(?:[._/-][a-z0-9]+)*$/, 'image must be a lowercase image name without a tag, e.g. blog/posts')
+      .describe('Image name, without tag. Manifests refer to it by this name; devloop substitutes the built reference.'),
+    context: relativePath('context').default('.').describe('Build context directory, relative to the config file.'),
+    dockerfile: relativePath('dockerfile').default('Dockerfile').describe('Dockerfile path, relative to the context.'),
+    target: z.string().optional().describe('Multi-stage build target.'),
+    buildArgs: z.record(z.string(), z.string()).default({}).describe('Build args passed to the Dockerfile.'),
+    requires: z.array(RequirementSchema).default([]).describe('Images this one builds on; built first.'),
+    sync: z
+      .strictObject({
+        manual: z.array(SyncRuleSchema).default([]).describe('Sync rules, tried in order; the first match wins.'),
+      })
+      .optional()
+      .describe('Files copied into running containers instead of rebuilding.'),
+  })
+  .describe('One image that devloop builds.');
+
+export const BuildSchema = z
+  .strictObject({
+    tagPolicy: z
+      .enum(['inputDigest', 'gitCommit', 'dateTime'])
+      .default('inputDigest')
+      .describe('How images are tagged: a hash of the inputs (default; unchanged inputs are never rebuilt), the git commit, or the time.'),
+    concurrency: z.number().int().min(1).max(64).default(2).describe('How many images build at once.'),
+    push: z
+      .union([z.literal('auto'), z.boolean()])
+      .default('auto')
+      .describe('Push built images: auto pushes only when the cluster is not local (or has a local registry).'),
+    artifacts: z.array(ArtifactSchema).default([]).describe('The images to build.'),
+  })
+  .describe('Image builds.');
+
+export const HelmReleaseSchema = z
+  .strictObject({
+    name: z.string().min(1).describe('Release name.'),
+    chart: z.string().min(1).describe('Chart directory, relative to the config file.'),
+    namespace: z.string().optional().describe('Namespace of the release; defaults to deploy.namespace.'),
+    valuesFiles: z.array(z.string()).default([]).describe('Values files, relative to the config file.'),
+    setValues: z.record(z.string(), z.string()).default({}).describe('Values set on the command line (--set key=value).'),
+  })
+  .describe('A Helm chart rendered with `helm template`.');
+
+export const DeploySchema = z
+  .strictObject({
+    kubeContext: z.string().optional().describe('Kubernetes context to use; default: the current context.'),
+    namespace: z.string().optional().describe('Default namespace for objects that name none.'),
+    statusCheckDeadlineSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .default(120)
+      .describe('How long each workload may take to become ready.'),
+    kubectl: z
+      .strictObject({
+        manifests: z.array(z.string()).default([]).describe('Globs of manifest files, relative to the config file.'),
+      })
+      .optional()
+      .describe('Plain Kubernetes manifests.'),
+    kustomize: z
+      .strictObject({
+        paths: z.array(z.string()).default([]).describe('Kustomization directories, relative to the config file.'),
+      })
+      .optional()
+      .describe('Kustomizations rendered with `kubectl kustomize`.'),
+    helm: z
+      .strictObject({
+        releases: z.array(HelmReleaseSchema).default([]),
+      })
+      .optional()
+      .describe('Helm charts rendered with `helm template`.'),
+  })
+  .describe('What to deploy and where.');
+
+export const PortForwardSchema = z
+  .strictObject({
+    resourceType: z
+      .enum(['deployment', 'statefulset', 'daemonset', 'service', 'pod'])
+      .default('deployment')
+      .describe('Kind of the resource to forward to.'),
+    resourceName: z.string().min(1).describe('Name of the resource.'),
+    namespace: z.string().optional().describe('Namespace; defaults to deploy.namespace.'),
+    port: z.number().int().min(1).max(65535).describe('Port in the pod (or the service port).'),
+    localPort: z.number().int().min(0).max(65535).optional().describe('Local port; defaults to port. 0 picks a free one.'),
+    address: z
+      .string()
+      .default('127.0.0.1')
+      .describe('Local address to listen on. Default 127.0.0.1: the cluster is not exposed to the network.'),
+  })
+  .describe('A port forwarded from this machine to a pod while devloop dev runs.');
+
+export const WatchSchema = z
+  .strictObject({
+    ignore: z
+      .array(z.string())
+      .default([])
+      .describe('Globs (relative to the config file) never watched, in addition to .git and each context\'s .dockerignore.'),
+    debounceMs: z
+      .number()
+      .int()
+      .min(0)
+      .max(5000)
+      .default(50)
+      .describe('Quiet time after the last change before a batch is acted on.'),
+  })
+  .describe('File watching in devloop dev.');
+
+const overridable = {
+  build: BuildSchema.partial().optional(),
+  deploy: DeploySchema.partial().optional(),
+  portForward: z.array(PortForwardSchema).optional(),
+  watch: WatchSchema.partial().optional(),
+};
+
+export const ProfileSchema = z
+  .strictObject({
+    name: z.string().min(1).describe('Profile name, activated with -p NAME.'),
+    ...overridable,
+  })
+  .describe('Named overrides: objects are merged into the base config, lists replace it.');
+
+export const ConfigSchema = z
+  .strictObject({
+    $schema: z.string().optional(),
+    apiVersion: z.literal('devloop/v1').describe('Config format version. Always devloop/v1.'),
+    kind: z.literal('Config').describe('Always Config.'),
+    metadata: z
+      .strictObject({
+        name: z
+          .string()
+          .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'name must be a DNS label: lowercase letters, digits and "-"')
+          .describe('Project name. Scopes labels and the inventory of applied objects.'),
+      })
+      .describe('Project metadata.'),
+    build: BuildSchema.default({ tagPolicy: 'inputDigest', concurrency: 2, push: 'auto', artifacts: [] }),
+    deploy: DeploySchema.optional(),
+    portForward: z.array(PortForwardSchema).default([]),
+    watch: WatchSchema.default({ ignore: [], debounceMs: 50 }),
+    profiles: z.array(ProfileSchema).default([]),
+  })
+  .describe('devloop configuration (devloop.config.yaml).');
+
+export type RawConfig = z.output<typeof ConfigSchema>;
+export type ArtifactConfig = z.output<typeof ArtifactSchema>;
+export type SyncRule = z.output<typeof SyncRuleSchema>;
+export type DeployConfig = z.output<typeof DeploySchema>;
+export type PortForwardConfig = z.output<typeof PortForwardSchema>;
+export type ProfileConfig = z.output<typeof ProfileSchema>;
+
+/** The JSON Schema written to schemas/devloop.schema.json. */
+export function configJsonSchema(): Record<string, unknown> {
+  const schema = z.toJSONSchema(ConfigSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  return {
+    $schema: schema.$schema,
+    $id: 'https://devloop.dev/schemas/devloop.schema.json',
+    title: 'devloop config',
+    ...schema,
+  };
+}

@@ -1,0 +1,180 @@
+/**
+ * The events every phase emits and every renderer consumes (plain lines, JSON lines, the Ink
+ * dashboard). One discriminated union on `type`; renderers switch on it.
+ *
+ * Who emits what:
+ * - build (build/):             `build`
+ * - deploy (deploy/):           `deploy`, `prune`
+ * - watch and plan (watch/, plan/): `watch`, `change`
+ * - sync (sync/):               `sync`
+ * - observe (observe/):         `pod`, `log`, `portForward`
+ * - teardown (teardown/):       `teardown`
+ * - anyone:                     `message`
+ * - cli/main.ts only:           `error`
+ *
+ * Contract: events are plain data (JSON-serialisable); emitting never blocks and never throws.
+ */
+import type { DevloopError } from './errors.js';
+
+export type BuildStatus =
+  | 'planned' // --dry-run: would build
+  | 'cached' // tag already present; nothing to do
+  | 'building'
+  | 'step' // progress inside a build: `step` holds e.g. "Step 2/5 : COPY . /app"
+  | 'built'
+  | 'pushing'
+  | 'pushed'
+  | 'failed';
+
+export interface BuildEvent {
+  type: 'build';
+  image: string;
+  status: BuildStatus;
+  /** Full reference, `name:tag`. */
+  tag?: string;
+  durationMs?: number;
+  /** Why it builds (cache miss cause) or why it failed. */
+  reason?: string;
+  step?: string;
+  /** Build output lines, on failure: the failing step's output. */
+  output?: string[];
+}
+
+export interface DeployEvent {
+  type: 'deploy';
+  status: 'rendering' | 'applying' | 'applied' | 'waiting' | 'ready' | 'failed';
+  /** `kind/name` or `kind/namespace/name` of the object, when the event is about one object. */
+  object?: string;
+  message?: string;
+  durationMs?: number;
+  /** Number of objects, for `applied`. */
+  count?: number;
+}
+
+export interface PruneEvent {
+  type: 'prune';
+  object: string;
+  status: 'deleting' | 'deleted' | 'failed' | 'planned';
+  message?: string;
+}
+
+export interface WatchEvent {
+  type: 'watch';
+  status: 'ready' | 'large-tree' | 'error';
+  root?: string;
+  fileCount?: number;
+  durationMs?: number;
+  message?: string;
+}
+
+/** One decision of the planner, for --explain and the dashboard. */
+export interface ChangeEvent {
+  type: 'change';
+  path: string;
+  artifact?: string;
+  action: 'sync' | 'rebuild' | 'redeploy' | 'reload-config' | 'ignore';
+  /** Which rule matched and why this action was chosen. */
+  reason: string;
+}
+
+export interface SyncEvent {
+  type: 'sync';
+  artifact: string;
+  status: 'synced' | 'replayed' | 'failed';
+  pod?: string;
+  container?: string;
+  copied: string[];
+  deleted: string[];
+  durationMs?: number;
+  message?: string;
+}
+
+export interface PodEvent {
+  type: 'pod';
+  pod: string;
+  namespace: string;
+  /** Workload that owns it, e.g. `deployment/posts`. */
+  owner?: string;
+  phase: string;
+  /** Human state: Pending, ContainerCreating, Running, CrashLoopBackOff, Terminating, Deleted... */
+  state: string;
+  ready: number;
+  total: number;
+  restarts: number;
+  message?: string;
+}
+
+export interface LogEvent {
+  type: 'log';
+  pod: string;
+  container: string;
+  namespace: string;
+  line: string;
+  /** Marks a synthetic line (container restarted with exit code ...). */
+  marker?: boolean;
+}
+
+export interface PortForwardEvent {
+  type: 'portForward';
+  status: 'listening' | 'connected' | 'reconnecting' | 'failed' | 'stopped';
+  resource: string;
+  address: string;
+  localPort: number;
+  remotePort: number;
+  pod?: string;
+  message?: string;
+}
+
+export interface TeardownEvent {
+  type: 'teardown';
+  status: 'started' | 'deleting' | 'deleted' | 'waiting' | 'done' | 'failed' | 'skipped';
+  object?: string;
+  message?: string;
+  remaining?: number;
+}
+
+export interface MessageEvent {
+  type: 'message';
+  level: 'info' | 'warn' | 'debug';
+  text: string;
+}
+
+export interface ErrorEvent {
+  type: 'error';
+  error: ReturnType<DevloopError['toJSON']>;
+}
+
+export type DevloopEvent =
+  | BuildEvent
+  | DeployEvent
+  | PruneEvent
+  | WatchEvent
+  | ChangeEvent
+  | SyncEvent
+  | PodEvent
+  | LogEvent
+  | PortForwardEvent
+  | TeardownEvent
+  | MessageEvent
+  | ErrorEvent;
+
+/** Where phases send their events. Implementations must not throw and must not block. */
+export interface EventSink {
+  emit(event: DevloopEvent): void;
+}
+
+/** A sink that collects events, for tests and for commands that summarise at the end. */
+export class CollectingSink implements EventSink {
+  readonly events: DevloopEvent[] = [];
+  emit(event: DevloopEvent): void {
+    this.events.push(event);
+  }
+  ofType<T extends DevloopEvent['type']>(type: T): Extract<DevloopEvent, { type: T }>[] {
+    return this.events.filter((e): e is Extract<DevloopEvent, { type: T }> => e.type === type);
+  }
+}
+
+/** Forwards every event to several sinks (e.g. the renderer and a collector). */
+export function teeSink(...sinks: EventSink[]): EventSink {
+  return { emit: (event) => sinks.forEach((s) => s.emit(event)) };
+}

@@ -1,0 +1,101 @@
+/**
+ * Renders events as plain text lines: the renderer without a TTY, and the base of CI logs.
+ * Contract: one event gives zero or more whole lines; it never throws; errors go to `err`.
+ */
+import type { DevloopEvent, EventSink } from '../events.js';
+import type { Palette } from './color.js';
+import { formatDuration } from './format.js';
+
+export interface Writable {
+  write(chunk: string): unknown;
+}
+
+export class PlainRenderer implements EventSink {
+  constructor(
+    private readonly out: Writable,
+    private readonly err: Writable,
+    private readonly palette: Palette,
+    private readonly verbose = false,
+  ) {}
+
+  emit(event: DevloopEvent): void {
+    const line = this.format(event);
+    if (line === undefined) return;
+    const target = event.type === 'error' ? this.err : this.out;
+    target.write(line.endsWith('\n') ? line : `${line}\n`);
+  }
+
+  /** The text for one event, or undefined when this renderer shows nothing for it. */
+  format(event: DevloopEvent): string | undefined {
+    const p = this.palette;
+    const d = (ms?: number) => (ms === undefined ? '' : p.dim(` (${formatDuration(ms)})`));
+    switch (event.type) {
+      case 'build': {
+        const name = p.bold(event.image);
+        switch (event.status) {
+          case 'planned':
+            return `${name}: would build ${event.tag ?? ''}${event.reason ? ` (${event.reason})` : ''}`;
+          case 'cached':
+            return `${name}: ${p.green('cached')} ${event.tag ?? ''}${event.reason && this.verbose ? ` (${event.reason})` : ''}`;
+          case 'building':
+            return `${name}: ${p.blue('building')} ${event.tag ?? ''}${event.reason ? p.dim(` (${event.reason})`) : ''}`;
+          case 'step':
+            return this.verbose ? p.dim(`${event.image}: ${event.step ?? ''}`) : undefined;
+          case 'built':
+            return `${name}: ${p.green('built')} ${event.tag ?? ''}${d(event.durationMs)}`;
+          case 'pushing':
+            return `${name}: pushing ${event.tag ?? ''}`;
+          case 'pushed':
+            return `${name}: ${p.green('pushed')} ${event.tag ?? ''}${d(event.durationMs)}`;
+          case 'failed': {
+            const head = `${name}: ${p.red('failed')}${event.reason ? ` ${event.reason}` : ''}${d(event.durationMs)}`;
+            const body = (event.output ?? []).map((l) => `  ${l}`).join('\n');
+            return body ? `${head}\n${body}` : head;
+          }
+        }
+        return undefined;
+      }
+      case 'deploy': {
+        const obj = event.object ? ` ${event.object}` : '';
+        const status = event.status === 'failed' ? p.red(event.status) : event.status === 'ready' ? p.green(event.status) : event.status;
+        const count = event.count !== undefined ? ` ${event.count} objects` : '';
+        return `deploy: ${status}${obj}${count}${event.message ? ` ${event.message}` : ''}${d(event.durationMs)}`;
+      }
+      case 'prune':
+        return `prune: ${event.status} ${event.object}${event.message ? ` ${event.message}` : ''}`;
+      case 'watch':
+        if (event.status === 'ready') return `watch: ready${event.fileCount !== undefined ? `, ${event.fileCount} files` : ''}${d(event.durationMs)}`;
+        return `watch: ${p.yellow(event.status)} ${event.root ?? ''} ${event.message ?? ''}`.trimEnd();
+      case 'change':
+        return this.verbose || event.action !== 'ignore'
+          ? p.dim(`change: ${event.path} -> ${event.action}${event.artifact ? ` [${event.artifact}]` : ''}: ${event.reason}`)
+          : undefined;
+      case 'sync': {
+        const target = event.pod ? ` ${event.pod}${event.container ? `/${event.container}` : ''}` : '';
+        const files = `${event.copied.length} copied, ${event.deleted.length} deleted`;
+        const status = event.status === 'failed' ? p.red('sync failed') : `${event.status}`;
+        return `${event.artifact}: ${status}${target}: ${files}${d(event.durationMs)}${event.message ? ` ${event.message}` : ''}`;
+      }
+      case 'pod':
+        return `pod ${event.namespace}/${event.pod}: ${event.state} ${event.ready}/${event.total}${event.restarts ? `, ${event.restarts} restarts` : ''}${event.message ? ` ${event.message}` : ''}`;
+      case 'log': {
+        const prefix = p.keyed(`${event.pod}/${event.container}`, `${event.pod}/${event.container}`);
+        return `${prefix} ${event.marker ? p.yellow(event.line) : event.line}`;
+      }
+      case 'portForward':
+        return `port-forward ${event.resource}: ${event.status} ${event.address}:${event.localPort} -> ${event.remotePort}${event.pod ? ` (${event.pod})` : ''}${event.message ? ` ${event.message}` : ''}`;
+      case 'teardown':
+        return `teardown: ${event.status}${event.object ? ` ${event.object}` : ''}${event.remaining !== undefined ? ` (${event.remaining} remaining)` : ''}${event.message ? ` ${event.message}` : ''}`;
+      case 'message':
+        if (event.level === 'debug' && !this.verbose) return undefined;
+        return event.level === 'warn' ? p.yellow(`warning: ${event.text}`) : event.level === 'debug' ? p.dim(event.text) : event.text;
+      case 'error': {
+        const e = event.error as { kind?: string; message?: string; hint?: string; details?: string[] };
+        const lines = [`${p.red('error')}: ${e.message ?? ''}`];
+        for (const detail of e.details ?? []) lines.push(`  ${detail}`);
+        if (e.hint) lines.push(`${p.bold('next')}: ${e.hint}`);
+        return lines.join('\n');
+      }
+    }
+  }
+}

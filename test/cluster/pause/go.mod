@@ -1,0 +1,3 @@
+module devloop.dev/testcluster/pause
+
+go 1.22
