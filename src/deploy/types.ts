@@ -1,0 +1,51 @@
+/**
+ * The deploy phase's interface, shared by `devloop deploy`, `devloop dev` and `devloop down`.
+ */
+import type { Config } from '../config/load.js';
+import type { EventSink } from '../events.js';
+
+/** Where built images must go so the target cluster can pull them. */
+export type ImageTarget =
+  /** A registry the cluster pulls from (KEP-1755 `local-registry-hosting`), e.g. localhost:5000. */
+  | { kind: 'registry'; registry: string; local: true }
+  /** `kind load docker-image` into this kind cluster. */
+  | { kind: 'kind'; cluster: string; local: true }
+  /** `minikube image load` / `k3d image import` into this cluster. */
+  | { kind: 'minikube' | 'k3d'; cluster: string; local: true }
+  /** The cluster shares the local Docker daemon (Docker Desktop): nothing to do. */
+  | { kind: 'daemon'; local: true }
+  /** A remote cluster: push every image to its own registry. */
+  | { kind: 'remote'; local: false };
+
+/** An object devloop applied, as recorded in the inventory. */
+export interface ObjectRef {
+  group: string;
+  version: string;
+  kind: string;
+  namespace?: string;
+  name: string;
+  uid?: string;
+}
+
+export interface DeployOptions {
+  /** Built references by image name: manifests naming these images are rewritten to them. */
+  images: ReadonlyMap<string, string>;
+  /** Take over existing objects devloop did not create. */
+  adopt?: boolean;
+  /** Only re-apply (no wait), e.g. when the dev loop re-applies a changed manifest. */
+  wait?: boolean;
+  signal: AbortSignal;
+  sink: EventSink;
+}
+
+export interface DeployResult {
+  applied: ObjectRef[];
+  pruned: ObjectRef[];
+}
+
+export interface Deployer {
+  /** Where images must go for this cluster. Reads the cluster (KEP-1755 ConfigMap) once. */
+  imageTarget(signal: AbortSignal): Promise<ImageTarget>;
+  /** Renders, records the inventory, applies server-side, prunes, waits. Throws FailureError on a failed rollout. */
+  deploy(config: Config, options: DeployOptions): Promise<DeployResult>;
+}
