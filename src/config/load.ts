@@ -118,8 +118,7 @@ export function parseConfig(text: string, file: string, options: Omit<LoadOption
     throw new ConfigError(parsed.error.issues.flatMap((issue) => issueToProblems(issue, data, locate)));
   }
 
-  const raw = parsed.data;
-  const merged = applyProfiles(raw, options.profiles ?? [], locate);
+  const merged = applyProfiles(parsed.data, data as Record<string, unknown>, options.profiles ?? [], locate);
   const problems = checkSemantics(merged, path.dirname(file), locate, options.skipFileChecks ?? false);
   if (problems.length > 0) throw new ConfigError(problems);
   return normalise(merged, file, options.profiles ?? []);
@@ -190,15 +189,15 @@ function issueToProblems(issue: z.core.$ZodIssue, data: unknown, locate: Locate)
     problems.push({
       ...where,
       path: formatPath(base),
-      message: present ? describeIssue(issue) : `missing required key "${String(base[base.length - 1] ?? '')}"`,
+      message: present ? describeIssue(issue, valueAt(data, base)) : `missing required key "${String(base[base.length - 1] ?? '')}"`,
       fix: fixFor(issue, base),
     });
   }
   return problems;
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'invalid_type') return `expected ${issue.expected}, got ${describeValue(issue.input)}`;
+function describeIssue(issue: z.core.$ZodIssue, value: unknown): string {
+  if (issue.code === 'invalid_type') return `expected ${issue.expected}, got ${describeValue(value)}`;
   if (issue.code === 'invalid_value') return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
   if (issue.code === 'invalid_union') return 'has the wrong type';
   return issue.message;
@@ -297,25 +296,35 @@ export function mergeOverride<T>(base: T, override: unknown): T {
   return out as T;
 }
 
-function applyProfiles(raw: RawConfig, names: string[], locate: Locate): RawConfig {
-  let merged = raw;
+/**
+ * Merges the named profiles, in order, into the document as written (before defaults, so a profile
+ * that sets one key does not reset its siblings to their defaults), then validates the result.
+ */
+function applyProfiles(parsed: RawConfig, document: Record<string, unknown>, names: string[], locate: Locate): RawConfig {
+  if (names.length === 0) return parsed;
+  const rawProfiles = (document.profiles ?? []) as Array<Record<string, unknown>>;
+  let merged: Record<string, unknown> = document;
   for (const name of names) {
-    const profile = raw.profiles.find((p) => p.name === name);
+    const profile = rawProfiles.find((p) => p.name === name);
     if (!profile) {
-      const known = raw.profiles.map((p) => p.name);
+      const known = parsed.profiles.map((p) => p.name);
       const suggestion = closest(name, known);
       throw new UsageError(`profile "${name}" is not defined`, {
         hint: suggestion
           ? `Did you mean -p ${suggestion}?`
           : known.length
             ? `Defined profiles: ${known.join(', ')}.`
-            : `The config defines no profiles (at ${locate(['profiles']).line}).`,
+            : `The config defines no profiles (see line ${locate([]).line} of ${locate([]).file}).`,
       });
     }
     const { name: _name, ...override } = profile;
     merged = mergeOverride(merged, override);
   }
-  return merged;
+  const result = ConfigSchema.safeParse(merged);
+  if (!result.success) {
+    throw new ConfigError(result.error.issues.flatMap((issue) => issueToProblems(issue, merged, locate)));
+  }
+  return result.data;
 }
 
 function checkSemantics(config: RawConfig, rootDir: string, locate: Locate, skipFileChecks: boolean): ConfigProblem[] {
