@@ -5,6 +5,7 @@ import { defineConfig } from 'vitest/config';
 // real cluster; they run one file at a time because they share both.
 export default defineConfig({
   test: {
+    reporters: ['default', './test/summary-reporter.ts'],
     projects: [
       {
         test: {
