@@ -102,6 +102,8 @@ export interface PodEvent {
   total: number;
   restarts: number;
   message?: string;
+  /** Image references of the pod's containers, in spec order (lets renderers map pods to artifacts). */
+  images?: string[];
 }
 
 export interface LogEvent {

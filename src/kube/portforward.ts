@@ -1,0 +1,69 @@
+/**
+ * One TCP connection forwarded to a pod port through @kubernetes/client-node's `PortForward`
+ * (a websocket to the pod's `portforward` subresource).
+ *
+ * Quirks handled here:
+ * - client-node never closes the local socket when the websocket closes, and never closes the
+ *   websocket when the local socket errors: both directions are wired here.
+ * - errors from the kubelet ("connection refused" inside the pod) arrive as text on the error
+ *   stream, not as a websocket error: they are collected and reported through `onError`.
+ */
+import type { Socket } from 'node:net';
+import { Writable } from 'node:stream';
+import { PortForward, type KubeConfig } from '@kubernetes/client-node';
+
+export interface ForwardTarget {
+  namespace: string;
+  pod: string;
+  port: number;
+}
+
+/**
+ * Forwards `socket` to `target` until either side closes. Resolves once the websocket is open
+ * (data flows both ways from then on); rejects when it cannot be opened (pod gone, no permission).
+ * `onError` receives the kubelet's error text, after which the socket is closed.
+ */
+export async function forwardSocket(
+  kubeConfig: KubeConfig,
+  target: ForwardTarget,
+  socket: Socket,
+  onError: (message: string) => void,
+): Promise<void> {
+  const errors = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      const text = chunk.toString('utf8').trim();
+      if (text) onError(text);
+      socket.destroy();
+      callback();
+    },
+  });
+  // `output` must not be ended by the websocket handler's close-stream frames before we decide to.
+  const output = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      if (socket.destroyed) return callback();
+      socket.write(chunk, () => callback());
+    },
+    final(callback) {
+      socket.end();
+      callback();
+    },
+  });
+  const forward = new PortForward(kubeConfig, false);
+  const result = await forward.portForward(target.namespace, target.pod, [target.port], output, errors, socket);
+  const ws = typeof result === 'function' ? result() : result;
+  if (!ws) {
+    socket.destroy();
+    return;
+  }
+  const closeWs = () => {
+    try {
+      ws.close();
+    } catch {
+      // already closed
+    }
+  };
+  socket.on('close', closeWs);
+  socket.on('error', closeWs);
+  ws.on('close', () => socket.end());
+  ws.on('error', () => socket.destroy());
+}

@@ -1,0 +1,237 @@
+/**
+ * The `portForward` entries of the config, while `devloop dev` runs: a local TCP server per entry
+ * (127.0.0.1 unless the entry sets `address`), each connection forwarded to the pod currently
+ * selected for the resource. The selection follows the pods: after a rollout or a restart, new
+ * connections go to a ready replacement without restarting anything.
+ *
+ * Contract:
+ * - a local port already taken is announced and the next free port (up to 10 above) is used; when
+ *   none is free the entry fails with a clear message and the others still run;
+ * - `podsChanged()` must be called on every pod update; it never throws;
+ * - `stop()` closes the servers and every open connection.
+ */
+import net from 'node:net';
+import type { PortForwardConfig } from '../config/schema.js';
+import type { EventSink, PortForwardEvent } from '../events.js';
+import type { ForwardTarget } from '../kube/portforward.js';
+import type { PodSnapshot } from './pods.js';
+
+export interface ServiceInfo {
+  selector: Record<string, string>;
+  /** Remote port in the pod for the service port asked for. */
+  targetPort: number;
+}
+
+export interface PortForwardDeps {
+  /** The project's current pods. */
+  pods(): Iterable<PodSnapshot>;
+  /** Reads a Service (only for `resourceType: service`). */
+  readService(namespace: string, name: string, port: number): Promise<ServiceInfo>;
+  /** Forwards one accepted socket (`forwardSocket` bound to the kubeconfig; a fake in tests). */
+  forward(target: ForwardTarget, socket: net.Socket, onError: (message: string) => void): Promise<void>;
+  sink: EventSink;
+  /** Namespace of entries that name none (deploy.namespace, else `default`). */
+  defaultNamespace: string;
+  /** How long a connection waits for a ready pod before it is closed. */
+  waitForPodMs?: number;
+}
+
+export interface ActivePortForward {
+  resource: string;
+  address: string;
+  localPort: number;
+  remotePort: number;
+  pod?: string;
+}
+
+export interface PortForwarder {
+  readonly forwards: readonly ActivePortForward[];
+  podsChanged(): void;
+  stop(): Promise<void>;
+}
+
+const PORT_SEARCH = 10;
+
+function listen(server: net.Server, address: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error) => {
+      server.off('listening', onListening);
+      reject(error);
+    };
+    const onListening = () => {
+      server.off('error', onError);
+      resolve((server.address() as net.AddressInfo).port);
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen(port, address);
+  });
+}
+
+function matches(pod: PodSnapshot, entry: PortForwardConfig, namespace: string, service?: ServiceInfo): boolean {
+  if (pod.namespace !== namespace || pod.terminating) return false;
+  switch (entry.resourceType) {
+    case 'pod':
+      return pod.name === entry.resourceName;
+    case 'service':
+      return Boolean(service) && Object.entries(service!.selector).every(([k, v]) => pod.labels[k] === v);
+    default:
+      return pod.owner === `${entry.resourceType}/${entry.resourceName}`;
+  }
+}
+
+class Forward {
+  readonly active: ActivePortForward;
+  private server = net.createServer();
+  private sockets = new Set<net.Socket>();
+  private service?: ServiceInfo;
+  private waiters: Array<() => void> = [];
+  private announced?: string;
+
+  constructor(
+    private readonly entry: PortForwardConfig,
+    private readonly namespace: string,
+    private readonly deps: PortForwardDeps,
+  ) {
+    this.active = {
+      resource: `${entry.resourceType}/${entry.resourceName}`,
+      address: entry.address ?? '127.0.0.1',
+      localPort: entry.localPort ?? entry.port,
+      remotePort: entry.port,
+    };
+  }
+
+  private emit(status: PortForwardEvent['status'], message?: string): void {
+    this.deps.sink.emit({
+      type: 'portForward',
+      status,
+      resource: this.active.resource,
+      address: this.active.address,
+      localPort: this.active.localPort,
+      remotePort: this.active.remotePort,
+      ...(this.active.pod ? { pod: this.active.pod } : {}),
+      ...(message ? { message } : {}),
+    });
+  }
+
+  /** Listens; resolves false (after a `failed` event) when no port could be bound. */
+  async start(): Promise<boolean> {
+    if (this.entry.resourceType === 'service') {
+      try {
+        this.service = await this.deps.readService(this.namespace, this.entry.resourceName, this.entry.port);
+        this.active.remotePort = this.service.targetPort;
+      } catch (error) {
+        this.emit('failed', `cannot read service ${this.namespace}/${this.entry.resourceName}: ${(error as Error).message}`);
+        return false;
+      }
+    }
+    this.server.on('connection', (socket) => this.accept(socket));
+    const wanted = this.active.localPort;
+    const candidates = wanted === 0 ? [0] : Array.from({ length: PORT_SEARCH + 1 }, (_, i) => wanted + i).filter((p) => p <= 65535);
+    let lastError: Error | undefined;
+    for (const port of candidates) {
+      try {
+        this.active.localPort = await listen(this.server, this.active.address, port);
+        const moved = wanted !== 0 && port !== wanted;
+        this.emit('listening', moved ? `local port ${wanted} is in use: forwarding from ${this.active.localPort} instead` : undefined);
+        this.select();
+        return true;
+      } catch (error) {
+        lastError = error as Error;
+        if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') break;
+      }
+    }
+    this.active.localPort = wanted;
+    const code = (lastError as NodeJS.ErrnoException | undefined)?.code;
+    this.emit(
+      'failed',
+      code === 'EADDRINUSE'
+        ? `local ports ${wanted}-${wanted + PORT_SEARCH} on ${this.active.address} are all in use; free one or set portForward.localPort`
+        : `cannot listen on ${this.active.address}:${wanted}: ${lastError?.message ?? 'unknown error'}`,
+    );
+    return false;
+  }
+
+  /** Re-evaluates which pod new connections go to; announces changes. */
+  select(): void {
+    const candidates = [...this.deps.pods()].filter((p) => matches(p, this.entry, this.namespace, this.service));
+    const current = candidates.find((p) => p.name === this.active.pod && p.ready === p.total && p.total > 0);
+    const chosen = current ?? candidates.find((p) => p.ready === p.total && p.total > 0);
+    const previous = this.active.pod;
+    if (chosen) this.active.pod = chosen.name;
+    else delete this.active.pod;
+    if (this.announced === undefined && !chosen) return;
+    if (chosen && chosen.name !== this.announced) {
+      this.announced = chosen.name;
+      this.emit('connected');
+      for (const wake of this.waiters.splice(0)) wake();
+    } else if (!chosen && previous) {
+      this.announced = '';
+      this.emit('reconnecting', 'waiting for a ready pod');
+    }
+  }
+
+  private waitForPod(): Promise<string | undefined> {
+    if (this.active.pod) return Promise.resolve(this.active.pod);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== wake);
+        resolve(undefined);
+      }, this.deps.waitForPodMs ?? 30_000);
+      const wake = () => {
+        clearTimeout(timer);
+        resolve(this.active.pod);
+      };
+      this.waiters.push(wake);
+    });
+  }
+
+  private accept(socket: net.Socket): void {
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    socket.pause();
+    void (async () => {
+      const pod = await this.waitForPod();
+      if (!pod || socket.destroyed) {
+        socket.destroy();
+        return;
+      }
+      try {
+        await this.deps.forward({ namespace: this.namespace, pod, port: this.active.remotePort }, socket, (message) =>
+          this.deps.sink.emit({ type: 'message', level: 'debug', text: `port-forward ${this.active.resource}: ${message}` }),
+        );
+      } catch (error) {
+        this.deps.sink.emit({ type: 'message', level: 'debug', text: `port-forward ${this.active.resource} to ${pod}: ${(error as Error).message}` });
+        socket.destroy();
+      }
+    })();
+  }
+
+  async stop(): Promise<void> {
+    for (const wake of this.waiters.splice(0)) wake();
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => (this.server.listening ? this.server.close(() => resolve()) : resolve()));
+    this.emit('stopped');
+  }
+}
+
+/** Starts every entry; entries that fail are announced and left out. */
+export async function startPortForwards(entries: readonly PortForwardConfig[], deps: PortForwardDeps): Promise<PortForwarder> {
+  const forwards: Forward[] = [];
+  for (const entry of entries) {
+    const forward = new Forward(entry, entry.namespace ?? deps.defaultNamespace, deps);
+    if (await forward.start()) forwards.push(forward);
+  }
+  return {
+    get forwards() {
+      return forwards.map((f) => f.active);
+    },
+    podsChanged() {
+      for (const f of forwards) f.select();
+    },
+    async stop() {
+      await Promise.all(forwards.map((f) => f.stop()));
+    },
+  };
+}
