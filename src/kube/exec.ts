@@ -1,0 +1,103 @@
+/**
+ * A long-lived process in a container through @kubernetes/client-node's `Exec` (one websocket to
+ * the pod's `exec` subresource, stdin kept open). Used by src/sync/ to run its agent: one process,
+ * one handshake per container, then many batches over the same stream.
+ *
+ * Quirks handled here:
+ * - client-node sends each stdin chunk as one websocket message: large writes are split so no
+ *   single message is huge.
+ * - the exit status arrives on the status channel (3), and is the only place where "executable
+ *   file not found" (no `sh` in the image) is reported: it is turned into `exited` with the
+ *   server's message.
+ * - the websocket may close without a status (pod deleted, connection dropped): `exited` then
+ *   resolves with `{ code: undefined, message: 'connection closed' }`.
+ */
+import { PassThrough, Writable } from 'node:stream';
+import { Exec, type KubeConfig, type V1Status } from '@kubernetes/client-node';
+
+export interface ExecTarget {
+  namespace: string;
+  pod: string;
+  container: string;
+}
+
+export interface ExecExit {
+  /** Exit code when the process exited and the server said so. */
+  code?: number;
+  /** The server's status message, e.g. `... exec: "sh": executable file not found in $PATH`. */
+  message: string;
+}
+
+export interface ExecStream {
+  /** Writes bytes to the process's stdin (split into websocket-sized messages). */
+  write(data: Buffer | string): void;
+  /** Ends stdin and closes the websocket. Never throws. */
+  close(): void;
+  /** Resolves once when the process exited or the connection was lost. Never rejects. */
+  readonly exited: Promise<ExecExit>;
+}
+
+const MAX_MESSAGE_BYTES = 256 * 1024;
+
+function exitFromStatus(status: V1Status): ExecExit {
+  if (status.status === 'Success') return { code: 0, message: 'exited with code 0' };
+  const causes = status.details?.causes ?? [];
+  const exitCause = causes.find((c) => c.reason === 'ExitCode');
+  const code = exitCause?.message !== undefined ? Number(exitCause.message) : undefined;
+  return { code: Number.isFinite(code) ? code : undefined, message: status.message ?? status.reason ?? 'the process failed' };
+}
+
+/**
+ * Starts `command` in the container with stdin, stdout and stderr attached. Resolves once the
+ * websocket is open; rejects when it cannot be opened (pod gone, no permission, cluster
+ * unreachable). Output arrives through `onStdout`/`onStderr` as it comes.
+ */
+export async function openExecStream(
+  kubeConfig: KubeConfig,
+  target: ExecTarget,
+  command: string[],
+  handlers: { onStdout(chunk: Buffer): void; onStderr(chunk: Buffer): void },
+): Promise<ExecStream> {
+  const stdin = new PassThrough();
+  const stdout = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      handlers.onStdout(chunk);
+      callback();
+    },
+  });
+  const stderr = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      handlers.onStderr(chunk);
+      callback();
+    },
+  });
+  let resolveExit!: (exit: ExecExit) => void;
+  const exited = new Promise<ExecExit>((resolve) => (resolveExit = resolve));
+  let statusSeen: ExecExit | undefined;
+
+  const exec = new Exec(kubeConfig);
+  const ws = await exec.exec(target.namespace, target.pod, target.container, command, stdout, stderr, stdin, false, (status) => {
+    statusSeen = exitFromStatus(status);
+  });
+  ws.on('close', () => resolveExit(statusSeen ?? { message: 'connection closed' }));
+  ws.on('error', (error: Error) => resolveExit(statusSeen ?? { message: `connection error: ${error.message}` }));
+  if (ws.readyState === ws.CLOSED) resolveExit(statusSeen ?? { message: 'connection closed' });
+
+  return {
+    write(data) {
+      const buffer = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+      for (let offset = 0; offset < buffer.length; offset += MAX_MESSAGE_BYTES) {
+        stdin.write(buffer.subarray(offset, Math.min(buffer.length, offset + MAX_MESSAGE_BYTES)));
+      }
+    },
+    close() {
+      try {
+        stdin.end();
+        ws.close();
+      } catch {
+        // already closed
+      }
+    },
+    exited,
+  };
+}

@@ -1,0 +1,281 @@
+/**
+ * The dev loop's planner: a pure function from (a batch of file changes, the config, the loop's
+ * state) to a Plan value. It performs no I/O and starts nothing; executing the plan is src/dev/'s
+ * job. Everything it needs beyond the config (the rendered manifest files, which images cannot be
+ * synced, each context's .dockerignore matcher) is passed in `PlanState`.
+ *
+ * Decision rules, per change (one ChangeEvent per change and per artifact context involved):
+ * 1. The config file -> reload-config.
+ * 2. A manifest (in `state.manifestFiles`, matching a `deploy.kubectl.manifests` glob, or under a
+ *    kustomize path or helm chart directory) -> redeploy.
+ * 3. `.git/**` and `watch.ignore` matches -> ignore (the watcher prunes these; this is the record).
+ * 4. Inside one or more artifact contexts (a path belongs to every context containing it):
+ *    - dockerignored in that context -> ignore (the decision names the pattern, when known);
+ *    - in the most specific (deepest) containing context only: the first sync rule whose `src`
+ *      matches the path relative to the context (micromatch, dot: true) -> sync (copy, or delete
+ *      for unlink/unlinkDir), unless the image is in `state.syncDisabled` -> rebuild;
+ *    - otherwise -> rebuild of that image plus its dependents. An enclosing context (e.g. a base
+ *      image built from `.`) that does not dockerignore the path is rebuilt too: the file is part
+ *      of its build context, so its image changes.
+ * 5. Anything else -> ignore.
+ * Rules 1-2 do not stop rule 4: a manifest kept inside a build context also changes that image.
+ * An image rebuilt in the same batch has its syncs dropped (the new image carries the files).
+ * Directory additions are ignored: their files arrive as their own changes.
+ */
+import path from 'node:path';
+import micromatch from 'micromatch';
+import type { Artifact, Config } from '../config/load.js';
+import type { ChangeEvent } from '../events.js';
+import { buildOrder, dependentsOf } from '../build/graph.js';
+import type { FileChange } from '../watch/index.js';
+import { matchingIgnoreGlob } from '../watch/ignore.js';
+
+export interface SyncOp {
+  image: string;
+  /** containerPath: absolute, or relative to the image's WORKDIR (the Syncer resolves it). */
+  copy: Array<{ localPath: string; containerPath: string }>;
+  /** containerPaths to remove (files or whole directories). */
+  delete: string[];
+}
+
+export interface Plan {
+  reloadConfig: boolean;
+  /** At most one SyncOp per image, never for an image in `rebuild`. */
+  syncs: SyncOp[];
+  /** Images to rebuild, dependents included, in build order. */
+  rebuild: string[];
+  redeploy: boolean;
+  /** Why each change led to its action, for --explain and the dashboard. */
+  decisions: ChangeEvent[];
+}
+
+/** The .dockerignore matcher of one context (the build helper's `contextFileFilter(artifact)`). */
+export interface ContextFilterLike {
+  /** relPath is relative to the context, with `/` separators. */
+  isExcluded(relPath: string, isDir: boolean): boolean;
+  /** The pattern that decided an exclusion, when the filter can tell. */
+  excludedBy?(relPath: string, isDir: boolean): string | undefined;
+}
+
+export interface PlanState {
+  /** Absolute paths of manifest files currently rendered. */
+  manifestFiles: ReadonlySet<string>;
+  /** Images whose sync is unusable (no tar/sh, read-only): their syncable changes rebuild instead. */
+  syncDisabled: ReadonlySet<string>;
+  /** Each image's .dockerignore matcher; an image without one excludes nothing. */
+  contextFilters?: ReadonlyMap<string, ContextFilterLike>;
+}
+
+/** Forward slashes, so globs and container paths are the same on every platform. */
+function toPosix(p: string): string {
+  return p.split(path.sep).join('/');
+}
+
+/** `child` relative to `dir` when inside it (or equal: ''), else undefined. */
+export function relativeInside(dir: string, child: string): string | undefined {
+  const rel = path.relative(dir, child);
+  if (rel === '') return '';
+  if (rel.startsWith('..') || path.isAbsolute(rel)) return undefined;
+  return toPosix(rel);
+}
+
+/**
+ * Keeps the net effect per path of a sequence of changes (last state wins; created then removed in
+ * the same batch vanishes; removed then re-created is a change). Order of first appearance is kept.
+ */
+export function netChanges(changes: readonly FileChange[]): FileChange[] {
+  const first = new Map<string, FileChange['kind']>();
+  const last = new Map<string, FileChange['kind']>();
+  for (const c of changes) {
+    if (!first.has(c.path)) first.set(c.path, c.kind);
+    last.set(c.path, c.kind);
+  }
+  const result: FileChange[] = [];
+  for (const [p, firstKind] of first) {
+    const lastKind = last.get(p)!;
+    const isDir = lastKind === 'addDir' || lastKind === 'unlinkDir';
+    const existedBefore = firstKind === 'change' || firstKind === 'unlink' || firstKind === 'unlinkDir';
+    const existsAfter = lastKind === 'add' || lastKind === 'change' || lastKind === 'addDir';
+    if (!existedBefore && !existsAfter) continue;
+    let kind: FileChange['kind'];
+    if (existedBefore && existsAfter) kind = isDir ? 'addDir' : 'change';
+    else if (existsAfter) kind = isDir ? 'addDir' : 'add';
+    else kind = isDir ? 'unlinkDir' : 'unlink';
+    result.push({ path: p, kind });
+  }
+  return result;
+}
+
+/** Where a synced file lands: dest joined with the path minus `strip` (when the path starts with it). */
+export function containerPathFor(rule: { dest: string; strip?: string }, relPath: string): string {
+  const stripped = rule.strip && relPath.startsWith(rule.strip) ? relPath.slice(rule.strip.length) : relPath;
+  return path.posix.join(rule.dest, stripped);
+}
+
+interface ManifestMatch {
+  matched: boolean;
+  why: string;
+}
+
+function manifestMatch(file: string, config: Config, state: PlanState): ManifestMatch {
+  if (state.manifestFiles.has(file)) return { matched: true, why: 'is a rendered manifest' };
+  const rel = relativeInside(config.rootDir, file);
+  if (rel !== undefined) {
+    const glob = config.deploy.kubectl.manifests.find((g) => micromatch.isMatch(rel, g, { dot: true }));
+    if (glob) return { matched: true, why: `matches deploy.kubectl.manifests "${glob}"` };
+  }
+  for (const k of config.deploy.kustomize.paths) {
+    if (relativeInside(path.resolve(config.rootDir, k), file) !== undefined) return { matched: true, why: `is under kustomize path "${k}"` };
+  }
+  for (const release of config.deploy.helm.releases) {
+    if (relativeInside(path.resolve(config.rootDir, release.chart), file) !== undefined) {
+      return { matched: true, why: `is under the chart of helm release "${release.name}"` };
+    }
+    const values = release.valuesFiles.find((v) => path.resolve(config.rootDir, v) === file);
+    if (values) return { matched: true, why: `is a values file of helm release "${release.name}"` };
+  }
+  return { matched: false, why: '' };
+}
+
+function dockerignorePattern(filter: ContextFilterLike | undefined, rel: string, isDir: boolean): string | undefined | false {
+  if (!filter) return false;
+  // A path is excluded when it or any directory above it is (the watcher prunes whole directories).
+  const segments = rel.split('/');
+  for (let i = 1; i <= segments.length; i++) {
+    const candidate = segments.slice(0, i).join('/');
+    const candidateIsDir = i < segments.length || isDir;
+    if (filter.isExcluded(candidate, candidateIsDir)) return filter.excludedBy?.(candidate, candidateIsDir);
+  }
+  return false;
+}
+
+/** Computes the plan for one batch. Pure: same inputs, same plan. */
+export function planChanges(changes: FileChange[], config: Config, state: PlanState): Plan {
+  const decisions: ChangeEvent[] = [];
+  let reloadConfig = false;
+  let redeploy = false;
+  const rebuildCauses = new Set<string>();
+  const syncByImage = new Map<string, { copy: Map<string, string>; delete: Set<string> }>();
+  // Decisions whose reason names dependents are completed once the rebuild set is known.
+  const rebuildDecisions: Array<{ decision: ChangeEvent; image: string; prefix: string }> = [];
+
+  const artifacts = config.build.artifacts;
+  const rootDir = config.rootDir;
+
+  for (const change of netChanges(changes)) {
+    const file = change.path;
+    const rootRel = relativeInside(rootDir, file);
+    const shown = rootRel ?? file;
+    let decided = false;
+
+    if (file === config.file) {
+      reloadConfig = true;
+      decided = true;
+      decisions.push({ type: 'change', path: file, action: 'reload-config', reason: `${shown} is the config file: reload it (a config that fails validation keeps the old one running)` });
+    }
+    const manifest = change.kind === 'addDir' || change.kind === 'unlinkDir' ? { matched: false, why: '' } : manifestMatch(file, config, state);
+    if (manifest.matched) {
+      redeploy = true;
+      decided = true;
+      decisions.push({ type: 'change', path: file, action: 'redeploy', reason: `${shown} ${manifest.why}: re-render and re-apply the manifests` });
+    }
+
+    if (rootRel !== undefined && rootRel.split('/').includes('.git')) {
+      if (!decided) decisions.push({ type: 'change', path: file, action: 'ignore', reason: `${shown} is inside .git` });
+      continue;
+    }
+    const ignoreGlob = rootRel !== undefined ? matchingIgnoreGlob(rootRel, config.watch.ignore) : undefined;
+    if (ignoreGlob !== undefined) {
+      if (!decided) decisions.push({ type: 'change', path: file, action: 'ignore', reason: `${shown} matches watch.ignore "${ignoreGlob}"` });
+      continue;
+    }
+
+    const containing = artifacts
+      .map((artifact) => ({ artifact, rel: relativeInside(artifact.contextDir, file) }))
+      .filter((c): c is { artifact: Artifact; rel: string } => c.rel !== undefined && c.rel !== '')
+      .sort((a, b) => b.artifact.contextDir.length - a.artifact.contextDir.length);
+
+    if (containing.length === 0) {
+      if (!decided) decisions.push({ type: 'change', path: file, action: 'ignore', reason: `${shown} is not in any artifact context, manifest or the config file` });
+      continue;
+    }
+    if (change.kind === 'addDir') {
+      decisions.push({ type: 'change', path: file, artifact: containing[0].artifact.image, action: 'ignore', reason: `directory ${shown} added: its files are planned one by one` });
+      continue;
+    }
+
+    const isDir = change.kind === 'unlinkDir';
+    containing.forEach(({ artifact, rel }, index) => {
+      const image = artifact.image;
+      const excludedBy = dockerignorePattern(state.contextFilters?.get(image), rel, isDir);
+      if (excludedBy !== false) {
+        const pattern = excludedBy === undefined ? '' : ` pattern "${excludedBy}"`;
+        decisions.push({ type: 'change', path: file, artifact: image, action: 'ignore', reason: `${rel} is excluded by the .dockerignore of ${image}${pattern}` });
+        return;
+      }
+      const mostSpecific = index === 0;
+      const rules = artifact.sync?.manual ?? [];
+      const ruleIndex = mostSpecific ? rules.findIndex((r) => micromatch.isMatch(rel, r.src, { dot: true })) : -1;
+      if (ruleIndex >= 0) {
+        const rule = rules[ruleIndex];
+        const containerPath = containerPathFor(rule, rel);
+        if (state.syncDisabled.has(image)) {
+          rebuildCauses.add(image);
+          const decision: ChangeEvent = { type: 'change', path: file, artifact: image, action: 'rebuild', reason: '' };
+          rebuildDecisions.push({ decision, image, prefix: `matched sync rule ${ruleIndex + 1} "${rule.src}" but sync is unusable for ${image}: rebuild ${image}` });
+          decisions.push(decision);
+          return;
+        }
+        const op = syncByImage.get(image) ?? { copy: new Map<string, string>(), delete: new Set<string>() };
+        syncByImage.set(image, op);
+        const removing = change.kind === 'unlink' || change.kind === 'unlinkDir';
+        if (removing) {
+          op.copy.delete(containerPath);
+          op.delete.add(containerPath);
+        } else {
+          op.delete.delete(containerPath);
+          op.copy.set(containerPath, file);
+        }
+        decisions.push({
+          type: 'change',
+          path: file,
+          artifact: image,
+          action: 'sync',
+          reason: `matched sync rule ${ruleIndex + 1} "${rule.src}" -> ${removing ? 'delete ' : ''}${containerPath}`,
+        });
+        return;
+      }
+      rebuildCauses.add(image);
+      const why = mostSpecific
+        ? `no sync rule matches ${rel}`
+        : `${rel} is in the build context of ${image} (${relativeInside(rootDir, artifact.contextDir) || '.'}) and not dockerignored there`;
+      const decision: ChangeEvent = { type: 'change', path: file, artifact: image, action: 'rebuild', reason: '' };
+      rebuildDecisions.push({ decision, image, prefix: `${why}: rebuild ${image}` });
+      decisions.push(decision);
+    });
+  }
+
+  const rebuildSet = new Set(dependentsOf(config, rebuildCauses));
+  const rebuild = buildOrder(artifacts.filter((a) => rebuildSet.has(a.image))).map((a) => a.image);
+  for (const { decision, image, prefix } of rebuildDecisions) {
+    const dependents = dependentsOf(config, [image]).filter((i) => i !== image);
+    decision.reason = `${prefix} (+ dependents: ${dependents.length ? dependents.join(', ') : 'none'})`;
+  }
+
+  const syncs: SyncOp[] = [];
+  for (const [image, op] of syncByImage) {
+    if (rebuildSet.has(image)) {
+      for (const d of decisions) {
+        if (d.artifact === image && d.action === 'sync') d.reason += ` (dropped: ${image} is rebuilt in this batch)`;
+      }
+      continue;
+    }
+    syncs.push({
+      image,
+      copy: [...op.copy].map(([containerPath, localPath]) => ({ localPath, containerPath })),
+      delete: [...op.delete],
+    });
+  }
+
+  return { reloadConfig, syncs, rebuild, redeploy, decisions };
+}

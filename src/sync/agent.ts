@@ -1,0 +1,239 @@
+/**
+ * The sync agent: a POSIX sh loop started once per container over a persistent exec stream
+ * (src/kube/exec.ts), which applies batches of deletes and a tar stream and acknowledges each.
+ *
+ * Protocol (client -> agent, on stdin):
+ *   `B <id> <tarBytes> <deleteCount>\n`, then deleteCount lines, each an absolute path to remove
+ *   (`rm -rf`; paths may hold spaces and any unicode, not newlines), then exactly tarBytes bytes of
+ *   a tar stream, extracted at `/` with `head -c tarBytes | tar -x`.
+ * Agent -> client, on stdout:
+ *   `R <workdir>` once ready (sh, tar and head present), or `E <code> <message>` and exit
+ *   (code: no-tar, no-head); then `A <id> ok` or `A <id> err <message>` per batch.
+ *
+ * The client sends one batch at a time and waits for its ack: `head -c` may read ahead of N bytes
+ * from a pipe through stdio buffering (busybox), which is harmless only when nothing follows the
+ * batch in the pipe. After tar exits, `cat` drains what remains of the N bytes (tar stops at the
+ * end-of-archive blocks), so the next header is always read at a batch boundary.
+ * Contract: `AgentChannel.send` resolves only once the agent acknowledged the batch, i.e. the files
+ * are written in the container.
+ */
+import type { KubeConfig } from '@kubernetes/client-node';
+import { openExecStream, type ExecStream, type ExecTarget } from '../kube/exec.js';
+
+export const AGENT_SCRIPT = [
+  'for t in tar head rm; do command -v "$t" >/dev/null 2>&1 || { echo "E no-$t $t is not installed in the container"; exit 3; }; done',
+  'echo "R $(pwd)"',
+  'while IFS= read -r line; do',
+  '  set -f; set -- $line; set +f',
+  '  [ "$1" = B ] || { echo "A ? err protocol error: unexpected line"; exit 4; }',
+  '  id=$2; n=$3; d=$4; err=""; i=0',
+  '  while [ "$i" -lt "$d" ]; do',
+  '    IFS= read -r p',
+  '    if [ -z "$err" ]; then out=$(rm -rf -- "$p" 2>&1) || err="rm $p: $out"; fi',
+  '    i=$((i+1))',
+  '  done',
+  '  if [ "$n" -gt 0 ]; then',
+  '    out=$(head -c "$n" | { tar -x -o -f - -C / 2>&1; r=$?; cat >/dev/null; exit $r; }) || err="${err:+$err; }tar: $out"',
+  '  fi',
+  '  if [ -z "$err" ]; then echo "A $id ok"; else printf "A %s err %s\\n" "$id" "$(printf "%s" "$err" | tr "\\n" " ")"; fi',
+  'done',
+].join('\n');
+
+/** Why a container cannot take syncs. */
+export type UnusableReason = 'no-sh' | 'no-tar' | 'missing-tool' | 'read-only' | 'permission';
+
+/** The agent could not start or could not write: the image or pod needs a change, not a retry. */
+export class AgentUnusableError extends Error {
+  constructor(
+    readonly reason: UnusableReason,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'AgentUnusableError';
+  }
+}
+
+/** The channel broke (pod deleted, connection lost) or the agent reported a failure. */
+export class AgentError extends Error {
+  constructor(
+    message: string,
+    readonly broken: boolean,
+  ) {
+    super(message);
+    this.name = 'AgentError';
+  }
+}
+
+/** Maps a tar/rm error message to an unusable reason, when it is one. */
+export function classifyWriteError(message: string): UnusableReason | undefined {
+  if (/read-only file system/i.test(message)) return 'read-only';
+  if (/permission denied|operation not permitted/i.test(message)) return 'permission';
+  return undefined;
+}
+
+interface PendingAck {
+  id: number;
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+/** One agent process in one container. Batches are sent one at a time, in call order. */
+export class AgentChannel {
+  private stream!: ExecStream;
+  private buffered = '';
+  private stderrText = '';
+  private pending: PendingAck | undefined;
+  private queue: Promise<void> = Promise.resolve();
+  private nextId = 1;
+  private brokenMessage: string | undefined;
+  /** The agent's working directory (the container's WORKDIR), known once open resolves. */
+  workdir = '/';
+
+  private constructor(readonly target: ExecTarget) {}
+
+  get broken(): boolean {
+    return this.brokenMessage !== undefined;
+  }
+
+  /**
+   * Starts the agent and waits for its `R` line. Rejects with AgentUnusableError when the
+   * container has no sh or no tar, with AgentError otherwise (pod gone, timeout).
+   */
+  static async open(kubeConfig: KubeConfig, target: ExecTarget, signal: AbortSignal, timeoutMs = 20_000): Promise<AgentChannel> {
+    const channel = new AgentChannel(target);
+    let readyResolve!: () => void;
+    let readyReject!: (error: Error) => void;
+    const ready = new Promise<void>((resolve, reject) => {
+      readyResolve = resolve;
+      readyReject = reject;
+    });
+    let isReady = false;
+    const onLine = (line: string) => {
+      if (!isReady) {
+        if (line.startsWith('R ')) {
+          channel.workdir = line.slice(2) || '/';
+          isReady = true;
+          readyResolve();
+        } else if (line.startsWith('E ')) {
+          const [, code, ...rest] = line.split(' ');
+          readyReject(new AgentUnusableError(code === 'no-tar' ? 'no-tar' : 'missing-tool', rest.join(' ') || String(code)));
+        }
+        return;
+      }
+      channel.onAgentLine(line);
+    };
+    try {
+      channel.stream = await openExecStream(kubeConfig, target, ['sh', '-c', AGENT_SCRIPT], {
+        onStdout: (chunk) => {
+          channel.buffered += chunk.toString('utf8');
+          let newline: number;
+          while ((newline = channel.buffered.indexOf('\n')) >= 0) {
+            const line = channel.buffered.slice(0, newline);
+            channel.buffered = channel.buffered.slice(newline + 1);
+            onLine(line);
+          }
+        },
+        onStderr: (chunk) => {
+          channel.stderrText = (channel.stderrText + chunk.toString('utf8')).slice(-4000);
+        },
+      });
+    } catch (error) {
+      throw new AgentError(`cannot exec into ${describe(target)}: ${errorText(error)}`, true);
+    }
+    void channel.stream.exited.then((exit) => {
+      const detail = channel.stderrText.trim();
+      channel.brokenMessage = `${exit.message}${detail ? `: ${detail}` : ''}`;
+      if (!isReady) {
+        if (/executable file not found|no such file or directory/i.test(exit.message) && /\bsh\b/.test(exit.message)) {
+          readyReject(new AgentUnusableError('no-sh', `the container has no sh (${exit.message})`));
+        } else {
+          readyReject(new AgentError(`the sync agent did not start in ${describe(target)}: ${channel.brokenMessage}`, true));
+        }
+      }
+      channel.pending?.reject(new AgentError(`the sync channel to ${describe(target)} closed: ${channel.brokenMessage}`, true));
+      channel.pending = undefined;
+    });
+    const timer = setTimeout(() => readyReject(new AgentError(`the sync agent in ${describe(target)} did not answer within ${timeoutMs} ms`, true)), timeoutMs);
+    const onAbort = () => readyReject(new AgentError('aborted', true));
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      await ready;
+      return channel;
+    } catch (error) {
+      channel.close();
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  private onAgentLine(line: string): void {
+    const match = /^A (\S+) (ok|err)(?: (.*))?$/.exec(line);
+    const pending = this.pending;
+    if (!match || !pending || match[1] !== String(pending.id)) return;
+    this.pending = undefined;
+    if (match[2] === 'ok') {
+      pending.resolve();
+      return;
+    }
+    const message = (match[3] ?? 'unknown error').trim();
+    const reason = classifyWriteError(message);
+    pending.reject(reason ? new AgentUnusableError(reason, message) : new AgentError(message, false));
+  }
+
+  /**
+   * Sends one batch: removes `deletes` (absolute container paths), then extracts `tar` at `/`.
+   * Resolves on the agent's ack; rejects with AgentUnusableError (read-only, permission),
+   * AgentError (broken channel, timeout, other failures), or when `signal` aborts.
+   */
+  send(deletes: readonly string[], tar: Buffer, signal: AbortSignal, timeoutMs = 60_000): Promise<void> {
+    for (const d of deletes) {
+      if (/[\n\r\0]/.test(d)) throw new AgentError(`cannot sync a path containing a newline: ${JSON.stringify(d)}`, false);
+    }
+    const run = async () => {
+      if (this.broken) throw new AgentError(`the sync channel to ${describe(this.target)} is closed: ${this.brokenMessage}`, true);
+      const id = this.nextId++;
+      const acked = new Promise<void>((resolve, reject) => (this.pending = { id, resolve, reject }));
+      const timer = setTimeout(() => this.failPending(`no acknowledgement from ${describe(this.target)} within ${timeoutMs} ms`), timeoutMs);
+      const onAbort = () => this.failPending('aborted');
+      signal.addEventListener('abort', onAbort, { once: true });
+      const header = `B ${id} ${tar.length} ${deletes.length}\n${deletes.map((d) => `${d}\n`).join('')}`;
+      this.stream.write(tar.length > 0 ? Buffer.concat([Buffer.from(header, 'utf8'), tar]) : header);
+      try {
+        await acked;
+      } finally {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+      }
+    };
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  /** A batch that cannot be acknowledged leaves the stream at an unknown offset: the channel is dropped. */
+  private failPending(message: string): void {
+    const pending = this.pending;
+    this.pending = undefined;
+    this.brokenMessage ??= message;
+    this.close();
+    pending?.reject(new AgentError(message, true));
+  }
+
+  close(): void {
+    this.brokenMessage ??= 'closed';
+    this.stream?.close();
+  }
+}
+
+function describe(target: ExecTarget): string {
+  return `${target.namespace}/${target.pod}/${target.container}`;
+}
+
+function errorText(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  // client-node rejects a failed websocket upgrade with the ErrorEvent or the response body.
+  const maybe = error as { message?: string; body?: string } | undefined;
+  return maybe?.message ?? maybe?.body ?? String(error);
+}

@@ -1,0 +1,205 @@
+/**
+ * The Syncer: copies and deletes files in running containers without rebuilding, over one
+ * persistent channel per container (an agent loop in `sh` over a websocket exec, see agent.ts), so
+ * a sync costs one round trip, not an exec handshake.
+ *
+ * Who calls: the dev loop (src/dev/) with each plan's SyncOps and the containers of that image, and
+ * with `replay` when a container of the image (re)starts. Calls may overlap; batches to one
+ * container are applied in call order.
+ *
+ * Errors: a container that cannot take syncs (no sh, no tar, read-only filesystem, permission
+ * denied) rejects with `SyncUnusableError` (a FailureError saying why and that a rebuild is done
+ * instead); the caller adds the image to `PlanState.syncDisabled`. A broken channel (pod deleted,
+ * connection lost) is reopened once; if that fails, FailureError. Never a silent no-op.
+ */
+import path from 'node:path';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { FailureError, InterruptedError } from '../errors.js';
+import type { EventSink } from '../events.js';
+import type { SyncOp } from '../plan/index.js';
+import { AgentChannel, AgentError, AgentUnusableError, type UnusableReason } from './agent.js';
+import { SyncLedger } from './ledger.js';
+import { buildTar } from './tar.js';
+
+export type { SyncOp } from '../plan/index.js';
+
+export interface ContainerTarget {
+  namespace: string;
+  pod: string;
+  container: string;
+  /** The artifact's image name from the config, e.g. `blog/posts`. */
+  image: string;
+  /** Base of relative sync destinations (image WORKDIR); default: the agent's working directory. */
+  workdir?: string;
+}
+
+export interface Syncer {
+  /**
+   * Applies one SyncOp to every target, in parallel, over one persistent channel per container
+   * (opened on first use, reopened when broken). Resolves once the files are written in every
+   * container. Emits a `sync` event per container with files and duration. Records the op in the
+   * image's ledger once it reached at least one container.
+   */
+  sync(op: SyncOp, targets: ContainerTarget[], signal: AbortSignal): Promise<void>;
+  /** Replays the ledger of files synced for target.image since its image was built, into a container that (re)started. */
+  replay(target: ContainerTarget, signal: AbortSignal): Promise<void>;
+  /** Forgets the ledger of an image (after it was rebuilt). */
+  resetImage(image: string): void;
+  /** Closes the channel of a container that is gone. */
+  forget(target: Pick<ContainerTarget, 'namespace' | 'pod' | 'container'>): void;
+  close(): Promise<void>;
+}
+
+/** What the Syncer needs of the deploy helper's KubeClient. */
+export interface SyncKubeClient {
+  readonly kubeConfig: KubeConfig;
+}
+
+const UNUSABLE_WHY: Record<UnusableReason, string> = {
+  'no-sh': 'the image has no sh',
+  'no-tar': 'the image has no tar',
+  'missing-tool': 'the image lacks a tool the sync agent needs',
+  'read-only': 'the container filesystem is read-only',
+  permission: 'the container user may not write there',
+};
+
+/** A container cannot take syncs; the dev loop rebuilds the image instead. */
+export class SyncUnusableError extends FailureError {
+  constructor(
+    readonly image: string,
+    readonly reason: UnusableReason,
+    target: Pick<ContainerTarget, 'namespace' | 'pod' | 'container'>,
+    detail: string,
+  ) {
+    super(`cannot sync into ${target.namespace}/${target.pod}/${target.container} (${image}): ${UNUSABLE_WHY[reason]} (${detail}); rebuilding ${image} instead`, {
+      hint:
+        reason === 'no-sh' || reason === 'no-tar' || reason === 'missing-tool'
+          ? 'Sync needs sh, tar and head in the image (busybox provides all three). Add them, or remove the sync rules of this artifact.'
+          : reason === 'read-only'
+            ? 'Sync writes into the container: drop readOnlyRootFilesystem in development, or sync into a writable volume (emptyDir) mounted at the destination.'
+            : 'Make the destination writable by the container user (chown it in the Dockerfile), or run the container as that owner.',
+    });
+  }
+}
+
+function key(t: Pick<ContainerTarget, 'namespace' | 'pod' | 'container'>): string {
+  return `${t.namespace}/${t.pod}/${t.container}`;
+}
+
+/** A container path resolved against the workdir, normalised. Relative destinations must not escape. */
+export function resolveContainerPath(containerPath: string, workdir: string): string {
+  return path.posix.resolve(workdir || '/', containerPath);
+}
+
+export function createSyncer(kube: SyncKubeClient, sink: EventSink): Syncer {
+  const channels = new Map<string, Promise<AgentChannel>>();
+  const ledger = new SyncLedger();
+  let closed = false;
+
+  const channelFor = async (target: ContainerTarget, signal: AbortSignal): Promise<AgentChannel> => {
+    const k = key(target);
+    const existing = channels.get(k);
+    if (existing) {
+      const channel = await existing.catch(() => undefined);
+      if (channel && !channel.broken) return channel;
+      channels.delete(k);
+    }
+    const opening = AgentChannel.open(kube.kubeConfig, target, signal);
+    channels.set(k, opening);
+    opening.catch(() => channels.delete(k));
+    return opening;
+  };
+
+  /** Sends one op to one container, reopening a broken channel once. */
+  const apply = async (op: SyncOp, target: ContainerTarget, signal: AbortSignal, status: 'synced' | 'replayed'): Promise<void> => {
+    const started = performance.now();
+    let attempt = 0;
+    for (;;) {
+      if (signal.aborted) throw new InterruptedError();
+      try {
+        const channel = await channelFor(target, signal);
+        const workdir = target.workdir || channel.workdir;
+        const built = await buildTar(op.copy.map((c) => ({ localPath: c.localPath, containerPath: resolveContainerPath(c.containerPath, workdir) })));
+        const deletes = [...op.delete.map((d) => resolveContainerPath(d, workdir)), ...built.missing];
+        if (deletes.length === 0 && built.tar.length === 0) return;
+        await channel.send(deletes, built.tar, signal);
+        sink.emit({
+          type: 'sync',
+          artifact: op.image,
+          status,
+          pod: target.pod,
+          container: target.container,
+          copied: built.written,
+          deleted: deletes,
+          durationMs: Math.round(performance.now() - started),
+        });
+        return;
+      } catch (error) {
+        if (signal.aborted) throw new InterruptedError();
+        const failure = toFailure(error, op.image, target);
+        const retriable = error instanceof AgentError && error.broken && attempt === 0;
+        if (retriable) {
+          attempt++;
+          channels.delete(key(target));
+          continue;
+        }
+        sink.emit({
+          type: 'sync',
+          artifact: op.image,
+          status: 'failed',
+          pod: target.pod,
+          container: target.container,
+          copied: [],
+          deleted: [],
+          durationMs: Math.round(performance.now() - started),
+          message: failure.message,
+        });
+        throw failure;
+      }
+    }
+  };
+
+  return {
+    async sync(op, targets, signal) {
+      if (closed) throw new FailureError('the syncer is closed');
+      if (op.copy.length === 0 && op.delete.length === 0) return;
+      const results = await Promise.allSettled(targets.map((t) => apply(op, t, signal, 'synced')));
+      // Recorded even when a container failed: the working tree is the truth, and a container that
+      // missed the op is replayed when it restarts (or rebuilt when sync is unusable there).
+      ledger.record(op);
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    },
+    async replay(target, signal) {
+      if (closed) throw new FailureError('the syncer is closed');
+      const op = ledger.replayOp(target.image);
+      if (!op) return;
+      await apply(op, target, signal, 'replayed');
+    },
+    resetImage(image) {
+      ledger.reset(image);
+    },
+    forget(target) {
+      const k = key(target);
+      const channel = channels.get(k);
+      channels.delete(k);
+      void channel?.then((c) => c.close()).catch(() => undefined);
+    },
+    async close() {
+      closed = true;
+      const all = [...channels.values()];
+      channels.clear();
+      await Promise.all(all.map((c) => c.then((ch) => ch.close()).catch(() => undefined)));
+    },
+  };
+}
+
+function toFailure(error: unknown, image: string, target: ContainerTarget): FailureError {
+  if (error instanceof FailureError) return error;
+  if (error instanceof AgentUnusableError) return new SyncUnusableError(image, error.reason, target, error.message);
+  const message = error instanceof Error ? error.message : String(error);
+  return new FailureError(`sync into ${key(target)} (${image}) failed: ${message}`, {
+    hint: 'The next change retries the sync; a restarted container gets every synced file replayed.',
+    cause: error,
+  });
+}

@@ -1,0 +1,275 @@
+/**
+ * The dev loop's file watcher: chokidar over every artifact context, the manifests and the config
+ * file, with ignored trees pruned before chokidar descends into them (`.git`, what each context's
+ * .dockerignore excludes, `watch.ignore`). Changes are coalesced into batches after a quiet window.
+ *
+ * Contract: `startWatcher` resolves once the initial scan is done (emitting `watch` ready, and
+ * `large-tree` when more than LARGE_TREE_FILES files are watched). From then on `onBatch` is called
+ * with the net changes (per path: created then removed vanishes, removed then re-created is a
+ * change, so an editor's write-to-temp-and-rename save comes out as one `change` of the real file)
+ * once `config.watch.debounceMs` passed without a new event, or MAX_BATCH_WAIT_MS after the first
+ * event of a batch under a constant stream. `onBatch` is never called concurrently with itself and
+ * must not throw. Aborting `signal` closes the watcher.
+ */
+import path from 'node:path';
+import type { Stats } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import chokidar, { type FSWatcher } from 'chokidar';
+import micromatch from 'micromatch';
+import type { Artifact, Config } from '../config/load.js';
+import type { EventSink } from '../events.js';
+import type { ContextFilterLike } from '../plan/index.js';
+import { netChanges, relativeInside } from '../plan/index.js';
+
+export interface FileChange {
+  /** Absolute path. */
+  path: string;
+  kind: 'add' | 'change' | 'unlink' | 'addDir' | 'unlinkDir';
+}
+
+export interface Watcher {
+  close(): Promise<void>;
+  /** Files watched (initial scan, plus additions, minus removals). */
+  readonly fileCount: number;
+}
+
+export interface WatcherOptions {
+  signal: AbortSignal;
+  sink: EventSink;
+  onBatch(changes: FileChange[]): void;
+  /**
+   * Each image's .dockerignore matcher (build helper's `contextFileFilter`); when omitted, the
+   * watcher builds them itself.
+   */
+  contextFilters?: ReadonlyMap<string, ContextFilterLike>;
+  /** Overrides the large-tree threshold (tests). */
+  largeTreeFiles?: number;
+}
+
+/** Above this many watched files, the watcher announces the tree and how to ignore its bulk. */
+export const LARGE_TREE_FILES = 20_000;
+/** Under a constant stream of events, a batch is flushed at the latest this long after its first event. */
+export const MAX_BATCH_WAIT_MS = 1_000;
+
+/** The directories and files chokidar is pointed at: no root inside another. */
+export function watchRoots(config: Config): string[] {
+  const candidates = new Set<string>();
+  for (const a of config.build.artifacts) candidates.add(a.contextDir);
+  for (const glob of config.deploy.kubectl.manifests) {
+    candidates.add(path.resolve(config.rootDir, micromatch.scan(glob).base || '.'));
+  }
+  for (const k of config.deploy.kustomize.paths) candidates.add(path.resolve(config.rootDir, k));
+  for (const r of config.deploy.helm.releases) {
+    candidates.add(path.resolve(config.rootDir, r.chart));
+    for (const v of r.valuesFiles) candidates.add(path.resolve(config.rootDir, v));
+  }
+  candidates.add(config.file);
+  const sorted = [...candidates].sort((a, b) => a.length - b.length);
+  const roots: string[] = [];
+  for (const c of sorted) {
+    if (!roots.some((r) => relativeInside(r, c) !== undefined)) roots.push(c);
+  }
+  return roots;
+}
+
+/**
+ * Minimal .dockerignore matcher used only when the build helper's `contextFileFilter` is not
+ * available: last matching line wins, `!` re-includes, a pattern also matches everything below.
+ */
+function fallbackContextFilter(artifact: Artifact): ContextFilterLike {
+  let lines: string[] = [];
+  try {
+    lines = readFileSync(path.join(artifact.contextDir, '.dockerignore'), 'utf8')
+      .split(/\r?\n/)
+      .map((l) => l.trim())
+      .filter((l) => l !== '' && !l.startsWith('#'));
+  } catch {
+    // no .dockerignore: nothing excluded
+  }
+  const rules = lines.map((line) => {
+    const negated = line.startsWith('!');
+    const pattern = path.posix.normalize((negated ? line.slice(1) : line).replace(/^\/+/, '')).replace(/\/+$/, '');
+    return { line, negated, match: micromatch.matcher(pattern, { dot: true }) };
+  });
+  const excludedBy = (rel: string): string | undefined => {
+    let decided: (typeof rules)[number] | undefined;
+    for (const rule of rules) if (rule.match(rel)) decided = rule;
+    return decided && !decided.negated ? decided.line : undefined;
+  };
+  return { isExcluded: (rel) => excludedBy(rel) !== undefined, excludedBy: (rel) => excludedBy(rel) };
+}
+
+/** The build helper's filters when it exports `contextFileFilter`, else the fallback above. */
+export async function loadContextFilters(config: Config): Promise<Map<string, ContextFilterLike>> {
+  let factory: ((a: Artifact) => ContextFilterLike) | undefined;
+  try {
+    const buildModule = '../build/index.js';
+    const mod = (await import(buildModule)) as { contextFileFilter?: (a: Artifact) => ContextFilterLike };
+    factory = mod.contextFileFilter;
+  } catch {
+    factory = undefined;
+  }
+  return new Map(config.build.artifacts.map((a) => [a.image, (factory ?? fallbackContextFilter)(a)]));
+}
+
+/**
+ * The `ignored` predicate given to chokidar. A path is pruned when it is under `.git`, matches a
+ * `watch.ignore` glob, or is excluded by the .dockerignore of every context that contains it.
+ * Manifests and the config file are never pruned. Without stats (chokidar asks first without),
+ * a path is pruned only when it is excluded both as a file and as a directory.
+ */
+export function createIgnoredPredicate(config: Config, filters: ReadonlyMap<string, ContextFilterLike>): (p: string, stats?: Stats) => boolean {
+  const ignoreMatchers = config.watch.ignore.map((g) => micromatch.matcher(g, { dot: true }));
+  const manifestMatchers = config.deploy.kubectl.manifests.map((g) => micromatch.matcher(g, { dot: true }));
+  const contexts = config.build.artifacts.map((a) => ({ dir: a.contextDir, filter: filters.get(a.image) }));
+  return (p, stats) => {
+    const abs = path.resolve(p);
+    if (path.basename(abs) === '.git') return true;
+    if (abs === config.file) return false;
+    const rootRel = relativeInside(config.rootDir, abs);
+    if (rootRel !== undefined && rootRel !== '') {
+      if (ignoreMatchers.some((m) => m(rootRel))) return true;
+      if (manifestMatchers.some((m) => m(rootRel))) return false;
+    }
+    let containing = 0;
+    for (const { dir, filter } of contexts) {
+      const rel = relativeInside(dir, abs);
+      if (rel === undefined || rel === '') continue;
+      containing++;
+      if (!filter) return false;
+      const excluded = stats ? filter.isExcluded(rel, stats.isDirectory()) : filter.isExcluded(rel, false) && filter.isExcluded(rel, true);
+      if (!excluded) return false;
+    }
+    return containing > 0;
+  };
+}
+
+/**
+ * The directories holding most of a large tree, and the `watch.ignore` line that would drop them.
+ * A directory is a candidate when it holds at least `minFiles` files and no single child holds 90%
+ * of them (so the report names `node_modules`, not the service directory around it).
+ */
+export function describeLargeTree(dirCounts: ReadonlyMap<string, number>, rootDir: string, minFiles: number): { subtrees: Array<{ dir: string; files: number }>; ignoreLine: string } {
+  const biggestChild = new Map<string, number>();
+  for (const [dir, count] of dirCounts) {
+    const parent = path.dirname(dir);
+    if (parent !== dir) biggestChild.set(parent, Math.max(biggestChild.get(parent) ?? 0, count));
+  }
+  const candidates = [...dirCounts]
+    .filter(([dir, count]) => dir !== rootDir && count >= minFiles && (biggestChild.get(dir) ?? 0) < 0.9 * count)
+    .map(([dir, files]) => ({ dir: relativeInside(rootDir, dir) ?? dir, files }))
+    .sort((a, b) => b.files - a.files);
+  // Drop candidates nested in a bigger candidate.
+  const subtrees = candidates.filter((c) => !candidates.some((o) => o !== c && c.dir.startsWith(`${o.dir}/`)));
+  const byName = new Map<string, number>();
+  for (const s of subtrees) byName.set(path.posix.basename(s.dir), (byName.get(path.posix.basename(s.dir)) ?? 0) + 1);
+  const top = subtrees[0];
+  let ignoreLine = '';
+  if (top) {
+    const name = path.posix.basename(top.dir);
+    ignoreLine = (byName.get(name) ?? 0) > 1 ? `"**/${name}"` : `"${top.dir}"`;
+  }
+  return { subtrees, ignoreLine };
+}
+
+export async function startWatcher(config: Config, options: WatcherOptions): Promise<Watcher> {
+  const { signal, sink, onBatch } = options;
+  const started = performance.now();
+  const filters = options.contextFilters ?? (await loadContextFilters(config));
+  const roots = watchRoots(config);
+  const ignored = createIgnoredPredicate(config, filters);
+  const debounceMs = config.watch.debounceMs ?? 50;
+  const largeTree = options.largeTreeFiles ?? LARGE_TREE_FILES;
+
+  let ready = false;
+  let fileCount = 0;
+  const dirCounts = new Map<string, number>();
+  let pending: FileChange[] = [];
+  let quietTimer: NodeJS.Timeout | undefined;
+  let capTimer: NodeJS.Timeout | undefined;
+  let closed = false;
+
+  const flush = () => {
+    clearTimeout(quietTimer);
+    clearTimeout(capTimer);
+    quietTimer = capTimer = undefined;
+    const batch = netChanges(pending);
+    pending = [];
+    if (batch.length > 0 && !closed) onBatch(batch);
+  };
+
+  const watcher: FSWatcher = chokidar.watch(roots, {
+    ignored,
+    ignoreInitial: false,
+    persistent: true,
+    followSymlinks: false,
+    alwaysStat: false,
+  });
+
+  watcher.on('all', (event, p) => {
+    const kind = event as FileChange['kind'];
+    const abs = path.resolve(p);
+    if (!ready) {
+      if (kind === 'add') {
+        fileCount++;
+        for (let dir = path.dirname(abs); ; dir = path.dirname(dir)) {
+          dirCounts.set(dir, (dirCounts.get(dir) ?? 0) + 1);
+          if (dir === config.rootDir || dir === path.dirname(dir)) break;
+        }
+      }
+      return;
+    }
+    if (kind === 'add') fileCount++;
+    else if (kind === 'unlink') fileCount = Math.max(0, fileCount - 1);
+    pending.push({ path: abs, kind });
+    clearTimeout(quietTimer);
+    quietTimer = setTimeout(flush, debounceMs);
+    capTimer ??= setTimeout(flush, MAX_BATCH_WAIT_MS);
+  });
+  watcher.on('error', (error) => {
+    sink.emit({ type: 'watch', status: 'error', message: error instanceof Error ? error.message : String(error) });
+  });
+
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    clearTimeout(quietTimer);
+    clearTimeout(capTimer);
+    signal.removeEventListener('abort', onAbort);
+    await watcher.close();
+  };
+  const onAbort = () => void close();
+  signal.addEventListener('abort', onAbort, { once: true });
+
+  await new Promise<void>((resolve) => {
+    if (signal.aborted) return resolve();
+    watcher.once('ready', () => resolve());
+    signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+  ready = true;
+  const durationMs = Math.round(performance.now() - started);
+  if (!signal.aborted) {
+    sink.emit({ type: 'watch', status: 'ready', root: config.rootDir, fileCount, durationMs, message: `watching ${fileCount} files under ${roots.length} root(s)` });
+    if (fileCount > largeTree) {
+      const { subtrees, ignoreLine } = describeLargeTree(dirCounts, config.rootDir, Math.max(1, Math.floor(largeTree / 10)));
+      const list = subtrees.slice(0, 5).map((s) => `${s.dir} (${s.files} files)`).join(', ');
+      sink.emit({
+        type: 'watch',
+        status: 'large-tree',
+        root: config.rootDir,
+        fileCount,
+        message:
+          `watching ${fileCount} files, which slows the watcher and costs memory` +
+          (list ? `; most are in ${list}. If devloop needs none of them, add to ${path.basename(config.file)}: watch: { ignore: [${ignoreLine}] }` : ''),
+      });
+    }
+  }
+  dirCounts.clear();
+
+  return {
+    close,
+    get fileCount() {
+      return fileCount;
+    },
+  };
+}
