@@ -1,0 +1,261 @@
+/**
+ * The real Builder: builds artifacts on the Docker engine in `requires` order, up to
+ * build.concurrency at once, and skips every image whose tag already exists.
+ *
+ * For each artifact: list and hash its inputs (inputs.ts), derive the tag (tagPolicy), look for
+ * the image (in the registry when pushing, else in the engine), and build only when it is missing.
+ * A required image's built reference is passed as the build arg named by its `alias`.
+ *
+ * Failures: a failed build gives a `failed` result and its dependents `skipped`; independent
+ * builds go on. Environment errors (engine or registry unreachable) stop new work, let running
+ * builds finish, and then reject. Abort (Ctrl-C) rejects with InterruptedError.
+ */
+import path from 'node:path';
+import type { Artifact, Config } from '../config/load.js';
+import { DevloopError, EnvironmentError, InterruptedError, throwIfAborted, UsageError } from '../errors.js';
+import type { EventSink } from '../events.js';
+import { createDockerClient, ImageBuildError, splitReference, type DockerClient } from '../docker/client.js';
+import { tarContext } from './context.js';
+import { buildOrder, unknownImage } from './graph.js';
+import { FileHashCache } from './hash-cache.js';
+import { computeInputs, explainChange, inputDigestTag, readLastManifest, writeLastManifest } from './inputs.js';
+import { dateTimeTag, gitCommitTag } from './tag-policy.js';
+import type { BuildOptions, BuildResult, Builder } from './types.js';
+
+export function createBuilder(docker: DockerClient = createDockerClient()): Builder {
+  return { build: (config, options) => runBuilds(docker, config, options) };
+}
+
+/** Whether an image name already names a registry (`localhost:5000/x`, `ghcr.io/x`). */
+export function hasRegistryHost(image: string): boolean {
+  const first = image.split('/')[0];
+  return image.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
+}
+
+/** The artifacts to build for `images`: those named, plus requirements not resolved by `previous`. */
+export function selectArtifacts(config: Config, images: readonly string[] | undefined, previous?: ReadonlyMap<string, BuildResult>): Artifact[] {
+  const all = config.build.artifacts;
+  if (!images || images.length === 0) return [...all];
+  const byImage = new Map(all.map((a) => [a.image, a]));
+  const named = new Set(images);
+  const wanted = new Set<string>();
+  const visit = (image: string, isNamed: boolean) => {
+    if (wanted.has(image)) return;
+    const prior = previous?.get(image);
+    if (!isNamed && prior && (prior.status === 'built' || prior.status === 'cached')) return;
+    wanted.add(image);
+    for (const r of byImage.get(image)?.requires ?? []) visit(r.image, named.has(r.image));
+  };
+  for (const image of images) {
+    if (!byImage.has(image)) throw unknownImage(image, [...byImage.keys()]);
+    visit(image, true);
+  }
+  return all.filter((a) => wanted.has(a.image));
+}
+
+/** A counting semaphore: at most `limit` holders at once, served in request order. */
+function semaphore(limit: number) {
+  let active = 0;
+  const waiting: Array<() => void> = [];
+  return {
+    async acquire(): Promise<() => void> {
+      if (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+      active++;
+      return () => {
+        active--;
+        waiting.shift()?.();
+      };
+    },
+  };
+}
+
+async function runBuilds(docker: DockerClient, config: Config, options: BuildOptions): Promise<BuildResult[]> {
+  const { signal, sink } = options;
+  const selected = selectArtifacts(config, options.images, options.previous);
+  for (const a of selected) {
+    const rel = path.relative(a.contextDir, a.dockerfilePath);
+    if (rel.startsWith('..') || path.isAbsolute(rel)) {
+      throw new UsageError(`the Dockerfile of ${a.image} (${a.dockerfilePath}) is outside its context ${a.contextDir}`, {
+        hint: 'devloop sends only the context to the engine: move the Dockerfile into the context directory, or widen build.artifacts[].context.',
+      });
+    }
+    if (options.push && !options.registry && !hasRegistryHost(a.image)) {
+      throw new UsageError(`cannot push ${a.image}: its name has no registry and no registry was given`, {
+        hint: 'Pass --registry HOST:PORT (e.g. --registry localhost:5000), or name the image with its registry (e.g. registry.example.com/blog/posts).',
+      });
+    }
+  }
+  if (selected.length === 0) return [];
+  throwIfAborted(signal);
+  await docker.ping(signal);
+
+  const hashes = await FileHashCache.load(config.rootDir);
+  const slots = semaphore(Math.max(1, config.build.concurrency));
+  const results = new Map<string, Promise<BuildResult>>();
+  const selectedImages = new Set(selected.map((a) => a.image));
+  let fatal: DevloopError | undefined;
+
+  const startArtifact = async (artifact: Artifact): Promise<BuildResult> => {
+    const required: Record<string, BuildResult> = {};
+    for (const r of artifact.requires) {
+      const result = selectedImages.has(r.image) ? await results.get(r.image) : options.previous?.get(r.image);
+      if (!result || result.status === 'failed' || result.status === 'skipped') {
+        const why = !result ? 'was not built' : result.status === 'failed' ? 'failed' : 'was skipped';
+        return skipped(artifact.image, `requires ${r.image}, which ${why}`, sink);
+      }
+      required[r.image] = result;
+    }
+    const release = await slots.acquire();
+    try {
+      if (fatal) return skipped(artifact.image, `not started: ${fatal.message}`, sink);
+      throwIfAborted(signal);
+      return await buildOne(docker, config, artifact, required, hashes, options);
+    } catch (error) {
+      if (error instanceof DevloopError && (error.kind === 'environment' || error.kind === 'interrupted' || error.kind === 'user')) {
+        fatal ??= error;
+        sink.emit({ type: 'build', image: artifact.image, status: 'failed', reason: error.message });
+        return { image: artifact.image, tag: '', status: 'failed', reason: error.message };
+      }
+      throw error;
+    } finally {
+      release();
+    }
+  };
+
+  for (const artifact of buildOrder(selected)) results.set(artifact.image, startArtifact(artifact));
+  try {
+    const settled = await Promise.all(selected.map((a) => results.get(a.image)!));
+    if (signal.aborted) throw new InterruptedError();
+    if (fatal) throw fatal;
+    return settled;
+  } finally {
+    await hashes.save();
+  }
+}
+
+function skipped(image: string, reason: string, sink: EventSink): BuildResult {
+  sink.emit({ type: 'build', image, status: 'failed', reason: `skipped: ${reason}` });
+  return { image, tag: '', status: 'skipped', reason };
+}
+
+async function buildOne(
+  docker: DockerClient,
+  config: Config,
+  artifact: Artifact,
+  required: Record<string, BuildResult>,
+  hashes: FileHashCache,
+  options: BuildOptions,
+): Promise<BuildResult> {
+  const { signal, sink, registry } = options;
+  const image = artifact.image;
+  const started = performance.now();
+  const elapsed = () => Math.round(performance.now() - started);
+
+  const requiredTags = Object.fromEntries(Object.entries(required).map(([name, r]) => [name, splitReference(r.tag).tag]));
+  const inputs = await computeInputs(artifact, requiredTags, hashes, signal);
+  const policy = config.build.tagPolicy;
+  const tag =
+    policy === 'inputDigest' ? inputDigestTag(inputs.digest) : policy === 'gitCommit' ? await gitCommitTag(artifact.contextDir, signal) : dateTimeTag();
+  const localRef = `${image}:${tag}`;
+  const ref = registry ? `${registry}/${image}:${tag}` : localRef;
+  const reusable = policy === 'inputDigest' || (policy === 'gitCommit' && !tag.endsWith('-dirty'));
+
+  // Is it there already?
+  let inRegistry = false;
+  let inEngine = false;
+  if (reusable) {
+    if (options.push) inRegistry = await docker.registryHasImage(ref, signal);
+    if (!inRegistry) {
+      inEngine = await docker.imageExists(ref, signal);
+      if (!inEngine && ref !== localRef && (await docker.imageExists(localRef, signal))) {
+        if (!options.dryRun) await docker.tag(localRef, ref);
+        inEngine = true;
+      }
+    }
+  }
+  const previous = await readLastManifest(config.rootDir, image);
+  if (inRegistry || inEngine) {
+    if (!options.dryRun && previous?.tag !== tag) await writeLastManifest(config.rootDir, inputs.manifest, tag);
+    if (options.push && !inRegistry) {
+      if (options.dryRun) {
+        sink.emit({ type: 'build', image, status: 'planned', tag: ref, reason: `built, not yet in ${registry ?? 'the registry'}: would push` });
+        return { image, tag: ref, status: 'planned', reason: 'would push' };
+      }
+      await push(docker, image, ref, options);
+      return { image, tag: ref, status: 'cached', pushed: true, durationMs: elapsed() };
+    }
+    sink.emit({ type: 'build', image, status: 'cached', tag: ref, durationMs: elapsed(), reason: inRegistry ? `in ${registry ?? 'the registry'}` : 'in the engine' });
+    return { image, tag: ref, status: 'cached', pushed: options.push ? true : undefined, durationMs: elapsed() };
+  }
+
+  const reason = buildReason(policy, tag, previous, inputs.manifest, path.relative(config.rootDir, artifact.contextDir).split(path.sep).join('/'), ref);
+  if (options.dryRun) {
+    sink.emit({ type: 'build', image, status: 'planned', tag: ref, reason });
+    return { image, tag: ref, status: 'planned', reason };
+  }
+
+  sink.emit({ type: 'build', image, status: 'building', tag: ref, reason });
+  const buildArgs: Record<string, string> = { ...artifact.buildArgs };
+  for (const r of artifact.requires) buildArgs[r.alias] = required[r.image].tag;
+  try {
+    await docker.build(tarContext(inputs.entries, signal), {
+      dockerfile: inputs.manifest.dockerfile.path,
+      tags: [...new Set([localRef, ref])],
+      buildArgs,
+      target: artifact.target,
+      signal,
+      onLine: (line) => {
+        if (/^Step \d+\/\d+ : /.test(line)) sink.emit({ type: 'build', image, status: 'step', step: line });
+      },
+    });
+  } catch (error) {
+    if (error instanceof ImageBuildError) {
+      const failure = `${error.step ? `${error.step}: ` : ''}${firstLine(error.message.slice(error.step ? error.step.length + 2 : 0))}`;
+      sink.emit({ type: 'build', image, status: 'failed', tag: ref, reason: failure, step: error.step, output: error.output, durationMs: elapsed() });
+      return { image, tag: ref, status: 'failed', reason: failure, durationMs: elapsed() };
+    }
+    if (error instanceof DevloopError) throw error;
+    // The engine refused the request itself (bad Dockerfile name, invalid target...): the user's input.
+    const message = (error as { json?: { message?: string } }).json?.message ?? (error as Error).message;
+    sink.emit({ type: 'build', image, status: 'failed', tag: ref, reason: message, durationMs: elapsed() });
+    return { image, tag: ref, status: 'failed', reason: message, durationMs: elapsed() };
+  }
+  await writeLastManifest(config.rootDir, inputs.manifest, tag);
+  sink.emit({ type: 'build', image, status: 'built', tag: ref, durationMs: elapsed(), reason });
+  if (options.push) {
+    await push(docker, image, ref, options);
+    return { image, tag: ref, status: 'built', reason, durationMs: elapsed(), pushed: true };
+  }
+  return { image, tag: ref, status: 'built', reason, durationMs: elapsed() };
+}
+
+function buildReason(
+  policy: Config['build']['tagPolicy'],
+  tag: string,
+  previous: Awaited<ReturnType<typeof readLastManifest>>,
+  current: Parameters<typeof explainChange>[1],
+  prefix: string,
+  ref: string,
+): string {
+  if (policy === 'dateTime') return 'tagPolicy dateTime builds every time';
+  if (policy === 'gitCommit' && tag.endsWith('-dirty')) return 'uncommitted changes in the context (tagPolicy gitCommit)';
+  const changes = explainChange(previous, current, prefix);
+  if (changes.length > 0) return changes.join(', ');
+  return `${ref} is not in the engine`;
+}
+
+async function push(docker: DockerClient, image: string, ref: string, options: BuildOptions): Promise<void> {
+  const started = performance.now();
+  options.sink.emit({ type: 'build', image, status: 'pushing', tag: ref });
+  try {
+    await docker.push(ref, { signal: options.signal });
+  } catch (error) {
+    if (error instanceof DevloopError) throw error;
+    throw new EnvironmentError(`pushing ${ref} failed: ${(error as Error).message}`, { hint: 'Check the registry, then run the command again.', cause: error });
+  }
+  options.sink.emit({ type: 'build', image, status: 'pushed', tag: ref, durationMs: Math.round(performance.now() - started) });
+}
+
+function firstLine(text: string): string {
+  return text.trim().split('\n')[0];
+}

@@ -1,0 +1,82 @@
+/**
+ * The `requires` graph of the artifacts: which images a selection needs, in which order they build,
+ * and which images depend on others. Pure functions over the config; the config loader has already
+ * rejected cycles and unknown requirements.
+ */
+import type { Artifact, Config } from '../config/load.js';
+import { UsageError } from '../errors.js';
+import { closest } from '../config/load.js';
+
+type Graphable = Pick<Artifact, 'image' | 'requires'>;
+
+/**
+ * The named images plus everything they require, transitively, in config order.
+ * Throws UsageError (with a did-you-mean) for a name that is not an artifact.
+ */
+export function withRequirements<A extends Graphable>(artifacts: readonly A[], images: readonly string[]): A[] {
+  const byImage = new Map(artifacts.map((a) => [a.image, a]));
+  const wanted = new Set<string>();
+  const visit = (image: string) => {
+    if (wanted.has(image)) return;
+    const artifact = byImage.get(image);
+    if (!artifact) return;
+    wanted.add(image);
+    for (const r of artifact.requires) visit(r.image);
+  };
+  for (const image of images) {
+    if (!byImage.has(image)) throw unknownImage(image, [...byImage.keys()]);
+    visit(image);
+  }
+  return artifacts.filter((a) => wanted.has(a.image));
+}
+
+export function unknownImage(image: string, known: string[]): UsageError {
+  const suggestion = closest(image, known);
+  return new UsageError(`"${image}" is not an artifact of this config`, {
+    hint: suggestion ? `Did you mean ${suggestion}? Artifacts: ${known.join(', ')}.` : `Artifacts: ${known.join(', ') || '(none)'}.`,
+  });
+}
+
+/**
+ * The given images plus every image that requires one of them, transitively (the images that must
+ * rebuild when these change), in config order. Unknown names are ignored.
+ */
+export function dependentsOf(config: Pick<Config, 'build'> | { build: { artifacts: readonly Graphable[] } }, images: Iterable<string>): string[] {
+  const artifacts = config.build.artifacts as readonly Graphable[];
+  const result = new Set<string>(images);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const a of artifacts) {
+      if (result.has(a.image)) continue;
+      if (a.requires.some((r) => result.has(r.image))) {
+        result.add(a.image);
+        grew = true;
+      }
+    }
+  }
+  return artifacts.map((a) => a.image).filter((image) => result.has(image));
+}
+
+/**
+ * Artifacts in an order where every artifact comes after what it requires (stable: config order
+ * among independent ones). Requirements outside `artifacts` are ignored.
+ */
+export function buildOrder<A extends Graphable>(artifacts: readonly A[]): A[] {
+  const byImage = new Map(artifacts.map((a) => [a.image, a]));
+  const done = new Set<string>();
+  const order: A[] = [];
+  const visit = (a: A, depth: number) => {
+    if (done.has(a.image) || depth > artifacts.length) return;
+    for (const r of a.requires) {
+      const dep = byImage.get(r.image);
+      if (dep) visit(dep, depth + 1);
+    }
+    if (!done.has(a.image)) {
+      done.add(a.image);
+      order.push(a);
+    }
+  };
+  for (const a of artifacts) visit(a, 0);
+  return order;
+}

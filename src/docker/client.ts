@@ -1,0 +1,378 @@
+/**
+ * The one wrapper around the Docker engine API. Nothing else in devloop imports dockerode.
+ *
+ * Quirks handled here:
+ * - A failed build answers HTTP 200; the failure is an `errorDetail`/`error` object inside the
+ *   JSON event stream. `build()` parses the stream and throws `ImageBuildError` (a FailureError)
+ *   carrying the failing step ("Step 3/5 : RUN ...") and that step's output.
+ * - A failed push also answers 200 with `errorDetail` in the stream; `push()` throws
+ *   EnvironmentError with a hint (registry unreachable, authentication).
+ * - The push endpoint insists on an `X-Registry-Auth` header even for registries without auth;
+ *   an empty auth object is sent.
+ * - Importing dockerode (and its ssh2 dependency) costs ~150 ms. The calls made on every run —
+ *   ping and image inspect — go straight over HTTP to the engine's unix socket or tcp address, so
+ *   a no-op `devloop build` never loads dockerode. It is loaded on the first build, tag, push or
+ *   registry query. DOCKER_HOST schemes other than unix:// and tcp:// (ssh://, TLS) use dockerode
+ *   for everything.
+ * - An unreachable engine (socket missing, connection refused, permission denied) is an
+ *   EnvironmentError "cannot reach the Docker engine at <socket>" with what to do next.
+ */
+import http from 'node:http';
+import type { Readable } from 'node:stream';
+import { EnvironmentError, FailureError, InterruptedError } from '../errors.js';
+
+export interface BuildImageOptions {
+  /** Dockerfile path relative to the context root, `/`-separated. */
+  dockerfile: string;
+  /** References to tag the result with (`name:tag`). */
+  tags: string[];
+  buildArgs: Record<string, string>;
+  target?: string;
+  signal: AbortSignal;
+  /** Called with every line of build output, in order ("Step 2/5 : COPY . /app", " ---> 3f2a..."). */
+  onLine?(line: string): void;
+}
+
+export interface BuildImageResult {
+  /** The image id (`sha256:...`) when the engine reported it. */
+  imageId?: string;
+  /** Every output line of the build. */
+  output: string[];
+}
+
+export interface PushProgress {
+  /** Layer id, when the event is about one layer. */
+  layer?: string;
+  status: string;
+}
+
+export interface DockerClient {
+  /** Human description of where the engine is, e.g. `unix:///var/run/docker.sock`. */
+  readonly endpoint: string;
+  /** Resolves when the engine answers; throws EnvironmentError otherwise. */
+  ping(signal?: AbortSignal): Promise<void>;
+  /** Whether the engine has an image for `ref` (`name:tag`). */
+  imageExists(ref: string, signal?: AbortSignal): Promise<boolean>;
+  /**
+   * Whether the registry named in `ref` has that tag (asked through the engine's distribution
+   * endpoint, so the engine's registry config and credentials apply). Throws EnvironmentError
+   * when the registry cannot be reached.
+   */
+  registryHasImage(ref: string, signal?: AbortSignal): Promise<boolean>;
+  /**
+   * Builds from a tar stream of the context. Throws ImageBuildError when the Dockerfile fails,
+   * EnvironmentError when the engine is unreachable, InterruptedError on abort.
+   */
+  build(context: Readable, options: BuildImageOptions): Promise<BuildImageResult>;
+  /** Adds the reference `target` (`repo:tag`) to the image `source`. */
+  tag(source: string, target: string): Promise<void>;
+  /** Pushes `ref` (`registry/name:tag`); throws EnvironmentError with a hint on failure. */
+  push(ref: string, options: { signal: AbortSignal; onProgress?(p: PushProgress): void }): Promise<{ digest?: string }>;
+}
+
+/** A Dockerfile step failed. `step` is the failing "Step N/M : ..." line, `output` its lines. */
+export class ImageBuildError extends FailureError {
+  constructor(
+    message: string,
+    readonly step: string | undefined,
+    readonly output: string[],
+  ) {
+    super(step ? `${step}: ${message}` : message, { details: output });
+  }
+}
+
+/** Splits `name:tag` (a registry host may carry a port: `localhost:5000/a/b:t`). */
+export function splitReference(ref: string): { repository: string; tag: string } {
+  const slash = ref.lastIndexOf('/');
+  const colon = ref.lastIndexOf(':');
+  if (colon > slash) return { repository: ref.slice(0, colon), tag: ref.slice(colon + 1) };
+  return { repository: ref, tag: 'latest' };
+}
+
+type Endpoint = { kind: 'socket'; socketPath: string; text: string } | { kind: 'tcp'; host: string; port: number; text: string } | { kind: 'other'; text: string };
+
+function endpointFrom(env: NodeJS.ProcessEnv): Endpoint {
+  const host = env.DOCKER_HOST;
+  if (!host) return { kind: 'socket', socketPath: '/var/run/docker.sock', text: 'unix:///var/run/docker.sock' };
+  if (host.startsWith('unix://')) return { kind: 'socket', socketPath: host.slice('unix://'.length), text: host };
+  if (host.startsWith('tcp://') && env.DOCKER_TLS_VERIFY !== '1' && !env.DOCKER_CERT_PATH) {
+    const url = new URL(host.replace(/^tcp:/, 'http:'));
+    return { kind: 'tcp', host: url.hostname, port: Number(url.port || 2375), text: host };
+  }
+  return { kind: 'other', text: host };
+}
+
+const UNREACHABLE = new Set(['ENOENT', 'ECONNREFUSED', 'EACCES', 'ECONNRESET', 'EHOSTUNREACH', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND']);
+
+export function unreachable(endpoint: string, cause?: unknown): EnvironmentError {
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  const permission = code === 'EACCES';
+  return new EnvironmentError(`cannot reach the Docker engine at ${endpoint}${code ? ` (${code})` : ''}`, {
+    hint: permission
+      ? 'Your user may not use the Docker socket: add it to the docker group (then log in again) or run with sudo.'
+      : 'Start the Docker daemon (dockerd, Docker Desktop, or `bash test/cluster/docker-up.sh` in this repository), or point DOCKER_HOST at a running engine.',
+    cause,
+  });
+}
+
+function isUnreachable(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code !== undefined && UNREACHABLE.has(code);
+}
+
+function isAbort(error: unknown, signal?: AbortSignal): boolean {
+  return Boolean(signal?.aborted) || (error as Error | undefined)?.name === 'AbortError';
+}
+
+interface EngineEvent {
+  stream?: string;
+  status?: string;
+  id?: string;
+  error?: string;
+  errorDetail?: { message?: string; code?: number };
+  aux?: { ID?: string; Digest?: string; Tag?: string };
+  progress?: string;
+}
+
+/** Reads a JSON-lines stream of engine events, calling `onEvent` for each. Resolves at the end. */
+function readEvents(stream: NodeJS.ReadableStream, onEvent: (e: EngineEvent) => void, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let buffered = '';
+    const flush = (final: boolean) => {
+      const parts = buffered.split(/\r?\n/);
+      buffered = final ? '' : (parts.pop() ?? '');
+      for (const part of parts) {
+        const text = part.trim();
+        if (!text) continue;
+        try {
+          onEvent(JSON.parse(text) as EngineEvent);
+        } catch {
+          onEvent({ stream: `${text}\n` });
+        }
+      }
+    };
+    const onAbort = () => {
+      (stream as Readable).destroy?.();
+      reject(new InterruptedError());
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    stream.on('data', (chunk: Buffer | string) => {
+      buffered += chunk.toString();
+      flush(false);
+    });
+    stream.on('end', () => {
+      signal?.removeEventListener('abort', onAbort);
+      flush(true);
+      resolve();
+    });
+    stream.on('error', (error) => {
+      signal?.removeEventListener('abort', onAbort);
+      reject(error);
+    });
+  });
+}
+
+const STEP = /^Step \d+\/\d+ : /;
+
+/** Creates the client for DOCKER_HOST (default unix:///var/run/docker.sock). Connects lazily. */
+export function createDockerClient(env: NodeJS.ProcessEnv = process.env): DockerClient {
+  const endpoint = endpointFrom(env);
+  // dockerode, loaded on first use (see the module comment).
+  let dockerode: Promise<import('dockerode')> | undefined;
+  const engine = () =>
+    (dockerode ??= import('dockerode').then(({ default: Docker }) =>
+      endpoint.kind === 'socket' ? new Docker({ socketPath: endpoint.socketPath }) : new Docker(),
+    ));
+
+  /** A GET over plain HTTP to the engine; `undefined` means "use dockerode instead". */
+  const get = (apiPath: string, signal?: AbortSignal): Promise<{ status: number; body: string }> | undefined => {
+    if (endpoint.kind === 'other') return undefined;
+    return new Promise((resolve, reject) => {
+      const request = http.request(
+        {
+          ...(endpoint.kind === 'socket' ? { socketPath: endpoint.socketPath } : { host: endpoint.host, port: endpoint.port }),
+          path: apiPath,
+          method: 'GET',
+          signal,
+          timeout: 30_000,
+        },
+        (response) => {
+          let body = '';
+          response.setEncoding('utf8');
+          response.on('data', (d: string) => (body += d));
+          response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+          response.on('error', reject);
+        },
+      );
+      request.on('timeout', () => request.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
+      request.on('error', reject);
+      request.end();
+    });
+  };
+
+  const wrap = async <T>(work: () => Promise<T>, signal?: AbortSignal): Promise<T> => {
+    try {
+      return await work();
+    } catch (error) {
+      if (isAbort(error, signal)) throw new InterruptedError();
+      if (isUnreachable(error)) throw unreachable(endpoint.text, error);
+      throw error;
+    }
+  };
+
+  return {
+    endpoint: endpoint.text,
+
+    ping: (signal) =>
+      wrap(async () => {
+        const direct = get('/_ping', signal);
+        if (direct) {
+          const { status } = await direct;
+          if (status !== 200) throw new EnvironmentError(`the Docker engine at ${endpoint.text} answered ${status} to a ping`, { hint: 'Check the daemon logs (journalctl -u docker) or restart it.' });
+          return;
+        }
+        await (await engine()).ping();
+      }, signal),
+
+    imageExists: (ref, signal) =>
+      wrap(async () => {
+        const direct = get(`/images/${ref}/json`, signal);
+        if (direct) {
+          const { status, body } = await direct;
+          if (status === 200) return true;
+          if (status === 404) return false;
+          throw new EnvironmentError(`the Docker engine answered ${status} when asked for image ${ref}: ${body.trim()}`);
+        }
+        try {
+          await (await engine()).getImage(ref).inspect();
+          return true;
+        } catch (error) {
+          if ((error as { statusCode?: number }).statusCode === 404) return false;
+          throw error;
+        }
+      }, signal),
+
+    registryHasImage: (ref, signal) =>
+      wrap(async () => {
+        try {
+          await (await engine()).getImage(ref).distribution({ authconfig: {}, abortSignal: signal } as object);
+          return true;
+        } catch (error) {
+          const status = (error as { statusCode?: number }).statusCode;
+          const message = describe(error);
+          if (status === 401 || status === 404 || /manifest unknown|not found|does not exist/i.test(message)) return false;
+          if (isUnreachable(error)) throw error;
+          throw registryError(ref, message, error);
+        }
+      }, signal),
+
+    build: (context, options) =>
+      wrap(async () => {
+        const docker = await engine();
+        const output: string[] = [];
+        let step: string | undefined;
+        let stepOutput: string[] = [];
+        let imageId: string | undefined;
+        let failure: string | undefined;
+        let partial = '';
+        const line = (text: string) => {
+          output.push(text);
+          if (STEP.test(text)) {
+            step = text;
+            stepOutput = [];
+          } else {
+            stepOutput.push(text);
+          }
+          options.onLine?.(text);
+        };
+        const stream = await docker.buildImage(context as unknown as NodeJS.ReadableStream, {
+          dockerfile: options.dockerfile,
+          t: options.tags,
+          buildargs: options.buildArgs,
+          ...(options.target ? { target: options.target } : {}),
+          rm: true,
+          forcerm: true,
+          abortSignal: options.signal,
+        } as object);
+        context.on('error', (error) => (stream as unknown as Readable).destroy?.(error));
+        await readEvents(
+          stream,
+          (event) => {
+            if (event.stream !== undefined) {
+              partial += event.stream;
+              const lines = partial.split('\n');
+              partial = lines.pop() ?? '';
+              for (const l of lines) if (l.trim() !== '') line(l.replace(/\r$/, ''));
+            }
+            if (event.aux?.ID) imageId = event.aux.ID;
+            if (event.errorDetail || event.error) failure = event.errorDetail?.message ?? event.error ?? 'build failed';
+          },
+          options.signal,
+        );
+        if (partial.trim() !== '') line(partial);
+        if (failure !== undefined) {
+          // Docker prints the failing command's output before the error: those are the step's lines.
+          throw new ImageBuildError(failure.trim(), step, stepOutput.filter((l) => !/^ ---> /.test(l)));
+        }
+        const successId = output.map((l) => /^Successfully built ([0-9a-f]+)/.exec(l)?.[1]).find(Boolean);
+        return { imageId: imageId ?? successId, output };
+      }, options.signal),
+
+    tag: (source, target) =>
+      wrap(async () => {
+        const { repository, tag } = splitReference(target);
+        await (await engine()).getImage(source).tag({ repo: repository, tag });
+      }),
+
+    push: (ref, options) =>
+      wrap(async () => {
+        const docker = await engine();
+        const { repository, tag } = splitReference(ref);
+        let failure: string | undefined;
+        let digest: string | undefined;
+        try {
+          const stream = (await docker.getImage(repository).push({ tag, abortSignal: options.signal } as object, undefined as never, {})) as unknown as NodeJS.ReadableStream;
+          await readEvents(
+            stream,
+            (event) => {
+              if (event.errorDetail || event.error) failure = event.errorDetail?.message ?? event.error;
+              else if (event.aux?.Digest) digest = event.aux.Digest;
+              else if (event.status) options.onProgress?.({ layer: event.id, status: event.status });
+            },
+            options.signal,
+          );
+        } catch (error) {
+          if (isAbort(error, options.signal) || isUnreachable(error)) throw error;
+          throw registryError(ref, describe(error), error);
+        }
+        if (failure !== undefined) throw registryError(ref, failure);
+        return { digest };
+      }, options.signal),
+  };
+}
+
+function describe(error: unknown): string {
+  const json = (error as { json?: { message?: string } }).json;
+  return json?.message ?? (error as Error).message ?? String(error);
+}
+
+/** A registry problem, classified: unreachable, authentication, or other. */
+export function registryError(ref: string, message: string, cause?: unknown): EnvironmentError {
+  const registry = ref.includes('/') && /[.:]|^localhost$/.test(ref.split('/')[0]) ? ref.split('/')[0] : 'docker.io';
+  if (/unauthorized|authentication required|denied|forbidden|401|403/i.test(message)) {
+    return new EnvironmentError(`the registry ${registry} refused ${ref}: ${message}`, {
+      hint: `Log in with \`docker login ${registry}\`, or check that you may push to this repository.`,
+      cause,
+    });
+  }
+  if (/connection refused|no such host|dial tcp|i\/o timeout|EOF|server gave HTTP response|tls|x509|Client.Timeout/i.test(message)) {
+    return new EnvironmentError(`cannot reach the registry ${registry} for ${ref}: ${message}`, {
+      hint: `Check that the registry is running and listening at ${registry} (for the test cluster: \`bash test/cluster/status.sh\`).`,
+      cause,
+    });
+  }
+  return new EnvironmentError(`pushing ${ref} to ${registry} failed: ${message}`, {
+    hint: `Check the registry at ${registry}, then run the command again.`,
+    cause,
+  });
+}
