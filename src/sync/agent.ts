@@ -17,8 +17,14 @@
  * Contract: `AgentChannel.send` resolves only once the agent acknowledged the batch, i.e. the files
  * are written in the container.
  */
-import type { KubeConfig } from '@kubernetes/client-node';
-import { openExecStream, type ExecStream, type ExecTarget } from '../kube/exec.js';
+import type { ExecStream, ExecTarget } from '../kube/exec.js';
+
+/** Starts `sh -c AGENT_SCRIPT` somewhere (a container through src/kube/exec.ts; a local process in unit tests). */
+export type AgentLauncher = (
+  target: ExecTarget,
+  command: string[],
+  handlers: { onStdout(chunk: Buffer): void; onStderr(chunk: Buffer): void },
+) => Promise<ExecStream>;
 
 export const AGENT_SCRIPT = [
   'for t in tar head rm; do command -v "$t" >/dev/null 2>&1 || { echo "E no-$t $t is not installed in the container"; exit 3; }; done',
@@ -99,7 +105,7 @@ export class AgentChannel {
    * Starts the agent and waits for its `R` line. Rejects with AgentUnusableError when the
    * container has no sh or no tar, with AgentError otherwise (pod gone, timeout).
    */
-  static async open(kubeConfig: KubeConfig, target: ExecTarget, signal: AbortSignal, timeoutMs = 20_000): Promise<AgentChannel> {
+  static async open(launch: AgentLauncher, target: ExecTarget, signal: AbortSignal, timeoutMs = 20_000): Promise<AgentChannel> {
     const channel = new AgentChannel(target);
     let readyResolve!: () => void;
     let readyReject!: (error: Error) => void;
@@ -123,7 +129,7 @@ export class AgentChannel {
       channel.onAgentLine(line);
     };
     try {
-      channel.stream = await openExecStream(kubeConfig, target, ['sh', '-c', AGENT_SCRIPT], {
+      channel.stream = await launch(target, ['sh', '-c', AGENT_SCRIPT], {
         onStdout: (chunk) => {
           channel.buffered += chunk.toString('utf8');
           let newline: number;

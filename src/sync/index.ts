@@ -17,7 +17,8 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { FailureError, InterruptedError } from '../errors.js';
 import type { EventSink } from '../events.js';
 import type { SyncOp } from '../plan/index.js';
-import { AgentChannel, AgentError, AgentUnusableError, type UnusableReason } from './agent.js';
+import { openExecStream } from '../kube/exec.js';
+import { AgentChannel, AgentError, AgentUnusableError, type AgentLauncher, type UnusableReason } from './agent.js';
 import { SyncLedger } from './ledger.js';
 import { buildTar } from './tar.js';
 
@@ -91,7 +92,13 @@ export function resolveContainerPath(containerPath: string, workdir: string): st
   return path.posix.resolve(workdir || '/', containerPath);
 }
 
-export function createSyncer(kube: SyncKubeClient, sink: EventSink): Syncer {
+export interface SyncerOptions {
+  /** Where agents run; default: in the container, through the Kubernetes exec API. Unit tests pass local processes. */
+  launch?: AgentLauncher;
+}
+
+export function createSyncer(kube: SyncKubeClient, sink: EventSink, options: SyncerOptions = {}): Syncer {
+  const launch: AgentLauncher = options.launch ?? ((target, command, handlers) => openExecStream(kube.kubeConfig, target, command, handlers));
   const channels = new Map<string, Promise<AgentChannel>>();
   const ledger = new SyncLedger();
   let closed = false;
@@ -104,7 +111,7 @@ export function createSyncer(kube: SyncKubeClient, sink: EventSink): Syncer {
       if (channel && !channel.broken) return channel;
       channels.delete(k);
     }
-    const opening = AgentChannel.open(kube.kubeConfig, target, signal);
+    const opening = AgentChannel.open(launch, target, signal);
     channels.set(k, opening);
     opening.catch(() => channels.delete(k));
     return opening;
