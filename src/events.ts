@@ -38,6 +38,8 @@ export interface BuildEvent {
   step?: string;
   /** Build output lines, on failure: the failing step's output. */
   output?: string[];
+  /** With `failed`: the image was not attempted because an image it requires failed (or work stopped). */
+  skipped?: boolean;
 }
 
 export interface DeployEvent {
@@ -129,7 +131,8 @@ export interface PortForwardEvent {
 
 export interface TeardownEvent {
   type: 'teardown';
-  status: 'started' | 'deleting' | 'deleted' | 'waiting' | 'done' | 'failed' | 'skipped';
+  /** `planned`: --dry-run, would delete `object`. */
+  status: 'started' | 'planned' | 'deleting' | 'deleted' | 'waiting' | 'done' | 'failed' | 'skipped';
   object?: string;
   message?: string;
   remaining?: number;

@@ -134,7 +134,7 @@ async function runBuilds(docker: DockerClient, config: Config, options: BuildOpt
 }
 
 function skipped(image: string, reason: string, sink: EventSink): BuildResult {
-  sink.emit({ type: 'build', image, status: 'failed', reason: `skipped: ${reason}` });
+  sink.emit({ type: 'build', image, status: 'failed', skipped: true, reason });
   return { image, tag: '', status: 'skipped', reason };
 }
 

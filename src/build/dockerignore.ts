@@ -15,11 +15,12 @@
  *
  * Directories: `isExcluded(dir, true)` is true only when the directory is excluded *and* no
  * exception could re-include anything below it, so a walker may prune it without descending.
- * Docker 20.10's classic client decides that by a string-prefix test on the exception patterns
- * (`!a/keep` keeps `a` open, `!**\/keep` does not); we decide it by matching the exception
- * segment by segment, which keeps a directory open whenever any exception could match below it.
- * The two agree except for exceptions starting with wildcards, where Docker 20.10 drops files that
- * BuildKit (and devloop) send.
+ * Docker's classic-builder client (checked with CLI 28.2.2 against Engine 20.10.24) decides that
+ * by a string-prefix test on the exception patterns (`!a/keep` keeps `a` open, `!**\/keep` does
+ * not); devloop matches each exception segment by segment and keeps a directory open whenever an
+ * exception could match below it. The two agree except for exceptions whose leading segments are
+ * wildcards, where Docker's classic client drops files the exception names and devloop sends them
+ * (see testdata/dockerignore-cases.json, case "divergent").
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -155,6 +156,8 @@ export interface ContextFileFilter {
    * For a directory (`isDir`), true only when nothing below it can be re-included: safe to prune.
    */
   isExcluded(relPath: string, isDir: boolean): boolean;
+  /** The `.dockerignore` line that excludes `relPath` (as `isExcluded` decides), else undefined. */
+  excludedBy(relPath: string, isDir: boolean): string | undefined;
 }
 
 /** The filter for a list of `.dockerignore` patterns; `alwaysSent` are paths Docker always sends. */
@@ -166,22 +169,33 @@ export function createFileFilter(lines: readonly string[], alwaysSent: readonly 
   const patterns = [...base, ...compilePatterns(extra.map((p) => `!${p}`))];
   const exceptions = patterns.filter((p) => p.exclusion);
   const source = [...lines, ...extra.map((p) => `!${p}`)];
+  const excludedBy = (relPath: string, isDir: boolean): string | undefined => {
+    const rel = cleanPath(relPath.replace(/\\/g, '/'));
+    if (rel === '.' || patterns.length === 0) return undefined;
+    const decidedBy = decidingPattern(rel, patterns);
+    if (!decidedBy) return undefined;
+    if (isDir && exceptions.length > 0) {
+      const dirSegments = rel.split('/');
+      if (exceptions.some((e) => couldMatchAtOrBelow(e.segments, dirSegments))) return undefined;
+    }
+    return decidedBy.pattern;
+  };
   return {
     patterns: source,
-    isExcluded(relPath: string, isDir: boolean): boolean {
-      const rel = cleanPath(relPath.replace(/\\/g, '/'));
-      if (rel === '.' || patterns.length === 0) return false;
-      if (!matches(rel, patterns)) return false;
-      if (!isDir || exceptions.length === 0) return true;
-      const dirSegments = rel.split('/');
-      return !exceptions.some((e) => couldMatchAtOrBelow(e.segments, dirSegments));
-    },
+    isExcluded: (relPath, isDir) => excludedBy(relPath, isDir) !== undefined,
+    excludedBy,
   };
 }
 
 /** moby patternmatcher `MatchesOrParentMatches`: last matching pattern wins; parents count. */
 export function matchesOrParentMatches(file: string, patterns: readonly IgnorePattern[]): boolean {
+  return decidingPattern(file, patterns) !== undefined;
+}
+
+/** The last pattern that excluded `file`, or undefined when it is sent. */
+function decidingPattern(file: string, patterns: readonly IgnorePattern[]): IgnorePattern | undefined {
   let matched = false;
+  let decided: IgnorePattern | undefined;
   const parent = path.posix.dirname(file);
   const parentDirs = parent === '.' ? [] : parent.split('/');
   for (const p of patterns) {
@@ -190,9 +204,12 @@ export function matchesOrParentMatches(file: string, patterns: readonly IgnorePa
     if (!match) {
       for (let i = 1; i <= parentDirs.length && !match; i++) match = p.regex.test(parentDirs.slice(0, i).join('/'));
     }
-    if (match) matched = !p.exclusion;
+    if (match) {
+      matched = !p.exclusion;
+      decided = p;
+    }
   }
-  return matched;
+  return matched ? decided : undefined;
 }
 
 /**

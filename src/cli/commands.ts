@@ -98,16 +98,18 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'build',
     summary: 'build every image (or those named), skip unchanged ones, optionally push',
-    usage: 'devloop build [IMAGE...] [--push] [--file-output FILE] [--dry-run]',
+    usage: 'devloop build [IMAGE...] [--push] [--registry HOST:PORT] [--file-output FILE] [--dry-run]',
     description:
       'Builds the artifacts of the config in dependency order, up to build.concurrency at once. An image whose inputs did not change is not rebuilt. Exits 1 if any build failed.',
     options: {
       push: { type: 'boolean' },
+      registry: { type: 'string' },
       'file-output': { type: 'string' },
       'dry-run': { type: 'boolean' },
     },
     optionHelp: [
-      ['--push', 'push the built images to their registry'],
+      ['--push', 'push the built images (build.push: auto never pushes from devloop build)'],
+      ['--registry HOST:PORT', 'also tag each image HOST:PORT/IMAGE:TAG and push that (e.g. localhost:5000)'],
       ['--file-output FILE', 'write {"builds":[{"imageName","tag"}]} to FILE (Skaffold\'s format)'],
       ['--dry-run', 'print what would build and why, without building'],
     ],

@@ -36,7 +36,7 @@ export class PlainRenderer implements EventSink {
           case 'planned':
             return `${name}: would build ${event.tag ?? ''}${event.reason ? ` (${event.reason})` : ''}`;
           case 'cached':
-            return `${name}: ${p.green('cached')} ${event.tag ?? ''}${event.reason && this.verbose ? ` (${event.reason})` : ''}`;
+            return `${name}: ${p.green('cached')} ${event.tag ?? ''}${event.reason && this.verbose ? ` (${event.reason})` : ''}${d(event.durationMs)}`;
           case 'building':
             return `${name}: ${p.blue('building')} ${event.tag ?? ''}${event.reason ? p.dim(` (${event.reason})`) : ''}`;
           case 'step':
@@ -48,6 +48,7 @@ export class PlainRenderer implements EventSink {
           case 'pushed':
             return `${name}: ${p.green('pushed')} ${event.tag ?? ''}${d(event.durationMs)}`;
           case 'failed': {
+            if (event.skipped) return `${name}: ${p.yellow('skipped')}${event.reason ? ` ${event.reason}` : ''}`;
             const head = `${name}: ${p.red('failed')}${event.reason ? ` ${event.reason}` : ''}${d(event.durationMs)}`;
             const body = (event.output ?? []).map((l) => `  ${l}`).join('\n');
             return body ? `${head}\n${body}` : head;
