@@ -1,0 +1,146 @@
+/**
+ * `devloop dev`: parses the flags, wires the phases into the dev loop engine (src/dev) and picks the
+ * renderer: the Ink dashboard when stdout is a TTY and the output is text (imported dynamically, so
+ * runs without a TTY never load ink), else the run's sink (plain lines or JSON lines).
+ */
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { UsageError } from '../errors.js';
+import type { EventSink } from '../events.js';
+import type { Config } from '../config/load.js';
+import { DevEngine } from '../dev/engine.js';
+import type { DevServices } from '../dev/services.js';
+import { createKubeClient, type KubeClient } from '../kube/client.js';
+import { followContainerLog } from '../kube/logs.js';
+import { forwardSocket } from '../kube/portforward.js';
+import { startPodWatcher } from '../observe/pods.js';
+import type { CommandContext } from './commands.js';
+
+/** `--flag=false` / `--flag=true` / absent. */
+function booleanFlag(ctx: CommandContext, name: string, fallback: boolean): boolean {
+  const value = ctx.flags[name];
+  if (value === undefined) return fallback;
+  if (value === 'false') return false;
+  if (value === 'true') return true;
+  throw new UsageError(`--${name} must be true or false, not "${String(value)}"`, { hint: `Write --${name}=false to turn it off.` });
+}
+
+/** Every file under `dir` (kustomize directories, Helm charts). */
+function filesUnder(dir: string): string[] {
+  try {
+    if (!statSync(dir).isDirectory()) return [dir];
+    return (readdirSync(dir, { recursive: true, withFileTypes: true }) as Array<{ name: string; parentPath?: string; path?: string; isFile(): boolean }>)
+      .filter((e) => e.isFile())
+      .map((e) => path.join(e.parentPath ?? e.path ?? dir, e.name));
+  } catch {
+    return [];
+  }
+}
+
+async function manifestFiles(config: Config): Promise<Set<string>> {
+  const { expandGlobs } = await import('../deploy/manifests.js');
+  const files = new Set(expandGlobs(config.rootDir, config.deploy.kubectl.manifests).files);
+  for (const dir of config.deploy.kustomize.paths) for (const f of filesUnder(path.resolve(config.rootDir, dir))) files.add(f);
+  for (const release of config.deploy.helm.releases) {
+    for (const f of filesUnder(path.resolve(config.rootDir, release.chart))) files.add(f);
+    for (const v of release.valuesFiles) files.add(path.resolve(config.rootDir, v));
+  }
+  return files;
+}
+
+async function createServices(ctx: CommandContext, config: Config, kube: KubeClient, sink: EventSink): Promise<DevServices> {
+  const { createBuilder, dependentsOf } = await import('../build/index.js');
+  const { createDeployer, loadImages } = await import('../deploy/index.js');
+  const { down } = await import('../teardown/index.js');
+  const { createSyncer } = await import('../sync/index.js');
+  const { startWatcher, loadContextFilters } = await import('../watch/index.js');
+  const { planChanges } = await import('../plan/index.js');
+  const { CoreV1Api } = await import('@kubernetes/client-node');
+  const kubeConfig = kube.kubeConfig;
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  const deployer = createDeployer(config, kube);
+  return {
+    builder: createBuilder(),
+    deployer,
+    syncer: createSyncer(kube, sink),
+    startWatcher: (c, options) => startWatcher(c, options),
+    planChanges: (changes, c, state) => planChanges(changes, c, state),
+    dependentsOf: (c, images) => dependentsOf(c, images),
+    manifestFiles,
+    contextFilters: (c) => loadContextFilters(c),
+    loadImages,
+    reloadConfig: () => ctx.loadConfig(),
+    down: async (c, options) => {
+      await down(kube, {
+        project: c.name,
+        rootDir: c.rootDir,
+        inventory: deployer.inventory(),
+        namespaces: [deployer.namespace(c)],
+        deadlineSeconds: c.deploy.statusCheckDeadlineSeconds,
+        ...options,
+      });
+    },
+    startPodWatcher: (options) => startPodWatcher(kubeConfig, options),
+    followLog: (ref, options, onLine) => followContainerLog(kubeConfig, ref, options, onLine),
+    portForward: {
+      forward: (target, socket, onError) => forwardSocket(kubeConfig, target, socket, onError),
+      async readService(namespace, name, port) {
+        const service = await core.readNamespacedService({ namespace, name });
+        const entry = service.spec?.ports?.find((p) => p.port === port) ?? service.spec?.ports?.[0];
+        const target = entry?.targetPort;
+        return {
+          selector: service.spec?.selector ?? {},
+          targetPort: typeof target === 'number' ? target : Number(target) || entry?.port || port,
+        };
+      },
+    },
+  };
+}
+
+export async function run(ctx: CommandContext): Promise<number> {
+  if (ctx.args.length > 0) throw new UsageError(`devloop dev takes no arguments (got "${ctx.args[0]}")`, { hint: 'See devloop dev --help.' });
+  const cleanup = booleanFlag(ctx, 'cleanup', true);
+  const portForward = booleanFlag(ctx, 'port-forward', true);
+  const explain = Boolean(ctx.flags.explain);
+  const config = await ctx.loadConfig();
+  const kube = await createKubeClient(config);
+  // fail on an unreachable cluster before building anything
+  await kube.ping(ctx.signal);
+
+  let sink = ctx.sink;
+  let dashboard: { sink: EventSink; setActionHandler(handler: (action: import('../ui/actions.js').DashboardAction) => void): void; close(): Promise<void> } | undefined;
+  if (ctx.stdout.isTTY && ctx.output === 'text') {
+    const ui = await import('../ui/index.js');
+    dashboard = ui.startDashboard({ stdout: ctx.stdout as NodeJS.WriteStream, stdin: ctx.stdin, explain, project: config.name });
+    sink = dashboard.sink;
+  }
+  try {
+    const services = await createServices(ctx, config, kube, sink);
+    const engine = new DevEngine(config, services, {
+      cleanup,
+      // JSON consumers and the dashboard (`e` key) always get the decisions; plain text only with --explain
+      explain: explain || ctx.output === 'json' || dashboard !== undefined,
+      portForward,
+      push: Boolean(ctx.flags.push),
+      signal: ctx.signal,
+      sink,
+    });
+    dashboard?.setActionHandler((action) => {
+      switch (action.type) {
+        case 'rebuild':
+          engine.dispatch({ type: 'rebuild-requested', images: [action.image] });
+          return;
+        case 'sync':
+          engine.dispatch({ type: 'full-sync-requested', image: action.image });
+          return;
+        case 'quit':
+          engine.dispatch({ type: 'quit-requested' });
+          return;
+      }
+    });
+    return await engine.run();
+  } finally {
+    await dashboard?.close();
+    kube.close();
+  }
+}

@@ -1,0 +1,543 @@
+/**
+ * The dev loop: one state, actions dispatched into it, and one queue of work so that only one plan
+ * executes at a time while new file batches accumulate and coalesce.
+ *
+ * Who dispatches what (the one `dispatch` switch below handles each):
+ * - the file watcher:         `files-changed` (a coalesced batch)
+ * - the pod watcher:          `pod-updated` (new snapshot, started/restarted containers)
+ * - the work queue itself:    `build-finished`, `deploy-finished`
+ * - the dashboard's keys:     `rebuild-requested` (r), `full-sync-requested` (s), `quit-requested` (q)
+ *
+ * Start-up: watch files (changes made during start-up are queued, not lost), build every artifact
+ * (for the registry the cluster pulls from), watch pods and stream logs (so nothing is muted during
+ * the first rollout), deploy and wait, then port-forwards. A failed build or deploy does not end the
+ * loop: the error is shown in full and the next change retries what failed.
+ *
+ * Teardown (on `signal` or `q`): every started part registered its stop; they run in reverse, each
+ * failure reported and skipped, new work refused from the first moment; then `down` deletes what was
+ * applied unless `cleanup` is false. Returns 0, or 130 when interrupted during start-up.
+ */
+import type { Config } from '../config/load.js';
+import { toDevloopError, type DevloopError } from '../errors.js';
+import type { EventSink } from '../events.js';
+import type { BuildResult } from '../build/types.js';
+import type { ImageTarget } from '../deploy/types.js';
+import { createLogStreamer, type LogStreamer } from '../observe/logs.js';
+import { artifactOfImage, type PodSnapshot, type PodUpdate, type PodWatcher } from '../observe/pods.js';
+import { startPortForwards, type PortForwarder } from '../observe/portforward.js';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { ContainerTarget, ContextFilter, DevServices, FileChange, SyncOp, Watcher } from './services.js';
+
+export type DevAction =
+  | { type: 'files-changed'; changes: FileChange[] }
+  | { type: 'pod-updated'; update: PodUpdate }
+  | { type: 'build-finished'; results: BuildResult[] }
+  | { type: 'deploy-finished'; ok: boolean }
+  | { type: 'rebuild-requested'; images: string[] }
+  | { type: 'full-sync-requested'; image: string }
+  | { type: 'quit-requested' };
+
+export interface DevOptions {
+  /** Delete what was applied on exit (`--cleanup=false` turns it off). */
+  cleanup: boolean;
+  /** Emit a `change` event for every planned change (--explain, JSON output, dashboard). */
+  explain: boolean;
+  portForward: boolean;
+  /** --push: push even to a local cluster. */
+  push: boolean;
+  signal: AbortSignal;
+  sink: EventSink;
+}
+
+/** The single state of a dev session. Only `dispatch` and the queued work change it. */
+export interface DevState {
+  config: Config;
+  phase: 'starting' | 'running' | 'stopping';
+  /** Last good build per image (the references deployed). */
+  builds: Map<string, BuildResult>;
+  /** Images whose last build failed or was skipped: rebuilt with the next change. */
+  failedImages: Set<string>;
+  /** A deploy failed or never happened: redeployed with the next change. */
+  deployPending: boolean;
+  /** Whether anything may have been applied (teardown runs `down` only then). */
+  applied: boolean;
+  /** Images whose sync is unusable; their syncable changes rebuild. */
+  syncDisabled: Set<string>;
+  pods: Map<string, PodSnapshot>;
+  pendingChanges: FileChange[];
+}
+
+interface Stoppable {
+  name: string;
+  stop(): Promise<void>;
+}
+
+/** Pushes when asked, when the config says so, or when the cluster pulls from a registry. */
+export function pushWanted(config: Config, target: ImageTarget, pushFlag: boolean): boolean {
+  if (pushFlag || config.build.push === true) return true;
+  if (config.build.push === false) return false;
+  return target.kind === 'registry' || target.kind === 'remote';
+}
+
+export class DevEngine {
+  readonly state: DevState;
+  private readonly stops: Stoppable[] = [];
+  private readonly loop = new AbortController();
+  private queue: Promise<void> = Promise.resolve();
+  private batchQueued = false;
+  private registry?: string;
+  private target?: ImageTarget;
+  private push = false;
+  private manifestFiles: ReadonlySet<string> = new Set();
+  private contextFilters: ReadonlyMap<string, ContextFilter> = new Map();
+  private watcher?: Watcher;
+  private podWatcher?: PodWatcher;
+  private logs?: LogStreamer;
+  private forwards?: PortForwarder;
+
+  constructor(
+    config: Config,
+    private readonly services: DevServices,
+    private readonly options: DevOptions,
+  ) {
+    this.state = {
+      config,
+      phase: 'starting',
+      builds: new Map(),
+      failedImages: new Set(),
+      deployPending: true,
+      applied: false,
+      syncDisabled: new Set(),
+      pods: new Map(),
+      pendingChanges: [],
+    };
+  }
+
+  private get signal(): AbortSignal {
+    return this.loop.signal;
+  }
+
+  private get sink(): EventSink {
+    return this.options.sink;
+  }
+
+  /** The one place where actions change the state or schedule work. Never throws. */
+  dispatch(action: DevAction): void {
+    const state = this.state;
+    switch (action.type) {
+      case 'files-changed':
+        if (state.phase === 'stopping') return;
+        state.pendingChanges.push(...action.changes);
+        if (!this.batchQueued) {
+          this.batchQueued = true;
+          this.enqueue(async () => {
+            this.batchQueued = false;
+            await this.applyChanges(state.pendingChanges.splice(0));
+          });
+        }
+        return;
+      case 'pod-updated':
+        this.onPodUpdated(action.update);
+        return;
+      case 'build-finished':
+        for (const result of action.results) {
+          if (result.status === 'built' || result.status === 'cached') {
+            const before = state.builds.get(result.image);
+            state.builds.set(result.image, result);
+            state.failedImages.delete(result.image);
+            // the new image carries the working tree: earlier syncs must not be replayed into it
+            if (before && before.tag !== result.tag) this.services.syncer.resetImage(result.image);
+          } else if (result.status === 'failed' || result.status === 'skipped') {
+            state.failedImages.add(result.image);
+          }
+        }
+        return;
+      case 'deploy-finished':
+        state.deployPending = !action.ok;
+        return;
+      case 'rebuild-requested':
+        if (state.phase === 'stopping') return;
+        this.enqueue(() => this.rebuildAndDeploy(action.images, false));
+        return;
+      case 'full-sync-requested':
+        if (state.phase === 'stopping') return;
+        this.enqueue(() => this.fullSync(action.image));
+        return;
+      case 'quit-requested':
+        this.loop.abort(new Error('quit'));
+        return;
+    }
+  }
+
+  /** Runs `work` after everything queued before it; failures are shown and the loop goes on. */
+  private enqueue(work: () => Promise<void>): void {
+    this.queue = this.queue.then(async () => {
+      if (this.state.phase === 'stopping') return;
+      try {
+        await work();
+      } catch (error) {
+        if (!this.signal.aborted) this.reportFailure(error);
+      }
+    });
+  }
+
+  private reportFailure(error: unknown, what?: string): void {
+    const e: DevloopError = toDevloopError(error);
+    const lines = [`${what ? `${what}: ` : ''}${e.message}`, ...e.details.map((d) => `  ${d}`)];
+    if (e.hint) lines.push(`  next: ${e.hint}`);
+    lines.push('  devloop keeps watching: the next change retries.');
+    this.sink.emit({ type: 'message', level: 'warn', text: lines.join('\n') });
+  }
+
+  /**
+   * Runs the session until `signal` aborts or `q`; tears down; resolves with the exit code.
+   * Throws (after tearing down) when start-up hit an environment error, or when `down` fails.
+   */
+  async run(): Promise<number> {
+    const onAbort = () => this.loop.abort(this.options.signal.reason);
+    this.options.signal.addEventListener('abort', onAbort, { once: true });
+    if (this.options.signal.aborted) onAbort();
+    let startupError: unknown;
+    try {
+      await this.startUp();
+    } catch (error) {
+      // build and deploy failures never get here (they are shown and retried); what does is an
+      // environment problem (cluster or Docker unreachable) that no file change can fix
+      if (!this.signal.aborted) startupError = error;
+    }
+    const interruptedDuringStartup = this.signal.aborted && this.state.phase === 'starting';
+    if (!this.signal.aborted && startupError === undefined) {
+      this.state.phase = 'running';
+      this.sink.emit({ type: 'message', level: 'info', text: 'devloop dev: watching for changes. Press Ctrl-C to stop and delete what was deployed.' });
+      await new Promise<void>((resolve) => this.signal.addEventListener('abort', () => resolve(), { once: true }));
+    }
+    this.options.signal.removeEventListener('abort', onAbort);
+    await this.tearDown();
+    if (startupError !== undefined) throw startupError;
+    return interruptedDuringStartup ? 130 : 0;
+  }
+
+  private register(name: string, stop: () => Promise<void>): void {
+    this.stops.push({ name, stop });
+  }
+
+  private async startUp(): Promise<void> {
+    const { services, state } = this;
+    const config = state.config;
+    this.watcher = await services.startWatcher(config, {
+      signal: this.signal,
+      sink: this.sink,
+      onBatch: (changes) => this.dispatch({ type: 'files-changed', changes }),
+    });
+    const watcher = this.watcher;
+    this.register('file watcher', () => watcher.close());
+    this.register('sync channels', () => services.syncer.close());
+    this.manifestFiles = await services.manifestFiles(config);
+    this.contextFilters = await services.contextFilters(config);
+    if (this.signal.aborted) return;
+
+    const target = await services.deployer.imageTarget(this.signal);
+    this.target = target;
+    this.registry = target.kind === 'registry' ? target.registry : undefined;
+    this.push = pushWanted(config, target, this.options.push);
+
+    // start-up is the first job of the queue: batches arriving meanwhile wait and coalesce
+    const startup = new Promise<void>((resolve, reject) => {
+      this.enqueueStrict(async () => {
+        await this.build(config.build.artifacts.map((a) => a.image));
+        if (this.signal.aborted) return;
+        this.startObserving();
+        await this.deploy();
+        if (this.signal.aborted) return;
+        if (this.options.portForward && config.portForward.length > 0) await this.startForwarding();
+      }, resolve, reject);
+    });
+    await startup;
+  }
+
+  /** Like `enqueue`, but hands the outcome to the caller instead of reporting it. */
+  private enqueueStrict(work: () => Promise<void>, resolve: () => void, reject: (e: unknown) => void): void {
+    this.queue = this.queue.then(() => work().then(resolve, reject));
+  }
+
+  private startObserving(): void {
+    const { services, state } = this;
+    if (this.podWatcher) return;
+    this.logs = createLogStreamer(services.followLog, this.sink);
+    const logs = this.logs;
+    this.podWatcher = services.startPodWatcher({
+      project: state.config.name,
+      signal: this.signal,
+      sink: this.sink,
+      onUpdate: (update) => {
+        logs.update(update);
+        this.dispatch({ type: 'pod-updated', update });
+      },
+    });
+    const podWatcher = this.podWatcher;
+    this.register('pod watcher', () => podWatcher.stop());
+    this.register('log streams', () => logs.stop());
+  }
+
+  private async startForwarding(): Promise<void> {
+    const config = this.state.config;
+    this.forwards = await startPortForwards(config.portForward, {
+      ...this.services.portForward,
+      pods: () => this.state.pods.values(),
+      sink: this.sink,
+      defaultNamespace: config.deploy.namespace ?? 'default',
+    });
+    const forwards = this.forwards;
+    this.register('port-forwards', () => forwards.stop());
+  }
+
+  private onPodUpdated(update: PodUpdate): void {
+    const { state } = this;
+    const id = `${update.snapshot.namespace}/${update.snapshot.name}`;
+    if (update.deleted) {
+      state.pods.delete(id);
+      for (const c of update.snapshot.containers) {
+        this.services.syncer.forget({ namespace: update.snapshot.namespace, pod: update.snapshot.name, container: c.name });
+      }
+    } else {
+      state.pods.set(id, update.snapshot);
+    }
+    this.forwards?.podsChanged();
+    if (state.phase === 'stopping') return;
+    for (const transition of update.transitions) {
+      const target = this.targetFor(update.snapshot, transition.container.name);
+      if (!target) continue;
+      // a (re)started container runs the image as built: bring it up to the working tree
+      this.enqueue(async () => {
+        const pod = state.pods.get(id);
+        const container = pod?.containers.find((c) => c.name === target.container);
+        if (!container || container.state !== 'running' || pod?.terminating) return;
+        await this.services.syncer.replay(target, this.signal);
+      });
+    }
+  }
+
+  /** The sync target of a container when it runs the current build of an artifact. */
+  private targetFor(pod: PodSnapshot, containerName: string): ContainerTarget | undefined {
+    const container = pod.containers.find((c) => c.name === containerName);
+    if (!container || pod.terminating) return undefined;
+    const images = this.state.config.build.artifacts.map((a) => a.image);
+    const image = artifactOfImage(container.image, images);
+    if (!image) return undefined;
+    const current = this.state.builds.get(image)?.tag;
+    if (current && current !== container.image) return undefined;
+    return {
+      namespace: pod.namespace,
+      pod: pod.name,
+      container: container.name,
+      image,
+      ...(container.workingDir ? { workdir: container.workingDir } : {}),
+    };
+  }
+
+  /** Every running container of the current build of `image`, in every replica. */
+  private targetsOf(image: string): ContainerTarget[] {
+    const targets: ContainerTarget[] = [];
+    for (const pod of this.state.pods.values()) {
+      for (const container of pod.containers) {
+        if (container.state !== 'running') continue;
+        const target = this.targetFor(pod, container.name);
+        if (target?.image === image) targets.push(target);
+      }
+    }
+    return targets;
+  }
+
+  /** Plans a batch and executes the plan: reload, syncs, rebuilds, redeploy. */
+  private async applyChanges(changes: FileChange[]): Promise<void> {
+    if (changes.length === 0) return;
+    const { services, state } = this;
+    const plan = services.planChanges(changes, state.config, {
+      manifestFiles: this.manifestFiles,
+      syncDisabled: state.syncDisabled,
+      contextFilters: this.contextFilters,
+    });
+    if (this.options.explain) for (const decision of plan.decisions) this.sink.emit(decision);
+    let rebuildAll = false;
+    let redeploy = plan.redeploy;
+    if (plan.reloadConfig) {
+      try {
+        const next = await services.reloadConfig();
+        await this.replaceConfig(next);
+        rebuildAll = true;
+        redeploy = true;
+        this.sink.emit({ type: 'message', level: 'info', text: `config reloaded from ${next.file}` });
+      } catch (error) {
+        this.reportFailure(error, 'the changed config is invalid; the previous one keeps running');
+      }
+    }
+    if (redeploy) this.manifestFiles = await services.manifestFiles(state.config);
+
+    const rebuild = new Set(rebuildAll ? state.config.build.artifacts.map((a) => a.image) : plan.rebuild);
+    const syncs = rebuildAll ? [] : plan.syncs.filter((op) => !rebuild.has(op.image));
+    const fallbacks = await this.runSyncs(syncs);
+    for (const image of fallbacks) rebuild.add(image);
+    await this.rebuildAndDeploy([...rebuild], redeploy);
+  }
+
+  /** Applies syncs in parallel; returns the images whose sync failed and must rebuild instead. */
+  private async runSyncs(ops: SyncOp[]): Promise<string[]> {
+    const failed: string[] = [];
+    await Promise.all(
+      ops.map(async (op) => {
+        try {
+          await this.services.syncer.sync(op, this.targetsOf(op.image), this.signal);
+        } catch (error) {
+          if (this.signal.aborted) return;
+          const e = toDevloopError(error);
+          // the Syncer already emitted a failed `sync` event per container; a container that cannot
+          // take syncs at all (no sh/tar, read-only, permissions) disables sync for the image
+          if (e.name === 'SyncUnusableError') this.state.syncDisabled.add(op.image);
+          this.sink.emit({
+            type: 'message',
+            level: 'warn',
+            text: `${e.message}${/rebuilding .* instead/.test(e.message) ? '' : `; rebuilding ${op.image} so the change is not lost`}${e.hint ? `\n  next: ${e.hint}` : ''}`,
+          });
+          failed.push(op.image);
+        }
+      }),
+    );
+    return failed;
+  }
+
+  /**
+   * Rebuilds `images` (with their dependents and whatever failed before), then redeploys when a
+   * reference changed, when asked, or when an earlier deploy failed.
+   */
+  private async rebuildAndDeploy(images: string[], redeploy: boolean): Promise<void> {
+    const { state, services } = this;
+    const wanted = new Set([...images, ...state.failedImages]);
+    let changed = false;
+    if (wanted.size > 0) {
+      const withDependents = new Set([...wanted, ...services.dependentsOf(state.config, [...wanted])]);
+      changed = await this.build([...withDependents]);
+    }
+    if (this.signal.aborted) return;
+    if (changed || redeploy || state.deployPending) await this.deploy();
+  }
+
+  /** Builds `images`; resolves whether any deployed reference changed. Failures are shown, not thrown. */
+  private async build(images: string[]): Promise<boolean> {
+    const { state, services } = this;
+    const known = new Set(state.config.build.artifacts.map((a) => a.image));
+    const selected = images.filter((i) => known.has(i));
+    if (selected.length === 0) return false;
+    const before = new Map([...state.builds].map(([k, v]) => [k, v.tag]));
+    const results = await services.builder.build(state.config, {
+      images: selected,
+      push: this.push,
+      ...(this.registry ? { registry: this.registry } : {}),
+      previous: state.builds,
+      signal: this.signal,
+      sink: this.sink,
+    });
+    this.dispatch({ type: 'build-finished', results });
+    const fresh = results.filter((r) => (r.status === 'built' || r.status === 'cached') && before.get(r.image) !== r.tag).map((r) => r.tag);
+    if (this.target && fresh.length > 0) await services.loadImages(this.target, fresh, this.signal, this.sink);
+    return results.some((r) => (r.status === 'built' || r.status === 'cached') && before.get(r.image) !== r.tag);
+  }
+
+  private async deploy(): Promise<void> {
+    const { state, services } = this;
+    const missing = state.config.build.artifacts.filter((a) => !state.builds.has(a.image)).map((a) => a.image);
+    if (missing.length > 0) {
+      state.deployPending = true;
+      this.sink.emit({
+        type: 'message',
+        level: 'warn',
+        text: `not deploying: ${missing.join(', ')} ${missing.length === 1 ? 'has' : 'have'} never built. Fix the build; the next change retries.`,
+      });
+      return;
+    }
+    const images = new Map([...state.builds].map(([image, result]) => [image, result.tag]));
+    state.applied = true;
+    try {
+      await services.deployer.deploy(state.config, { images, wait: true, signal: this.signal, sink: this.sink });
+      this.dispatch({ type: 'deploy-finished', ok: true });
+    } catch (error) {
+      this.dispatch({ type: 'deploy-finished', ok: false });
+      if (this.signal.aborted) return;
+      this.reportFailure(error, 'deploy failed');
+    }
+  }
+
+  private async replaceConfig(next: Config): Promise<void> {
+    const previous = this.watcher;
+    this.watcher = await this.services.startWatcher(next, {
+      signal: this.signal,
+      sink: this.sink,
+      onBatch: (changes) => this.dispatch({ type: 'files-changed', changes }),
+    });
+    const index = this.stops.findIndex((s) => s.name === 'file watcher');
+    const watcher = this.watcher;
+    if (index >= 0) this.stops[index] = { name: 'file watcher', stop: () => watcher.close() };
+    this.state.config = next;
+    this.contextFilters = await this.services.contextFilters(next);
+    await previous?.close().catch(() => undefined);
+  }
+
+  /** Copies every syncable file of `image`'s context into its containers (dashboard key `s`). */
+  private async fullSync(image: string): Promise<void> {
+    const { services, state } = this;
+    const artifact = state.config.build.artifacts.find((a) => a.image === image);
+    if (!artifact) return;
+    const files = await contextFiles(artifact.contextDir, this.contextFilters.get(image));
+    const plan = services.planChanges(
+      files.map((file) => ({ path: file, kind: 'change' as const })),
+      state.config,
+      { manifestFiles: new Set(), syncDisabled: new Set(), contextFilters: this.contextFilters },
+    );
+    const op = plan.syncs.find((s) => s.image === image);
+    if (!op || (op.copy.length === 0 && op.delete.length === 0)) {
+      this.sink.emit({ type: 'message', level: 'info', text: `${image}: no file matches its sync rules` });
+      return;
+    }
+    const failed = await this.runSyncs([op]);
+    if (failed.length) await this.rebuildAndDeploy(failed, false);
+  }
+
+  private async tearDown(): Promise<void> {
+    const { state } = this;
+    state.phase = 'stopping';
+    this.sink.emit({ type: 'message', level: 'info', text: 'stopping: closing watchers, log streams and port-forwards' });
+    // the running job saw the abort; wait for it to unwind, but never forever
+    await Promise.race([this.queue, new Promise((r) => setTimeout(r, 10_000).unref())]);
+    for (const part of this.stops.splice(0).reverse()) {
+      try {
+        await Promise.race([part.stop(), new Promise((r) => setTimeout(r, 5_000).unref())]);
+      } catch (error) {
+        this.sink.emit({ type: 'message', level: 'warn', text: `stopping ${part.name} failed: ${(error as Error).message}` });
+      }
+    }
+    if (!state.applied) return;
+    if (!this.options.cleanup) {
+      this.sink.emit({ type: 'teardown', status: 'skipped', message: '--cleanup=false: everything stays deployed; delete it with `devloop down`' });
+      return;
+    }
+    // the run's signal has fired: teardown gets its own, which only a second Ctrl-C (process exit) ends
+    await this.services.down(state.config, { signal: new AbortController().signal, sink: this.sink });
+  }
+}
+
+/** Files of a build context that a build would send (.dockerignore applied; ignored trees pruned). */
+export async function contextFiles(contextDir: string, filter: ContextFilter | undefined): Promise<string[]> {
+  const files: string[] = [];
+  async function walk(dir: string): Promise<void> {
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      const absolute = path.join(dir, entry.name);
+      const rel = path.relative(contextDir, absolute).split(path.sep).join('/');
+      const isDir = entry.isDirectory();
+      if (entry.name === '.git' || filter?.isExcluded(rel, isDir)) continue;
+      if (isDir) await walk(absolute);
+      else files.push(absolute);
+    }
+  }
+  await walk(contextDir);
+  return files;
+}

@@ -1,0 +1,87 @@
+/**
+ * What the dev loop engine needs from the other phases, as small structural interfaces. The real
+ * implementations are wired in `cli/dev.ts` (build, deploy, watch, plan, sync, teardown, observe);
+ * unit tests pass fakes. Keeping the engine to these interfaces is what lets it be tested without a
+ * cluster.
+ */
+import type { Config } from '../config/load.js';
+import type { ChangeEvent, EventSink } from '../events.js';
+import type { Builder } from '../build/types.js';
+import type { Deployer, ImageTarget } from '../deploy/types.js';
+import type { FollowLog } from '../observe/logs.js';
+import type { PodUpdate, PodWatcher } from '../observe/pods.js';
+import type { PortForwardDeps } from '../observe/portforward.js';
+
+export interface FileChange {
+  path: string;
+  kind: 'add' | 'change' | 'unlink' | 'addDir' | 'unlinkDir';
+}
+
+export interface SyncOp {
+  image: string;
+  copy: Array<{ localPath: string; containerPath: string }>;
+  delete: string[];
+}
+
+export interface Plan {
+  reloadConfig: boolean;
+  syncs: SyncOp[];
+  rebuild: string[];
+  redeploy: boolean;
+  decisions: ChangeEvent[];
+}
+
+/** An artifact's .dockerignore matcher (the build helper's `contextFileFilter`). */
+export interface ContextFilter {
+  isExcluded(relPath: string, isDir: boolean): boolean;
+}
+
+export interface PlanState {
+  manifestFiles: ReadonlySet<string>;
+  syncDisabled: ReadonlySet<string>;
+  contextFilters?: ReadonlyMap<string, ContextFilter>;
+}
+
+export interface ContainerTarget {
+  namespace: string;
+  pod: string;
+  container: string;
+  image: string;
+  workdir?: string;
+}
+
+export interface Syncer {
+  sync(op: SyncOp, targets: ContainerTarget[], signal: AbortSignal): Promise<void>;
+  replay(target: ContainerTarget, signal: AbortSignal): Promise<void>;
+  resetImage(image: string): void;
+  forget(target: Pick<ContainerTarget, 'namespace' | 'pod' | 'container'>): void;
+  close(): Promise<void>;
+}
+
+export interface Watcher {
+  close(): Promise<void>;
+  readonly fileCount: number;
+}
+
+export interface DevServices {
+  builder: Builder;
+  deployer: Deployer;
+  syncer: Syncer;
+  startWatcher(config: Config, options: { signal: AbortSignal; sink: EventSink; onBatch(changes: FileChange[]): void }): Promise<Watcher>;
+  planChanges(changes: FileChange[], config: Config, state: PlanState): Plan;
+  /** Images that depend on these (transitively), the given ones excluded or included: both accepted. */
+  dependentsOf(config: Config, images: string[]): string[];
+  /** Absolute paths of every file the manifests are rendered from (kubectl globs, kustomize dirs, charts). */
+  manifestFiles(config: Config): Promise<Set<string>>;
+  /** Each artifact's .dockerignore matcher, by image. */
+  contextFilters(config: Config): Promise<ReadonlyMap<string, ContextFilter>>;
+  /** Makes built references available to the cluster (`kind load`...; nothing for a registry). */
+  loadImages(target: ImageTarget, refs: readonly string[], signal: AbortSignal, sink: EventSink): Promise<void>;
+  /** Reads the config file again; throws ConfigError when it is invalid. */
+  reloadConfig(): Promise<Config>;
+  /** Deletes everything in the project's inventory, with `teardown` events. */
+  down(config: Config, options: { signal: AbortSignal; sink: EventSink }): Promise<void>;
+  startPodWatcher(options: { project: string; signal: AbortSignal; sink: EventSink; onUpdate(update: PodUpdate): void }): PodWatcher;
+  followLog: FollowLog;
+  portForward: Pick<PortForwardDeps, 'readService' | 'forward'>;
+}

@@ -1,0 +1,207 @@
+/**
+ * The dashboard's state, derived from the same events every renderer gets. `reduceDashboard` is
+ * pure: (model, event) -> model, so rows and the log pane are unit-tested without a terminal.
+ *
+ * Rows: one per artifact (from `build` events), plus one per workload whose pods run no artifact.
+ * Pods join the row of the artifact their image was built from (`pod` events carry `images`).
+ * The log pane is a bounded ring buffer; the view renders the last lines that fit.
+ */
+import type { BuildEvent, DevloopEvent } from '../events.js';
+import { formatDuration } from '../output/format.js';
+
+export interface PodCell {
+  ready: number;
+  total: number;
+  restarts: number;
+  state: string;
+}
+
+export interface ServiceRow {
+  /** Artifact image, or workload (`deployment/x`) for rows without an artifact. */
+  key: string;
+  image?: string;
+  build?: { status: BuildEvent['status']; step?: string; tag?: string; reason?: string };
+  pods: Record<string, PodCell>;
+  /** Workloads (`deployment/posts`) whose pods are in this row. */
+  workloads: string[];
+  lastSync?: { files: number; durationMs?: number; status: string; at: number };
+  urls: string[];
+}
+
+export interface LogLine {
+  id: number;
+  /** Row the line belongs to (for the filter), undefined for devloop's own lines. */
+  row?: string;
+  prefix: string;
+  text: string;
+  kind: 'log' | 'marker' | 'info' | 'warn' | 'error' | 'explain';
+}
+
+export interface DashboardModel {
+  project: string;
+  rows: ServiceRow[];
+  /** Pod name -> row key. */
+  podRows: Record<string, string>;
+  logs: LogLine[];
+  nextLogId: number;
+  /** Show `change` decisions in the log pane. */
+  explain: boolean;
+  /** Last deploy status line. */
+  deploy?: string;
+  stopping: boolean;
+}
+
+export const LOG_BUFFER_LINES = 1000;
+
+export function initialModel(project: string, explain = false): DashboardModel {
+  return { project, rows: [], podRows: {}, logs: [], nextLogId: 1, explain, stopping: false };
+}
+
+/** The artifact a container image belongs to (`localhost:5000/blog/posts:tag` -> `blog/posts`). */
+function artifactOf(reference: string, images: string[]): string | undefined {
+  const noDigest = reference.split('@')[0];
+  const slash = noDigest.lastIndexOf('/');
+  const colon = noDigest.lastIndexOf(':');
+  const repository = colon > slash ? noDigest.slice(0, colon) : noDigest;
+  return images.find((i) => repository === i || repository.endsWith(`/${i}`));
+}
+
+function upsertRow(rows: ServiceRow[], key: string, patch: (row: ServiceRow) => ServiceRow, image?: string): ServiceRow[] {
+  const index = rows.findIndex((r) => r.key === key);
+  if (index < 0) return [...rows, patch({ key, ...(image ? { image } : {}), pods: {}, workloads: [], urls: [] })];
+  const next = [...rows];
+  next[index] = patch(rows[index]);
+  return next;
+}
+
+function appendLines(model: DashboardModel, lines: Array<Omit<LogLine, 'id'>>): DashboardModel {
+  if (lines.length === 0) return model;
+  let id = model.nextLogId;
+  const added = lines.map((l) => ({ ...l, id: id++ }));
+  const logs = [...model.logs, ...added];
+  return { ...model, logs: logs.length > LOG_BUFFER_LINES ? logs.slice(logs.length - LOG_BUFFER_LINES) : logs, nextLogId: id };
+}
+
+export function reduceDashboard(model: DashboardModel, event: DevloopEvent): DashboardModel {
+  switch (event.type) {
+    case 'build': {
+      const rows = upsertRow(
+        model.rows,
+        event.image,
+        (row) => ({
+          ...row,
+          image: event.image,
+          build: {
+            status: event.status,
+            ...(event.status === 'step' ? { step: event.step } : {}),
+            tag: event.tag ?? row.build?.tag,
+            ...(event.reason ? { reason: event.reason } : {}),
+          },
+        }),
+        event.image,
+      );
+      const next = { ...model, rows };
+      if (event.status === 'failed') {
+        return appendLines(next, [
+          { prefix: event.image, text: `build failed${event.reason ? `: ${event.reason}` : ''}`, kind: 'error', row: event.image },
+          ...(event.output ?? []).map((text) => ({ prefix: event.image, text, kind: 'error' as const, row: event.image })),
+        ]);
+      }
+      return next;
+    }
+    case 'pod': {
+      const images = model.rows.filter((r) => r.image).map((r) => r.image!);
+      const artifact = (event.images ?? []).map((i) => artifactOf(i, images)).find(Boolean);
+      const key = artifact ?? model.podRows[event.pod] ?? event.owner ?? `pod/${event.pod}`;
+      const rows = upsertRow(model.rows, key, (row) => {
+        const pods = { ...row.pods };
+        if (event.state === 'Deleted') delete pods[event.pod];
+        else pods[event.pod] = { ready: event.ready, total: event.total, restarts: event.restarts, state: event.state };
+        const workloads = event.owner && !row.workloads.includes(event.owner) ? [...row.workloads, event.owner] : row.workloads;
+        return { ...row, pods, workloads };
+      });
+      return { ...model, rows, podRows: { ...model.podRows, [event.pod]: key } };
+    }
+    case 'sync': {
+      const rows = upsertRow(model.rows, event.artifact, (row) => ({
+        ...row,
+        lastSync: { files: event.copied.length + event.deleted.length, durationMs: event.durationMs, status: event.status, at: Date.now() },
+      }));
+      const next = { ...model, rows };
+      return event.status === 'failed'
+        ? appendLines(next, [{ prefix: event.artifact, text: `sync failed: ${event.message ?? ''}`, kind: 'error', row: event.artifact }])
+        : next;
+    }
+    case 'portForward': {
+      const key = (event.pod && model.podRows[event.pod]) || model.rows.find((r) => r.workloads.includes(event.resource))?.key;
+      const url = `http://${event.address}:${event.localPort}`;
+      let next = model;
+      if (key && (event.status === 'listening' || event.status === 'connected')) {
+        next = { ...model, rows: upsertRow(model.rows, key, (row) => ({ ...row, urls: row.urls.includes(url) ? row.urls : [...row.urls, url] })) };
+      }
+      if (event.status === 'failed' || event.message) {
+        next = appendLines(next, [{ prefix: 'port-forward', text: `${event.resource} ${url}: ${event.status}${event.message ? ` ${event.message}` : ''}`, kind: event.status === 'failed' ? 'error' : 'info', row: key }]);
+      }
+      return next;
+    }
+    case 'log':
+      return appendLines(model, [
+        { prefix: `${event.pod}/${event.container}`, text: event.line, kind: event.marker ? 'marker' : 'log', row: model.podRows[event.pod] },
+      ]);
+    case 'deploy': {
+      const text = `deploy ${event.status}${event.object ? ` ${event.object}` : ''}${event.message ? `: ${event.message}` : ''}${event.durationMs !== undefined ? ` (${formatDuration(event.durationMs)})` : ''}`;
+      const next = { ...model, deploy: text };
+      return event.status === 'failed' || event.status === 'ready' || event.status === 'applied' ? appendLines(next, [{ prefix: 'devloop', text, kind: event.status === 'failed' ? 'error' : 'info' }]) : next;
+    }
+    case 'change':
+      return model.explain ? appendLines(model, [{ prefix: 'explain', text: `${event.path} -> ${event.action}${event.artifact ? ` [${event.artifact}]` : ''}: ${event.reason}`, kind: 'explain', row: event.artifact }]) : model;
+    case 'message':
+      if (event.level === 'debug') return model;
+      return appendLines(
+        model,
+        event.text.split('\n').map((text) => ({ prefix: 'devloop', text, kind: event.level === 'warn' ? ('warn' as const) : ('info' as const) })),
+      );
+    case 'watch':
+      return event.status === 'ready' ? model : appendLines(model, [{ prefix: 'watch', text: `${event.status} ${event.root ?? ''} ${event.message ?? ''}`.trim(), kind: 'warn' }]);
+    case 'teardown':
+      return appendLines({ ...model, stopping: true }, [
+        { prefix: 'teardown', text: `${event.status}${event.object ? ` ${event.object}` : ''}${event.remaining !== undefined ? ` (${event.remaining} remaining)` : ''}${event.message ? ` ${event.message}` : ''}`, kind: event.status === 'failed' ? 'error' : 'info' },
+      ]);
+    case 'prune':
+      return appendLines(model, [{ prefix: 'prune', text: `${event.status} ${event.object}`, kind: 'info' }]);
+    case 'error': {
+      const e = event.error as { message?: string; details?: string[]; hint?: string };
+      return appendLines(model, [
+        { prefix: 'error', text: e.message ?? '', kind: 'error' },
+        ...(e.details ?? []).map((text) => ({ prefix: 'error', text, kind: 'error' as const })),
+        ...(e.hint ? [{ prefix: 'next', text: e.hint, kind: 'error' as const }] : []),
+      ]);
+    }
+  }
+  return model;
+}
+
+/** One-line summary cells of a row, for the view. */
+export function describeRow(row: ServiceRow): { build: string; pods: string; sync: string; urls: string } {
+  const b = row.build;
+  const build = !b
+    ? '-'
+    : b.status === 'step'
+      ? `building ${b.step ? (/Step (\d+\/\d+)/.exec(b.step)?.[1] ?? '') : ''}`.trim()
+      : b.status === 'built' || b.status === 'cached' || b.status === 'pushed'
+        ? `${b.status}${b.tag ? ` ${shortTag(b.tag)}` : ''}`
+        : b.status;
+  const cells = Object.values(row.pods);
+  const ready = cells.reduce((n, c) => n + (c.ready === c.total && c.total > 0 ? 1 : 0), 0);
+  const restarts = cells.reduce((n, c) => n + c.restarts, 0);
+  const odd = cells.find((c) => c.state !== 'Running')?.state;
+  const pods = cells.length === 0 ? '-' : `${ready}/${cells.length} ready${restarts ? ` ${restarts}↻` : ''}${odd ? ` ${odd}` : ''}`;
+  const s = row.lastSync;
+  const sync = !s ? '-' : s.status === 'failed' ? 'sync failed' : `${s.status === 'replayed' ? 'replayed' : 'synced'} ${s.files}f${s.durationMs !== undefined ? ` ${formatDuration(s.durationMs)}` : ''}`;
+  return { build, pods, sync, urls: row.urls.map((u) => u.replace(/^http:\/\//, '')).join(' ') };
+}
+
+function shortTag(reference: string): string {
+  const tag = reference.slice(reference.lastIndexOf(':') + 1);
+  return tag.length > 8 ? tag.slice(0, 8) : tag;
+}
