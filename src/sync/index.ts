@@ -101,7 +101,20 @@ export function createSyncer(kube: SyncKubeClient, sink: EventSink, options: Syn
   const launch: AgentLauncher = options.launch ?? ((target, command, handlers) => openExecStream(kube.kubeConfig, target, command, handlers));
   const channels = new Map<string, Promise<AgentChannel>>();
   const ledger = new SyncLedger();
+  /** Per container, the tail of its work: ops are read from disk and sent strictly in call order. */
+  const tails = new Map<string, Promise<unknown>>();
   let closed = false;
+
+  const inOrder = <T>(target: ContainerTarget, work: () => Promise<T>): Promise<T> => {
+    const k = key(target);
+    const result = (tails.get(k) ?? Promise.resolve()).then(work, work);
+    const tail = result.catch(() => undefined);
+    tails.set(k, tail);
+    void tail.then(() => {
+      if (tails.get(k) === tail) tails.delete(k);
+    });
+    return result;
+  };
 
   const channelFor = async (target: ContainerTarget, signal: AbortSignal): Promise<AgentChannel> => {
     const k = key(target);
@@ -170,10 +183,11 @@ export function createSyncer(kube: SyncKubeClient, sink: EventSink, options: Syn
     async sync(op, targets, signal) {
       if (closed) throw new FailureError('the syncer is closed');
       if (op.copy.length === 0 && op.delete.length === 0) return;
-      const results = await Promise.allSettled(targets.map((t) => apply(op, t, signal, 'synced')));
-      // Recorded even when a container failed: the working tree is the truth, and a container that
-      // missed the op is replayed when it restarts (or rebuilt when sync is unusable there).
+      // Recorded up front, in call order, even if a container fails: the working tree is the truth,
+      // and a container that missed the op is replayed when it restarts (or rebuilt when sync is
+      // unusable there).
       ledger.record(op);
+      const results = await Promise.allSettled(targets.map((t) => inOrder(t, () => apply(op, t, signal, 'synced'))));
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
     },
@@ -181,7 +195,7 @@ export function createSyncer(kube: SyncKubeClient, sink: EventSink, options: Syn
       if (closed) throw new FailureError('the syncer is closed');
       const op = ledger.replayOp(target.image);
       if (!op) return;
-      await apply(op, target, signal, 'replayed');
+      await inOrder(target, () => apply(op, target, signal, 'replayed'));
     },
     resetImage(image) {
       ledger.reset(image);

@@ -1,0 +1,266 @@
+/**
+ * The Syncer and its agent, run against local processes instead of containers: the real agent
+ * script under busybox sh with busybox tar and head (the same userland as the fixture images),
+ * writing into a temp directory. The Kubernetes exec transport is covered by test/sync.test.ts.
+ */
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CollectingSink } from '../events.js';
+import type { ExecStream } from '../kube/exec.js';
+import type { AgentLauncher } from './agent.js';
+import { createSyncer, SyncUnusableError, type ContainerTarget } from './index.js';
+
+const BUSYBOX = '/bin/busybox';
+
+let tmp: string;
+let work: string; // the working tree
+let box: string; // the "container" filesystem area (absolute paths under it)
+let bin: string;
+
+/** A PATH directory with busybox applets; `sh` may be given as an absolute path to another shell. */
+function makeBin(tools: string[], sh = BUSYBOX): string {
+  const dir = mkdtempSync(path.join(tmp, 'bin-'));
+  for (const t of tools) symlinkSync(t === 'sh' ? sh : BUSYBOX, path.join(dir, t));
+  return dir;
+}
+
+/** Runs the agent as a local process with only `tools` on PATH, in `cwd`. Counts launches. */
+function localLauncher(options: { tools?: string[]; sh?: string; cwd?: string } = {}): AgentLauncher & { launches: number; kill(): void } {
+  const binDir = options.tools ? makeBin(options.tools, options.sh) : bin;
+  const children: Array<ReturnType<typeof spawn>> = [];
+  const launcher = (async (_target, command, handlers) => {
+    launcher.launches++;
+    const child = spawn(path.join(binDir, 'sh'), command.slice(1), { env: { PATH: binDir }, cwd: options.cwd ?? box, stdio: 'pipe' });
+    children.push(child);
+    child.stdout.on('data', handlers.onStdout);
+    child.stderr.on('data', handlers.onStderr);
+    const exited = new Promise<{ code?: number; message: string }>((resolve) => child.on('exit', (code) => resolve({ code: code ?? undefined, message: `exited with code ${code}` })));
+    const stream: ExecStream = {
+      write: (data) => void child.stdin.write(data),
+      close: () => child.kill(),
+      exited,
+    };
+    return stream;
+  }) as AgentLauncher & { launches: number; kill(): void };
+  launcher.launches = 0;
+  launcher.kill = () => children.forEach((c) => c.kill('SIGKILL'));
+  return launcher;
+}
+
+const target = (pod = 'p1'): ContainerTarget => ({ namespace: 'ns', pod, container: 'c', image: 'blog/posts' });
+const signal = () => new AbortController().signal;
+
+beforeEach(() => {
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'devloop-syncer-'));
+  work = path.join(tmp, 'work');
+  box = path.join(tmp, 'box');
+  mkdirSync(work);
+  mkdirSync(box);
+  bin = makeBin(['sh', 'tar', 'head', 'rm', 'cat', 'tr', 'pwd']);
+});
+afterEach(() => rmSync(tmp, { recursive: true, force: true }));
+
+function writeWork(rel: string, content: string | Buffer, mode?: number): string {
+  const p = path.join(work, rel);
+  mkdirSync(path.dirname(p), { recursive: true });
+  writeFileSync(p, content);
+  if (mode !== undefined) chmodSync(p, mode);
+  return p;
+}
+
+describe('Syncer over the sh agent', () => {
+  it('copies files with spaces and unicode names, symlinks as links, executable bits and a 5 MB file', async () => {
+    const sink = new CollectingSink();
+    const launcher = localLauncher();
+    const syncer = createSyncer({ kubeConfig: undefined as never }, sink, { launch: launcher });
+    const big = Buffer.alloc(5 * 1024 * 1024);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 31) % 251;
+    const files = {
+      'a b/c d.txt': 'spaces',
+      'ünï/cödé 日本.txt': 'unicode',
+      'run.sh': '#!/bin/sh\necho hi\n',
+      'big.bin': big,
+      [`${'long-directory-name/'.repeat(8)}file.txt`]: 'long path',
+    };
+    const copy = Object.entries(files).map(([rel, content]) => ({
+      localPath: writeWork(rel, content, rel === 'run.sh' ? 0o755 : 0o644),
+      containerPath: path.join(box, 'app', rel),
+    }));
+    symlinkSync('run.sh', path.join(work, 'link'));
+    copy.push({ localPath: path.join(work, 'link'), containerPath: path.join(box, 'app', 'link') });
+
+    await syncer.sync({ image: 'blog/posts', copy, delete: [] }, [target()], signal());
+
+    for (const [rel, content] of Object.entries(files)) {
+      // Buffer.equals: vitest's deep equality walks 5 M elements one by one.
+      expect(readFileSync(path.join(box, 'app', rel)).equals(Buffer.from(content)), rel).toBe(true);
+    }
+    expect(statSync(path.join(box, 'app', 'run.sh')).mode & 0o777).toBe(0o755);
+    expect(statSync(path.join(box, 'app', 'a b/c d.txt')).mode & 0o777).toBe(0o644);
+    expect(lstatSync(path.join(box, 'app', 'link')).isSymbolicLink()).toBe(true);
+    expect(readlinkSync(path.join(box, 'app', 'link'))).toBe('run.sh');
+    const events = sink.ofType('sync');
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ artifact: 'blog/posts', status: 'synced', pod: 'p1', container: 'c' });
+    expect(events[0].copied).toHaveLength(copy.length);
+    await syncer.close();
+  });
+
+  it('deletes files and directories, and turns a vanished local file into a delete', async () => {
+    const launcher = localLauncher();
+    const syncer = createSyncer({ kubeConfig: undefined as never }, new CollectingSink(), { launch: launcher });
+    mkdirSync(path.join(box, 'app/dir/sub'), { recursive: true });
+    writeFileSync(path.join(box, 'app/dir/sub/x'), 'x');
+    writeFileSync(path.join(box, 'app/file with space'), 'y');
+    writeFileSync(path.join(box, 'app/vanished'), 'z');
+    await syncer.sync(
+      {
+        image: 'blog/posts',
+        copy: [{ localPath: path.join(work, 'never-existed'), containerPath: path.join(box, 'app/vanished') }],
+        delete: [path.join(box, 'app/dir'), path.join(box, 'app/file with space')],
+      },
+      [target()],
+      signal(),
+    );
+    expect(existsSync(path.join(box, 'app/dir'))).toBe(false);
+    expect(existsSync(path.join(box, 'app/file with space'))).toBe(false);
+    expect(existsSync(path.join(box, 'app/vanished'))).toBe(false);
+    await syncer.close();
+  });
+
+  it('resolves relative destinations against the agent working directory (WORKDIR) or target.workdir', async () => {
+    const workdir = path.join(box, 'wd');
+    mkdirSync(workdir);
+    const launcher = localLauncher({ cwd: workdir });
+    const syncer = createSyncer({ kubeConfig: undefined as never }, new CollectingSink(), { launch: launcher });
+    const local = writeWork('rel.txt', 'relative');
+    await syncer.sync({ image: 'blog/posts', copy: [{ localPath: local, containerPath: 'static/rel.txt' }], delete: [] }, [target()], signal());
+    expect(readFileSync(path.join(workdir, 'static/rel.txt'), 'utf8')).toBe('relative');
+    const other = path.join(box, 'other');
+    await syncer.sync({ image: 'blog/posts', copy: [{ localPath: local, containerPath: 'static/rel.txt' }], delete: [] }, [{ ...target('p2'), workdir: other }], signal());
+    expect(readFileSync(path.join(other, 'static/rel.txt'), 'utf8')).toBe('relative');
+    await syncer.close();
+  });
+
+  it('keeps one channel per container across syncs, applies overlapping batches in order, and reopens a broken one', async () => {
+    const launcher = localLauncher();
+    const syncer = createSyncer({ kubeConfig: undefined as never }, new CollectingSink(), { launch: launcher });
+    const dest = path.join(box, 'app/counter.txt');
+    const local = path.join(work, 'counter.txt');
+    const runs: Promise<void>[] = [];
+    for (let i = 0; i < 20; i++) {
+      writeFileSync(local, `v${i}`);
+      // Each op carries its own snapshot file so ordering is observable.
+      const snapshot = writeWork(`snap/${i}.txt`, `v${i}`);
+      runs.push(syncer.sync({ image: 'blog/posts', copy: [{ localPath: snapshot, containerPath: dest }], delete: [] }, [target()], signal()));
+    }
+    await Promise.all(runs);
+    expect(readFileSync(dest, 'utf8')).toBe('v19');
+    expect(launcher.launches).toBe(1);
+
+    launcher.kill();
+    await new Promise((r) => setTimeout(r, 100));
+    await syncer.sync({ image: 'blog/posts', copy: [{ localPath: writeWork('after.txt', 'after'), containerPath: path.join(box, 'app/after.txt') }], delete: [] }, [target()], signal());
+    expect(readFileSync(path.join(box, 'app/after.txt'), 'utf8')).toBe('after');
+    expect(launcher.launches).toBe(2);
+    await syncer.close();
+  });
+
+  it('syncs into several containers in parallel', async () => {
+    const launcher = localLauncher();
+    const sink = new CollectingSink();
+    const syncer = createSyncer({ kubeConfig: undefined as never }, sink, { launch: launcher });
+    const local = writeWork('x.txt', 'x');
+    await syncer.sync({ image: 'blog/posts', copy: [{ localPath: local, containerPath: 'x.txt' }], delete: [] }, [
+      { ...target('a'), workdir: path.join(box, 'a') },
+      { ...target('b'), workdir: path.join(box, 'b') },
+    ], signal());
+    expect(readFileSync(path.join(box, 'a/x.txt'), 'utf8')).toBe('x');
+    expect(readFileSync(path.join(box, 'b/x.txt'), 'utf8')).toBe('x');
+    expect(sink.ofType('sync').map((e) => e.pod).sort()).toEqual(['a', 'b']);
+    await syncer.close();
+  });
+
+  it('replays the ledger into a restarted container, reading the working tree at replay time', async () => {
+    const launcher = localLauncher();
+    const sink = new CollectingSink();
+    const syncer = createSyncer({ kubeConfig: undefined as never }, sink, { launch: launcher });
+    const a = writeWork('public/a.html', 'a1');
+    const b = writeWork('public/b.html', 'b1');
+    const fresh = path.join(box, 'fresh');
+    const t = (pod: string) => ({ ...target(pod), workdir: pod === 'old' ? path.join(box, 'old') : fresh });
+    await syncer.sync({ image: 'blog/posts', copy: [{ localPath: a, containerPath: 'public/a.html' }, { localPath: b, containerPath: 'public/b.html' }], delete: [] }, [t('old')], signal());
+    await syncer.sync({ image: 'blog/posts', copy: [], delete: ['public/b.html'] }, [t('old')], signal());
+    writeFileSync(a, 'a2'); // edited since; the replay must carry the current content
+    // A "new container" from the image: it still has b.html from the image, not a.html.
+    mkdirSync(path.join(fresh, 'public'), { recursive: true });
+    writeFileSync(path.join(fresh, 'public/b.html'), 'from image');
+
+    await syncer.replay(t('new'), signal());
+    expect(readFileSync(path.join(fresh, 'public/a.html'), 'utf8')).toBe('a2');
+    expect(existsSync(path.join(fresh, 'public/b.html'))).toBe(false);
+    expect(sink.ofType('sync').at(-1)).toMatchObject({ status: 'replayed', pod: 'new' });
+
+    syncer.resetImage('blog/posts');
+    rmSync(path.join(fresh, 'public/a.html'));
+    await syncer.replay(t('new'), signal());
+    expect(existsSync(path.join(fresh, 'public/a.html'))).toBe(false);
+    await syncer.close();
+  });
+
+  it('reports a container without tar as unusable, with a rebuild fallback in the message', async () => {
+    // dash, not busybox sh: busybox sh runs its own tar applet even when tar is not on PATH.
+    const launcher = localLauncher({ tools: ['sh', 'head', 'rm', 'cat', 'tr'], sh: '/bin/dash' });
+    const sink = new CollectingSink();
+    const syncer = createSyncer({ kubeConfig: undefined as never }, sink, { launch: launcher });
+    const error = await syncer
+      .sync({ image: 'blog/posts', copy: [{ localPath: writeWork('a', 'a'), containerPath: '/x/a' }], delete: [] }, [target()], signal())
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SyncUnusableError);
+    expect((error as SyncUnusableError).reason).toBe('no-tar');
+    expect((error as Error).message).toMatch(/has no tar.*rebuilding blog\/posts instead/);
+    expect(sink.ofType('sync')[0]).toMatchObject({ status: 'failed' });
+    await syncer.close();
+  });
+
+  it('reports a container without sh as unusable (exec fails with executable not found)', async () => {
+    const noSh: AgentLauncher = async () => ({
+      write: () => undefined,
+      close: () => undefined,
+      exited: Promise.resolve({ message: 'failed to exec in container: exec: "sh": executable file not found in $PATH' }),
+    });
+    const syncer = createSyncer({ kubeConfig: undefined as never }, new CollectingSink(), { launch: noSh });
+    const error = await syncer
+      .sync({ image: 'blog/posts', copy: [{ localPath: writeWork('a', 'a'), containerPath: '/x/a' }], delete: [] }, [target()], signal())
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SyncUnusableError);
+    expect((error as SyncUnusableError).reason).toBe('no-sh');
+    expect((error as Error).message).toContain('the image has no sh');
+  });
+
+  it('reports a write failure with tar\'s own words, and the channel stays usable', async () => {
+    const launcher = localLauncher();
+    const syncer = createSyncer({ kubeConfig: undefined as never }, new CollectingSink(), { launch: launcher });
+    writeFileSync(path.join(box, 'notadir'), 'file');
+    const error = await syncer
+      .sync({ image: 'blog/posts', copy: [{ localPath: writeWork('a', 'a'), containerPath: path.join(box, 'notadir/a') }], delete: [] }, [target()], signal())
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect(error).not.toBeInstanceOf(SyncUnusableError);
+    expect((error as Error).message).toMatch(/sync into ns\/p1\/c \(blog\/posts\) failed: tar: /);
+    await syncer.sync({ image: 'blog/posts', copy: [{ localPath: writeWork('b', 'b'), containerPath: path.join(box, 'ok/b') }], delete: [] }, [target()], signal());
+    expect(readFileSync(path.join(box, 'ok/b'), 'utf8')).toBe('b');
+    expect(launcher.launches).toBe(1);
+    await syncer.close();
+  });
+
+  it('rejects a path with a newline with a clear message', async () => {
+    const syncer = createSyncer({ kubeConfig: undefined as never }, new CollectingSink(), { launch: localLauncher() });
+    const error = await syncer.sync({ image: 'blog/posts', copy: [], delete: ['/app/bad\nname'] }, [target()], signal()).catch((e: unknown) => e);
+    expect((error as Error).message).toContain('cannot sync a path containing a newline');
+    await syncer.close();
+  });
+});
