@@ -1,0 +1,261 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseConfig, type Config } from '../config/load.js';
+import { EnvironmentError, UsageError } from '../errors.js';
+import { CollectingSink } from '../events.js';
+import { ImageBuildError, unreachable, type BuildImageOptions, type DockerClient } from '../docker/client.js';
+import { createBuilder } from './builder.js';
+import type { BuildOptions } from './types.js';
+
+/** An in-memory engine: records what it is asked, builds by adding tags. */
+class FakeDocker implements DockerClient {
+  readonly endpoint = 'unix:///fake.sock';
+  images = new Set<string>();
+  registry = new Set<string>();
+  builds: Array<{ tags: string[]; buildArgs: Record<string, string>; target?: string; files: string[] }> = [];
+  pushes: string[] = [];
+  failing = new Map<string, string>();
+  down = false;
+  pushFails = false;
+  active = 0;
+  maxActive = 0;
+  async ping() {
+    if (this.down) throw unreachable(this.endpoint, Object.assign(new Error('connect ENOENT'), { code: 'ENOENT' }));
+  }
+  async imageExists(ref: string) {
+    return this.images.has(ref);
+  }
+  async registryHasImage(ref: string) {
+    return this.registry.has(ref);
+  }
+  async build(context: Readable, options: BuildImageOptions) {
+    this.active++;
+    this.maxActive = Math.max(this.maxActive, this.active);
+    try {
+      const files: string[] = [];
+      const tar = await import('tar-stream');
+      const extract = tar.extract();
+      extract.on('entry', (header, stream, next) => {
+        files.push(header.name);
+        stream.resume();
+        stream.on('end', next);
+      });
+      context.pipe(extract);
+      await new Promise((resolve, reject) => extract.on('finish', resolve).on('error', reject));
+      await new Promise((r) => setTimeout(r, 20));
+      const image = options.tags[0].split(':')[0];
+      this.builds.push({ tags: options.tags, buildArgs: options.buildArgs, target: options.target, files });
+      const failure = this.failing.get(image);
+      if (failure) throw new ImageBuildError(failure, 'Step 3/4 : RUN sh -c "echo boom; exit 3"', ['boom']);
+      options.tags.forEach((t) => this.images.add(t));
+      return { output: [] };
+    } finally {
+      this.active--;
+    }
+  }
+  async tag(source: string, target: string) {
+    if (this.images.has(source)) this.images.add(target);
+  }
+  async push(ref: string) {
+    if (this.pushFails) throw new EnvironmentError(`cannot reach the registry for ${ref}`, { hint: 'start it' });
+    this.pushes.push(ref);
+    this.registry.add(ref);
+    return {};
+  }
+  built() {
+    return this.builds.map((b) => b.tags[0].split(':')[0]);
+  }
+}
+
+let root: string;
+let docker: FakeDocker;
+
+function writeProject(concurrency = 2): Config {
+  const file = path.join(root, 'devloop.config.yaml');
+  const svc = (name: string) => {
+    mkdirSync(path.join(root, name, 'public'), { recursive: true });
+    writeFileSync(path.join(root, name, 'Dockerfile'), 'ARG BASE\nFROM ${BASE}\nCOPY . /app\n');
+    writeFileSync(path.join(root, name, 'public', 'index.html'), name);
+  };
+  mkdirSync(path.join(root, 'base'), { recursive: true });
+  writeFileSync(path.join(root, 'base', 'Dockerfile'), 'FROM scratch\nCOPY . /\n');
+  writeFileSync(path.join(root, 'base', 'hello'), 'hi');
+  ['posts', 'comments', 'query', 'tools'].forEach(svc);
+  writeFileSync(
+    file,
+    `apiVersion: devloop/v1
+kind: Config
+metadata: { name: t }
+build:
+  concurrency: ${concurrency}
+  artifacts:
+    - { image: t/base, context: base }
+    - { image: t/posts, context: posts, requires: [{ image: t/base, alias: BASE }], buildArgs: { NODE_ENV: production } }
+    - { image: t/comments, context: comments, requires: [{ image: t/base, alias: BASE }] }
+    - { image: t/query, context: query, requires: [{ image: t/posts, alias: BASE }] }
+    - { image: t/tools, context: tools }
+`,
+  );
+  return parseConfig(readFileSync(file, 'utf8'), file);
+}
+
+
+const options = (over: Partial<BuildOptions> = {}): BuildOptions & { sink: CollectingSink } => ({
+  push: false,
+  signal: new AbortController().signal,
+  sink: new CollectingSink(),
+  ...over,
+}) as BuildOptions & { sink: CollectingSink };
+
+beforeEach(async () => {
+
+  root = mkdtempSync(path.join(os.tmpdir(), 'devloop-builder-'));
+  docker = new FakeDocker();
+});
+afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+describe('Builder', () => {
+  it('builds in requires order, passes each required reference as its alias, and sends the context', async () => {
+    const config = writeProject();
+    const results = await createBuilder(docker).build(config, options());
+    expect(results.map((r) => [r.image, r.status])).toEqual([
+      ['t/base', 'built'],
+      ['t/posts', 'built'],
+      ['t/comments', 'built'],
+      ['t/query', 'built'],
+      ['t/tools', 'built'],
+    ]);
+    const order = docker.built();
+    expect(order.indexOf('t/base')).toBeLessThan(order.indexOf('t/posts'));
+    expect(order.indexOf('t/posts')).toBeLessThan(order.indexOf('t/query'));
+    const base = results.find((r) => r.image === 't/base')!.tag;
+    const posts = docker.builds.find((b) => b.tags[0].startsWith('t/posts:'))!;
+    expect(posts.buildArgs).toEqual({ NODE_ENV: 'production', BASE: base });
+    expect(posts.files.sort()).toEqual(['Dockerfile', 'public', 'public/index.html']);
+    expect(docker.builds.find((b) => b.tags[0].startsWith('t/query:'))!.buildArgs.BASE).toBe(results.find((r) => r.image === 't/posts')!.tag);
+    expect(docker.maxActive).toBeLessThanOrEqual(2);
+  });
+
+  it('honours build.concurrency', async () => {
+    const config = writeProject(1);
+    await createBuilder(docker).build(config, options());
+    expect(docker.maxActive).toBe(1);
+  });
+
+  it('builds nothing the second time, and only the changed image and its dependents after a change', async () => {
+    const config = writeProject();
+    await createBuilder(docker).build(config, options());
+    expect(docker.builds).toHaveLength(5);
+    const again = await createBuilder(docker).build(config, options());
+    expect(again.every((r) => r.status === 'cached')).toBe(true);
+    expect(docker.builds).toHaveLength(5);
+
+    writeFileSync(path.join(root, 'posts', 'public', 'index.html'), 'changed');
+    const sink = new CollectingSink();
+    const third = await createBuilder(docker).build(config, options({ sink }));
+    expect(third.filter((r) => r.status === 'built').map((r) => r.image)).toEqual(['t/posts', 't/query']);
+    const building = sink.ofType('build').filter((e) => e.status === 'building');
+    expect(building.map((e) => [e.image, e.reason])).toEqual([
+      ['t/posts', 'posts/public/index.html changed'],
+      ['t/query', 'required image t/posts changed'],
+    ]);
+  });
+
+  it('--dry-run says what would build and why, and builds nothing', async () => {
+    const config = writeProject();
+    await createBuilder(docker).build(config, options());
+    writeFileSync(path.join(root, 'base', 'hello'), 'changed');
+    const results = await createBuilder(docker).build(config, options({ dryRun: true }));
+    expect(docker.builds).toHaveLength(5);
+    expect(results.map((r) => [r.image, r.status])).toEqual([
+      ['t/base', 'planned'],
+      ['t/posts', 'planned'],
+      ['t/comments', 'planned'],
+      ['t/query', 'planned'],
+      ['t/tools', 'cached'],
+    ]);
+    expect(results[0].reason).toBe('base/hello changed');
+    expect(results[1].reason).toBe('required image t/base changed');
+  });
+
+  it('a failure skips its dependents and lets independent builds finish', async () => {
+    const config = writeProject();
+    docker.failing.set('t/posts', "The command '/bin/sh -c sh -c \"echo boom; exit 3\"' returned a non-zero code: 3");
+    const sink = new CollectingSink();
+    const results = await createBuilder(docker).build(config, options({ sink }));
+    expect(results.map((r) => [r.image, r.status])).toEqual([
+      ['t/base', 'built'],
+      ['t/posts', 'failed'],
+      ['t/comments', 'built'],
+      ['t/query', 'skipped'],
+      ['t/tools', 'built'],
+    ]);
+    expect(results[1].reason).toMatch(/^Step 3\/4 : RUN sh -c "echo boom; exit 3": The command/);
+    expect(results[3].reason).toBe('requires t/posts, which failed');
+    const failed = sink.ofType('build').find((e) => e.image === 't/posts' && e.status === 'failed')!;
+    expect(failed.step).toBe('Step 3/4 : RUN sh -c "echo boom; exit 3"');
+    expect(failed.output).toEqual(['boom']);
+    expect(sink.ofType('build').find((e) => e.image === 't/query')).toMatchObject({ status: 'failed', skipped: true });
+  });
+
+  it('builds only the named images and what they require', async () => {
+    const config = writeProject();
+    const results = await createBuilder(docker).build(config, options({ images: ['t/query'] }));
+    expect(results.map((r) => r.image)).toEqual(['t/base', 't/posts', 't/query']);
+    await expect(createBuilder(docker).build(config, options({ images: ['t/qeury'] }))).rejects.toThrow(UsageError);
+  });
+
+  it('resolves required images from previous results instead of rebuilding them', async () => {
+    const config = writeProject();
+    const first = await createBuilder(docker).build(config, options());
+    docker.builds = [];
+    const previous = new Map(first.map((r) => [r.image, r]));
+    const results = await createBuilder(docker).build(config, options({ images: ['t/query'], previous }));
+    expect(results.map((r) => [r.image, r.status])).toEqual([['t/query', 'cached']]);
+  });
+
+  it('with a registry: tags registry/image:tag, pushes it, and next time finds it in the registry', async () => {
+    const config = writeProject();
+    const results = await createBuilder(docker).build(config, options({ push: true, registry: 'localhost:5000', images: ['t/tools'] }));
+    expect(results[0].tag).toMatch(/^localhost:5000\/t\/tools:[0-9a-f]{16}$/);
+    expect(results[0]).toMatchObject({ status: 'built', pushed: true });
+    expect(docker.builds[0].tags).toEqual([results[0].tag.replace('localhost:5000/', ''), results[0].tag]);
+    expect(docker.pushes).toEqual([results[0].tag]);
+    const again = await createBuilder(docker).build(config, options({ push: true, registry: 'localhost:5000', images: ['t/tools'] }));
+    expect(again[0]).toMatchObject({ status: 'cached', pushed: true, tag: results[0].tag });
+    expect(docker.pushes).toHaveLength(1);
+  });
+
+  it('pushes an image built earlier without rebuilding it', async () => {
+    const config = writeProject();
+    await createBuilder(docker).build(config, options({ images: ['t/tools'] }));
+    const results = await createBuilder(docker).build(config, options({ push: true, registry: 'localhost:5000', images: ['t/tools'] }));
+    expect(docker.builds).toHaveLength(1);
+    expect(results[0]).toMatchObject({ status: 'cached', pushed: true });
+    expect(docker.pushes).toEqual([results[0].tag]);
+  });
+
+  it('refuses to push an image that names no registry when none is given', async () => {
+    const config = writeProject();
+    await expect(createBuilder(docker).build(config, options({ push: true }))).rejects.toThrow(/has no registry/);
+    expect(docker.builds).toHaveLength(0);
+  });
+
+  it('rejects with EnvironmentError when the engine is down or a push fails', async () => {
+    const config = writeProject();
+    docker.down = true;
+    await expect(createBuilder(docker).build(config, options())).rejects.toThrow(/cannot reach the Docker engine at unix:\/\/\/fake.sock/);
+    docker.down = false;
+    docker.pushFails = true;
+    await expect(createBuilder(docker).build(config, options({ push: true, registry: 'localhost:5000' }))).rejects.toBeInstanceOf(EnvironmentError);
+  });
+
+  it('rejects a Dockerfile outside the context', async () => {
+    const config = writeProject();
+    config.build.artifacts[4] = { ...config.build.artifacts[4], dockerfilePath: path.join(root, 'Dockerfile.elsewhere') };
+    await expect(createBuilder(docker).build(config, options())).rejects.toThrow(/outside its context/);
+  });
+});

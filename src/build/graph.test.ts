@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { UsageError } from '../errors.js';
+import { buildOrder, dependentsOf, withRequirements } from './graph.js';
+
+const a = (image: string, ...requires: string[]) => ({ image, requires: requires.map((r) => ({ image: r, alias: 'BASE' })) });
+// Listed out of order on purpose: client before base.
+const artifacts = [a('blog/client', 'blog/base'), a('blog/base'), a('blog/posts', 'blog/base'), a('blog/tools'), a('blog/admin', 'blog/posts', 'blog/tools')];
+const config = { build: { artifacts } };
+
+describe('requires graph', () => {
+  it('orders every artifact after what it requires, keeping config order otherwise', () => {
+    expect(buildOrder(artifacts).map((x) => x.image)).toEqual(['blog/base', 'blog/client', 'blog/posts', 'blog/tools', 'blog/admin']);
+  });
+
+  it('dependentsOf gives the images and everything requiring them, transitively, in config order', () => {
+    expect(dependentsOf(config, ['blog/base'])).toEqual(['blog/client', 'blog/base', 'blog/posts', 'blog/admin']);
+    expect(dependentsOf(config, ['blog/tools'])).toEqual(['blog/tools', 'blog/admin']);
+    expect(dependentsOf(config, ['blog/admin'])).toEqual(['blog/admin']);
+    expect(dependentsOf(config, [])).toEqual([]);
+  });
+
+  it('withRequirements adds what the named images need', () => {
+    expect(withRequirements(artifacts, ['blog/admin']).map((x) => x.image)).toEqual(['blog/base', 'blog/posts', 'blog/tools', 'blog/admin']);
+    expect(withRequirements(artifacts, ['blog/tools']).map((x) => x.image)).toEqual(['blog/tools']);
+  });
+
+  it('rejects an unknown image with a did-you-mean', () => {
+    expect(() => withRequirements(artifacts, ['blog/post'])).toThrow(UsageError);
+    try {
+      withRequirements(artifacts, ['blog/post']);
+    } catch (error) {
+      expect((error as UsageError).message).toBe('"blog/post" is not an artifact of this config');
+      expect((error as UsageError).hint).toMatch(/^Did you mean blog\/posts\?/);
+    }
+  });
+});
