@@ -97,7 +97,7 @@ export function Dashboard({ store, onAction, columns, rows }: DashboardProps) {
   const logHeight = Math.max(1, height - 3 - Math.max(1, visibleRows.length));
   const lines = (filter ? model.logs.filter((l) => l.row === filter) : model.logs).slice(-logHeight);
 
-  const nameWidth = Math.min(16, Math.max(8, ...model.rows.map((r) => r.key.length)));
+  const nameWidth = Math.min(14, Math.max(8, ...model.rows.map((r) => r.key.length)));
   const header = `devloop dev · ${model.project} · ${filter ? `logs of ${filter} (esc: all)` : 'all logs'}${model.explain ? ' · explain' : ''}${model.stopping ? ' · stopping' : ''}`;
 
   if (help) {
@@ -123,7 +123,7 @@ export function Dashboard({ store, onAction, columns, rows }: DashboardProps) {
         return (
           <Text key={row.key} wrap="truncate" inverse={isSelected}>
             {isSelected ? '›' : ' '}
-            {fit(row.key, nameWidth)} <Text color={buildColor}>{fit(cells.build, 12)}</Text> {fit(cells.pods, 13)} {fit(cells.sync, 13)}{' '}
+            {fit(row.key, nameWidth)} <Text color={buildColor}>{fit(cells.build, 13)}</Text> {fit(cells.pods, 16)} {fit(cells.sync, 15)}{' '}
             {cells.urls}
           </Text>
         );

@@ -195,13 +195,14 @@ export function describeRow(row: ServiceRow): { build: string; pods: string; syn
   const ready = cells.reduce((n, c) => n + (c.ready === c.total && c.total > 0 ? 1 : 0), 0);
   const restarts = cells.reduce((n, c) => n + c.restarts, 0);
   const odd = cells.find((c) => c.state !== 'Running')?.state;
-  const pods = cells.length === 0 ? '-' : `${ready}/${cells.length} ready${restarts ? ` ${restarts}↻` : ''}${odd ? ` ${odd}` : ''}`;
+  const abbreviated = odd === 'CrashLoopBackOff' ? 'CrashLoop' : odd === 'ContainerCreating' ? 'Creating' : odd;
+  const pods = cells.length === 0 ? '-' : `${ready}/${cells.length} ${abbreviated ?? 'ready'}${restarts ? ` ${restarts}↻` : ''}`;
   const s = row.lastSync;
-  const sync = !s ? '-' : s.status === 'failed' ? 'sync failed' : `${s.status === 'replayed' ? 'replayed' : 'synced'} ${s.files}f${s.durationMs !== undefined ? ` ${formatDuration(s.durationMs)}` : ''}`;
+  const sync = !s ? '-' : s.status === 'failed' ? 'sync failed' : `${s.status === 'replayed' ? 'replay' : 'synced'} ${s.files}f${s.durationMs !== undefined ? ` ${formatDuration(s.durationMs)}` : ''}`;
   return { build, pods, sync, urls: row.urls.map((u) => u.replace(/^http:\/\//, '')).join(' ') };
 }
 
 function shortTag(reference: string): string {
   const tag = reference.slice(reference.lastIndexOf(':') + 1);
-  return tag.length > 8 ? tag.slice(0, 8) : tag;
+  return tag.length > 6 ? tag.slice(0, 6) : tag;
 }

@@ -1,0 +1,90 @@
+import React from 'react';
+import { render } from 'ink-testing-library';
+import { describe, expect, it } from 'vitest';
+import type { DashboardAction } from './actions.js';
+import { Dashboard } from './Dashboard.js';
+import { createDashboardStore } from './index.js';
+
+const tick = () => new Promise((r) => setTimeout(r, 30));
+
+function session() {
+  const store = createDashboardStore('blog');
+  store.emit({ type: 'build', image: 'blog/posts', status: 'built', tag: 'localhost:5000/blog/posts:3f2a9c1d77', durationMs: 1200 });
+  store.emit({ type: 'build', image: 'blog/query', status: 'step', step: 'Step 2/5 : COPY . /app' });
+  store.emit({ type: 'build', image: 'blog/client', status: 'failed', reason: 'Step 3/5 : RUN false', output: ['/bin/sh: false: exit code 1'] });
+  for (const [pod, ready] of [['posts-7d9-a', 1], ['posts-7d9-b', 0]] as const) {
+    store.emit({ type: 'pod', pod, namespace: 'blog', owner: 'deployment/posts', phase: 'Running', state: ready ? 'Running' : 'CrashLoopBackOff', ready, total: 1, restarts: ready ? 0 : 3, images: ['localhost:5000/blog/posts:3f2a9c1d77'] });
+  }
+  store.emit({ type: 'pod', pod: 'query-1', namespace: 'blog', owner: 'deployment/query', phase: 'Running', state: 'Running', ready: 1, total: 1, restarts: 0, images: ['localhost:5000/blog/query:1'] });
+  store.emit({ type: 'sync', artifact: 'blog/posts', status: 'synced', pod: 'posts-7d9-a', container: 'posts', copied: ['/app/public/a', '/app/public/b'], deleted: [], durationMs: 42 });
+  store.emit({ type: 'portForward', status: 'connected', resource: 'deployment/posts', address: '127.0.0.1', localPort: 14000, remotePort: 4000, pod: 'posts-7d9-a' });
+  store.emit({ type: 'log', pod: 'posts-7d9-a', container: 'posts', namespace: 'blog', line: 'posts listening on 4000' });
+  store.emit({ type: 'log', pod: 'query-1', container: 'query', namespace: 'blog', line: 'query listening on 4002' });
+  store.emit({ type: 'log', pod: 'posts-7d9-b', container: 'posts', namespace: 'blog', line: 'container restarted (exit code 1, reason Error)', marker: true });
+  store.emit({ type: 'change', path: '/p/services/posts/public/index.html', artifact: 'blog/posts', action: 'sync', reason: 'matches sync rule public/**' });
+  return store;
+}
+
+describe('dashboard rows', () => {
+  it('shows build state, pods ready/total with restarts, last sync and port-forward URL per artifact, in 80 columns', async () => {
+    const store = session();
+    const { lastFrame, unmount } = render(<Dashboard store={store} onAction={() => undefined} columns={80} rows={24} />);
+    await tick();
+    const frame = lastFrame() ?? '';
+    const lines = frame.split('\n');
+    const posts = lines.find((l) => l.includes('blog/posts')) ?? '';
+    expect(posts).toContain('built 3f2a9c');
+    expect(posts).toContain('1/2 CrashLoop 3↻');
+    expect(posts).toContain('synced 2f 42ms');
+    expect(posts).toContain('127.0.0.1:14000');
+    expect(lines.find((l) => l.includes('blog/query'))).toContain('building 2/5');
+    expect(lines.find((l) => l.includes('blog/client'))).toContain('failed');
+    expect(frame).toContain('/bin/sh: false: exit code 1');
+    expect(frame).toContain('container restarted (exit code 1, reason Error)');
+    expect(frame).not.toContain('matches sync rule');
+    expect(lines.length).toBeLessThanOrEqual(24);
+    for (const line of lines) expect(line.length).toBeLessThanOrEqual(80);
+    unmount();
+  });
+});
+
+describe('dashboard keys', () => {
+  it('selects with arrows, filters logs with enter, returns with esc, and dispatches r, s and q', async () => {
+    const store = session();
+    const actions: DashboardAction[] = [];
+    const { lastFrame, stdin, unmount } = render(<Dashboard store={store} onAction={(a) => actions.push(a)} columns={80} rows={24} />);
+    await tick();
+    stdin.write('r');
+    await tick();
+    stdin.write('\u001b[B'); // down: blog/query
+    await tick();
+    stdin.write('s');
+    await tick();
+    stdin.write('\r'); // enter: only blog/query logs
+    await tick();
+    expect(lastFrame()).toContain('logs of blog/query');
+    expect(lastFrame()).toContain('query listening on 4002');
+    expect(lastFrame()).not.toContain('posts listening on 4000');
+    stdin.write('\u001b'); // esc: all logs again
+    await tick();
+    expect(lastFrame()).toContain('posts listening on 4000');
+    stdin.write('e');
+    await tick();
+    store.emit({ type: 'change', path: '/p/client/src/app.js', artifact: 'blog/client', action: 'sync', reason: 'rule 1' });
+    await tick();
+    expect(lastFrame()).toContain('sync [blog/client]: rule 1');
+    stdin.write('?');
+    await tick();
+    expect(lastFrame()).toContain('rebuild the selected image');
+    stdin.write('\u001b');
+    await tick();
+    stdin.write('q');
+    await tick();
+    expect(actions).toEqual([
+      { type: 'rebuild', image: 'blog/posts' },
+      { type: 'sync', image: 'blog/query' },
+      { type: 'quit' },
+    ]);
+    unmount();
+  });
+});
