@@ -146,21 +146,30 @@ export function createIgnoredPredicate(config: Config, filters: ReadonlyMap<stri
 
 /**
  * The directories holding most of a large tree, and the `watch.ignore` line that would drop them.
- * A directory is a candidate when it holds at least `minFiles` files and no single child holds 90%
- * of them (so the report names `node_modules`, not the service directory around it).
+ * From the root down: a directory whose heavy children (at least `minFiles` files each) hold at
+ * least half of its files is a wrapper, and the search descends into those children; otherwise the
+ * files are spread thin below it (a `node_modules` of many small packages) and it is reported.
+ * Reported directories sharing a name (every service's `node_modules`) give one `**` glob.
  */
 export function describeLargeTree(dirCounts: ReadonlyMap<string, number>, rootDir: string, minFiles: number): { subtrees: Array<{ dir: string; files: number }>; ignoreLine: string } {
-  const biggestChild = new Map<string, number>();
-  for (const [dir, count] of dirCounts) {
+  const children = new Map<string, string[]>();
+  for (const dir of dirCounts.keys()) {
     const parent = path.dirname(dir);
-    if (parent !== dir) biggestChild.set(parent, Math.max(biggestChild.get(parent) ?? 0, count));
+    if (parent !== dir) children.set(parent, [...(children.get(parent) ?? []), dir]);
   }
-  const candidates = [...dirCounts]
-    .filter(([dir, count]) => dir !== rootDir && count >= minFiles && (biggestChild.get(dir) ?? 0) < 0.9 * count)
-    .map(([dir, files]) => ({ dir: relativeInside(rootDir, dir) ?? dir, files }))
-    .sort((a, b) => b.files - a.files);
-  // Drop candidates nested in a bigger candidate.
-  const subtrees = candidates.filter((c) => !candidates.some((o) => o !== c && c.dir.startsWith(`${o.dir}/`)));
+  const subtrees: Array<{ dir: string; files: number }> = [];
+  const visit = (dir: string, depth: number) => {
+    const count = dirCounts.get(dir) ?? 0;
+    const heavy = (children.get(dir) ?? []).filter((c) => (dirCounts.get(c) ?? 0) >= minFiles);
+    const heavyFiles = heavy.reduce((sum, c) => sum + (dirCounts.get(c) ?? 0), 0);
+    if (heavy.length > 0 && heavyFiles >= count / 2 && depth < 64) {
+      for (const c of heavy) visit(c, depth + 1);
+    } else if (dir !== rootDir && count >= minFiles) {
+      subtrees.push({ dir: relativeInside(rootDir, dir) ?? dir, files: count });
+    }
+  };
+  visit(rootDir, 0);
+  subtrees.sort((a, b) => b.files - a.files);
   const byName = new Map<string, number>();
   for (const s of subtrees) byName.set(path.posix.basename(s.dir), (byName.get(path.posix.basename(s.dir)) ?? 0) + 1);
   const top = subtrees[0];
@@ -212,6 +221,7 @@ export async function startWatcher(config: Config, options: WatcherOptions): Pro
     if (!ready) {
       if (kind === 'add') {
         fileCount++;
+        // Counted up to rootDir (or the filesystem root for a context outside it).
         for (let dir = path.dirname(abs); ; dir = path.dirname(dir)) {
           dirCounts.set(dir, (dirCounts.get(dir) ?? 0) + 1);
           if (dir === config.rootDir || dir === path.dirname(dir)) break;

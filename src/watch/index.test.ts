@@ -1,0 +1,232 @@
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseConfig, type Config } from '../config/load.js';
+import { CollectingSink } from '../events.js';
+import { createIgnoredPredicate, describeLargeTree, startWatcher, watchRoots, type FileChange, type Watcher } from './index.js';
+import { matchingIgnoreGlob } from './ignore.js';
+
+let dir: string;
+let watcher: Watcher | undefined;
+let controller: AbortController;
+
+function write(rel: string, content = 'x'): string {
+  const p = path.join(dir, rel);
+  mkdirSync(path.dirname(p), { recursive: true });
+  writeFileSync(p, content);
+  return p;
+}
+
+function config(extra = ''): Config {
+  const text = `
+apiVersion: devloop/v1
+kind: Config
+metadata: { name: w }
+build:
+  artifacts:
+    - image: w/api
+      context: services/api
+      sync: { manual: [{ src: "public/**", dest: /app/public }] }
+    - image: w/web
+      context: web
+deploy:
+  kubectl: { manifests: ["k8s/*.yaml"] }
+watch:
+  debounceMs: 30
+  ignore: ["services/api/generated", "**/*.tmp"]
+${extra}`;
+  const file = write('devloop.config.yaml', text);
+  return parseConfig(text, file);
+}
+
+function tree(): void {
+  write('services/api/Dockerfile', 'FROM scratch');
+  write('services/api/.dockerignore', 'node_modules\n*.log\n');
+  write('services/api/public/index.html', 'hi');
+  write('services/api/node_modules/a/index.js');
+  write('services/api/generated/out.txt');
+  write('services/api/.git/HEAD');
+  write('web/Dockerfile', 'FROM scratch');
+  write('web/src/app.js');
+  write('k8s/app.yaml', 'kind: Pod');
+  write('docs/readme.md');
+}
+
+/** Collects batches; `next()` resolves with the next batch (bounded wait). */
+function batches() {
+  const received: FileChange[][] = [];
+  const waiters: Array<(b: FileChange[]) => void> = [];
+  return {
+    received,
+    onBatch(b: FileChange[]) {
+      const w = waiters.shift();
+      if (w) w(b);
+      else received.push(b);
+    },
+    next(timeoutMs = 3000): Promise<FileChange[]> {
+      const queued = received.shift();
+      if (queued) return Promise.resolve(queued);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no batch within timeout')), timeoutMs);
+        waiters.push((b) => {
+          clearTimeout(timer);
+          resolve(b);
+        });
+      });
+    },
+  };
+}
+
+const rel = (changes: FileChange[]) => changes.map((c) => `${c.kind} ${path.relative(dir, c.path)}`).sort();
+
+beforeEach(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'devloop-watch-'));
+  controller = new AbortController();
+  tree();
+});
+afterEach(async () => {
+  controller.abort();
+  await watcher?.close();
+  watcher = undefined;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('watchRoots', () => {
+  it('watches contexts, manifest directories and the config file, no root inside another', () => {
+    const c = config();
+    expect(watchRoots(c).map((r) => path.relative(dir, r)).sort()).toEqual(['devloop.config.yaml', 'k8s', 'services/api', 'web']);
+  });
+});
+
+describe('createIgnoredPredicate', () => {
+  it('prunes .git, dockerignored trees and watch.ignore, never manifests or the config', async () => {
+    const c = config();
+    const { loadContextFilters } = await import('./index.js');
+    const ignored = createIgnoredPredicate(c, await loadContextFilters(c));
+    const dirStats = { isDirectory: () => true } as never;
+    const fileStats = { isDirectory: () => false } as never;
+    expect(ignored(path.join(dir, 'services/api/node_modules'), dirStats)).toBe(true);
+    expect(ignored(path.join(dir, 'services/api/.git'), dirStats)).toBe(true);
+    expect(ignored(path.join(dir, 'services/api/debug.log'), fileStats)).toBe(true);
+    expect(ignored(path.join(dir, 'services/api/generated'), dirStats)).toBe(true);
+    expect(ignored(path.join(dir, 'web/a.tmp'), fileStats)).toBe(true);
+    expect(ignored(path.join(dir, 'services/api/public'), dirStats)).toBe(false);
+    expect(ignored(path.join(dir, 'k8s/app.yaml'), fileStats)).toBe(false);
+    expect(ignored(c.file)).toBe(false);
+  });
+});
+
+describe('startWatcher', () => {
+  it('reports ready with the files watched, pruned trees excluded', async () => {
+    const sink = new CollectingSink();
+    const b = batches();
+    watcher = await startWatcher(config(), { signal: controller.signal, sink, onBatch: b.onBatch });
+    // api: Dockerfile, .dockerignore, public/index.html; web: Dockerfile, src/app.js; k8s/app.yaml; config
+    expect(watcher.fileCount).toBe(7);
+    expect(sink.ofType('watch')).toEqual([expect.objectContaining({ status: 'ready', fileCount: 7 })]);
+  });
+
+  it('coalesces a burst into one batch after the quiet window', async () => {
+    const b = batches();
+    watcher = await startWatcher(config(), { signal: controller.signal, sink: new CollectingSink(), onBatch: b.onBatch });
+    for (let i = 0; i < 50; i++) write(`services/api/public/p${i}.html`, String(i));
+    const batch = await b.next();
+    expect(batch).toHaveLength(50);
+    expect(batch.every((c) => c.kind === 'add')).toBe(true);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(b.received).toHaveLength(0);
+  });
+
+  it('turns an atomic save (write temp, rename over) into one change of the real file', async () => {
+    const b = batches();
+    watcher = await startWatcher(config(), { signal: controller.signal, sink: new CollectingSink(), onBatch: b.onBatch });
+    const target = path.join(dir, 'services/api/public/index.html');
+    const temp = path.join(dir, 'services/api/public/.index.html.12345.tmp-save');
+    writeFileSync(temp, 'new content');
+    renameSync(temp, target);
+    const batch = await b.next();
+    expect(rel(batch)).toEqual(['change services/api/public/index.html']);
+  });
+
+  it('turns a vim-style save (rename away, write new, delete backup) into one change', async () => {
+    const b = batches();
+    watcher = await startWatcher(config(), { signal: controller.signal, sink: new CollectingSink(), onBatch: b.onBatch });
+    const target = path.join(dir, 'web/src/app.js');
+    renameSync(target, `${target}~`);
+    writeFileSync(target, 'v2');
+    rmSync(`${target}~`);
+    const batch = await b.next();
+    expect(rel(batch)).toEqual(['change web/src/app.js']);
+  });
+
+  it('never reports changes inside pruned trees', async () => {
+    const b = batches();
+    watcher = await startWatcher(config(), { signal: controller.signal, sink: new CollectingSink(), onBatch: b.onBatch });
+    write('services/api/node_modules/b/index.js');
+    write('services/api/generated/more.txt');
+    write('services/api/x.log');
+    write('web/a.tmp');
+    write('web/src/real.js');
+    const batch = await b.next();
+    expect(rel(batch)).toEqual(['add web/src/real.js']);
+  });
+
+  it('reports deletions, manifests and the config file', async () => {
+    const b = batches();
+    const c = config();
+    watcher = await startWatcher(c, { signal: controller.signal, sink: new CollectingSink(), onBatch: b.onBatch });
+    rmSync(path.join(dir, 'web/src/app.js'));
+    writeFileSync(path.join(dir, 'k8s/app.yaml'), 'kind: Service');
+    writeFileSync(c.file, `${'#'}\n${'x: 1'}`);
+    const collected: FileChange[] = [];
+    while (collected.length < 3) collected.push(...(await b.next()));
+    expect(rel(collected)).toEqual(['change devloop.config.yaml', 'change k8s/app.yaml', 'unlink web/src/app.js']);
+  });
+
+  it('announces a large tree with its biggest subtrees and the watch.ignore line to add', async () => {
+    for (let s = 0; s < 3; s++) for (let i = 0; i < 40; i++) write(`web/pkgs/p${s}/vendor/d${i}/f.js`);
+    const sink = new CollectingSink();
+    watcher = await startWatcher(config(), { signal: controller.signal, sink, onBatch: () => undefined, largeTreeFiles: 100 });
+    const warning = sink.ofType('watch').find((e) => e.status === 'large-tree');
+    expect(warning?.fileCount).toBe(127);
+    expect(warning?.message).toContain('web/pkgs/p0/vendor (40 files)');
+    expect(warning?.message).toContain('watch: { ignore: ["**/vendor"] }');
+  });
+
+  it('closes on abort', async () => {
+    const b = batches();
+    watcher = await startWatcher(config(), { signal: controller.signal, sink: new CollectingSink(), onBatch: b.onBatch });
+    controller.abort();
+    await new Promise((r) => setTimeout(r, 50));
+    write('web/src/after-close.js');
+    await expect(b.next(400)).rejects.toThrow('no batch');
+  });
+});
+
+describe('describeLargeTree', () => {
+  it('names the directory where the files are, not its wrappers, and one glob for repeated names', () => {
+    const root = '/r';
+    const counts = new Map([
+      ['/r', 30010],
+      ['/r/services', 30000],
+      ['/r/services/a', 15000],
+      ['/r/services/a/node_modules', 14990],
+      ['/r/services/b', 15000],
+      ['/r/services/b/node_modules', 14990],
+    ]);
+    // Many small packages: no heavy child, so node_modules is where the files are.
+    for (let i = 0; i < 100; i++) counts.set(`/r/services/a/node_modules/p${i}`, 149);
+    const { subtrees, ignoreLine } = describeLargeTree(counts, root, 2000);
+    expect(subtrees.map((s) => s.dir)).toEqual(['services/a/node_modules', 'services/b/node_modules']);
+    expect(ignoreLine).toBe('"**/node_modules"');
+  });
+});
+
+describe('matchingIgnoreGlob', () => {
+  it('matches the path or any directory above it', () => {
+    expect(matchingIgnoreGlob('a/node_modules/x/y.js', ['**/node_modules'])).toBe('**/node_modules');
+    expect(matchingIgnoreGlob('a/src/y.js', ['**/node_modules'])).toBeUndefined();
+    expect(matchingIgnoreGlob('docs/x.md', ['docs'])).toBe('docs');
+  });
+});
