@@ -1,0 +1,59 @@
+/**
+ * `devloop deploy`: build what changed, render, apply with an inventory, wait for the rollout (like
+ * `skaffold run`). Parses flags and calls the build and deploy phases; the work lives there.
+ */
+import type { CommandContext } from './commands.js';
+import { FailureError } from '../errors.js';
+import type { BuildResult } from '../build/types.js';
+import type { Config } from '../config/load.js';
+import type { ImageTarget } from '../deploy/types.js';
+
+/** Whether built images must be pushed for this target (build.push, --push). */
+export function shouldPush(config: Config, target: ImageTarget, pushFlag: boolean): boolean {
+  if (pushFlag || config.build.push === true) return true;
+  if (config.build.push === false) return false;
+  return target.kind === 'registry' || target.kind === 'remote';
+}
+
+/** Built references by image name; throws FailureError when any build failed. */
+export function builtImages(results: readonly BuildResult[]): Map<string, string> {
+  const failed = results.filter((r) => r.status === 'failed' || r.status === 'skipped');
+  if (failed.length > 0) {
+    throw new FailureError(`${failed.length} image${failed.length === 1 ? '' : 's'} did not build: ${failed.map((r) => r.image).join(', ')}; nothing was deployed`, {
+      hint: 'Fix the build error shown above, then run devloop deploy again.',
+    });
+  }
+  return new Map(results.map((r) => [r.image, r.tag]));
+}
+
+export async function run(ctx: CommandContext): Promise<number> {
+  const config = await ctx.loadConfig();
+  const { createKubeClient } = await import('../kube/client.js');
+  const { createDeployer, loadImages } = await import('../deploy/index.js');
+  const kube = await createKubeClient(config);
+  try {
+    // Fail on an unreachable cluster before spending time on builds.
+    await kube.ping(ctx.signal);
+    const deployer = createDeployer(config, kube);
+    const target = await deployer.imageTarget(ctx.signal);
+    const push = shouldPush(config, target, Boolean(ctx.flags.push));
+    const { createBuilder } = await import('../build/index.js');
+    const results = await createBuilder().build(config, {
+      push,
+      registry: target.kind === 'registry' ? target.registry : undefined,
+      signal: ctx.signal,
+      sink: ctx.sink,
+    });
+    const images = builtImages(results);
+    await loadImages(target, [...images.values()], ctx.signal, ctx.sink);
+    const result = await deployer.deploy(config, { images, adopt: Boolean(ctx.flags.adopt), signal: ctx.signal, sink: ctx.sink });
+    ctx.sink.emit({
+      type: 'message',
+      level: 'info',
+      text: `deployed ${result.applied.length} objects for ${config.name} to ${kube.context}${result.pruned.length ? `, pruned ${result.pruned.length}` : ''}; delete them with devloop down`,
+    });
+    return 0;
+  } finally {
+    kube.close();
+  }
+}

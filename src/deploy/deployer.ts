@@ -1,0 +1,260 @@
+/**
+ * The real Deployer: render -> check ownership -> record the inventory -> apply (namespaces and
+ * CRDs first) -> record UIDs -> prune what is no longer rendered -> wait for the rollout.
+ *
+ * Contract: the local journal and the in-cluster record list every object before the first apply
+ * call, so a crash at any point leaves `devloop down` able to delete everything. Objects devloop did
+ * not create for this project are never changed (collision error unless `adopt`) nor deleted.
+ * Long steps honour `options.signal`; progress goes to `options.sink` as `deploy` / `prune` / `pod`.
+ */
+import type { Config } from '../config/load.js';
+import { ConfigError, EnvironmentError, InterruptedError, throwIfAborted } from '../errors.js';
+import type { EventSink } from '../events.js';
+import { sleep, type KubeClient } from '../kube/client.js';
+import { KubeApiError } from '../kube/errors.js';
+import { describeObject, identity, keyOf, joinApiVersion, type KubeObject } from '../kube/types.js';
+import { detectImageTarget } from './image-target.js';
+import { InventoryStore, mergeRefs, readClusterInventory, writeClusterInventory } from './inventory.js';
+import { describeOwner, isOwnedBy } from './labels.js';
+import { formatSource, readManifests } from './manifests.js';
+import { offlineScope, renderObjects, type RenderedObject, type ScopeLookup } from './render.js';
+import { waitForRollout } from './rollout.js';
+import type { DeployOptions, DeployResult, Deployer, ImageTarget, ObjectRef } from './types.js';
+
+/** Runs `fn` over `items` with at most `limit` at once; results in input order. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i], i);
+    }
+  });
+  await Promise.all(workers);
+  return results;
+}
+
+export function refOf(obj: KubeObject, uid?: string): ObjectRef {
+  const { namespace, ...rest } = keyOf(obj);
+  return { ...rest, ...(namespace ? { namespace } : {}), ...(uid ? { uid } : {}) };
+}
+
+/** Apply order: Namespaces, then CRDs, then everything else (in manifest order). */
+export function applyPhases(objects: readonly RenderedObject[]): RenderedObject[][] {
+  const ns = objects.filter((o) => o.object.kind === 'Namespace');
+  const crds = objects.filter((o) => o.object.kind === 'CustomResourceDefinition');
+  const rest = objects.filter((o) => o.object.kind !== 'Namespace' && o.object.kind !== 'CustomResourceDefinition');
+  return [ns, crds, rest].filter((p) => p.length > 0);
+}
+
+export class KubeDeployer implements Deployer {
+  private target?: Promise<ImageTarget>;
+  /** Objects applied by the last deploy of this process, for `down` on Ctrl-C. */
+  private lastInventory: ObjectRef[] = [];
+
+  constructor(
+    private readonly config: Config,
+    readonly kube: KubeClient,
+  ) {}
+
+  imageTarget(signal: AbortSignal): Promise<ImageTarget> {
+    if (!this.target) {
+      this.target = detectImageTarget(this.kube, signal);
+      this.target.catch(() => (this.target = undefined));
+    }
+    return this.target;
+  }
+
+  /** What this process has recorded as applied (journal contents after the last deploy). */
+  inventory(): ObjectRef[] {
+    return [...this.lastInventory];
+  }
+
+  /** The default namespace for objects that name none. */
+  namespace(config: Config = this.config): string {
+    return config.deploy.namespace ?? this.kube.defaultNamespace;
+  }
+
+  /** Renders the config's manifests with `images` substituted; touches the cluster only for discovery. */
+  async render(config: Config, images: ReadonlyMap<string, string>, signal: AbortSignal, sink?: EventSink): Promise<RenderedObject[]> {
+    const { objects, warnings } = await readManifests(config, signal);
+    for (const text of warnings) sink?.emit({ type: 'message', level: 'warn', text });
+    const scope: ScopeLookup = async (apiVersion, kind) => (await this.kube.resourceFor(apiVersion, kind, signal)).namespaced;
+    return renderObjects(objects, { project: config.name, namespace: this.namespace(config), images, isNamespaced: scope });
+  }
+
+  async deploy(config: Config, options: DeployOptions): Promise<DeployResult> {
+    const { signal, sink } = options;
+    const started = Date.now();
+    sink.emit({ type: 'deploy', status: 'rendering' });
+    const rendered = await this.render(config, options.images, signal, sink);
+    throwIfAborted(signal);
+
+    // Ownership: nothing is applied when any rendered object belongs to someone else.
+    const existing = await mapLimit(rendered, 8, (o) => this.kube.get(keyOf(o.object), signal));
+    throwIfAborted(signal);
+    const collisions = rendered
+      .map((o, i) => ({ o, live: existing[i] }))
+      .filter(({ live }) => live && !isOwnedBy(live, config.name));
+    if (collisions.length > 0 && !options.adopt) {
+      const names = collisions.map(({ o }) => describeObject(keyOf(o.object)));
+      throw new EnvironmentError(
+        `${names.length === 1 ? `${names[0]} already exists and was not created by devloop for project "${config.name}"` : `${names.length} objects already exist and were not created by devloop for project "${config.name}"`}: nothing was applied`,
+        {
+          details: collisions.map(({ o, live }) => `${describeObject(keyOf(o.object))} (from ${formatSource(o.source)}) belongs to ${describeOwner(live!)}`),
+          hint: 'devloop never changes or deletes objects it did not create. Rename yours in the manifest, delete the existing one yourself, or run with --adopt to take it over.',
+        },
+      );
+    }
+    for (const { o } of collisions) sink.emit({ type: 'message', level: 'warn', text: `adopting ${describeObject(keyOf(o.object))} (--adopt): devloop now manages it and down will delete it` });
+
+    // Inventory, before anything is applied.
+    const store = new InventoryStore(config.rootDir, this.kube.context, config.name, this.kube.server);
+    const cluster = await readClusterInventory(this.kube, config.name, signal);
+    const previous = mergeRefs(cluster.objects, store.objects());
+    const renderedRefs = rendered.map((o, i) => refOf(o.object, existing[i] && isOwnedBy(existing[i]!, config.name) ? existing[i]!.metadata.uid : undefined));
+    let inventory = mergeRefs(previous, renderedRefs);
+    store.write(inventory);
+    await writeClusterInventory(this.kube, config.name, inventory, signal);
+    this.lastInventory = inventory;
+    throwIfAborted(signal);
+
+    // Apply.
+    sink.emit({ type: 'deploy', status: 'applying', count: rendered.length });
+    const appliedObjects: KubeObject[] = [];
+    for (const phase of applyPhases(rendered)) {
+      const results = await mapLimit(phase, 8, async (o) => {
+        throwIfAborted(signal);
+        const live = await this.applyOne(o, signal);
+        sink.emit({ type: 'deploy', status: 'applied', object: describeObject(keyOf(o.object)) });
+        return live;
+      });
+      appliedObjects.push(...results);
+      if (phase.some((o) => o.object.kind === 'CustomResourceDefinition')) {
+        await this.waitForCrds(results.filter((r) => r.kind === 'CustomResourceDefinition'), signal, sink);
+      }
+    }
+    const appliedRefs = appliedObjects.map((o) => refOf(o, o.metadata.uid));
+    inventory = mergeRefs(inventory, appliedRefs);
+    store.write(inventory);
+    await writeClusterInventory(this.kube, config.name, inventory, signal);
+    this.lastInventory = inventory;
+    sink.emit({ type: 'deploy', status: 'applied', count: appliedObjects.length, durationMs: Date.now() - started });
+
+    // Prune what was applied before and is no longer rendered.
+    const renderedIds = new Set(rendered.map((o) => identity(keyOf(o.object))));
+    const stale = previous.filter((r) => !renderedIds.has(identity(r)));
+    const pruned = await this.prune(config.name, stale, signal, sink);
+    const forgotten = new Set([...pruned.deleted, ...pruned.forget].map(identity));
+    inventory = inventory.filter((r) => !forgotten.has(identity(r)));
+    if (forgotten.size > 0) {
+      store.write(inventory);
+      await writeClusterInventory(this.kube, config.name, inventory, signal);
+      this.lastInventory = inventory;
+    }
+
+    if (options.wait !== false) {
+      const target = await this.imageTarget(signal).catch(() => undefined);
+      await waitForRollout(this.kube, appliedObjects, {
+        project: config.name,
+        deadlineSeconds: config.deploy.statusCheckDeadlineSeconds,
+        artifacts: config.build.artifacts.map((a) => a.image),
+        registry: target?.kind === 'registry' ? target.registry : undefined,
+        signal,
+        sink,
+      });
+    }
+    return { applied: appliedRefs, pruned: pruned.deleted };
+  }
+
+  private async applyOne(o: RenderedObject, signal: AbortSignal): Promise<KubeObject> {
+    try {
+      return await this.kube.apply(o.object, { force: true, signal });
+    } catch (error) {
+      if (error instanceof KubeApiError && (error.status === 422 || error.status === 400)) {
+        throw new ConfigError(
+          [{ file: o.source.file, line: o.source.line, column: 1, path: `document ${o.source.document}`, message: `the cluster rejected ${describeObject(keyOf(o.object))}: ${error.body?.message ?? error.message}` }],
+          `invalid manifest ${o.source.file}`,
+        );
+      }
+      if (error instanceof KubeApiError && error.status === 404 && /namespaces? "[^"]+" not found/.test(error.body?.message ?? '')) {
+        const ns = o.object.metadata.namespace;
+        throw new EnvironmentError(`namespace "${ns}" does not exist, so ${describeObject(keyOf(o.object))} cannot be created`, {
+          hint: `Add a Namespace manifest named ${ns} (devloop applies it first and deletes it on down), or create it yourself: kubectl create namespace ${ns}`,
+        });
+      }
+      throw error;
+    }
+  }
+
+  private async waitForCrds(crds: KubeObject[], signal: AbortSignal, sink: EventSink): Promise<void> {
+    const deadline = Date.now() + 60_000;
+    for (const crd of crds) {
+      for (;;) {
+        const live = await this.kube.get(keyOf(crd), signal);
+        const conds = ((live?.status as { conditions?: Array<{ type: string; status: string }> } | undefined)?.conditions ?? []);
+        if (conds.some((c) => c.type === 'Established' && c.status === 'True')) break;
+        if (signal.aborted) throw new InterruptedError();
+        if (Date.now() > deadline) {
+          throw new EnvironmentError(`CustomResourceDefinition ${crd.metadata.name} was not established within 60s`, { hint: 'Check the CRD with kubectl describe crd.' });
+        }
+        await sleep(250, signal);
+      }
+      sink.emit({ type: 'deploy', status: 'ready', object: describeObject(keyOf(crd)), message: 'established' });
+    }
+    this.kube.refreshDiscovery();
+  }
+
+  /**
+   * Deletes stale inventory entries that still carry this project's labels (and, when recorded, the
+   * same UID). Returns what was deleted and what can be forgotten (already gone, or not ours).
+   */
+  private async prune(project: string, stale: ObjectRef[], signal: AbortSignal, sink: EventSink): Promise<{ deleted: ObjectRef[]; forget: ObjectRef[] }> {
+    const deleted: ObjectRef[] = [];
+    const forget: ObjectRef[] = [];
+    const ordered = [...stale.filter((r) => r.kind !== 'Namespace'), ...stale.filter((r) => r.kind === 'Namespace')];
+    for (const ref of ordered) {
+      throwIfAborted(signal);
+      const name = describeObject(ref);
+      let live: KubeObject | undefined;
+      try {
+        live = await this.kube.get(ref, signal);
+      } catch (error) {
+        if (error instanceof Error && /no resource type/.test(error.message)) {
+          forget.push(ref); // its CRD is gone, and the object with it
+          continue;
+        }
+        throw error;
+      }
+      if (!live) {
+        forget.push(ref);
+        continue;
+      }
+      if (!isOwnedBy(live, project) || (ref.uid && live.metadata.uid !== ref.uid)) {
+        sink.emit({ type: 'prune', object: name, status: 'failed', message: `left alone: ${!isOwnedBy(live, project) ? `it belongs to ${describeOwner(live)}` : 'it was recreated since devloop applied it (UID differs)'}` });
+        forget.push(ref);
+        continue;
+      }
+      sink.emit({ type: 'prune', object: name, status: 'deleting', message: 'no longer rendered' });
+      const outcome = await this.kube.delete({ ...ref, version: ref.version }, { uid: live.metadata.uid, signal });
+      sink.emit({ type: 'prune', object: name, status: outcome === 'conflict' ? 'failed' : 'deleted', ...(outcome === 'conflict' ? { message: 'changed while pruning; left alone' } : {}) });
+      if (outcome === 'conflict') forget.push(ref);
+      else deleted.push(ref);
+    }
+    return { deleted, forget };
+  }
+}
+
+/** The Deployer for `config`'s cluster. `kube` comes from createKubeClient(config). */
+export function createDeployer(config: Config, kube: KubeClient): KubeDeployer {
+  return new KubeDeployer(config, kube);
+}
+
+/** Render without a cluster: discovery replaced by the built-in table of cluster-scoped kinds. */
+export async function renderOffline(config: Config, images: ReadonlyMap<string, string>, signal: AbortSignal, namespace = 'default'): Promise<RenderedObject[]> {
+  const { objects } = await readManifests(config, signal);
+  return renderObjects(objects, { project: config.name, namespace: config.deploy.namespace ?? namespace, images, isNamespaced: offlineScope });
+}
+
+export { joinApiVersion };

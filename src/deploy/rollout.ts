@@ -1,0 +1,413 @@
+/**
+ * Waits until every workload devloop applied is ready, and when one is not, says why in words a user
+ * can act on (image pull failures, crash loops with their last log lines, unschedulable pods,
+ * failing probes, failed jobs).
+ *
+ * Contract: polls the cluster every `pollMs` (default 400 ms); emits `deploy` events (waiting,
+ * ready, failed) per workload and a `pod` event whenever a pod's state changes; never sleeps longer
+ * than one poll. Resolves when all are ready; throws FailureError (exit 1) naming each workload that
+ * failed or missed its deadline (`deadlineSeconds` each, counted from the start of the wait);
+ * throws InterruptedError on abort.
+ */
+import { FailureError, InterruptedError } from '../errors.js';
+import type { EventSink } from '../events.js';
+import { sleep, type KubeClient } from '../kube/client.js';
+import { describeObject, keyOf, type KubeObject } from '../kube/types.js';
+import { artifactFor, parseImageRef, registryOf } from './images.js';
+import { projectSelector } from './labels.js';
+
+export const WORKLOAD_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'Pod']);
+
+export interface RolloutOptions {
+  project: string;
+  deadlineSeconds: number;
+  /** Artifact image names, to tell "devloop built this" from "this comes from elsewhere" in hints. */
+  artifacts: readonly string[];
+  /** The registry devloop pushes to (KEP-1755), if any. */
+  registry?: string;
+  pollMs?: number;
+  signal: AbortSignal;
+  sink: EventSink;
+}
+
+/** Why a workload is not ready: one sentence, optional detail lines, and what to do. */
+export interface Diagnosis {
+  message: string;
+  details?: string[];
+  hint?: string;
+  /** Hopeless without a change by the user: stop waiting now. */
+  fatal?: boolean;
+}
+
+interface Progress {
+  ready: boolean;
+  /** What the workload is waiting for, e.g. "1 of 2 replicas available". */
+  waitingFor?: string;
+  failed?: Diagnosis;
+}
+
+/** Readiness of a workload from its own status, as `kubectl rollout status` judges it. Pure. */
+export function workloadProgress(obj: KubeObject): Progress {
+  const spec = (obj.spec ?? {}) as Record<string, any>;
+  const status = (obj.status ?? {}) as Record<string, any>;
+  const generation = obj.metadata.generation ?? 0;
+  const observed = status.observedGeneration ?? 0;
+  const conditions: Array<{ type: string; status: string; reason?: string; message?: string }> = status.conditions ?? [];
+  const cond = (type: string) => conditions.find((c) => c.type === type);
+  switch (obj.kind) {
+    case 'Deployment': {
+      if (observed < generation) return { ready: false, waitingFor: 'the controller to see the new spec' };
+      const progressing = cond('Progressing');
+      if (progressing?.reason === 'ProgressDeadlineExceeded') {
+        return { ready: false, failed: { message: `rollout exceeded its progress deadline: ${progressing.message ?? ''}`, fatal: false } };
+      }
+      const desired = spec.replicas ?? 1;
+      const updated = status.updatedReplicas ?? 0;
+      const total = status.replicas ?? 0;
+      const available = status.availableReplicas ?? 0;
+      if (updated < desired) return { ready: false, waitingFor: `${updated} of ${desired} replicas updated` };
+      if (total > updated) return { ready: false, waitingFor: `${total - updated} old replicas pending termination` };
+      if (available < updated) return { ready: false, waitingFor: `${available} of ${updated} replicas available` };
+      return { ready: true };
+    }
+    case 'StatefulSet': {
+      if (observed < generation) return { ready: false, waitingFor: 'the controller to see the new spec' };
+      const desired = spec.replicas ?? 1;
+      const readyReplicas = status.readyReplicas ?? 0;
+      if (readyReplicas < desired) return { ready: false, waitingFor: `${readyReplicas} of ${desired} replicas ready` };
+      if ((spec.updateStrategy?.type ?? 'RollingUpdate') === 'RollingUpdate') {
+        if ((status.updatedReplicas ?? 0) < desired) return { ready: false, waitingFor: `${status.updatedReplicas ?? 0} of ${desired} replicas updated` };
+        if (status.updateRevision && status.currentRevision !== status.updateRevision) return { ready: false, waitingFor: 'the rolling update to finish' };
+      }
+      return { ready: true };
+    }
+    case 'DaemonSet': {
+      if (observed < generation) return { ready: false, waitingFor: 'the controller to see the new spec' };
+      const desired = status.desiredNumberScheduled ?? 0;
+      const updated = status.updatedNumberScheduled ?? 0;
+      const available = status.numberAvailable ?? 0;
+      if (updated < desired) return { ready: false, waitingFor: `${updated} of ${desired} pods updated` };
+      if (available < desired) return { ready: false, waitingFor: `${available} of ${desired} pods available` };
+      return { ready: true };
+    }
+    case 'ReplicaSet': {
+      const desired = spec.replicas ?? 1;
+      const readyReplicas = status.readyReplicas ?? 0;
+      return readyReplicas >= desired ? { ready: true } : { ready: false, waitingFor: `${readyReplicas} of ${desired} replicas ready` };
+    }
+    case 'Job': {
+      if (cond('Complete')?.status === 'True') return { ready: true };
+      const failed = cond('Failed');
+      if (failed?.status === 'True') {
+        return { ready: false, failed: { message: `the job failed (${failed.reason ?? 'Failed'}): ${failed.message ?? ''}`.trim(), fatal: true } };
+      }
+      return { ready: false, waitingFor: `${status.succeeded ?? 0} of ${spec.completions ?? 1} completions` };
+    }
+    case 'Pod': {
+      const phase = status.phase;
+      if (phase === 'Succeeded') return { ready: true };
+      if (cond('Ready')?.status === 'True') return { ready: true };
+      if (phase === 'Failed') return { ready: false, failed: { message: `the pod failed${status.reason ? ` (${status.reason})` : ''}${status.message ? `: ${status.message}` : ''}`, fatal: true } };
+      return { ready: false, waitingFor: `pod ${phase ?? 'Pending'}` };
+    }
+  }
+  return { ready: true };
+}
+
+/** Whether `pod` belongs to `workload` (selector labels, job name, or the pod itself). */
+export function podBelongsTo(pod: KubeObject, workload: KubeObject): boolean {
+  if (pod.metadata.namespace !== workload.metadata.namespace) return false;
+  if (workload.kind === 'Pod') return pod.metadata.name === workload.metadata.name;
+  const labels = pod.metadata.labels ?? {};
+  if (workload.kind === 'Job') {
+    const uid = workload.metadata.uid;
+    return (uid !== undefined && labels['controller-uid'] === uid) || labels['batch.kubernetes.io/controller-uid'] === uid || labels['job-name'] === workload.metadata.name;
+  }
+  const match = ((workload.spec as Record<string, any> | undefined)?.selector?.matchLabels ?? {}) as Record<string, string>;
+  const keys = Object.keys(match);
+  return keys.length > 0 && keys.every((k) => labels[k] === match[k]);
+}
+
+interface ContainerStatus {
+  name: string;
+  image?: string;
+  ready?: boolean;
+  restartCount?: number;
+  state?: { waiting?: { reason?: string; message?: string }; running?: unknown; terminated?: { exitCode?: number; reason?: string; message?: string } };
+  lastState?: { terminated?: { exitCode?: number; reason?: string; message?: string } };
+}
+
+function containerStatuses(pod: KubeObject): ContainerStatus[] {
+  const status = (pod.status ?? {}) as { containerStatuses?: ContainerStatus[]; initContainerStatuses?: ContainerStatus[] };
+  return [...(status.initContainerStatuses ?? []), ...(status.containerStatuses ?? [])];
+}
+
+/** A short human state of a pod (as kubectl's STATUS column), its readiness and restarts. */
+export function podState(pod: KubeObject): { phase: string; state: string; ready: number; total: number; restarts: number; message?: string } {
+  const status = (pod.status ?? {}) as Record<string, any>;
+  const phase: string = status.phase ?? 'Pending';
+  const main: ContainerStatus[] = status.containerStatuses ?? [];
+  const total = ((pod.spec as Record<string, any> | undefined)?.containers ?? []).length || main.length;
+  const ready = main.filter((c) => c.ready).length;
+  const restarts = main.reduce((n, c) => n + (c.restartCount ?? 0), 0);
+  let state = phase;
+  let message: string | undefined;
+  if (pod.metadata.deletionTimestamp) state = 'Terminating';
+  else {
+    for (const c of containerStatuses(pod)) {
+      if (c.state?.waiting?.reason) {
+        state = c.state.waiting.reason;
+        message = c.state.waiting.message;
+        break;
+      }
+      if (c.state?.terminated?.reason && phase !== 'Succeeded') {
+        state = c.state.terminated.reason;
+        break;
+      }
+    }
+    const scheduled = ((status.conditions ?? []) as Array<{ type: string; status: string; reason?: string; message?: string }>).find((c) => c.type === 'PodScheduled');
+    if (scheduled?.status === 'False' && scheduled.reason) {
+      state = scheduled.reason;
+      message = scheduled.message;
+    }
+  }
+  return { phase, state, ready, total, restarts, ...(message ? { message } : {}) };
+}
+
+const IMAGE_PULL_REASONS = new Set(['ImagePullBackOff', 'ErrImagePull', 'InvalidImageName', 'ErrImageNeverPull']);
+
+/**
+ * Why a pod is not ready, from its status alone (no API calls), or undefined when nothing is wrong
+ * yet. Crash loops and probe failures need logs or events: see `diagnosePods`.
+ */
+export function diagnosePodStatus(pod: KubeObject, options: Pick<RolloutOptions, 'artifacts' | 'registry'>): (Diagnosis & { crashed?: ContainerStatus; probe?: boolean }) | undefined {
+  const name = pod.metadata.name;
+  const status = (pod.status ?? {}) as Record<string, any>;
+  for (const c of containerStatuses(pod)) {
+    const waiting = c.state?.waiting;
+    if (waiting?.reason && IMAGE_PULL_REASONS.has(waiting.reason)) {
+      const image = specImage(pod, c.name) ?? c.image ?? '?';
+      return { ...imagePullDiagnosis(image, waiting.reason, waiting.message, `container ${c.name} of pod ${name}`, options), fatal: waiting.reason !== 'ErrImagePull' };
+    }
+    if (waiting?.reason === 'CreateContainerConfigError' || waiting?.reason === 'CreateContainerError' || waiting?.reason === 'RunContainerError') {
+      return {
+        message: `container ${c.name} of pod ${name} cannot start (${waiting.reason}): ${waiting.message ?? ''}`.trim(),
+        hint: 'Fix what the message names (a missing ConfigMap or Secret key, a bad command or volume) in the manifest, then deploy again.',
+        fatal: false,
+      };
+    }
+    const terminated = c.lastState?.terminated ?? c.state?.terminated;
+    if ((waiting?.reason === 'CrashLoopBackOff' || (c.restartCount ?? 0) > 0 || (terminated && terminated.exitCode !== 0 && status.phase === 'Failed')) && terminated && terminated.exitCode !== 0) {
+      return {
+        message: `container ${c.name} of pod ${name} ${waiting?.reason === 'CrashLoopBackOff' ? 'keeps crashing (CrashLoopBackOff)' : 'exited'} with exit code ${terminated.exitCode}${terminated.reason && terminated.reason !== 'Error' ? ` (${terminated.reason})` : ''}${c.restartCount ? `, ${c.restartCount} restart${c.restartCount === 1 ? '' : 's'}` : ''}`,
+        hint: `Fix the program or its command so it keeps running. Full log: kubectl logs --previous -n ${pod.metadata.namespace} ${name} -c ${c.name}`,
+        fatal: waiting?.reason === 'CrashLoopBackOff' && (c.restartCount ?? 0) >= 2,
+        crashed: c,
+      };
+    }
+  }
+  const scheduled = ((status.conditions ?? []) as Array<{ type: string; status: string; reason?: string; message?: string }>).find((c) => c.type === 'PodScheduled');
+  if (scheduled?.status === 'False' && scheduled.reason === 'Unschedulable') {
+    return {
+      message: `pod ${name} cannot be scheduled: ${scheduled.message ?? 'Unschedulable'}`,
+      hint: 'Free resources or lower the pod\'s resource requests, or fix its nodeSelector, affinity or tolerations.',
+    };
+  }
+  const running = containerStatuses(pod).filter((c) => c.state?.running && !c.ready);
+  if (status.phase === 'Running' && running.length > 0) {
+    return { message: `pod ${name} is running but not ready (container ${running.map((c) => c.name).join(', ')})`, probe: true };
+  }
+  return undefined;
+}
+
+function specImage(pod: KubeObject, container: string): string | undefined {
+  const spec = (pod.spec ?? {}) as Record<string, any>;
+  for (const list of [spec.containers, spec.initContainers, spec.ephemeralContainers]) {
+    for (const c of (list ?? []) as Array<{ name: string; image?: string }>) if (c.name === container) return c.image;
+  }
+  return undefined;
+}
+
+export function imagePullDiagnosis(image: string, reason: string, message: string | undefined, where: string, options: Pick<RolloutOptions, 'artifacts' | 'registry'>): Diagnosis {
+  const registry = registryOf(image);
+  const artifact = artifactFor(image, options.artifacts);
+  const short = (message ?? '').replace(/\s+/g, ' ').slice(0, 300);
+  let hint: string;
+  if (options.registry && registry === options.registry) {
+    hint = artifact
+      ? `The cluster cannot pull ${image}: was it pushed? devloop pushes to ${options.registry}, the registry announced by the cluster's local-registry-hosting ConfigMap; run devloop deploy again and check the build output for "pushed".`
+      : `The cluster cannot pull ${image}: was it pushed? devloop pushes only its artifacts (${options.artifacts.join(', ') || 'none'}) to ${options.registry}, the registry announced by local-registry-hosting; push ${parseImageRef(image).path} there yourself or fix the image in the manifest.`;
+  } else if (artifact) {
+    hint = `${image} is built by devloop but the cluster pulls it from ${registry}: push it (devloop deploy --push) or use a local cluster that shares images (kind, minikube, k3d, Docker Desktop).`;
+  } else {
+    hint = `Check that ${image} exists in ${registry} (name and tag) and that the cluster may pull from it (imagePullSecrets); if devloop should build it, add an artifact whose image is ${parseImageRef(image).path}.`;
+  }
+  return { message: `the cluster cannot pull image ${image} from ${registry} for ${where} (${reason})${short ? `: ${short}` : ''}`, hint };
+}
+
+interface Tracked {
+  object: KubeObject;
+  label: string;
+  done: boolean;
+  failure?: Diagnosis;
+  lastWaiting?: string;
+  readyAt?: number;
+}
+
+/** Waits for every workload among `applied`; see the module comment for the contract. */
+export async function waitForRollout(kube: KubeClient, applied: readonly KubeObject[], options: RolloutOptions): Promise<void> {
+  const { sink, signal } = options;
+  const pollMs = options.pollMs ?? 400;
+  const tracked: Tracked[] = applied.filter((o) => WORKLOAD_KINDS.has(o.kind) && !isControlledPod(o)).map((object) => ({ object, label: describeObject(keyOf(object)), done: false }));
+  if (tracked.length === 0) return;
+  const started = Date.now();
+  const deadline = started + options.deadlineSeconds * 1000;
+  const namespaces = [...new Set(tracked.map((t) => t.object.metadata.namespace).filter((n): n is string => Boolean(n)))];
+  const podStates = new Map<string, string>();
+  const logCache = new Map<string, string[]>();
+  const eventCache = new Map<string, { at: number; lines: string[] }>();
+  for (const t of tracked) sink.emit({ type: 'deploy', status: 'waiting', object: t.label, message: `up to ${options.deadlineSeconds}s` });
+
+  for (let round = 0; ; round++) {
+    if (signal.aborted) throw new InterruptedError();
+    const pending = tracked.filter((t) => !t.done);
+    const [objects, pods] = await Promise.all([
+      Promise.all(pending.map((t) => kube.get(keyOf(t.object), signal).catch((e) => (signal.aborted ? undefined : Promise.reject(e))))),
+      Promise.all(namespaces.map((ns) => kube.listPods(ns, projectSelector(options.project), signal))).then((l) => l.flat()),
+    ]);
+    if (signal.aborted) throw new InterruptedError();
+
+    for (const pod of pods) {
+      const s = podState(pod);
+      const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
+      const fingerprint = `${s.state}|${s.ready}/${s.total}|${s.restarts}`;
+      if (podStates.get(key) !== fingerprint) {
+        podStates.set(key, fingerprint);
+        const owner = tracked.find((t) => podBelongsTo(pod, t.object));
+        sink.emit({ type: 'pod', pod: pod.metadata.name ?? '', namespace: pod.metadata.namespace ?? '', ...(owner ? { owner: `${owner.object.kind.toLowerCase()}/${owner.object.metadata.name}` } : {}), ...s });
+      }
+    }
+
+    const expired = Date.now() >= deadline;
+    await Promise.all(
+      pending.map(async (t, i) => {
+        const current = objects[i];
+        if (!current) {
+          t.done = true;
+          t.failure = { message: `${t.label} disappeared while devloop waited for it (deleted by someone else?)` };
+          sink.emit({ type: 'deploy', status: 'failed', object: t.label, message: t.failure.message });
+          return;
+        }
+        t.object = current;
+        const progress = workloadProgress(current);
+        if (progress.ready) {
+          t.done = true;
+          sink.emit({ type: 'deploy', status: 'ready', object: t.label, durationMs: Date.now() - started });
+          return;
+        }
+        const own = pods.filter((p) => podBelongsTo(p, current) && !p.metadata.deletionTimestamp);
+        const podDiagnosis = await diagnosePods(kube, own, options, logCache, eventCache, expired || Boolean(progress.failed));
+        const failure = progress.failed ? mergeDiagnosis(progress.failed, podDiagnosis) : podDiagnosis;
+        if (failure?.fatal || progress.failed?.fatal || expired) {
+          t.done = true;
+          const base = failure ?? { message: `${progress.waitingFor ?? 'not ready'}` };
+          t.failure = expired && !failure?.fatal
+            ? { ...base, message: `not ready within ${options.deadlineSeconds}s (statusCheckDeadlineSeconds): ${base.message}`, hint: base.hint ?? 'Look at the pod events (kubectl describe pod) or raise deploy.statusCheckDeadlineSeconds.' }
+            : base;
+          sink.emit({ type: 'deploy', status: 'failed', object: t.label, message: t.failure.message });
+          return;
+        }
+        const waitingFor = failure?.message ?? progress.waitingFor;
+        if (waitingFor && waitingFor !== t.lastWaiting) {
+          t.lastWaiting = waitingFor;
+          sink.emit({ type: 'deploy', status: 'waiting', object: t.label, message: waitingFor });
+        }
+      }),
+    );
+
+    if (tracked.every((t) => t.done)) break;
+    await sleep(Math.min(pollMs, Math.max(0, deadline - Date.now()) + 10), signal);
+  }
+
+  const failed = tracked.filter((t) => t.failure);
+  if (failed.length === 0) return;
+  if (failed.length === 1) {
+    const f = failed[0].failure!;
+    throw new FailureError(`${failed[0].label}: ${f.message}`, { details: f.details, hint: f.hint });
+  }
+  throw new FailureError(`${failed.length} of ${tracked.length} workloads did not become ready`, {
+    details: failed.flatMap((t) => [`${t.label}: ${t.failure!.message}`, ...(t.failure!.details ?? []).map((d) => `  ${d}`)]),
+    hint: failed.find((t) => t.failure?.hint)?.failure?.hint,
+  });
+}
+
+/** A pod created by a controller (not applied by devloop itself) is tracked through its owner. */
+function isControlledPod(obj: KubeObject): boolean {
+  return obj.kind === 'Pod' && (obj.metadata.ownerReferences ?? []).some((o) => o.controller);
+}
+
+function mergeDiagnosis(workload: Diagnosis, pod: Diagnosis | undefined): Diagnosis {
+  if (!pod) return workload;
+  return { message: `${workload.message}; ${pod.message}`, details: pod.details, hint: pod.hint ?? workload.hint, fatal: workload.fatal || pod.fatal };
+}
+
+/**
+ * The most telling problem among a workload's pods, with log lines of a crashed container and the
+ * probe failure from events. Logs and events are fetched at most once per restart / every 2 s.
+ */
+async function diagnosePods(
+  kube: KubeClient,
+  pods: KubeObject[],
+  options: RolloutOptions,
+  logCache: Map<string, string[]>,
+  eventCache: Map<string, { at: number; lines: string[] }>,
+  final: boolean,
+): Promise<Diagnosis | undefined> {
+  const found = pods.map((p) => ({ pod: p, d: diagnosePodStatus(p, options) })).filter((x) => x.d);
+  const order = (d: NonNullable<ReturnType<typeof diagnosePodStatus>>) => (d.fatal ? 0 : d.crashed ? 1 : d.probe ? 3 : 2);
+  found.sort((a, b) => order(a.d!) - order(b.d!));
+  const first = found[0];
+  if (!first) {
+    const pending = pods.find((p) => ((p.status ?? {}) as { phase?: string }).phase === 'Pending');
+    if (pending && final) return eventDiagnosis(kube, pending, eventCache, options.signal, `pod ${pending.metadata.name} is still pending`);
+    return undefined;
+  }
+  const { pod, d } = first;
+  const ns = pod.metadata.namespace ?? '';
+  const name = pod.metadata.name ?? '';
+  if (d!.crashed) {
+    const key = `${ns}/${name}/${d!.crashed.name}/${d!.crashed.restartCount ?? 0}`;
+    let lines = logCache.get(key);
+    if (!lines) {
+      const previous = (d!.crashed.restartCount ?? 0) > 0 && !d!.crashed.state?.terminated;
+      lines = await kube
+        .podLogs(ns, name, { container: d!.crashed.name, previous, tailLines: 10, signal: options.signal })
+        .then((text) => text.split('\n').filter((l) => l.trim() !== ''))
+        .catch(() => []);
+      logCache.set(key, lines);
+    }
+    return { message: d!.message, hint: d!.hint, fatal: d!.fatal, details: lines.length ? ['last log lines:', ...lines.map((l) => `| ${l}`)] : ['the container printed nothing before it exited'] };
+  }
+  if (d!.probe) return eventDiagnosis(kube, pod, eventCache, options.signal, d!.message);
+  return d!;
+}
+
+async function eventDiagnosis(kube: KubeClient, pod: KubeObject, cache: Map<string, { at: number; lines: string[] }>, signal: AbortSignal, base: string): Promise<Diagnosis> {
+  const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
+  let cached = cache.get(key);
+  if (!cached || Date.now() - cached.at > 2000) {
+    const events = await kube.listEvents(pod.metadata.namespace ?? '', { kind: 'Pod', name: pod.metadata.name ?? '', uid: pod.metadata.uid }, signal).catch(() => []);
+    const lines = events.filter((e) => e.type === 'Warning').map((e) => `${String(e.reason ?? '')}: ${String(e.message ?? '').trim()}`);
+    cached = { at: Date.now(), lines };
+    cache.set(key, cached);
+  }
+  const probe = [...cached.lines].reverse().find((l) => /probe failed/i.test(l));
+  if (probe) {
+    return {
+      message: `${base}: ${probe.replace(/^Unhealthy: /, '')}`,
+      hint: 'The probe fails: check that the probe\'s port and path match what the program listens on, and that it starts in time (initialDelaySeconds).',
+    };
+  }
+  const last = cached.lines[cached.lines.length - 1];
+  return { message: last ? `${base}: ${last}` : base, details: cached.lines.slice(-5) };
+}
