@@ -13,10 +13,10 @@
  */
 import path from 'node:path';
 import type { Stats } from 'node:fs';
-import { readFileSync } from 'node:fs';
 import chokidar, { type FSWatcher } from 'chokidar';
 import micromatch from 'micromatch';
-import type { Artifact, Config } from '../config/load.js';
+import { contextFileFilter } from '../build/dockerignore.js';
+import type { Config } from '../config/load.js';
 import type { EventSink } from '../events.js';
 import type { ContextFilterLike } from '../plan/index.js';
 import { netChanges, relativeInside } from '../plan/index.js';
@@ -37,10 +37,7 @@ export interface WatcherOptions {
   signal: AbortSignal;
   sink: EventSink;
   onBatch(changes: FileChange[]): void;
-  /**
-   * Each image's .dockerignore matcher (build helper's `contextFileFilter`); when omitted, the
-   * watcher builds them itself.
-   */
+  /** Each image's .dockerignore matcher (build helper's `contextFileFilter`); default: read now. */
   contextFilters?: ReadonlyMap<string, ContextFilterLike>;
   /** Overrides the large-tree threshold (tests). */
   largeTreeFiles?: number;
@@ -72,44 +69,9 @@ export function watchRoots(config: Config): string[] {
   return roots;
 }
 
-/**
- * Minimal .dockerignore matcher used only when the build helper's `contextFileFilter` is not
- * available: last matching line wins, `!` re-includes, a pattern also matches everything below.
- */
-function fallbackContextFilter(artifact: Artifact): ContextFilterLike {
-  let lines: string[] = [];
-  try {
-    lines = readFileSync(path.join(artifact.contextDir, '.dockerignore'), 'utf8')
-      .split(/\r?\n/)
-      .map((l) => l.trim())
-      .filter((l) => l !== '' && !l.startsWith('#'));
-  } catch {
-    // no .dockerignore: nothing excluded
-  }
-  const rules = lines.map((line) => {
-    const negated = line.startsWith('!');
-    const pattern = path.posix.normalize((negated ? line.slice(1) : line).replace(/^\/+/, '')).replace(/\/+$/, '');
-    return { line, negated, match: micromatch.matcher(pattern, { dot: true }) };
-  });
-  const excludedBy = (rel: string): string | undefined => {
-    let decided: (typeof rules)[number] | undefined;
-    for (const rule of rules) if (rule.match(rel)) decided = rule;
-    return decided && !decided.negated ? decided.line : undefined;
-  };
-  return { isExcluded: (rel) => excludedBy(rel) !== undefined, excludedBy: (rel) => excludedBy(rel) };
-}
-
-/** The build helper's filters when it exports `contextFileFilter`, else the fallback above. */
+/** Each image's .dockerignore matcher, from the build helper (the same rules the build context uses). */
 export async function loadContextFilters(config: Config): Promise<Map<string, ContextFilterLike>> {
-  let factory: ((a: Artifact) => ContextFilterLike) | undefined;
-  try {
-    const buildModule = '../build/index.js';
-    const mod = (await import(buildModule)) as { contextFileFilter?: (a: Artifact) => ContextFilterLike };
-    factory = mod.contextFileFilter;
-  } catch {
-    factory = undefined;
-  }
-  return new Map(config.build.artifacts.map((a) => [a.image, (factory ?? fallbackContextFilter)(a)]));
+  return new Map(config.build.artifacts.map((a) => [a.image, contextFileFilter(a)]));
 }
 
 /**
