@@ -210,7 +210,7 @@ async function buildOne(
     });
   } catch (error) {
     if (error instanceof ImageBuildError) {
-      const failure = `${error.step ? `${error.step}: ` : ''}${firstLine(error.message.slice(error.step ? error.step.length + 2 : 0))}`;
+      const failure = describeBuildFailure(error);
       sink.emit({ type: 'build', image, status: 'failed', tag: ref, reason: failure, step: error.step, output: error.output, durationMs: elapsed() });
       return { image, tag: ref, status: 'failed', reason: failure, durationMs: elapsed() };
     }
@@ -248,7 +248,16 @@ async function push(docker: DockerClient, image: string, ref: string, options: B
   const started = performance.now();
   options.sink.emit({ type: 'build', image, status: 'pushing', tag: ref });
   try {
-    await docker.push(ref, { signal: options.signal });
+    // Layer progress goes out as `step` events (shown with --verbose), one per layer state change.
+    const states = new Map<string, string>();
+    await docker.push(ref, {
+      signal: options.signal,
+      onProgress: ({ layer, status }) => {
+        if (!layer || states.get(layer) === status || !/^(Pushing|Pushed|Layer already exists|Mounted from)/.test(status)) return;
+        states.set(layer, status);
+        options.sink.emit({ type: 'build', image, status: 'step', step: `push ${layer}: ${status}` });
+      },
+    });
   } catch (error) {
     if (error instanceof DevloopError) throw error;
     throw new EnvironmentError(`pushing ${ref} failed: ${(error as Error).message}`, { hint: 'Check the registry, then run the command again.', cause: error });
@@ -258,4 +267,12 @@ async function push(docker: DockerClient, image: string, ref: string, options: B
 
 function firstLine(text: string): string {
   return text.trim().split('\n')[0];
+}
+
+/** "Step 5/8 : RUN make: exited with code 3" from the engine's longer wording. */
+export function describeBuildFailure(error: ImageBuildError): string {
+  const message = firstLine(error.step && error.message.startsWith(error.step) ? error.message.slice(error.step.length + 2) : error.message);
+  const code = /returned a non-zero code: (\d+)/.exec(message)?.[1];
+  const short = code !== undefined ? `exited with code ${code}` : message;
+  return error.step ? `${error.step}: ${short}` : short;
 }

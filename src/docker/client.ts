@@ -312,7 +312,9 @@ export function createDockerClient(env: NodeJS.ProcessEnv = process.env): Docker
         if (partial.trim() !== '') line(partial);
         if (failure !== undefined) {
           // Docker prints the failing command's output before the error: those are the step's lines.
-          throw new ImageBuildError(failure.trim(), step, stepOutput.filter((l) => !/^ ---> /.test(l)));
+          // The classic builder's own bookkeeping lines are not the step's output.
+          const ownLines = /^( ---> |Removing intermediate container |Successfully (built|tagged) )/;
+          throw new ImageBuildError(failure.trim(), step, stepOutput.filter((l) => !ownLines.test(l)));
         }
         const successId = output.map((l) => /^Successfully built ([0-9a-f]+)/.exec(l)?.[1]).find(Boolean);
         return { imageId: imageId ?? successId, output };
