@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# cluster:down - stops every process cluster:up started, by pid, and removes the cluster's state:
+# kubelet first, then kube-proxy, the control plane, etcd, the pods' containers and their
+# containerd shims, containerd, the registry, and dockerd when docker-up.sh started it (set
+# DEVLOOP_KEEP_DOCKER=1 to keep it). Unmounts what the kubelet and containerd mounted, removes the
+# cni0 bridge, the pods' network namespaces and iptables chains, and the state directory.
+# The built binaries ($DEVLOOP_CLUSTER_CACHE) are kept. Harmless when run twice.
+set -uo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source "$here/env.sh"
+source "$here/lib.sh"
+
+[ "$(id -u)" = 0 ] || { say "cluster:down needs root"; exit 1; }
+
+stop_component kubelet 20
+stop_component kube-proxy
+stop_component kube-scheduler
+stop_component kube-controller-manager
+stop_component kube-apiserver 20
+stop_component etcd 20
+
+# Containers of the pods: kill them and their shims. Each task directory of our containerd holds the
+# container's init pid and its shim's pid.
+task_root=$CONTAINERD_RUN/io.containerd.runtime.v2.task
+if [ -d "$task_root" ]; then
+  for d in "$task_root"/*/*/; do
+    [ -f "$d/init.pid" ] || continue
+    pid=$(cat "$d/init.pid" 2>/dev/null)
+    [[ $pid =~ ^[0-9]+$ ]] && [ -d "/proc/$pid" ] && kill -KILL "$pid" 2>/dev/null
+  done
+  if component_alive containerd; then
+    # let the shims notice their containers are gone and containerd clean up the tasks
+    for id in $(ctr_k8s tasks list -q 2>/dev/null); do
+      ctr_k8s tasks delete -f "$id" >/dev/null 2>&1 || true
+    done
+  fi
+fi
+stop_component containerd 20
+if [ -d "$task_root" ]; then
+  for d in "$task_root"/*/*/; do
+    [ -f "$d/shim.pid" ] || continue
+    pid=$(cat "$d/shim.pid" 2>/dev/null)
+    if [[ $pid =~ ^[0-9]+$ ]] && pid_alive "$d/shim.pid" containerd-shim; then
+      say "stopping containerd shim $pid"
+      stop_pid "$pid" 5
+    fi
+  done
+fi
+
+stop_component registry
+
+if [ "${DEVLOOP_KEEP_DOCKER:-}" != 1 ] && pid_alive "$DOCKER_STATE/dockerd.pid" dockerd; then
+  say "stopping dockerd (pid $(cat "$DOCKER_STATE/dockerd.pid"), started by docker-up.sh)"
+  stop_pid "$(cat "$DOCKER_STATE/dockerd.pid")" 30
+fi
+pid_alive "$DOCKER_STATE/dockerd.pid" dockerd || rm -f "$DOCKER_STATE/dockerd.pid"
+
+# Mounts under our state directories (pod volumes, container rootfs, sandbox shm), deepest first,
+# and the pods' network namespaces (the CRI plugin names them cni-*; only our containerd runs CRI).
+for base in "$CLUSTER_STATE" "$CONTAINERD_RUN"; do
+  findmnt -rn -o TARGET | awk -v b="$base" 'index($0, b "/") == 1' | sort -r | while read -r m; do
+    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || say "could not unmount $m"
+  done
+done
+for ns in /var/run/netns/cni-*; do
+  [ -e "$ns" ] || continue
+  umount "$ns" 2>/dev/null || umount -l "$ns" 2>/dev/null || true
+  rm -f "$ns"
+done
+
+if ip link show "$CNI_BRIDGE" >/dev/null 2>&1; then
+  ip link delete "$CNI_BRIDGE" && say "removed bridge $CNI_BRIDGE"
+fi
+
+# iptables: the chains of kube-proxy and the kubelet (KUBE-*), of the CNI bridge and portmap plugins
+# (CNI-*) and our own (DEVLOOP-*), with every rule that jumps to them.
+for ipt in iptables ip6tables; do
+  command -v "$ipt-save" >/dev/null || continue
+  if "$ipt-save" 2>/dev/null | grep -qE 'KUBE-|CNI-|DEVLOOP-'; then
+    "$ipt-save" 2>/dev/null | grep -vE -- '-j (KUBE-|CNI-|DEVLOOP-)|^:(KUBE-|CNI-|DEVLOOP-)|-A (KUBE-|CNI-|DEVLOOP-)' |
+      "$ipt-restore" 2>/dev/null || say "could not clean the $ipt rules"
+  fi
+done
+
+# cgroups the kubelet made for the pods (empty now that their processes are gone)
+for h in /sys/fs/cgroup/*/; do
+  [ -d "$h/kubepods" ] && find "$h/kubepods" -depth -type d -exec rmdir {} \; 2>/dev/null
+  [ -d "$h/kubepods.slice" ] && find "$h/kubepods.slice" -depth -type d -exec rmdir {} \; 2>/dev/null
+done
+[ -d /sys/fs/cgroup/kubepods ] && find /sys/fs/cgroup/kubepods -depth -type d -exec rmdir {} \; 2>/dev/null
+
+rm -f /var/lib/cni/results/"$CNI_NETWORK"-* 2>/dev/null
+rm -rf "$CLUSTER_STATE" "$CONTAINERD_RUN"
+say "cluster down; state $CLUSTER_STATE removed, binaries kept in $CLUSTER_BIN"
+exit 0
