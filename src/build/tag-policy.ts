@@ -27,7 +27,7 @@ export async function gitCommitTag(contextDir: string, signal?: AbortSignal): Pr
     if (/not a git repository/i.test(text)) {
       throw new UsageError(`tagPolicy gitCommit: ${contextDir} is not inside a git repository`, { hint: 'Run `git init` and commit, or set build.tagPolicy to inputDigest.' });
     }
-    if (/unknown revision|ambiguous argument 'HEAD'/i.test(text)) {
+    if (/unknown revision|ambiguous argument 'HEAD'|Needed a single revision/i.test(text)) {
       throw new UsageError(`tagPolicy gitCommit: the repository at ${contextDir} has no commit yet`, { hint: 'Commit once, or set build.tagPolicy to inputDigest.' });
     }
     throw new UsageError(`tagPolicy gitCommit: git failed in ${contextDir}: ${text.trim()}`);

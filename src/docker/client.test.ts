@@ -1,0 +1,121 @@
+import http from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EnvironmentError } from '../errors.js';
+import { createDockerClient, ImageBuildError, splitReference } from './client.js';
+
+/**
+ * A stand-in engine on a unix socket, answering like Docker 20.10 does: a failed build is a 200
+ * whose JSON stream ends in `errorDetail`, with objects split across chunk boundaries.
+ */
+let dir: string;
+let server: http.Server;
+let socket: string;
+const requests: string[] = [];
+let buildChunks: string[] = [];
+let pushChunks: string[] = [];
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'devloop-engine-'));
+  socket = path.join(dir, 'docker.sock');
+  server = http.createServer((req, res) => {
+    requests.push(`${req.method} ${req.url}`);
+    let bytes = 0;
+    req.on('data', (d: Buffer) => (bytes += d.length));
+    req.on('end', async () => {
+      if (req.url === '/_ping') return res.end('OK');
+      if (req.url?.startsWith('/images/blog/posts:present/json')) return res.end('{}');
+      if (req.url?.startsWith('/images/') && req.url.endsWith('/json')) return res.writeHead(404).end('{"message":"No such image"}');
+      if (req.url?.startsWith('/build')) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        for (const chunk of buildChunks) {
+          res.write(chunk);
+          await new Promise((r) => setTimeout(r, 2));
+        }
+        return res.end();
+      }
+      if (req.url?.includes('/push')) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        for (const chunk of pushChunks) res.write(chunk);
+        return res.end();
+      }
+      res.writeHead(500).end('{"message":"unexpected"}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(socket, resolve));
+});
+afterAll(async () => {
+  await new Promise((r) => server.close(r));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const client = () => createDockerClient({ DOCKER_HOST: `unix://${socket}` });
+const context = () => Readable.from([Buffer.alloc(1024)]);
+
+describe('DockerClient', () => {
+  it('pings and inspects images over the socket without dockerode', async () => {
+    await client().ping();
+    expect(await client().imageExists('blog/posts:present')).toBe(true);
+    expect(await client().imageExists('blog/posts:absent')).toBe(false);
+    expect(requests).toContain('GET /images/blog/posts:absent/json');
+  });
+
+  it('turns an unreachable socket into EnvironmentError naming it, with a next step', async () => {
+    const missing = createDockerClient({ DOCKER_HOST: `unix://${dir}/nothing.sock` });
+    const error = await missing.ping().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EnvironmentError);
+    expect((error as EnvironmentError).message).toBe(`cannot reach the Docker engine at unix://${dir}/nothing.sock (ENOENT)`);
+    expect((error as EnvironmentError).hint).toMatch(/docker-up\.sh.*DOCKER_HOST/);
+  });
+
+  it('finds the failure inside a 200 build stream, with the failing step and its output', async () => {
+    const stream = [
+      '{"stream":"Step 1/3 : FROM blog/base:1"}\r\n{"stream":"\\n"}\r\n{"stream":" ---\\u003e 3f2a\\n"}\r\n{"str',
+      'eam":"Step 2/3 : RUN sh -c \'echo boom; exit 3\'\\n"}\r\n{"stream":" ---\\u003e Running in 9c\\n"}\r\n',
+      '{"stream":"boom\\n"}\r\n{"stream":"second ',
+      'line\\n"}\r\n{"errorDetail":{"code":3,"message":"The command \'/bin/sh -c sh -c \'echo boom; exit 3\'\' returned a non-zero code: 3"},"error":"The command returned a non-zero code: 3"}\r\n',
+    ];
+    buildChunks = stream;
+    const lines: string[] = [];
+    const error = await client()
+      .build(context(), { dockerfile: 'Dockerfile', tags: ['blog/posts:x'], buildArgs: { BASE: 'blog/base:1' }, signal: new AbortController().signal, onLine: (l) => lines.push(l) })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ImageBuildError);
+    const e = error as ImageBuildError;
+    expect(e.step).toBe("Step 2/3 : RUN sh -c 'echo boom; exit 3'");
+    expect(e.output).toEqual(['boom', 'second line']);
+    expect(e.kind).toBe('failure');
+    expect(lines[0]).toBe('Step 1/3 : FROM blog/base:1');
+    const build = requests.find((r) => r.startsWith('POST /build'))!;
+    expect(decodeURIComponent(build)).toContain('buildargs={"BASE":"blog/base:1"}');
+    expect(decodeURIComponent(build)).toContain('dockerfile=Dockerfile');
+  });
+
+  it('returns the image id of a successful build', async () => {
+    buildChunks = ['{"stream":"Step 1/1 : FROM scratch\\n"}\r\n{"aux":{"ID":"sha256:abc"}}\r\n{"stream":"Successfully built abc\\n"}\r\n'];
+    const result = await client().build(context(), { dockerfile: 'Dockerfile', tags: ['a:b'], buildArgs: {}, signal: new AbortController().signal });
+    expect(result.imageId).toBe('sha256:abc');
+    expect(result.output).toEqual(['Step 1/1 : FROM scratch', 'Successfully built abc']);
+  });
+
+  it('classifies push errors reported inside the stream', async () => {
+    pushChunks = ['{"status":"The push refers to repository [localhost:5000/blog/posts]"}\r\n{"errorDetail":{"message":"Get \\"http://localhost:5000/v2/\\": dial tcp 127.0.0.1:5000: connect: connection refused"},"error":"x"}\r\n'];
+    const refused = await client().push('localhost:5000/blog/posts:t', { signal: new AbortController().signal }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(EnvironmentError);
+    expect((refused as EnvironmentError).message).toMatch(/^cannot reach the registry localhost:5000/);
+    expect(requests.some((r) => r.startsWith('POST /images/localhost:5000/blog/posts/push?tag=t'))).toBe(true);
+
+    pushChunks = ['{"errorDetail":{"message":"unauthorized: authentication required"},"error":"x"}\r\n'];
+    const denied = await client().push('registry.example.com/blog/posts:t', { signal: new AbortController().signal }).catch((e: unknown) => e);
+    expect((denied as EnvironmentError).hint).toMatch(/docker login registry\.example\.com/);
+  });
+
+  it('splits references whose registry has a port', () => {
+    expect(splitReference('localhost:5000/blog/posts:abc')).toEqual({ repository: 'localhost:5000/blog/posts', tag: 'abc' });
+    expect(splitReference('localhost:5000/blog/posts')).toEqual({ repository: 'localhost:5000/blog/posts', tag: 'latest' });
+    expect(splitReference('blog/posts:1')).toEqual({ repository: 'blog/posts', tag: '1' });
+  });
+});
