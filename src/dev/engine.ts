@@ -25,6 +25,7 @@ import type { ImageTarget } from '../deploy/types.js';
 import { createLogStreamer, type LogStreamer } from '../observe/logs.js';
 import { artifactOfImage, type PodSnapshot, type PodUpdate, type PodWatcher } from '../observe/pods.js';
 import { startPortForwards, type PortForwarder } from '../observe/portforward.js';
+import { setMaxListeners } from 'node:events';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { ContainerTarget, ContextFilter, DevServices, FileChange, SyncOp, Watcher } from './services.js';
@@ -101,6 +102,8 @@ export class DevEngine {
     private readonly services: DevServices,
     private readonly options: DevOptions,
   ) {
+    // every stream, watch and channel of the session listens to this one signal
+    setMaxListeners(0, this.loop.signal);
     this.state = {
       config,
       phase: 'starting',

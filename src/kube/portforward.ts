@@ -31,9 +31,12 @@ export async function forwardSocket(
 ): Promise<void> {
   const errors = new Writable({
     write(chunk: Buffer, _encoding, callback) {
+      // the first frame of the error stream only carries the port number: empty after client-node strips it
       const text = chunk.toString('utf8').trim();
-      if (text) onError(text);
-      socket.destroy();
+      if (text) {
+        onError(text);
+        socket.destroy();
+      }
       callback();
     },
   });
@@ -66,4 +69,7 @@ export async function forwardSocket(
   socket.on('error', closeWs);
   ws.on('close', () => socket.end());
   ws.on('error', () => socket.destroy());
+  // callers pause the socket until the pod is chosen; a paused stream stays paused when client-node
+  // adds its 'data' listener, so it is resumed here, once the websocket carries the bytes
+  socket.resume();
 }

@@ -1,0 +1,188 @@
+/**
+ * End to end: `bin/devloop dev --output json` on a private copy of fixtures/blog, against the real
+ * Docker engine and the real cluster. One dev session walks through the loop in order (each step
+ * depends on the state the previous one left), then Ctrl-C must leave no object behind.
+ */
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DevSession } from './dev-session.js';
+import { kubectl, requireCluster, requireDocker } from './helpers.js';
+
+interface PodInfo {
+  name: string;
+  image: string;
+  running: boolean;
+  terminating: boolean;
+}
+
+function pods(namespace: string, app: string): PodInfo[] {
+  const list = JSON.parse(kubectl(['get', 'pods', '-n', namespace, '-l', `app=${app}`, '-o', 'json'])) as {
+    items: Array<{ metadata: { name: string; deletionTimestamp?: string }; spec: { containers: Array<{ image: string }> }; status: { phase: string; containerStatuses?: Array<{ ready: boolean }> } }>;
+  };
+  return list.items.map((p) => ({
+    name: p.metadata.name,
+    image: p.spec.containers[0].image,
+    running: p.status.phase === 'Running' && Boolean(p.status.containerStatuses?.every((c) => c.ready)),
+    terminating: Boolean(p.metadata.deletionTimestamp),
+  }));
+}
+
+function readInPod(namespace: string, pod: string, file: string): string | undefined {
+  try {
+    return kubectl(['exec', '-n', namespace, pod, '--', 'cat', file], 20_000);
+  } catch {
+    return undefined;
+  }
+}
+
+async function eventually<T>(what: string, timeoutMs: number, probe: () => T | undefined | false): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = probe();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      last = error;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms: ${what}${last ? ` (${(last as Error).message})` : ''}`);
+}
+
+async function httpGet(port: number, urlPath: string): Promise<string> {
+  const response = await fetch(`http://127.0.0.1:${port}${urlPath}`, { signal: AbortSignal.timeout(10_000) });
+  return response.text();
+}
+
+describe('devloop dev', () => {
+  let session: DevSession;
+  let ns: string;
+
+  beforeAll(async () => {
+    requireDocker();
+    requireCluster();
+    session = DevSession.start();
+    ns = session.project;
+    await session.waitFor((e) => e.type === 'message' && String(e.text).startsWith('devloop dev: watching'), 280_000, 0, 'the loop to be ready');
+  });
+
+  afterAll(async () => {
+    await session?.dispose();
+    // a failed run must not leave its namespace behind
+    try {
+      kubectl(['delete', 'namespace', ns, '--ignore-not-found', '--wait=false'], 30_000);
+    } catch {
+      /* already gone */
+    }
+  });
+
+  const postsPage = () => path.join(session.dir, 'services/posts/public/e2e.html');
+
+  it('streams logs of every pod and forwards the configured port', async () => {
+    const logs = session.ofType('log');
+    expect(logs.some((l) => String(l.pod).startsWith('posts-') && String(l.line).includes('posts starting on port 4000'))).toBe(true);
+    expect(session.ofType('portForward').some((e) => e.status === 'listening' && e.localPort === session.ports.posts && e.address === '127.0.0.1')).toBe(true);
+    expect(await httpGet(session.ports.posts, '/index.html')).not.toBe('');
+  });
+
+  it('copies an edited synced file into every replica, identical, and serves it', async () => {
+    const from = session.events.length;
+    const content = `synced at ${Date.now()}\n`;
+    writeFileSync(postsPage(), content);
+    const replicas = pods(ns, 'posts').filter((p) => p.running && !p.terminating);
+    expect(replicas.length).toBe(2);
+    for (const replica of replicas) {
+      await session.waitFor((e) => e.type === 'sync' && e.status === 'synced' && e.pod === replica.name && (e.copied as string[]).includes('/app/public/e2e.html'), 30_000, from, `sync into ${replica.name}`);
+      expect(readInPod(ns, replica.name, '/app/public/e2e.html')).toBe(content);
+    }
+    expect(await httpGet(session.ports.posts, '/e2e.html')).toBe(content);
+    // a sync is never a rebuild
+    expect(session.ofType('build', from).filter((e) => e.image === 'blog/posts' && e.status === 'building')).toEqual([]);
+  });
+
+  it('replays the synced files into the replacement of a killed pod', async () => {
+    const from = session.events.length;
+    const [victim] = pods(ns, 'posts').filter((p) => p.running);
+    kubectl(['delete', 'pod', '-n', ns, victim.name, '--wait=false']);
+    const replayed = await session.waitFor(
+      (e) => e.type === 'sync' && e.status === 'replayed' && e.artifact === 'blog/posts' && e.pod !== victim.name,
+      120_000,
+      from,
+      'a replay into the replacement pod',
+    );
+    expect(replayed.copied).toContain('/app/public/e2e.html');
+    const content = readFileSync(postsPage(), 'utf8');
+    expect(readInPod(ns, String(replayed.pod), '/app/public/e2e.html')).toBe(content);
+  });
+
+  it('deletes a deleted synced file in every replica', async () => {
+    const from = session.events.length;
+    rmSync(postsPage());
+    const replicas = await eventually('two running posts replicas', 60_000, () => {
+      const r = pods(ns, 'posts').filter((p) => p.running && !p.terminating);
+      return r.length === 2 ? r : undefined;
+    });
+    for (const replica of replicas) {
+      await session.waitFor((e) => e.type === 'sync' && e.pod === replica.name && (e.deleted as string[]).includes('/app/public/e2e.html'), 30_000, from, `delete in ${replica.name}`);
+      expect(readInPod(ns, replica.name, '/app/public/e2e.html')).toBeUndefined();
+    }
+  });
+
+  it('rebuilds on a change outside the sync rules, rolls out, and the new content is served', async () => {
+    const from = session.events.length;
+    const before = pods(ns, 'posts').map((p) => p.image);
+    writeFileSync(path.join(session.dir, 'services/posts/VERSION'), '2\n');
+    const built = await session.waitFor((e) => e.type === 'build' && e.image === 'blog/posts' && e.status === 'built', 120_000, from, 'the rebuild of blog/posts');
+    expect(before).not.toContain(built.tag);
+    await session.waitFor((e) => e.type === 'deploy' && e.status === 'ready' && String(e.object).includes('posts'), 180_000, from, 'the rollout of posts');
+    await session.waitFor((e) => e.type === 'log' && String(e.pod).startsWith('posts-') && String(e.line).includes('(version 2)'), 60_000, from, 'the new version in the logs');
+    const replicas = await eventually('the new replicas only', 60_000, () => {
+      const r = pods(ns, 'posts').filter((p) => !p.terminating);
+      return r.length === 2 && r.every((p) => p.running && p.image === built.tag) ? r : undefined;
+    });
+    for (const replica of replicas) expect(readInPod(ns, replica.name, '/app/VERSION')).toBe('2\n');
+    // the port-forward follows the rollout to a new pod
+    expect(await httpGet(session.ports.posts, '/index.html')).not.toBe('');
+  });
+
+  it('keeps running when the build breaks, shows the error in full, and recovers after the fix', async () => {
+    const from = session.events.length;
+    const dockerfile = path.join(session.dir, 'services/comments/Dockerfile');
+    const original = readFileSync(dockerfile, 'utf8');
+    writeFileSync(dockerfile, `${original}\nRUN echo "intentional failure for the e2e test" && exit 3\n`);
+    const failed = await session.waitFor((e) => e.type === 'build' && e.image === 'blog/comments' && e.status === 'failed', 120_000, from, 'the failed build');
+    expect(JSON.stringify(failed)).toContain('intentional failure for the e2e test');
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(session.running).toBe(true);
+
+    const fixedFrom = session.events.length;
+    writeFileSync(dockerfile, original.replace('EXPOSE', 'LABEL e2e=fixed\nEXPOSE'));
+    const rebuilt = await session.waitFor((e) => e.type === 'build' && e.image === 'blog/comments' && (e.status === 'built' || e.status === 'cached'), 120_000, fixedFrom, 'the build after the fix');
+    await session.waitFor((e) => e.type === 'deploy' && e.status === 'ready' && String(e.object).includes('comments'), 180_000, fixedFrom, 'the rollout after the fix');
+    await eventually('comments running the fixed image', 60_000, () => {
+      const r = pods(ns, 'comments').filter((p) => !p.terminating);
+      return r.length === 1 && r[0].running && r[0].image === rebuilt.tag;
+    });
+  });
+
+  it('re-applies an edited manifest', async () => {
+    const from = session.events.length;
+    const manifest = path.join(session.dir, 'infra/k8s/query.yaml');
+    writeFileSync(manifest, readFileSync(manifest, 'utf8').replace('replicas: 1', 'replicas: 2'));
+    await session.waitFor((e) => e.type === 'deploy' && e.status === 'applied' && String(e.object ?? '').includes('query'), 60_000, from, 'the re-apply');
+    await eventually('query scaled to 2 in the cluster', 60_000, () => kubectl(['get', 'deployment', 'query', '-n', ns, '-o', 'jsonpath={.spec.replicas}']).trim() === '2');
+  });
+
+  it('on Ctrl-C deletes every object it applied and exits 0', async () => {
+    const from = session.events.length;
+    const code = await session.interrupt(240_000);
+    expect(code, session.describe()).toBe(0);
+    expect(session.ofType('teardown', from).some((e) => e.status === 'done')).toBe(true);
+    const left = kubectl(['get', 'deployments,services,configmaps,secrets', '-A', '-l', `devloop.dev/project=${ns}`, '-o', 'name']).trim();
+    expect(left).toBe('');
+    const namespaces = kubectl(['get', 'namespace', ns, '--ignore-not-found', '-o', 'name']).trim();
+    expect(namespaces).toBe('');
+  });
+});
