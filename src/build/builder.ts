@@ -113,7 +113,7 @@ async function runBuilds(docker: DockerClient, config: Config, options: BuildOpt
     } catch (error) {
       if (error instanceof DevloopError && (error.kind === 'environment' || error.kind === 'interrupted' || error.kind === 'user')) {
         fatal ??= error;
-        sink.emit({ type: 'build', image: artifact.image, status: 'failed', reason: error.message });
+        if (error.kind !== 'interrupted') sink.emit({ type: 'build', image: artifact.image, status: 'failed', reason: error.message });
         return { image: artifact.image, tag: '', status: 'failed', reason: error.message };
       }
       throw error;
@@ -216,7 +216,9 @@ async function buildOne(
     }
     if (error instanceof DevloopError) throw error;
     // The engine refused the request itself (bad Dockerfile name, invalid target...): the user's input.
-    const message = (error as { json?: { message?: string } }).json?.message ?? (error as Error).message;
+    const raw = (error as { json?: { message?: string } }).json?.message ?? (error as Error).message;
+    const dockerfile = path.relative(config.rootDir, artifact.dockerfilePath).split(path.sep).join('/');
+    const message = `${dockerfile}: ${raw.replace(/^\(HTTP code \d+\) [\w ]+ - /, '').trim()}`;
     sink.emit({ type: 'build', image, status: 'failed', tag: ref, reason: message, durationMs: elapsed() });
     return { image, tag: ref, status: 'failed', reason: message, durationMs: elapsed() };
   }
