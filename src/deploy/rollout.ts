@@ -171,6 +171,7 @@ export function podState(pod: KubeObject): { phase: string; state: string; ready
       message = scheduled.message;
     }
   }
+  if (message && IMAGE_PULL_REASONS.has(state)) message = shortPullMessage(message);
   return { phase, state, ready, total, restarts, ...(message ? { message } : {}) };
 }
 
@@ -231,18 +232,31 @@ function specImage(pod: KubeObject, container: string): string | undefined {
 export function imagePullDiagnosis(image: string, reason: string, message: string | undefined, where: string, options: Pick<RolloutOptions, 'artifacts' | 'registry'>): Diagnosis {
   const registry = registryOf(image);
   const artifact = artifactFor(image, options.artifacts);
-  const short = (message ?? '').replace(/\s+/g, ' ').slice(0, 300);
+  const short = shortPullMessage(message ?? '');
   let hint: string;
   if (options.registry && registry === options.registry) {
     hint = artifact
       ? `The cluster cannot pull ${image}: was it pushed? devloop pushes to ${options.registry}, the registry announced by the cluster's local-registry-hosting ConfigMap; run devloop deploy again and check the build output for "pushed".`
-      : `The cluster cannot pull ${image}: was it pushed? devloop pushes only its artifacts (${options.artifacts.join(', ') || 'none'}) to ${options.registry}, the registry announced by local-registry-hosting; push ${parseImageRef(image).path} there yourself or fix the image in the manifest.`;
+      : `The cluster cannot pull ${image}: was it pushed? devloop pushes the images it builds to ${options.registry}, the registry announced by local-registry-hosting, and no artifact of this config is named ${parseImageRef(image).path}: push it there yourself, add it to build.artifacts, or fix the image in the manifest.`;
   } else if (artifact) {
     hint = `${image} is built by devloop but the cluster pulls it from ${registry}: push it (devloop deploy --push) or use a local cluster that shares images (kind, minikube, k3d, Docker Desktop).`;
   } else {
     hint = `Check that ${image} exists in ${registry} (name and tag) and that the cluster may pull from it (imagePullSecrets); if devloop should build it, add an artifact whose image is ${parseImageRef(image).path}.`;
   }
   return { message: `the cluster cannot pull image ${image} from ${registry} for ${where} (${reason})${short ? `: ${short}` : ''}`, hint };
+}
+
+/**
+ * The telling part of a kubelet pull error: `Back-off pulling image "x": ErrImagePull: rpc error:
+ * code = NotFound desc = failed to pull and unpack image "x": failed to resolve reference "x": x: not
+ * found` becomes `x: not found`.
+ */
+export function shortPullMessage(message: string): string {
+  let m = message.replace(/\s+/g, ' ').trim();
+  m = m.replace(/^Back-off pulling image "[^"]*":\s*/, '').replace(/^ErrImagePull:\s*/, '').replace(/rpc error: code = \w+ desc = /, '');
+  const lastQuoted = m.lastIndexOf('": ');
+  if (/^failed to (pull|resolve)/.test(m) && lastQuoted >= 0) m = m.slice(lastQuoted + 3);
+  return m.length > 240 ? `${m.slice(0, 240)}...` : m;
 }
 
 interface Tracked {
@@ -382,11 +396,11 @@ async function diagnosePods(
       const previous = (d!.crashed.restartCount ?? 0) > 0 && !d!.crashed.state?.terminated;
       lines = await kube
         .podLogs(ns, name, { container: d!.crashed.name, previous, tailLines: 10, signal: options.signal })
-        .then((text) => text.split('\n').filter((l) => l.trim() !== ''))
-        .catch(() => []);
+        .then((text) => (text.trim() ? text.split('\n').filter((l) => l.trim() !== '') : ['(the container printed nothing before it exited)']))
+        .catch((error: Error) => [`(its log could not be read: ${error.message})`]);
       logCache.set(key, lines);
     }
-    return { message: d!.message, hint: d!.hint, fatal: d!.fatal, details: lines.length ? ['last log lines:', ...lines.map((l) => `| ${l}`)] : ['the container printed nothing before it exited'] };
+    return { message: d!.message, hint: d!.hint, fatal: d!.fatal, details: ['last log lines:', ...lines.map((l) => `| ${l}`)] };
   }
   if (d!.probe) return eventDiagnosis(kube, pod, eventCache, options.signal, d!.message);
   return d!;

@@ -421,7 +421,7 @@ export class KubeClient {
   async podLogs(namespace: string, pod: string, options: { container?: string; previous?: boolean; tailLines?: number; signal?: AbortSignal } = {}): Promise<string> {
     const res = await this.send('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}/log`, {
       query: { container: options.container, previous: options.previous ? 'true' : undefined, tailLines: options.tailLines },
-      accept: 'text/plain',
+      accept: '*/*', // the log endpoint answers text but refuses Accept: text/plain (406)
       signal: options.signal,
     });
     if (res.status >= 400) {
