@@ -81,24 +81,28 @@ export async function loadContextFilters(config: Config): Promise<Map<string, Co
  * a path is pruned only when it is excluded both as a file and as a directory.
  */
 export function createIgnoredPredicate(config: Config, filters: ReadonlyMap<string, ContextFilterLike>): (p: string, stats?: Stats) => boolean {
+  // Called for every path chokidar meets (100k+ in a big tree): string prefixes, no path.relative.
   const ignoreMatchers = config.watch.ignore.map((g) => micromatch.matcher(g, { dot: true }));
   const manifestMatchers = config.deploy.kubectl.manifests.map((g) => micromatch.matcher(g, { dot: true }));
-  const contexts = config.build.artifacts.map((a) => ({ dir: a.contextDir, filter: filters.get(a.image) }));
+  const prefixOf = (dir: string) => (dir.endsWith(path.sep) ? dir : dir + path.sep);
+  const rootPrefix = prefixOf(config.rootDir);
+  const contexts = config.build.artifacts.map((a) => ({ prefix: prefixOf(a.contextDir), filter: filters.get(a.image) }));
+  const posix = path.sep === '/' ? (p: string) => p : (p: string) => p.split(path.sep).join('/');
   return (p, stats) => {
-    const abs = path.resolve(p);
-    if (path.basename(abs) === '.git') return true;
+    const abs = path.isAbsolute(p) ? p : path.resolve(p);
+    if (abs.endsWith(`${path.sep}.git`)) return true;
     if (abs === config.file) return false;
-    const rootRel = relativeInside(config.rootDir, abs);
-    if (rootRel !== undefined && rootRel !== '') {
-      if (ignoreMatchers.some((m) => m(rootRel))) return true;
-      if (manifestMatchers.some((m) => m(rootRel))) return false;
+    if (abs.startsWith(rootPrefix)) {
+      const rootRel = posix(abs.slice(rootPrefix.length));
+      if (ignoreMatchers.length > 0 && ignoreMatchers.some((m) => m(rootRel))) return true;
+      if (manifestMatchers.length > 0 && manifestMatchers.some((m) => m(rootRel))) return false;
     }
     let containing = 0;
-    for (const { dir, filter } of contexts) {
-      const rel = relativeInside(dir, abs);
-      if (rel === undefined || rel === '') continue;
+    for (const { prefix, filter } of contexts) {
+      if (!abs.startsWith(prefix)) continue;
       containing++;
       if (!filter) return false;
+      const rel = posix(abs.slice(prefix.length));
       const excluded = stats ? filter.isExcluded(rel, stats.isDirectory()) : filter.isExcluded(rel, false) && filter.isExcluded(rel, true);
       if (!excluded) return false;
     }
