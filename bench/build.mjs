@@ -5,7 +5,7 @@
 // Run: npx tsc -p tsconfig.json && bash fixtures/prepare.sh && node bench/build.mjs [iterations]
 // Imports nothing from src/: drives bin/devloop and the docker CLI via child_process.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const bin = path.join(root, 'bin', 'devloop');
 const iterations = Math.max(1, Math.min(50, Number(process.argv[2] ?? 5)));
 const startupRuns = 10;
+const LARGE_FILES = 5000;
 const deadline = Date.now() + 10 * 60_000; // every loop stops here, whatever the counts
 const env = { ...process.env, NO_COLOR: '1', DOCKER_BUILDKIT: '0' };
 
@@ -71,6 +72,33 @@ try {
   });
   rows.push(['no-op build, 5 images', 'devloop build', devloopNoop, 'docker build x5 (warm cache)', dockerWarm]);
   rows.push(['no-op build, no hash cache', 'devloop build', devloopColdHashes, 'docker build x5 (warm cache)', dockerWarm]);
+
+  // A large context: one artifact of LARGE_FILES files (4 KiB each), FROM scratch + COPY.
+  const large = path.join(dir, 'large');
+  mkdirSync(path.join(large, 'ctx'), { recursive: true });
+  for (let d = 0; d < LARGE_FILES / 100; d++) {
+    mkdirSync(path.join(large, 'ctx', `d${d}`));
+    for (let f = 0; f < 100; f++) writeFileSync(path.join(large, 'ctx', `d${d}`, `f${f}.js`), `// ${d}/${f}\n`.padEnd(4096, 'x'));
+  }
+  writeFileSync(path.join(large, 'ctx', 'Dockerfile'), 'FROM scratch\nCOPY . /app/\n');
+  writeFileSync(
+    path.join(large, 'devloop.config.yaml'),
+    'apiVersion: devloop/v1\nkind: Config\nmetadata: { name: bench-large }\nbuild:\n  artifacts:\n    - { image: devloop-bench/large, context: ctx }\n',
+  );
+  // Age the files past the hash cache's 2-second "racy" window, as files in a real checkout are.
+  const old = new Date(Date.now() - 60_000);
+  for (const d of readdirSync(path.join(large, 'ctx'))) {
+    const p = path.join(large, 'ctx', d);
+    if (statSync(p).isDirectory()) for (const f of readdirSync(p)) utimesSync(path.join(p, f), old, old);
+  }
+  const largeOut = path.join(large, 'builds.json');
+  timed(process.execPath, [bin, 'build', '--file-output', largeOut], { cwd: large });
+  const largeTag = JSON.parse(readFileSync(largeOut, 'utf8')).builds[0].tag;
+  timed('docker', ['build', '-q', '-t', largeTag, path.join(large, 'ctx')]);
+  const largeNoop = repeat(iterations, () => timed(process.execPath, [bin, 'build'], { cwd: large }).ms);
+  const largeDocker = repeat(iterations, () => timed('docker', ['build', '-q', '-t', largeTag, path.join(large, 'ctx')]).ms);
+  rows.push([`no-op build, ${LARGE_FILES} files`, 'devloop build', largeNoop, 'docker build (warm cache)', largeDocker]);
+  execFileSync('docker', ['rmi', largeTag], { stdio: 'ignore' });
 
   const nodeStart = repeat(startupRuns, () => timed(process.execPath, ['-e', '0']).ms);
   const version = repeat(startupRuns, () => timed(process.execPath, [bin, '--version']).ms);
