@@ -96,7 +96,7 @@ build:
     - { image: t/posts, context: posts, requires: [{ image: t/base, alias: BASE }], buildArgs: { NODE_ENV: production } }
     - { image: t/comments, context: comments, requires: [{ image: t/base, alias: BASE }] }
     - { image: t/query, context: query, requires: [{ image: t/posts, alias: BASE }] }
-    - { image: t/tools, context: tools }
+    - { image: t/tools, context: tools, target: dev }
 `,
   );
   return parseConfig(readFileSync(file, 'utf8'), file);
@@ -137,6 +137,8 @@ describe('Builder', () => {
     expect(posts.files.sort()).toEqual(['Dockerfile', 'public', 'public/index.html']);
     expect(docker.builds.find((b) => b.tags[0].startsWith('t/query:'))!.buildArgs.BASE).toBe(results.find((r) => r.image === 't/posts')!.tag);
     expect(docker.maxActive).toBeLessThanOrEqual(2);
+    expect(docker.builds.find((b) => b.tags[0].startsWith('t/tools:'))!.target).toBe('dev');
+    expect(posts.target).toBeUndefined();
   });
 
   it('honours build.concurrency', async () => {
