@@ -1,0 +1,228 @@
+/**
+ * `devloop deploy`, `render` and `down` against the real cluster, on copies of the fixtures with a
+ * unique project name and namespace per run. One blog deploy is reused by the tests that follow it
+ * (render, prune, collision, invalid YAML, down); they run in order.
+ */
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { copyFixture, kubectl, parseJsonLines, requireCluster, requireDocker, runDevloop } from './helpers.js';
+
+const runId = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e4).toString(36)}`;
+
+/** Copies a fixture and renames its project and namespace (config and manifests) to `name`. */
+export function uniqueCopy(fixture: string, from: { project: string; namespace: string }, name: string): { dir: string; cleanup(): void } {
+  const copy = copyFixture(fixture);
+  const configFile = path.join(copy.dir, 'devloop.config.yaml');
+  writeFileSync(
+    configFile,
+    readFileSync(configFile, 'utf8')
+      .replace(new RegExp(`^  name: ${from.project}$`, 'm'), `  name: ${name}`)
+      .replace(new RegExp(`namespace: ${from.namespace}\\b`, 'g'), `namespace: ${name}`),
+  );
+  const manifestDir = fixture === 'blog' ? path.join(copy.dir, 'infra/k8s') : path.join(copy.dir, 'k8s');
+  for (const f of readdirSync(manifestDir)) {
+    const file = path.join(manifestDir, f);
+    writeFileSync(
+      file,
+      readFileSync(file, 'utf8')
+        .replace(new RegExp(`namespace: ${from.namespace}$`, 'gm'), `namespace: ${name}`)
+        .replace(new RegExp(`^kind: Namespace\\nmetadata:\\n  name: ${from.namespace}$`, 'm'), `kind: Namespace\nmetadata:\n  name: ${name}`),
+    );
+  }
+  return copy;
+}
+
+/** Every object labelled for `project`, as `kind/namespace/name` lines (kubectl's own view). */
+export function labelledObjects(project: string): string[] {
+  const out = kubectl(['get', 'all,configmaps,secrets,namespaces,serviceaccounts', '-A', '-l', `devloop.dev/project=${project}`, '-o', 'jsonpath={range .items[*]}{.kind}/{.metadata.namespace}/{.metadata.name}{"\\n"}{end}']);
+  return out.split('\n').filter((l) => l.trim() !== '');
+}
+
+function journalFiles(dir: string): string[] {
+  const inv = path.join(dir, '.devloop', 'inventory');
+  return existsSync(inv) ? readdirSync(inv).filter((f) => f.endsWith('.json')) : [];
+}
+
+describe('devloop deploy / render / down (blog fixture)', () => {
+  const name = `dl-blog-${runId}`;
+  let dir = '';
+  let cleanup = () => {};
+  const collideName = `dl-collide-${runId}`;
+
+  beforeAll(() => {
+    requireDocker();
+    requireCluster();
+    ({ dir, cleanup } = uniqueCopy('blog', { project: 'blog', namespace: 'blog' }, name));
+  });
+
+  afterAll(async () => {
+    if (dir) await runDevloop(['down'], { cwd: dir, timeoutMs: 180_000 });
+    try {
+      kubectl(['delete', 'configmap', collideName, '-n', 'default', '--ignore-not-found']);
+    } catch {
+      /* best effort */
+    }
+    cleanup();
+  });
+
+  it('deploys every workload Ready, labelled, with the built images and an inventory', async () => {
+    const result = await runDevloop(['deploy', '--output', 'json'], { cwd: dir, timeoutMs: 280_000 });
+    expect(result.exitCode, result.stdout + result.stderr).toBe(0);
+    const events = parseJsonLines(result.stdout);
+    const ready = events.filter((e) => e.type === 'deploy' && e.status === 'ready').map((e) => e.object);
+    expect(ready.sort()).toEqual([`Deployment/${name}/client`, `Deployment/${name}/comments`, `Deployment/${name}/posts`, `Deployment/${name}/query`]);
+    expect(events.some((e) => e.type === 'pod')).toBe(true);
+
+    const deployments = JSON.parse(kubectl(['get', 'deployments', '-n', name, '-o', 'json'])) as { items: Array<{ metadata: { name: string; labels: Record<string, string> }; spec: { replicas: number; template: { metadata: { labels: Record<string, string> }; spec: { containers: Array<{ image: string }> } } }; status: { readyReplicas?: number } }> };
+    expect(deployments.items).toHaveLength(4);
+    for (const d of deployments.items) {
+      expect(d.status.readyReplicas, d.metadata.name).toBe(d.spec.replicas);
+      expect(d.metadata.labels['devloop.dev/project']).toBe(name);
+      expect(d.metadata.labels['app.kubernetes.io/managed-by']).toBe('devloop');
+      expect(d.spec.template.metadata.labels['devloop.dev/project']).toBe(name);
+      // Rewritten to the reference built for the cluster's KEP-1755 registry.
+      expect(d.spec.template.spec.containers[0].image).toMatch(new RegExp(`^localhost:5000/blog/${d.metadata.name}:[0-9a-f]+$`));
+    }
+    const pods = kubectl(['get', 'pods', '-n', name, '-l', `devloop.dev/project=${name}`, '-o', 'name']).trim().split('\n');
+    expect(pods).toHaveLength(5);
+    // Applied server-side by field manager devloop.
+    const managers = kubectl(['get', 'deployment', 'posts', '-n', name, '--show-managed-fields', '-o', 'jsonpath={.metadata.managedFields[*].manager}']);
+    expect(managers.split(' ')).toContain('devloop');
+
+    const journals = journalFiles(dir);
+    expect(journals).toHaveLength(1);
+    const journal = JSON.parse(readFileSync(path.join(dir, '.devloop/inventory', journals[0]), 'utf8')) as { project: string; objects: Array<{ kind: string; name: string; uid?: string }> };
+    expect(journal.project).toBe(name);
+    expect(journal.objects).toHaveLength(9);
+    expect(journal.objects.every((o) => o.uid)).toBe(true);
+    const record = kubectl(['get', 'secret', `devloop-inventory-${name}`, '-n', 'default', '-o', 'jsonpath={.data.objects}']);
+    expect(JSON.parse(Buffer.from(record, 'base64').toString('utf8'))).toHaveLength(9);
+  });
+
+  it('render prints the final YAML with the built references and changes nothing', async () => {
+    const before = kubectl(['get', 'deployment', 'posts', '-n', name, '-o', 'jsonpath={.metadata.resourceVersion}']);
+    const result = await runDevloop(['render'], { cwd: dir });
+    expect(result.exitCode, result.stderr).toBe(0);
+    const docs = parseAllDocuments(result.stdout).map((d) => d.toJS() as { kind: string; metadata: { name: string; namespace?: string; labels: Record<string, string> }; spec?: any });
+    expect(docs.map((d) => `${d.kind}/${d.metadata.name}`)).toContain('Deployment/posts');
+    const ns = docs.find((d) => d.kind === 'Namespace')!;
+    expect(ns.metadata.namespace).toBeUndefined();
+    const posts = docs.find((d) => d.kind === 'Deployment' && d.metadata.name === 'posts')!;
+    expect(posts.spec.template.spec.containers[0].image).toMatch(/^localhost:5000\/blog\/posts:[0-9a-f]+$/);
+    expect(posts.metadata.labels['devloop.dev/project']).toBe(name);
+    expect(kubectl(['get', 'deployment', 'posts', '-n', name, '-o', 'jsonpath={.metadata.resourceVersion}'])).toBe(before);
+  });
+
+  it('prunes the objects of a removed manifest on the next deploy', async () => {
+    rmSync(path.join(dir, 'infra/k8s/query.yaml'));
+    const result = await runDevloop(['deploy'], { cwd: dir, timeoutMs: 280_000 });
+    expect(result.exitCode, result.stdout + result.stderr).toBe(0);
+    expect(result.stdout).toContain(`prune: deleted Deployment/${name}/query`);
+    expect(result.stdout).toContain(`prune: deleted Service/${name}/query`);
+    expect(kubectl(['get', 'deployment,service', '-n', name, '-o', 'name']).split('\n').filter(Boolean).sort()).toEqual([
+      'deployment.apps/client',
+      'deployment.apps/comments',
+      'deployment.apps/posts',
+      'service/client',
+      'service/comments',
+      'service/posts',
+    ]);
+    const journal = JSON.parse(readFileSync(path.join(dir, '.devloop/inventory', journalFiles(dir)[0]), 'utf8')) as { objects: unknown[] };
+    expect(journal.objects).toHaveLength(7);
+  });
+
+  it('stops on an existing object it did not create, names it, and leaves it untouched', async () => {
+    kubectl(['create', 'configmap', collideName, '-n', 'default', '--from-literal=owner=someone-else']);
+    const before = kubectl(['get', 'configmap', collideName, '-n', 'default', '-o', 'jsonpath={.metadata.resourceVersion}']);
+    const manifest = path.join(dir, 'infra/k8s/zz-collide.yaml');
+    writeFileSync(manifest, `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${collideName}\n  namespace: default\ndata:\n  owner: devloop\n`);
+    try {
+      const result = await runDevloop(['deploy'], { cwd: dir, timeoutMs: 280_000 });
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).toContain(`ConfigMap/default/${collideName} already exists and was not created by devloop`);
+      expect(result.stderr).toContain('--adopt');
+      expect(result.stdout).not.toContain('deploy: applying');
+      const cm = JSON.parse(kubectl(['get', 'configmap', collideName, '-n', 'default', '-o', 'json'])) as { metadata: { resourceVersion: string; labels?: Record<string, string> }; data: Record<string, string> };
+      expect(cm.metadata.resourceVersion).toBe(before);
+      expect(cm.data.owner).toBe('someone-else');
+      expect(cm.metadata.labels?.['devloop.dev/project']).toBeUndefined();
+    } finally {
+      rmSync(manifest);
+    }
+  });
+
+  it('names the file and line of invalid YAML, and applies nothing', async () => {
+    const manifest = path.join(dir, 'infra/k8s/zz-broken.yaml');
+    writeFileSync(manifest, 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: broken\n  labels: { a: b\ndata:\n  x: "1"\n');
+    try {
+      const result = await runDevloop(['deploy'], { cwd: dir, timeoutMs: 120_000 });
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toMatch(/zz-broken\.yaml:\d+:\d+: document 1: invalid YAML/);
+      expect(result.stdout).not.toContain('deploy: applying');
+    } finally {
+      rmSync(manifest);
+    }
+  });
+
+  it('down deletes every object of the project, leaves the foreign ConfigMap, and empties the inventory; a second down is harmless', async () => {
+    const dry = await runDevloop(['down', '--dry-run'], { cwd: dir });
+    expect(dry.exitCode, dry.stderr).toBe(0);
+    expect(dry.stdout).toContain(`teardown: planned Deployment/${name}/posts would delete`);
+    expect(dry.stdout).toContain(`teardown: planned Namespace/${name} would delete`);
+    expect(labelledObjects(name).length).toBeGreaterThan(0);
+
+    const result = await runDevloop(['down'], { cwd: dir, timeoutMs: 180_000 });
+    expect(result.exitCode, result.stdout + result.stderr).toBe(0);
+    expect(result.stdout).toContain(`teardown: deleted Namespace/${name}`);
+    expect(labelledObjects(name)).toEqual([]);
+    expect(kubectl(['get', 'namespace', name, '--ignore-not-found', '-o', 'name']).trim()).toBe('');
+    expect(kubectl(['get', 'secret', `devloop-inventory-${name}`, '-n', 'default', '--ignore-not-found', '-o', 'name']).trim()).toBe('');
+    expect(journalFiles(dir)).toEqual([]);
+    expect(kubectl(['get', 'configmap', collideName, '-n', 'default', '-o', 'jsonpath={.data.owner}'])).toBe('someone-else');
+
+    const again = await runDevloop(['down'], { cwd: dir });
+    expect(again.exitCode).toBe(0);
+    expect(again.stdout).toContain('nothing to delete');
+  });
+});
+
+describe('devloop deploy failures say why', () => {
+  beforeAll(() => {
+    requireDocker();
+    requireCluster();
+  });
+
+  it('ImagePullBackOff: names the image, the registry and the likely fix', async () => {
+    const name = `dl-pull-${runId}`;
+    const { dir, cleanup } = uniqueCopy('pull-fail', { project: 'pull-fail', namespace: 'pull-fail' }, name);
+    try {
+      const started = Date.now();
+      const result = await runDevloop(['deploy'], { cwd: dir, timeoutMs: 120_000 });
+      expect(result.exitCode, result.stdout + result.stderr).toBe(1);
+      expect(Date.now() - started).toBeLessThan(60_000);
+      expect(result.stderr).toContain(`Deployment/${name}/ghost: the cluster cannot pull image localhost:5000/does-not-exist:1 from localhost:5000`);
+      expect(result.stderr).toMatch(/ImagePullBackOff|ErrImagePull/);
+      expect(result.stderr).toContain('was it pushed? devloop pushes the images it builds to localhost:5000, the registry announced by local-registry-hosting');
+    } finally {
+      await runDevloop(['down'], { cwd: dir, timeoutMs: 120_000 });
+      cleanup();
+    }
+  });
+
+  it('CrashLoopBackOff: gives the exit code and the last log lines', async () => {
+    const name = `dl-crash-${runId}`;
+    const { dir, cleanup } = uniqueCopy('crashloop', { project: 'crashloop', namespace: 'crashloop' }, name);
+    try {
+      const result = await runDevloop(['deploy'], { cwd: dir, timeoutMs: 120_000 });
+      expect(result.exitCode, result.stdout + result.stderr).toBe(1);
+      expect(result.stderr).toMatch(new RegExp(`Deployment/${name}/crasher: .*container app of pod crasher-\\S+ (keeps crashing \\(CrashLoopBackOff\\)|exited) with exit code 3`));
+      expect(result.stderr).toContain('| crashloop: cannot open /etc/app.conf, giving up');
+      expect(result.stderr).toContain('kubectl logs --previous');
+    } finally {
+      await runDevloop(['down'], { cwd: dir, timeoutMs: 120_000 });
+      cleanup();
+    }
+  });
+});
