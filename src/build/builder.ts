@@ -152,7 +152,17 @@ async function buildOne(
   const elapsed = () => Math.round(performance.now() - started);
 
   const requiredTags = Object.fromEntries(Object.entries(required).map(([name, r]) => [name, splitReference(r.tag).tag]));
-  const inputs = await computeInputs(artifact, requiredTags, hashes, signal);
+  let inputs: Awaited<ReturnType<typeof computeInputs>>;
+  try {
+    inputs = await computeInputs(artifact, requiredTags, hashes, signal);
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    if (error instanceof DevloopError || !e.code || !e.path) throw error;
+    // An unreadable file in the context: this artifact fails, as `docker build` would.
+    const reason = `cannot read ${path.relative(config.rootDir, e.path).split(path.sep).join('/')}: ${e.code}`;
+    sink.emit({ type: 'build', image, status: 'failed', reason, durationMs: elapsed() });
+    return { image, tag: '', status: 'failed', reason, durationMs: elapsed() };
+  }
   const policy = config.build.tagPolicy;
   const tag =
     policy === 'inputDigest' ? inputDigestTag(inputs.digest) : policy === 'gitCommit' ? await gitCommitTag(artifact.contextDir, signal) : dateTimeTag();

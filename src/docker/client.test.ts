@@ -119,3 +119,21 @@ describe('DockerClient', () => {
     expect(splitReference('blog/posts:1')).toEqual({ repository: 'blog/posts', tag: '1' });
   });
 });
+
+describe('DockerClient.build with a failing context', () => {
+  it('ends the request and says the context failed, instead of waiting forever', async () => {
+    buildChunks = ['{"stream":"Step 1/1 : FROM scratch\\n"}\r\n'];
+    let sent = 0;
+    const failing = new Readable({
+      read() {
+        if (sent++ < 2) this.push(Buffer.alloc(512));
+        else this.destroy(Object.assign(new Error("ENOENT: no such file or directory, open 'gone.txt'"), { code: 'ENOENT' }));
+      },
+    });
+    const error = await client()
+      .build(failing, { dockerfile: 'Dockerfile', tags: ['a:b'], buildArgs: {}, signal: new AbortController().signal })
+      .catch((e: unknown) => e);
+    expect((error as Error).constructor.name).toBe('FailureError');
+    expect((error as Error).message).toBe("reading the build context failed: ENOENT: no such file or directory, open 'gone.txt'");
+  });
+});

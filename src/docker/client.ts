@@ -169,6 +169,12 @@ function readEvents(stream: NodeJS.ReadableStream, onEvent: (e: EngineEvent) => 
       signal?.removeEventListener('abort', onAbort);
       reject(error);
     });
+    // A stream destroyed without an error closes without 'end': settle anyway (callers check why).
+    stream.on('close', () => {
+      signal?.removeEventListener('abort', onAbort);
+      flush(true);
+      resolve();
+    });
   });
 }
 
@@ -285,16 +291,35 @@ export function createDockerClient(env: NodeJS.ProcessEnv = process.env): Docker
           }
           options.onLine?.(text);
         };
-        const stream = await docker.buildImage(context as unknown as NodeJS.ReadableStream, {
-          dockerfile: options.dockerfile,
-          t: options.tags,
-          buildargs: options.buildArgs,
-          ...(options.target ? { target: options.target } : {}),
-          rm: true,
-          forcerm: true,
-          abortSignal: options.signal,
-        } as object);
-        context.on('error', (error) => (stream as unknown as Readable).destroy?.(error));
+        // A context that fails mid-way (a file vanished or changed size) must end the request,
+        // which would otherwise wait forever for the rest of the body.
+        const contextFailed = new AbortController();
+        let contextError: Error | undefined;
+        context.on('error', (error) => {
+          contextError = error;
+          contextFailed.abort();
+        });
+        const asContextError = (error: unknown): never => {
+          if (contextError && !options.signal.aborted) {
+            throw new FailureError(`reading the build context failed: ${contextError.message}`, {
+              hint: 'A file changed or vanished while it was being sent; run the build again.',
+              cause: contextError,
+            });
+          }
+          throw error;
+        };
+        const stream = await docker
+          .buildImage(context as unknown as NodeJS.ReadableStream, {
+            dockerfile: options.dockerfile,
+            t: options.tags,
+            buildargs: options.buildArgs,
+            ...(options.target ? { target: options.target } : {}),
+            rm: true,
+            forcerm: true,
+            abortSignal: AbortSignal.any([options.signal, contextFailed.signal]),
+          } as object)
+          .catch(asContextError);
+        contextFailed.signal.addEventListener('abort', () => (stream as unknown as Readable).destroy?.(), { once: true });
         await readEvents(
           stream,
           (event) => {
@@ -308,7 +333,8 @@ export function createDockerClient(env: NodeJS.ProcessEnv = process.env): Docker
             if (event.errorDetail || event.error) failure = event.errorDetail?.message ?? event.error ?? 'build failed';
           },
           options.signal,
-        );
+        ).catch(asContextError);
+        if (contextError) asContextError(contextError);
         if (partial.trim() !== '') line(partial);
         if (failure !== undefined) {
           // Docker prints the failing command's output before the error: those are the step's lines.
