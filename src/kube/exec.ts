@@ -39,12 +39,20 @@ export interface ExecStream {
 
 const MAX_MESSAGE_BYTES = 256 * 1024;
 
+/**
+ * Drops the query of exec URLs quoted in server messages: it holds the whole command (a script),
+ * which would bury the reason in a kilobyte of URL encoding.
+ */
+export function redactExecUrls(text: string): string {
+  return text.replace(/(\/exec\/[^?\s"]*)\?[^\s"]*/g, '$1?...');
+}
+
 function exitFromStatus(status: V1Status): ExecExit {
   if (status.status === 'Success') return { code: 0, message: 'exited with code 0' };
   const causes = status.details?.causes ?? [];
   const exitCause = causes.find((c) => c.reason === 'ExitCode');
   const code = exitCause?.message !== undefined ? Number(exitCause.message) : undefined;
-  return { code: Number.isFinite(code) ? code : undefined, message: status.message ?? status.reason ?? 'the process failed' };
+  return { code: Number.isFinite(code) ? code : undefined, message: redactExecUrls(status.message ?? status.reason ?? 'the process failed') };
 }
 
 /**
@@ -80,7 +88,7 @@ export async function openExecStream(
     statusSeen = exitFromStatus(status);
   });
   ws.on('close', () => resolveExit(statusSeen ?? { message: 'connection closed' }));
-  ws.on('error', (error: Error) => resolveExit(statusSeen ?? { message: `connection error: ${error.message}` }));
+  ws.on('error', (error: Error) => resolveExit(statusSeen ?? { message: `connection error: ${redactExecUrls(error.message)}` }));
   if (ws.readyState === ws.CLOSED) resolveExit(statusSeen ?? { message: 'connection closed' });
 
   return {

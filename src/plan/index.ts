@@ -66,6 +66,20 @@ export interface PlanState {
   contextFilters?: ReadonlyMap<string, ContextFilterLike>;
 }
 
+/** Compiled globs, per planChanges call (compiling is most of micromatch's cost). */
+type GlobMatcher = (glob: string, subject: string) => boolean;
+function globMatcher(): GlobMatcher {
+  const compiled = new Map<string, (s: string) => boolean>();
+  return (glob, subject) => {
+    let m = compiled.get(glob);
+    if (!m) {
+      m = micromatch.matcher(glob, { dot: true });
+      compiled.set(glob, m);
+    }
+    return m(subject);
+  };
+}
+
 /** Forward slashes, so globs and container paths are the same on every platform. */
 function toPosix(p: string): string {
   return p.split(path.sep).join('/');
@@ -117,11 +131,11 @@ interface ManifestMatch {
   why: string;
 }
 
-function manifestMatch(file: string, config: Config, state: PlanState): ManifestMatch {
+function manifestMatch(file: string, config: Config, state: PlanState, match: GlobMatcher): ManifestMatch {
   if (state.manifestFiles.has(file)) return { matched: true, why: 'is a rendered manifest' };
   const rel = relativeInside(config.rootDir, file);
   if (rel !== undefined) {
-    const glob = config.deploy.kubectl.manifests.find((g) => micromatch.isMatch(rel, g, { dot: true }));
+    const glob = config.deploy.kubectl.manifests.find((g) => match(g, rel));
     if (glob) return { matched: true, why: `matches deploy.kubectl.manifests "${glob}"` };
   }
   for (const k of config.deploy.kustomize.paths) {
@@ -161,6 +175,7 @@ export function planChanges(changes: FileChange[], config: Config, state: PlanSt
 
   const artifacts = config.build.artifacts;
   const rootDir = config.rootDir;
+  const match = globMatcher();
 
   for (const change of netChanges(changes)) {
     const file = change.path;
@@ -173,7 +188,7 @@ export function planChanges(changes: FileChange[], config: Config, state: PlanSt
       decided = true;
       decisions.push({ type: 'change', path: file, action: 'reload-config', reason: `${shown} is the config file: reload it (a config that fails validation keeps the old one running)` });
     }
-    const manifest = change.kind === 'addDir' || change.kind === 'unlinkDir' ? { matched: false, why: '' } : manifestMatch(file, config, state);
+    const manifest = change.kind === 'addDir' || change.kind === 'unlinkDir' ? { matched: false, why: '' } : manifestMatch(file, config, state, match);
     if (manifest.matched) {
       redeploy = true;
       decided = true;
@@ -184,7 +199,7 @@ export function planChanges(changes: FileChange[], config: Config, state: PlanSt
       if (!decided) decisions.push({ type: 'change', path: file, action: 'ignore', reason: `${shown} is inside .git` });
       continue;
     }
-    const ignoreGlob = rootRel !== undefined ? matchingIgnoreGlob(rootRel, config.watch.ignore) : undefined;
+    const ignoreGlob = rootRel !== undefined ? matchingIgnoreGlob(rootRel, config.watch.ignore, match) : undefined;
     if (ignoreGlob !== undefined) {
       if (!decided) decisions.push({ type: 'change', path: file, action: 'ignore', reason: `${shown} matches watch.ignore "${ignoreGlob}"` });
       continue;
@@ -215,7 +230,7 @@ export function planChanges(changes: FileChange[], config: Config, state: PlanSt
       }
       const mostSpecific = index === 0;
       const rules = artifact.sync?.manual ?? [];
-      const ruleIndex = mostSpecific ? rules.findIndex((r) => micromatch.isMatch(rel, r.src, { dot: true })) : -1;
+      const ruleIndex = mostSpecific ? rules.findIndex((r) => match(r.src, rel)) : -1;
       if (ruleIndex >= 0) {
         const rule = rules[ruleIndex];
         const containerPath = containerPathFor(rule, rel);

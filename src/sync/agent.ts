@@ -17,7 +17,7 @@
  * Contract: `AgentChannel.send` resolves only once the agent acknowledged the batch, i.e. the files
  * are written in the container.
  */
-import type { ExecStream, ExecTarget } from '../kube/exec.js';
+import { redactExecUrls, type ExecStream, type ExecTarget } from '../kube/exec.js';
 
 /** Starts `sh -c AGENT_SCRIPT` somewhere (a container through src/kube/exec.ts; a local process in unit tests). */
 export type AgentLauncher = (
@@ -148,7 +148,7 @@ export class AgentChannel {
     }
     void channel.stream.exited.then((exit) => {
       const detail = channel.stderrText.trim();
-      channel.brokenMessage = `${exit.message}${detail ? `: ${detail}` : ''}`;
+      channel.brokenMessage = redactExecUrls(`${exit.message}${detail ? `: ${detail}` : ''}`);
       if (!isReady) {
         if (/executable file not found|no such file or directory/i.test(exit.message) && /\bsh\b/.test(exit.message)) {
           readyReject(new AgentUnusableError('no-sh', `the container has no sh (${exit.message})`));
@@ -238,8 +238,8 @@ function describe(target: ExecTarget): string {
 }
 
 function errorText(error: unknown): string {
-  if (error instanceof Error) return error.message;
+  if (error instanceof Error) return redactExecUrls(error.message);
   // client-node rejects a failed websocket upgrade with the ErrorEvent or the response body.
   const maybe = error as { message?: string; body?: string } | undefined;
-  return maybe?.message ?? maybe?.body ?? String(error);
+  return redactExecUrls(maybe?.message ?? maybe?.body ?? String(error));
 }

@@ -8,12 +8,16 @@ import micromatch from 'micromatch';
  * The first `watch.ignore` glob (relative to config.rootDir) matching `relPath` or one of the
  * directories above it, else undefined. `relPath` uses `/` separators.
  */
-export function matchingIgnoreGlob(relPath: string, globs: readonly string[]): string | undefined {
+export function matchingIgnoreGlob(
+  relPath: string,
+  globs: readonly string[],
+  match: (glob: string, subject: string) => boolean = (glob, subject) => micromatch.isMatch(subject, glob, { dot: true }),
+): string | undefined {
   if (globs.length === 0 || relPath === '') return undefined;
   const segments = relPath.split('/');
   for (let i = 1; i <= segments.length; i++) {
     const candidate = segments.slice(0, i).join('/');
-    const glob = globs.find((g) => micromatch.isMatch(candidate, g, { dot: true }));
+    const glob = globs.find((g) => match(g, candidate));
     if (glob !== undefined) return glob;
   }
   return undefined;
