@@ -133,16 +133,18 @@ describe('devloop dev', () => {
   it('rebuilds on a change outside the sync rules, rolls out, and the new content is served', async () => {
     const from = session.events.length;
     const before = pods(ns, 'posts').map((p) => p.image);
-    writeFileSync(path.join(session.dir, 'services/posts/VERSION'), '2\n');
+    // unique per run, so the input digest is new and the image really builds
+    const version = `2-${ns}`;
+    writeFileSync(path.join(session.dir, 'services/posts/VERSION'), `${version}\n`);
     const built = await session.waitFor((e) => e.type === 'build' && e.image === 'blog/posts' && e.status === 'built', 120_000, from, 'the rebuild of blog/posts');
     expect(before).not.toContain(built.tag);
     await session.waitFor((e) => e.type === 'deploy' && e.status === 'ready' && String(e.object).includes('posts'), 180_000, from, 'the rollout of posts');
-    await session.waitFor((e) => e.type === 'log' && String(e.pod).startsWith('posts-') && String(e.line).includes('(version 2)'), 60_000, from, 'the new version in the logs');
+    await session.waitFor((e) => e.type === 'log' && String(e.pod).startsWith('posts-') && String(e.line).includes(`(version ${version})`), 60_000, from, 'the new version in the logs');
     const replicas = await eventually('the new replicas only', 60_000, () => {
       const r = pods(ns, 'posts').filter((p) => !p.terminating);
       return r.length === 2 && r.every((p) => p.running && p.image === built.tag) ? r : undefined;
     });
-    for (const replica of replicas) expect(readInPod(ns, replica.name, '/app/VERSION')).toBe('2\n');
+    for (const replica of replicas) expect(readInPod(ns, replica.name, '/app/VERSION')).toBe(`${version}\n`);
     // the port-forward follows the rollout to a new pod
     expect(await httpGet(session.ports.posts, '/index.html')).not.toBe('');
   });
@@ -158,7 +160,7 @@ describe('devloop dev', () => {
     expect(session.running).toBe(true);
 
     const fixedFrom = session.events.length;
-    writeFileSync(dockerfile, original.replace('EXPOSE', 'LABEL e2e=fixed\nEXPOSE'));
+    writeFileSync(dockerfile, original.replace('EXPOSE', `LABEL e2e=${ns}\nEXPOSE`));
     const rebuilt = await session.waitFor((e) => e.type === 'build' && e.image === 'blog/comments' && (e.status === 'built' || e.status === 'cached'), 120_000, fixedFrom, 'the build after the fix');
     await session.waitFor((e) => e.type === 'deploy' && e.status === 'ready' && String(e.object).includes('comments'), 180_000, fixedFrom, 'the rollout after the fix');
     await eventually('comments running the fixed image', 60_000, () => {
@@ -184,5 +186,29 @@ describe('devloop dev', () => {
     expect(left).toBe('');
     const namespaces = kubectl(['get', 'namespace', ns, '--ignore-not-found', '-o', 'name']).trim();
     expect(namespaces).toBe('');
+  });
+});
+
+describe('devloop dev interrupted during start-up', () => {
+  it('exits 130 and still deletes what it had applied', async () => {
+    requireDocker();
+    requireCluster();
+    const session = DevSession.start();
+    try {
+      // interrupt while the first rollout is being awaited: objects exist, the loop is not up yet
+      await session.waitFor((e) => e.type === 'deploy' && e.status === 'waiting', 240_000, 0, 'the first rollout wait');
+      const code = await session.interrupt(240_000);
+      expect(code, session.describe()).toBe(130);
+      expect(session.ofType('message').some((e) => String(e.text).startsWith('devloop dev: watching'))).toBe(false);
+      expect(session.ofType('teardown').some((e) => e.status === 'done')).toBe(true);
+      expect(kubectl(['get', 'namespace', session.project, '--ignore-not-found', '-o', 'name']).trim()).toBe('');
+    } finally {
+      await session.dispose();
+      try {
+        kubectl(['delete', 'namespace', session.project, '--ignore-not-found', '--wait=false'], 30_000);
+      } catch {
+        /* already gone */
+      }
+    }
   });
 });

@@ -1,0 +1,300 @@
+// Benchmark of the whole `devloop dev` loop against what a user would otherwise do, in the same run,
+// on the same cluster:
+//   1. edit-to-synced, one file and a 1,000-file burst, into both replicas of `posts`,
+//      against `kubectl cp` of the same files into the same replicas;
+//   2. edit-to-new-pod-Ready for a rebuild, against docker build + push + kubectl set image +
+//      kubectl rollout status;
+//   3. RSS of the devloop process over a bounded soak of one edit per second.
+//
+// "Synced" is the moment devloop reports the files written in *every* replica (its `sync` events are
+// emitted only after the in-container agent acknowledged the write); each round is then verified by
+// reading the file back with kubectl exec (not timed).
+//
+// Usage: node bench/dev.mjs   (needs dist/ built, fixtures prepared, Docker and the test cluster)
+// Bounds (env): BENCH_SINGLE_ROUNDS (30), BENCH_BURST_ROUNDS (5), BENCH_CP_ROUNDS (10),
+// BENCH_REBUILD_ROUNDS (3), BENCH_SOAK_SECONDS (300). Every wait has a timeout.
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const KUBECONFIG = process.env.KUBECONFIG ?? '/var/lib/devloop-cluster/kubeconfig';
+const KUBECTL = process.env.DEVLOOP_KUBECTL ?? path.join(os.homedir(), '.cache/devloop-cluster/v1.34.4/bin/kubectl');
+const env = { ...process.env, KUBECONFIG, NO_COLOR: '1' };
+const num = (name, fallback) => Number(process.env[name] ?? fallback);
+const SINGLE_ROUNDS = num('BENCH_SINGLE_ROUNDS', 30);
+const BURST_ROUNDS = num('BENCH_BURST_ROUNDS', 5);
+const CP_ROUNDS = num('BENCH_CP_ROUNDS', 10);
+const REBUILD_ROUNDS = num('BENCH_REBUILD_ROUNDS', 3);
+const SOAK_SECONDS = num('BENCH_SOAK_SECONDS', 300);
+const BURST_FILES = 1000;
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const kubectl = (args, timeout = 120_000) => execFileSync(KUBECTL, args, { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout });
+const run = (cmd, args, timeout = 300_000) => execFileSync(cmd, args, { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout });
+function runAsync(cmd, args, timeout = 300_000) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeout);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err}`));
+    });
+  });
+}
+
+function percentile(values, p) {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+const ms = (v) => (Number.isFinite(v) ? `${v.toFixed(0)} ms` : 'n/a');
+
+// ---- a private copy of the fixture, its own project name, namespace and ports -------------------
+const project = `bench-${randomBytes(3).toString('hex')}`;
+const dir = mkdtempSync(path.join(os.tmpdir(), 'devloop-bench-'));
+cpSync(path.join(root, 'fixtures', 'blog'), dir, { recursive: true, verbatimSymlinks: true });
+const basePort = 20000 + Math.floor(Math.random() * 20000);
+{
+  const configFile = path.join(dir, 'devloop.config.yaml');
+  writeFileSync(configFile, readFileSync(configFile, 'utf8').replace(/^  name: blog$/m, `  name: ${project}`).replace(/namespace: blog/g, `namespace: ${project}`).replace('localPort: 14000', `localPort: ${basePort}`).replace('localPort: 13000', `localPort: ${basePort + 1}`));
+  const k8s = path.join(dir, 'infra', 'k8s');
+  for (const f of readdirSync(k8s)) {
+    const full = path.join(k8s, f);
+    writeFileSync(full, readFileSync(full, 'utf8').replace(/namespace: blog/g, `namespace: ${project}`).replace(/^  name: blog$/m, `  name: ${project}`));
+  }
+}
+const ns = project;
+
+// ---- the devloop dev process and its JSON events -------------------------------------------------
+const events = [];
+const child = spawn(process.execPath, [path.join(root, 'bin', 'devloop'), 'dev', '--output', 'json'], { cwd: dir, env });
+let buffer = '';
+let stderr = '';
+child.stdout.setEncoding('utf8');
+child.stdout.on('data', (chunk) => {
+  buffer += chunk;
+  const lines = buffer.split('\n');
+  buffer = lines.pop() ?? '';
+  const now = performance.now();
+  for (const line of lines) if (line.trim()) events.push({ ...JSON.parse(line), arrivedAt: now });
+});
+child.stderr.on('data', (d) => (stderr += d));
+let exited = false;
+child.on('close', () => (exited = true));
+
+async function waitFor(predicate, timeoutMs, from = 0, what = 'event') {
+  const deadline = Date.now() + timeoutMs;
+  let i = from;
+  for (;;) {
+    for (; i < events.length; i++) if (predicate(events[i])) return events[i];
+    if (exited) throw new Error(`devloop dev exited while waiting for ${what}\n${stderr}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(2);
+  }
+}
+
+function rssMb(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)[1]) / 1024;
+}
+
+function runningPosts() {
+  const list = JSON.parse(kubectl(['get', 'pods', '-n', ns, '-l', 'app=posts', '-o', 'json']));
+  return list.items
+    .filter((p) => !p.metadata.deletionTimestamp && p.status.phase === 'Running' && p.status.containerStatuses?.every((c) => c.ready))
+    .map((p) => p.metadata.name);
+}
+
+const results = [];
+let cleanedUp = false;
+async function finish(code) {
+  if (!cleanedUp) {
+    cleanedUp = true;
+    if (!exited) {
+      child.kill('SIGINT');
+      const deadline = Date.now() + 180_000;
+      while (!exited && Date.now() < deadline) await sleep(200);
+      if (!exited) child.kill('SIGKILL');
+    }
+    try {
+      kubectl(['delete', 'namespace', ns, '--ignore-not-found', '--wait=false'], 30_000);
+    } catch {
+      /* gone */
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+  process.exit(code);
+}
+process.on('SIGINT', () => void finish(130));
+
+try {
+  const startedAt = performance.now();
+  await waitFor((e) => e.type === 'message' && String(e.text).startsWith('devloop dev: watching'), 300_000, 0, 'the loop to be ready');
+  const startupMs = performance.now() - startedAt;
+  const baseTag = events.find((e) => e.type === 'build' && e.image === 'blog/base' && e.tag)?.tag;
+  const publicDir = path.join(dir, 'services/posts/public');
+  let replicas = runningPosts();
+  if (replicas.length !== 2) throw new Error(`expected 2 posts replicas, found ${replicas.length}`);
+  console.error(`devloop dev ready in ${(startupMs / 1000).toFixed(1)} s; replicas ${replicas.join(', ')}`);
+
+  /** Waits until every replica acknowledged `files` (container paths), resolving the arrival time. */
+  async function syncedEverywhere(files, from, timeoutMs) {
+    const pending = new Map(replicas.map((pod) => [pod, new Set(files)]));
+    let last = 0;
+    const deadline = Date.now() + timeoutMs;
+    let i = from;
+    while ([...pending.values()].some((s) => s.size > 0)) {
+      for (; i < events.length; i++) {
+        const e = events[i];
+        if (e.type !== 'sync' || e.status === 'failed' || !pending.has(e.pod)) continue;
+        const set = pending.get(e.pod);
+        for (const f of e.copied) set.delete(f);
+        last = e.arrivedAt;
+      }
+      if (exited || Date.now() > deadline) throw new Error(`sync of ${files.length} files not acknowledged in time`);
+      await sleep(1);
+    }
+    return last;
+  }
+
+  // ---- 1a. one file ------------------------------------------------------------------------------
+  const single = [];
+  for (let round = 0; round < SINGLE_ROUNDS; round++) {
+    const content = `single ${round} ${Date.now()}\n`;
+    const from = events.length;
+    const t0 = performance.now();
+    writeFileSync(path.join(publicDir, 'bench-one.html'), content);
+    const done = await syncedEverywhere(['/app/public/bench-one.html'], from, 30_000);
+    single.push(done - t0);
+    if (round === SINGLE_ROUNDS - 1) {
+      for (const pod of replicas) {
+        const read = kubectl(['exec', '-n', ns, pod, '--', 'cat', '/app/public/bench-one.html']);
+        if (read !== content) throw new Error(`verification failed in ${pod}: ${JSON.stringify(read)}`);
+      }
+    }
+    await sleep(250);
+  }
+
+  // ---- 1b. a 1,000-file burst ---------------------------------------------------------------------
+  const burst = [];
+  for (let round = 0; round < BURST_ROUNDS; round++) {
+    const burstDir = path.join(publicDir, `burst-${round}`);
+    mkdirSync(burstDir, { recursive: true });
+    const from = events.length;
+    const files = [];
+    const t0 = performance.now();
+    for (let i = 0; i < BURST_FILES; i++) {
+      writeFileSync(path.join(burstDir, `f${i}.txt`), `burst ${round} file ${i}\n`);
+      files.push(`/app/public/burst-${round}/f${i}.txt`);
+    }
+    const done = await syncedEverywhere(files, from, 120_000);
+    burst.push(done - t0);
+    for (const pod of replicas) {
+      const count = kubectl(['exec', '-n', ns, pod, '--', 'sh', '-c', `ls /app/public/burst-${round} | wc -l`]).trim();
+      if (Number(count) !== BURST_FILES) throw new Error(`verification failed in ${pod}: ${count} files`);
+    }
+    await sleep(500);
+  }
+
+  // ---- 1c. kubectl cp of the same files into the same replicas (in parallel) ----------------------
+  const cpSingle = [];
+  const oneFile = path.join(dir, 'cp-one.html');
+  for (let round = 0; round < CP_ROUNDS; round++) {
+    writeFileSync(oneFile, `cp ${round}\n`);
+    const t0 = performance.now();
+    await Promise.all(replicas.map((pod) => runAsync(KUBECTL, ['cp', oneFile, `${ns}/${pod}:/app/public/cp-one.html`])));
+    cpSingle.push(performance.now() - t0);
+  }
+  const cpBurst = [];
+  const cpDir = path.join(dir, 'cp-burst');
+  mkdirSync(cpDir, { recursive: true });
+  for (let i = 0; i < BURST_FILES; i++) writeFileSync(path.join(cpDir, `f${i}.txt`), `cp burst file ${i}\n`);
+  for (let round = 0; round < Math.min(3, BURST_ROUNDS); round++) {
+    const t0 = performance.now();
+    await Promise.all(replicas.map((pod) => runAsync(KUBECTL, ['cp', cpDir, `${ns}/${pod}:/app/public/cp-burst-${round}`])));
+    cpBurst.push(performance.now() - t0);
+  }
+
+  results.push(
+    ['edit-to-synced, 1 file, 2 replicas', single, cpSingle, 'kubectl cp (2 replicas in parallel)'],
+    [`edit-to-synced, ${BURST_FILES}-file burst, 2 replicas`, burst, cpBurst, 'kubectl cp of the directory'],
+  );
+
+  // ---- 2. rebuild: edit-to-new-pod-Ready ----------------------------------------------------------
+  const rebuild = [];
+  const manual = [];
+  const manualContext = mkdtempSync(path.join(os.tmpdir(), 'devloop-bench-manual-'));
+  cpSync(path.join(dir, 'services/posts'), manualContext, { recursive: true });
+  rmSync(path.join(manualContext, 'public'), { recursive: true, force: true });
+  mkdirSync(path.join(manualContext, 'public'));
+  for (let round = 0; round < REBUILD_ROUNDS; round++) {
+    // devloop: write the file, wait for the rollout to be ready
+    const from = events.length;
+    const t0 = performance.now();
+    writeFileSync(path.join(dir, 'services/posts/VERSION'), `bench-${project}-${round}\n`);
+    const ready = await waitFor((e) => e.type === 'deploy' && e.status === 'ready' && String(e.object ?? '').endsWith('/posts'), 300_000, from, 'the rollout of posts');
+    rebuild.push(ready.arrivedAt - t0);
+    await sleep(2000);
+
+    // by hand: docker build, push, set the image (what an apply of the edited manifest does), rollout status
+    writeFileSync(path.join(manualContext, 'VERSION'), `manual-${project}-${round}\n`);
+    const ref = `localhost:5000/blog/posts:manual-${project}-${round}`;
+    const m0 = performance.now();
+    run('docker', ['build', '-q', '-t', ref, '--build-arg', `BASE=${baseTag}`, manualContext]);
+    run('docker', ['push', '-q', ref]);
+    kubectl(['set', 'image', '-n', ns, 'deployment/posts', `posts=${ref}`]);
+    kubectl(['rollout', 'status', '-n', ns, 'deployment/posts', '--timeout=300s'], 320_000);
+    manual.push(performance.now() - m0);
+    await sleep(2000);
+  }
+  rmSync(manualContext, { recursive: true, force: true });
+  results.push(['edit-to-new-pod-Ready (rebuild)', rebuild, manual, 'docker build+push, kubectl set image, rollout status']);
+  replicas = [];
+
+  // ---- 3. soak: one edit per second, RSS sampled -------------------------------------------------
+  const rss = [];
+  const soakStart = Date.now();
+  let edits = 0;
+  rss.push({ t: 0, mb: rssMb(child.pid) });
+  while (Date.now() - soakStart < SOAK_SECONDS * 1000) {
+    writeFileSync(path.join(publicDir, 'soak.html'), `soak ${edits++} ${Date.now()}\n`);
+    await sleep(1000);
+    if (edits % 15 === 0) rss.push({ t: (Date.now() - soakStart) / 1000, mb: rssMb(child.pid) });
+  }
+  rss.push({ t: (Date.now() - soakStart) / 1000, mb: rssMb(child.pid) });
+  const syncedSoak = events.filter((e) => e.type === 'sync' && e.status === 'synced' && e.copied.includes('/app/public/soak.html')).length;
+
+  // ---- report ------------------------------------------------------------------------------------
+  const rows = results.map(([name, ours, theirs, baseline]) => {
+    const p50 = percentile(ours, 50);
+    const b50 = percentile(theirs, 50);
+    return [name, ours.length, ms(p50), ms(percentile(ours, 95)), baseline, theirs.length, ms(b50), ms(percentile(theirs, 95)), `${(b50 / p50).toFixed(1)}x`];
+  });
+  const header = ['measure', 'n', 'devloop p50', 'devloop p95', 'baseline', 'n', 'baseline p50', 'baseline p95', 'speed-up (p50)'];
+  const table = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...table.map((r) => String(r[i]).length)));
+  const line = (r) => `| ${r.map((c, i) => String(c).padEnd(widths[i])).join(' | ')} |`;
+  console.log(`\ndevloop dev benchmark (${new Date().toISOString()}, ${os.cpus().length} CPUs, cluster ${KUBECONFIG})`);
+  console.log(`start-up to watching (cached images): ${(startupMs / 1000).toFixed(1)} s`);
+  console.log(line(header));
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const r of rows) console.log(line(r));
+  const first = rss[0].mb;
+  const early = rss.find((s) => s.t >= 60)?.mb ?? first;
+  const end = rss.at(-1).mb;
+  console.log(`\nsoak: ${edits} edits in ${SOAK_SECONDS} s (one per second; bounded soak instead of 30 min), ${syncedSoak} sync acknowledgements`);
+  console.log(`devloop RSS: start ${first.toFixed(1)} MB, after 60 s ${early.toFixed(1)} MB, end ${end.toFixed(1)} MB, max ${Math.max(...rss.map((s) => s.mb)).toFixed(1)} MB; growth after warm-up ${(end - early).toFixed(1)} MB`);
+  console.log(`RSS samples (s:MB): ${rss.map((s) => `${s.t.toFixed(0)}:${s.mb.toFixed(0)}`).join(' ')}`);
+  await finish(0);
+} catch (error) {
+  console.error(`benchmark failed: ${error.stack ?? error}`);
+  console.error(events.slice(-20).map((e) => JSON.stringify(e).slice(0, 300)).join('\n'));
+  await finish(1);
+}
