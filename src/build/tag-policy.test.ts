@@ -21,7 +21,7 @@ describe('gitCommit tags', () => {
     writeFileSync(path.join(dir, 'other', 'b'), '1');
     git('add', '.');
     git('commit', '-qm', 'one');
-    const sha = git('rev-parse', '--short=12', 'HEAD').trim();
+    const sha = git('rev-parse', '--short', 'HEAD').trim();
     expect(await gitCommitTag(path.join(dir, 'posts'))).toBe(sha);
     writeFileSync(path.join(dir, 'other', 'b'), '2'); // outside this context: still clean
     expect(await gitCommitTag(path.join(dir, 'posts'))).toBe(sha);

@@ -19,7 +19,7 @@ function git(args: string[], cwd: string, signal?: AbortSignal): Promise<string>
 export async function gitCommitTag(contextDir: string, signal?: AbortSignal): Promise<string> {
   let sha: string;
   try {
-    sha = (await git(['rev-parse', '--short=12', 'HEAD'], contextDir, signal)).trim();
+    sha = (await git(['rev-parse', '--short', 'HEAD'], contextDir, signal)).trim();
   } catch (error) {
     const e = error as NodeJS.ErrnoException & { stderr?: string };
     if (e.code === 'ENOENT') throw new EnvironmentError('tagPolicy gitCommit needs git, which is not installed', { hint: 'Install git, or use tagPolicy: inputDigest.' });
