@@ -47,6 +47,25 @@ if [ -d "$task_root" ]; then
   done
 fi
 
+# Shims whose task directory is gone (say containerd died mid-create) still name our socket.
+for p in /proc/[0-9]*; do
+  cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+  case $cmd in
+    *containerd-shim*" -address $CONTAINERD_SOCK "* | *containerd-shim*" -address $CONTAINERD_SOCK")
+      say "stopping containerd shim ${p#/proc/} (no task directory)"
+      stop_pid "${p#/proc/}" 5 ;;
+  esac
+done
+# Whatever still runs in the pods' cgroups (containers whose shim is gone).
+for f in /sys/fs/cgroup/pids/kubepods /sys/fs/cgroup/memory/kubepods /sys/fs/cgroup/kubepods; do
+  [ -d "$f" ] || continue
+  find "$f" -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u | while read -r pid; do
+    say "killing pod process $pid left in $f"
+    kill -KILL "$pid" 2>/dev/null
+  done
+  break
+done
+
 stop_component registry
 
 if [ "${DEVLOOP_KEEP_DOCKER:-}" != 1 ] && pid_alive "$DOCKER_STATE/dockerd.pid" dockerd; then
