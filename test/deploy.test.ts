@@ -7,38 +7,10 @@ import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'no
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { copyFixture, kubectl, parseJsonLines, requireCluster, requireDocker, runDevloop } from './helpers.js';
+import { kubectl, parseJsonLines, requireCluster, requireDocker, runDevloop } from './helpers.js';
+import { labelledObjects, uniqueCopy } from './deploy-helpers.js';
 
 const runId = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e4).toString(36)}`;
-
-/** Copies a fixture and renames its project and namespace (config and manifests) to `name`. */
-export function uniqueCopy(fixture: string, from: { project: string; namespace: string }, name: string): { dir: string; cleanup(): void } {
-  const copy = copyFixture(fixture);
-  const configFile = path.join(copy.dir, 'devloop.config.yaml');
-  writeFileSync(
-    configFile,
-    readFileSync(configFile, 'utf8')
-      .replace(new RegExp(`^  name: ${from.project}$`, 'm'), `  name: ${name}`)
-      .replace(new RegExp(`namespace: ${from.namespace}\\b`, 'g'), `namespace: ${name}`),
-  );
-  const manifestDir = fixture === 'blog' ? path.join(copy.dir, 'infra/k8s') : path.join(copy.dir, 'k8s');
-  for (const f of readdirSync(manifestDir)) {
-    const file = path.join(manifestDir, f);
-    writeFileSync(
-      file,
-      readFileSync(file, 'utf8')
-        .replace(new RegExp(`namespace: ${from.namespace}$`, 'gm'), `namespace: ${name}`)
-        .replace(new RegExp(`^kind: Namespace\\nmetadata:\\n  name: ${from.namespace}$`, 'm'), `kind: Namespace\nmetadata:\n  name: ${name}`),
-    );
-  }
-  return copy;
-}
-
-/** Every object labelled for `project`, as `kind/namespace/name` lines (kubectl's own view). */
-export function labelledObjects(project: string): string[] {
-  const out = kubectl(['get', 'all,configmaps,secrets,namespaces,serviceaccounts', '-A', '-l', `devloop.dev/project=${project}`, '-o', 'jsonpath={range .items[*]}{.kind}/{.metadata.namespace}/{.metadata.name}{"\\n"}{end}']);
-  return out.split('\n').filter((l) => l.trim() !== '');
-}
 
 function journalFiles(dir: string): string[] {
   const inv = path.join(dir, '.devloop', 'inventory');
