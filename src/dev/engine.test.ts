@@ -1,0 +1,266 @@
+import { describe, expect, it } from 'vitest';
+import type { BuildOptions, BuildResult } from '../build/types.js';
+import type { Config } from '../config/load.js';
+import type { DeployOptions } from '../deploy/types.js';
+import { FailureError } from '../errors.js';
+import { CollectingSink, type EventSink } from '../events.js';
+import type { PodSnapshot, PodUpdate } from '../observe/pods.js';
+import { DevEngine } from './engine.js';
+import type { ContainerTarget, DevServices, FileChange, Plan, SyncOp } from './services.js';
+
+const config = {
+  file: '/p/devloop.config.yaml',
+  rootDir: '/p',
+  name: 'blog',
+  profiles: [],
+  build: {
+    tagPolicy: 'inputDigest',
+    concurrency: 1,
+    push: 'auto',
+    artifacts: [
+      { image: 'blog/base', context: 'base', contextDir: '/p/base', dockerfile: 'Dockerfile', dockerfilePath: '/p/base/Dockerfile', buildArgs: {}, requires: [] },
+      { image: 'blog/posts', context: 'posts', contextDir: '/p/posts', dockerfile: 'Dockerfile', dockerfilePath: '/p/posts/Dockerfile', buildArgs: {}, requires: [{ image: 'blog/base', alias: 'BASE' }] },
+    ],
+  },
+  deploy: { statusCheckDeadlineSeconds: 60, kubectl: { manifests: [] }, kustomize: { paths: [] }, helm: { releases: [] } },
+  portForward: [],
+  watch: { ignore: [], debounceMs: 50 },
+} as unknown as Config;
+
+const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms));
+async function until(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (check()) return;
+    await tick();
+  }
+  throw new Error(`never happened: ${what}`);
+}
+
+function pod(name: string, image: string, restartCount = 0, containerID = 'c1'): PodSnapshot {
+  return {
+    namespace: 'blog', name, uid: name, owner: 'deployment/posts', labels: {}, phase: 'Running', state: 'Running', terminating: false,
+    containers: [{ name: 'posts', image, ready: true, restartCount, containerID, state: 'running' }], ready: 1, total: 1, restarts: restartCount,
+  };
+}
+
+/** Fakes of every phase that record what the engine asked, in order. */
+function fakes(options: { failBuild?: () => boolean; plan?: (changes: FileChange[]) => Plan } = {}) {
+  const log: string[] = [];
+  let version = 1;
+  let onBatch: (changes: FileChange[]) => void = () => undefined;
+  let onPod: (u: PodUpdate) => void = () => undefined;
+  let releaseBuild: (() => void) | undefined;
+  let blockNextBuild = false;
+  const syncs: Array<{ op: SyncOp; targets: ContainerTarget[] }> = [];
+  const replays: ContainerTarget[] = [];
+  const builds: string[][] = [];
+  const services: DevServices = {
+    builder: {
+      async build(_config: Config, o: BuildOptions): Promise<BuildResult[]> {
+        builds.push(o.images ?? []);
+        log.push(`build ${(o.images ?? []).join(',')}`);
+        if (blockNextBuild) {
+          blockNextBuild = false;
+          await new Promise<void>((r) => (releaseBuild = r));
+        }
+        const fail = options.failBuild?.() ?? false;
+        version++;
+        return (o.images ?? []).map((image) =>
+          fail && image === 'blog/posts' ? { image, tag: `${image}:x`, status: 'failed' as const } : { image, tag: `localhost:5000/${image}:v${version}`, status: 'built' as const },
+        );
+      },
+    },
+    deployer: {
+      imageTarget: async () => ({ kind: 'registry', registry: 'localhost:5000', local: true }),
+      async deploy(_c: Config, o: DeployOptions) {
+        log.push(`deploy ${[...o.images.values()].join(',')}`);
+        return { applied: [], pruned: [] };
+      },
+    },
+    syncer: {
+      async sync(op, targets) {
+        syncs.push({ op, targets });
+        log.push(`sync ${op.image} ${op.copy.map((c) => c.containerPath).join(',')}`);
+      },
+      async replay(target) {
+        replays.push(target);
+        log.push(`replay ${target.pod}`);
+      },
+      resetImage: (image) => log.push(`reset ${image}`),
+      forget: () => undefined,
+      close: async () => void log.push('stop syncer'),
+    },
+    async startWatcher(_c, o) {
+      onBatch = o.onBatch;
+      log.push('start watcher');
+      return { fileCount: 1, close: async () => void log.push('stop watcher') };
+    },
+    planChanges:
+      options.plan ??
+      ((changes) => ({
+        reloadConfig: false,
+        syncs: [{ image: 'blog/posts', copy: changes.map((c) => ({ localPath: c.path, containerPath: `/app/${c.path.split('/').pop()}` })), delete: [] }],
+        rebuild: [],
+        redeploy: false,
+        decisions: [],
+      })),
+    dependentsOf: (_c, images) => images,
+    manifestFiles: async () => new Set(),
+    contextFilters: async () => new Map(),
+    loadImages: async () => undefined,
+    reloadConfig: async () => config,
+    async down(_c, o: { sink: EventSink }) {
+      log.push('down');
+      o.sink.emit({ type: 'teardown', status: 'done' });
+    },
+    startPodWatcher(o) {
+      onPod = o.onUpdate;
+      log.push('start pods');
+      return { pods: new Map(), ready: Promise.resolve(), stop: async () => void log.push('stop pods') };
+    },
+    followLog: async (_ref, o) => {
+      await new Promise((r) => o.signal.addEventListener('abort', r));
+      return { ended: 'aborted' };
+    },
+    portForward: { readService: async () => ({ selector: {}, targetPort: 1 }), forward: async () => undefined },
+  };
+  return {
+    services,
+    log,
+    syncs,
+    replays,
+    builds,
+    batch: (...paths: string[]) => onBatch(paths.map((p) => ({ path: p, kind: 'change' }))),
+    podUpdate: (u: PodUpdate) => onPod(u),
+    releaseBuild: () => releaseBuild?.(),
+    blockNextBuild: () => (blockNextBuild = true),
+  };
+}
+
+function start(f: ReturnType<typeof fakes>, cleanup = true) {
+  const controller = new AbortController();
+  const sink = new CollectingSink();
+  const engine = new DevEngine(config, f.services, { cleanup, explain: false, portForward: false, push: false, signal: controller.signal, sink });
+  const exit = engine.run();
+  const ready = () => sink.ofType('message').some((m) => m.text.startsWith('devloop dev: watching'));
+  return { engine, controller, sink, exit, ready };
+}
+
+describe('DevEngine', () => {
+  it('starts in order, syncs a batch into the current replicas, and tears down in reverse then runs down', async () => {
+    const f = fakes();
+    const s = start(f);
+    await until(s.ready, 'ready');
+    f.podUpdate({ snapshot: pod('posts-1', 'localhost:5000/blog/posts:v2'), deleted: false, transitions: [] });
+    f.podUpdate({ snapshot: pod('posts-2', 'localhost:5000/blog/posts:v2'), deleted: false, transitions: [] });
+    f.batch('/p/posts/public/a.html');
+    await until(() => f.syncs.length === 1, 'a sync');
+    expect(f.syncs[0].targets.map((t) => t.pod)).toEqual(['posts-1', 'posts-2']);
+    s.controller.abort();
+    expect(await s.exit).toBe(0);
+    expect(f.log).toEqual([
+      'start watcher',
+      'build blog/base,blog/posts',
+      'start pods',
+      'deploy localhost:5000/blog/base:v2,localhost:5000/blog/posts:v2',
+      'sync blog/posts /app/a.html',
+      'stop pods',
+      'stop syncer',
+      'stop watcher',
+      'down',
+    ]);
+  });
+
+  it('coalesces batches that arrive while a plan executes into one plan', async () => {
+    const plans: FileChange[][] = [];
+    const f = fakes({
+      plan: (changes) => {
+        plans.push(changes);
+        return { reloadConfig: false, syncs: [], rebuild: plans.length === 1 ? ['blog/posts'] : [], redeploy: false, decisions: [] };
+      },
+    });
+    const s = start(f);
+    await until(s.ready, 'ready');
+    f.blockNextBuild();
+    f.batch('/p/posts/one');
+    await until(() => f.builds.length === 2, 'the slow build');
+    f.batch('/p/posts/two');
+    f.batch('/p/posts/three');
+    await tick(20);
+    expect(plans).toHaveLength(1);
+    f.releaseBuild();
+    await until(() => plans.length === 2, 'the second plan');
+    expect(plans[1].map((c) => c.path)).toEqual(['/p/posts/two', '/p/posts/three']);
+    s.controller.abort();
+    await s.exit;
+  });
+
+  it('survives a failed first build, does not deploy, and retries with the next change', async () => {
+    let fail = true;
+    const f = fakes({ failBuild: () => fail, plan: () => ({ reloadConfig: false, syncs: [], rebuild: [], redeploy: false, decisions: [] }) });
+    const s = start(f);
+    await until(s.ready, 'ready');
+    expect(f.log.some((l) => l.startsWith('deploy'))).toBe(false);
+    expect(s.sink.ofType('message').some((m) => m.level === 'warn' && m.text.includes('never built'))).toBe(true);
+    fail = false;
+    f.batch('/p/posts/src/fixed.js');
+    await until(() => f.log.some((l) => l.startsWith('deploy')), 'the deploy after the fix');
+    expect(f.builds.at(-1)).toEqual(['blog/posts']);
+    s.controller.abort();
+    expect(await s.exit).toBe(0);
+  });
+
+  it('replays synced files into a restarted container of the current image, not into old replicas', async () => {
+    const f = fakes();
+    const s = start(f);
+    await until(s.ready, 'ready');
+    const before = pod('posts-1', 'localhost:5000/blog/posts:v2');
+    const after = pod('posts-1', 'localhost:5000/blog/posts:v2', 1, 'c2');
+    f.podUpdate({ snapshot: after, previous: before, deleted: false, transitions: [{ kind: 'restarted', container: after.containers[0], exitCode: 1 }] });
+    const old = pod('posts-old', 'localhost:5000/blog/posts:v1');
+    f.podUpdate({ snapshot: old, deleted: false, transitions: [{ kind: 'started', container: old.containers[0] }] });
+    await until(() => f.replays.length >= 1, 'a replay');
+    await tick(20);
+    expect(f.replays.map((r) => r.pod)).toEqual(['posts-1']);
+    s.controller.abort();
+    await s.exit;
+  });
+
+  it('falls back to a rebuild when a sync fails, and keeps the deployed objects with cleanup off', async () => {
+    const f = fakes();
+    f.services.syncer.sync = async () => {
+      throw new FailureError('cannot sync: the image has no tar');
+    };
+    const s = start(f, false);
+    await until(s.ready, 'ready');
+    f.batch('/p/posts/public/a.html');
+    await until(() => f.builds.length === 2, 'the fallback rebuild');
+    expect(f.builds[1]).toEqual(['blog/posts']);
+    s.controller.abort();
+    expect(await s.exit).toBe(0);
+    expect(f.log).not.toContain('down');
+    expect(s.sink.ofType('teardown')).toEqual([expect.objectContaining({ status: 'skipped' })]);
+  });
+
+  it('exits 130 when interrupted during start-up, after tearing down what started', async () => {
+    const f = fakes();
+    f.services.builder.build = async (_c, o) => {
+      await new Promise((r) => o.signal.addEventListener('abort', r));
+      throw Object.assign(new Error('aborted'), { name: 'AbortError' });
+    };
+    const s = start(f);
+    await until(() => f.log.includes('start watcher'), 'the watcher');
+    s.controller.abort();
+    expect(await s.exit).toBe(130);
+    expect(f.log).toContain('stop watcher');
+  });
+
+  it('quits on the dashboard key like Ctrl-C', async () => {
+    const f = fakes();
+    const s = start(f);
+    await until(s.ready, 'ready');
+    s.engine.dispatch({ type: 'quit-requested' });
+    expect(await s.exit).toBe(0);
+    expect(f.log.at(-1)).toBe('down');
+  });
+});
