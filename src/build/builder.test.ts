@@ -44,7 +44,7 @@ class FakeDocker implements DockerClient {
         stream.on('end', next);
       });
       context.pipe(extract);
-      await new Promise((resolve, reject) => extract.on('finish', resolve).on('error', reject));
+      await new Promise<void>((resolve, reject) => extract.on('finish', () => resolve()).on('error', reject));
       await new Promise((r) => setTimeout(r, 20));
       const image = options.tags[0].split(':')[0];
       this.builds.push({ tags: options.tags, buildArgs: options.buildArgs, target: options.target, files });
