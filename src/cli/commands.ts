@@ -109,7 +109,7 @@ export const COMMANDS: CommandSpec[] = [
     },
     optionHelp: [
       ['--push', 'push the built images (build.push: auto never pushes from devloop build)'],
-      ['--registry HOST:PORT', 'also tag each image HOST:PORT/IMAGE:TAG and push that (e.g. localhost:5000)'],
+      ['--registry HOST:PORT', 'also tag each image HOST:PORT/IMAGE:TAG, pushed there with --push (e.g. localhost:5000)'],
       ['--file-output FILE', 'write {"builds":[{"imageName","tag"}]} to FILE (Skaffold\'s format)'],
       ['--dry-run', 'print what would build and why, without building'],
     ],
