@@ -129,7 +129,8 @@ async function runBuilds(docker: DockerClient, config: Config, options: BuildOpt
     if (fatal) throw fatal;
     return settled;
   } finally {
-    await hashes.save();
+    // Prune entries of deleted files only when every context was hashed in this run.
+    await hashes.save({ prune: selected.length === config.build.artifacts.length && !signal.aborted && !fatal });
   }
 }
 

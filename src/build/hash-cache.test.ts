@@ -84,4 +84,22 @@ describe('FileHashCache', () => {
     for (const f of files) await second.hash(entry(f));
     expect(second.misses).toBe(0);
   });
+
+  it('drops entries of files no longer hashed only when asked to prune', async () => {
+    const a = path.join(root, 'a.txt');
+    const b = path.join(root, 'b.txt');
+    writeFileSync(a, 'a');
+    writeFileSync(b, 'b');
+    const first = await FileHashCache.load(root, later);
+    await first.hash(entry(a));
+    await first.hash(entry(b));
+    await first.save();
+    const file = path.join(root, '.devloop/cache/file-hashes.json');
+    const second = await FileHashCache.load(root, later);
+    await second.hash(entry(a));
+    await second.save();
+    expect(Object.keys(JSON.parse(readFileSync(file, 'utf8')).files).sort()).toEqual([a, b]);
+    await second.save({ prune: true });
+    expect(Object.keys(JSON.parse(readFileSync(file, 'utf8')).files)).toEqual([a]);
+  });
 });

@@ -5,7 +5,7 @@
  * could still change within the same clock tick).
  *
  * Contract: one instance per run; `hash` may be called concurrently; `save` writes the file
- * atomically (temp file + rename) and drops entries not used in this run only when `prune` is set.
+ * atomically (temp file + rename); entries not used in the run are dropped only with `prune`.
  * A missing or corrupt cache file is treated as empty.
  */
 import { createHash } from 'node:crypto';
@@ -45,6 +45,7 @@ export async function ensureDevloopDir(rootDir: string): Promise<void> {
 
 export class FileHashCache {
   private readonly entries = new Map<string, CachedHash>();
+  private readonly used = new Set<string>();
   private dirty = false;
   /** Files hashed from their contents in this run (cache misses), for tests and --verbose. */
   misses = 0;
@@ -64,6 +65,7 @@ export class FileHashCache {
 
   /** The sha256 (hex) of a regular file's contents. */
   async hash(entry: Pick<ContextEntry, 'absPath' | 'size' | 'mtimeMs' | 'ino'>): Promise<string> {
+    this.used.add(entry.absPath);
     const cached = this.entries.get(entry.absPath);
     if (cached && cached.size === entry.size && cached.mtimeMs === entry.mtimeMs && cached.ino === entry.ino) return cached.sha256;
     this.misses++;
@@ -80,8 +82,20 @@ export class FileHashCache {
     return sha256;
   }
 
-  /** Writes the cache if it changed. Never throws: a cache that cannot be written only costs time. */
-  async save(): Promise<void> {
+  /**
+   * Writes the cache if it changed. With `prune` (the run hashed every context), entries not used
+   * in this run (deleted or now ignored files) are dropped. Never throws: a cache that cannot be
+   * written only costs time.
+   */
+  async save(options: { prune?: boolean } = {}): Promise<void> {
+    if (options.prune) {
+      for (const key of [...this.entries.keys()]) {
+        if (!this.used.has(key)) {
+          this.entries.delete(key);
+          this.dirty = true;
+        }
+      }
+    }
     if (!this.dirty) return;
     try {
       await ensureDevloopDir(path.dirname(path.dirname(path.dirname(this.file))));
