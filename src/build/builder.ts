@@ -209,7 +209,7 @@ async function buildOne(
   const buildArgs: Record<string, string> = { ...artifact.buildArgs };
   for (const r of artifact.requires) buildArgs[r.alias] = required[r.image].tag;
   try {
-    await docker.build(tarContext(inputs.entries, signal), {
+    await docker.build(await tarContext(inputs.entries, signal), {
       dockerfile: inputs.manifest.dockerfile.path,
       tags: [...new Set([localRef, ref])],
       buildArgs,

@@ -8,7 +8,6 @@ import { lstat, readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import tar from 'tar-stream';
 import { throwIfAborted } from '../errors.js';
 import type { ContextFileFilter } from './dockerignore.js';
 
@@ -72,7 +71,9 @@ function compareGo(a: string, b: string): number {
  * never buffered whole). Owner is root, as `docker build` sends it. Errors (a file vanished or
  * changed size mid-build) destroy the stream with the error.
  */
-export function tarContext(entries: readonly ContextEntry[], signal?: AbortSignal): Readable {
+export async function tarContext(entries: readonly ContextEntry[], signal?: AbortSignal): Promise<Readable> {
+  // Loaded here, not at the top: a no-op build (everything cached) never needs it.
+  const { default: tar } = await import('tar-stream');
   const pack = tar.pack();
   const feed = async () => {
     for (const e of entries) {
