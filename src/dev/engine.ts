@@ -390,7 +390,16 @@ export class DevEngine {
     await Promise.all(
       ops.map(async (op) => {
         try {
-          await this.services.syncer.sync(op, this.targetsOf(op.image), this.signal);
+          const targets = this.targetsOf(op.image);
+          if (targets.length === 0) {
+            // not silent: the files are recorded and replayed into the next container of the image
+            this.sink.emit({
+              type: 'message',
+              level: 'warn',
+              text: `${op.image}: no running container runs its current build; ${op.copy.length + op.delete.length} change(s) will be replayed when one starts`,
+            });
+          }
+          await this.services.syncer.sync(op, targets, this.signal);
         } catch (error) {
           if (this.signal.aborted) return;
           const e = toDevloopError(error);
