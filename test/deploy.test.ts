@@ -3,11 +3,12 @@
  * unique project name and namespace per run. One blog deploy is reused by the tests that follow it
  * (render, prune, collision, invalid YAML, down); they run in order.
  */
-import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { kubectl, parseJsonLines, requireCluster, requireDocker, runDevloop } from './helpers.js';
+import { kubectl, kubectlBin, parseJsonLines, requireCluster, requireDocker, runDevloop } from './helpers.js';
 import { labelledObjects, uniqueCopy } from './deploy-helpers.js';
 
 const runId = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e4).toString(36)}`;
@@ -196,5 +197,69 @@ describe('devloop deploy failures say why', () => {
       await runDevloop(['down'], { cwd: dir, timeoutMs: 120_000 });
       cleanup();
     }
+  });
+});
+
+describe('errors say what to do; render sources', () => {
+  let dir = '';
+  const write = (rel: string, text: string) => {
+    mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+    writeFileSync(path.join(dir, rel), text);
+  };
+  const config = (deploy: string) => write('devloop.config.yaml', `apiVersion: devloop/v1\nkind: Config\nmetadata:\n  name: dl-err-${runId}\ndeploy:\n  namespace: dl-err-${runId}\n${deploy}`);
+
+  beforeAll(() => {
+    requireCluster();
+    dir = mkdtempSync(path.join(os.tmpdir(), 'devloop-errors-'));
+    write('k8s/cm.yaml', 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  a: "1"\n');
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('an unreachable cluster names the server and the next step', async () => {
+    config('  kubectl:\n    manifests: ["k8s/*.yaml"]\n');
+    const bad = path.join(dir, 'unreachable.kubeconfig');
+    writeFileSync(bad, 'apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster:\n    server: https://127.0.0.1:1\ncontexts:\n- name: gone\n  context: { cluster: gone, user: me }\nusers:\n- name: me\n  user: { token: x }\ncurrent-context: gone\n');
+    const result = await runDevloop(['deploy'], { cwd: dir, env: { KUBECONFIG: bad } });
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain('cannot reach the cluster at https://127.0.0.1:1 (context gone): ECONNREFUSED');
+    expect(result.stderr).toContain('npm run cluster:up');
+  });
+
+  it('an unknown context lists the available ones', async () => {
+    config('  kubeContext: no-such-context\n  kubectl:\n    manifests: ["k8s/*.yaml"]\n');
+    const result = await runDevloop(['deploy'], { cwd: dir });
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain('kube context "no-such-context" (deploy.kubeContext) is not in the kubeconfig');
+    expect(result.stderr).toContain('Available contexts: devloop-local');
+  });
+
+  it('an unknown kind names the manifest and asks whether its CRD is installed', async () => {
+    config('  kubectl:\n    manifests: ["k8s/*.yaml", "crd/*.yaml"]\n');
+    write('crd/widget.yaml', 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: x }\n---\napiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n');
+    try {
+      const result = await runDevloop(['render'], { cwd: dir });
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toMatch(/crd\/widget\.yaml:5 \(document 2\): the cluster has no resource type Widget in example\.com\/v1/);
+      expect(result.stderr).toContain('Is the CRD that defines Widget installed?');
+    } finally {
+      rmSync(path.join(dir, 'crd'), { recursive: true });
+    }
+  });
+
+  it('renders kustomizations through kubectl kustomize, and says when helm is missing', async () => {
+    write('kust/kustomization.yaml', 'resources: [cm.yaml]\nnamePrefix: k-\n');
+    write('kust/cm.yaml', 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-kustomize\ndata:\n  b: "2"\n');
+    config('  kustomize:\n    paths: [kust]\n');
+    const result = await runDevloop(['render'], { cwd: dir, env: { DEVLOOP_KUBECTL: kubectlBin } });
+    expect(result.exitCode, result.stderr).toBe(0);
+    const [cm] = parseAllDocuments(result.stdout).map((d) => d.toJS() as { metadata: { name: string; namespace: string; labels: Record<string, string> } });
+    expect(cm.metadata).toMatchObject({ name: 'k-from-kustomize', namespace: `dl-err-${runId}` });
+    expect(cm.metadata.labels['devloop.dev/project']).toBe(`dl-err-${runId}`);
+
+    config('  helm:\n    releases:\n      - { name: web, chart: chart }\n');
+    const helm = await runDevloop(['render'], { cwd: dir, env: { PATH: path.dirname(process.execPath) } });
+    expect(helm.exitCode).toBe(1);
+    expect(helm.stderr).toContain('deploy.helm.releases needs helm, and helm is not on PATH');
+    expect(helm.stderr).toContain('Install helm');
   });
 });

@@ -8,7 +8,7 @@
  * places.
  */
 import { stringify } from 'yaml';
-import { ConfigError } from '../errors.js';
+import { ConfigError, DevloopError, UsageError } from '../errors.js';
 import { identity, keyOf, splitApiVersion, type KubeObject } from '../kube/types.js';
 import { rewriteImages } from './images.js';
 import { withProjectLabels } from './labels.js';
@@ -86,7 +86,16 @@ export async function renderObjects(objects: readonly SourcedObject[], input: Re
   const duplicates: ConfigError['problems'] = [];
   for (const { object, source } of objects) {
     let next = rewriteImages(object, input.images).object;
-    const namespaced = await scope(next.apiVersion, next.kind);
+    let namespaced: boolean;
+    try {
+      namespaced = await scope(next.apiVersion, next.kind);
+    } catch (error) {
+      // Say which manifest names the unknown kind.
+      if (error instanceof DevloopError && error.kind === 'user') {
+        throw new UsageError(`${source.file}:${source.line} (document ${source.document}): ${error.message}`, { hint: error.hint, details: error.details });
+      }
+      throw error;
+    }
     if (namespaced) next.metadata.namespace ||= input.namespace;
     else delete next.metadata.namespace;
     next = withProjectLabels(next, input.project);

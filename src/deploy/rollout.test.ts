@@ -76,3 +76,12 @@ describe('image target by context', () => {
     expect(targetForContext('gke_prod')).toEqual({ kind: 'remote', local: false });
   });
 });
+
+describe('runtime errors', () => {
+  it('keep the telling part of a container start failure', async () => {
+    const { shortRuntimeMessage } = await import('./rollout.js');
+    expect(shortRuntimeMessage('failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "sh": executable file not found in $PATH: unknown')).toBe(
+      'exec: "sh": executable file not found in $PATH',
+    );
+  });
+});

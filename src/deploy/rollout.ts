@@ -192,7 +192,7 @@ export function diagnosePodStatus(pod: KubeObject, options: Pick<RolloutOptions,
     }
     if (waiting?.reason === 'CreateContainerConfigError' || waiting?.reason === 'CreateContainerError' || waiting?.reason === 'RunContainerError') {
       return {
-        message: `container ${c.name} of pod ${name} cannot start (${waiting.reason}): ${waiting.message ?? ''}`.trim(),
+        message: `container ${c.name} of pod ${name} cannot start (${waiting.reason}): ${shortRuntimeMessage(waiting.message ?? '')}`.trim(),
         hint: 'Fix what the message names (a missing ConfigMap or Secret key, a bad command or volume) in the manifest, then deploy again.',
         fatal: false,
       };
@@ -200,7 +200,7 @@ export function diagnosePodStatus(pod: KubeObject, options: Pick<RolloutOptions,
     const terminated = c.lastState?.terminated ?? c.state?.terminated;
     if ((waiting?.reason === 'CrashLoopBackOff' || (c.restartCount ?? 0) > 0 || (terminated && terminated.exitCode !== 0 && status.phase === 'Failed')) && terminated && terminated.exitCode !== 0) {
       return {
-        message: `container ${c.name} of pod ${name} ${waiting?.reason === 'CrashLoopBackOff' ? 'keeps crashing (CrashLoopBackOff)' : 'exited'} with exit code ${terminated.exitCode}${terminated.reason && terminated.reason !== 'Error' ? ` (${terminated.reason})` : ''}${c.restartCount ? `, ${c.restartCount} restart${c.restartCount === 1 ? '' : 's'}` : ''}`,
+        message: `container ${c.name} of pod ${name} ${waiting?.reason === 'CrashLoopBackOff' ? 'keeps crashing (CrashLoopBackOff)' : 'exited'} with exit code ${terminated.exitCode}${terminated.reason && terminated.reason !== 'Error' ? ` (${terminated.reason}${terminated.message ? `: ${shortRuntimeMessage(terminated.message)}` : ''})` : ''}${c.restartCount ? `, ${c.restartCount} restart${c.restartCount === 1 ? '' : 's'}` : ''}`,
         hint: `Fix the program or its command so it keeps running. Full log: kubectl logs --previous -n ${pod.metadata.namespace} ${name} -c ${c.name}`,
         fatal: waiting?.reason === 'CrashLoopBackOff' && (c.restartCount ?? 0) >= 2,
         crashed: c,
@@ -257,6 +257,17 @@ export function shortPullMessage(message: string): string {
   const lastQuoted = m.lastIndexOf('": ');
   if (/^failed to (pull|resolve)/.test(m) && lastQuoted >= 0) m = m.slice(lastQuoted + 3);
   return m.length > 240 ? `${m.slice(0, 240)}...` : m;
+}
+
+/**
+ * The telling part of a container runtime error: `failed to create containerd task: ... unable to
+ * start container process: exec: "sh": executable file not found in $PATH: unknown` becomes
+ * `exec: "sh": executable file not found in $PATH`.
+ */
+export function shortRuntimeMessage(message: string): string {
+  const m = message.replace(/\s+/g, ' ').trim().replace(/: unknown$/, '');
+  const at = m.lastIndexOf('container process: ');
+  return at >= 0 ? m.slice(at + 'container process: '.length) : m;
 }
 
 interface Tracked {
