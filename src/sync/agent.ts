@@ -238,8 +238,10 @@ function describe(target: ExecTarget): string {
 }
 
 function errorText(error: unknown): string {
-  if (error instanceof Error) return redactExecUrls(error.message);
-  // client-node rejects a failed websocket upgrade with the ErrorEvent or the response body.
+  // client-node rejects a failed websocket upgrade with an Error, the ErrorEvent or the response body.
   const maybe = error as { message?: string; body?: string } | undefined;
-  return redactExecUrls(maybe?.message ?? maybe?.body ?? String(error));
+  const text = redactExecUrls(error instanceof Error ? error.message : (maybe?.message ?? maybe?.body ?? String(error)));
+  if (/Unexpected server response: 404/.test(text)) return 'the pod or container does not exist (any more)';
+  if (/Unexpected server response: 403/.test(text)) return 'not allowed to exec into it (RBAC needs create on pods/exec)';
+  return text;
 }
