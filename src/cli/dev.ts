@@ -109,7 +109,8 @@ export async function run(ctx: CommandContext): Promise<number> {
 
   let sink = ctx.sink;
   let dashboard: { sink: EventSink; setActionHandler(handler: (action: import('../ui/actions.js').DashboardAction) => void): void; close(): Promise<void> } | undefined;
-  if (ctx.stdout.isTTY && ctx.output === 'text') {
+  // the dashboard needs a terminal on both ends: it draws on stdout and reads keys in raw mode
+  if (ctx.stdout.isTTY && ctx.stdin.isTTY && ctx.output === 'text') {
     const ui = await import('../ui/index.js');
     dashboard = ui.startDashboard({ stdout: ctx.stdout as NodeJS.WriteStream, stdin: ctx.stdin, explain, project: config.name });
     sink = dashboard.sink;

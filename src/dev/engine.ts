@@ -470,7 +470,10 @@ export class DevEngine {
     const images = new Map([...state.builds].map(([image, result]) => [image, result.tag]));
     state.applied = true;
     try {
-      await services.deployer.deploy(state.config, { images, wait: true, signal: this.signal, sink: this.sink });
+      // the session's pod watcher reports every pod all along: the deployer's own pod events while
+      // it waits for the rollout would repeat them
+      const sink: EventSink = { emit: (event) => event.type !== 'pod' && this.sink.emit(event) };
+      await services.deployer.deploy(state.config, { images, wait: true, signal: this.signal, sink });
       this.dispatch({ type: 'deploy-finished', ok: true });
     } catch (error) {
       this.dispatch({ type: 'deploy-finished', ok: false });

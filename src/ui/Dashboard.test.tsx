@@ -48,38 +48,44 @@ describe('dashboard rows', () => {
   });
 });
 
+/** Waits (bounded) until `check` holds: Ink handles input asynchronously, slower under load. */
+async function until(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (check()) return;
+    await tick();
+  }
+  throw new Error(`never happened: ${what}`);
+}
+
 describe('dashboard keys', () => {
   it('selects with arrows, filters logs with enter, returns with esc, and dispatches r, s and q', async () => {
     const store = session();
     const actions: DashboardAction[] = [];
     const { lastFrame, stdin, unmount } = render(<Dashboard store={store} onAction={(a) => actions.push(a)} columns={80} rows={24} />);
+    const frame = () => lastFrame() ?? '';
     await tick();
     stdin.write('r');
-    await tick();
+    await until(() => actions.length === 1, 'r');
     stdin.write('\u001b[B'); // down: blog/query
-    await tick();
+    await until(() => frame().includes('›blog/query'), 'down arrow');
     stdin.write('s');
-    await tick();
+    await until(() => actions.length === 2, 's');
     stdin.write('\r'); // enter: only blog/query logs
-    await tick();
-    expect(lastFrame()).toContain('logs of blog/query');
-    expect(lastFrame()).toContain('query listening on 4002');
-    expect(lastFrame()).not.toContain('posts listening on 4000');
+    await until(() => frame().includes('logs of blog/query'), 'enter');
+    expect(frame()).toContain('query listening on 4002');
+    expect(frame()).not.toContain('posts listening on 4000');
     stdin.write('\u001b'); // esc: all logs again
-    await tick();
-    expect(lastFrame()).toContain('posts listening on 4000');
+    await until(() => frame().includes('posts listening on 4000'), 'esc');
     stdin.write('e');
-    await tick();
+    await until(() => frame().includes('· explain'), 'e');
     store.emit({ type: 'change', path: '/p/client/src/app.js', artifact: 'blog/client', action: 'sync', reason: 'rule 1' });
-    await tick();
-    expect(lastFrame()).toContain('sync [blog/client]: rule 1');
+    await until(() => frame().includes('sync [blog/client]: rule 1'), 'an explain line');
     stdin.write('?');
-    await tick();
-    expect(lastFrame()).toContain('rebuild the selected image');
+    await until(() => frame().includes('rebuild the selected image'), 'help');
     stdin.write('\u001b');
-    await tick();
+    await until(() => !frame().includes('rebuild the selected image'), 'help closed');
     stdin.write('q');
-    await tick();
+    await until(() => actions.length === 3, 'q');
     expect(actions).toEqual([
       { type: 'rebuild', image: 'blog/posts' },
       { type: 'sync', image: 'blog/query' },
