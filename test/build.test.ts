@@ -194,7 +194,7 @@ describe('devloop build --push', () => {
     }
   });
 
-  it(`pushes ${REGISTRY}/IMAGE:TAG, reports it in --file-output, and pushes nothing the second time`, async () => {
+  it(`pushes ${REGISTRY}/IMAGE:TAG, reports it in --file-output, pushes nothing the second time, and trusts the registry over the engine`, async () => {
     appendFileSync(path.join(cwd(), 'client/src/index.html'), `<!-- ${nonce()} -->\n`);
     const out = path.join(cwd(), 'pushed.json');
     const run = await runDevloop(['build', '--push', '--registry', REGISTRY, '--file-output', out, '-o', 'json'], { cwd: cwd() });
@@ -215,6 +215,15 @@ describe('devloop build --push', () => {
     expect(again.exitCode, again.stderr).toBe(0);
     expect(finalStatus(again.stdout)).toEqual(Object.fromEntries(IMAGES.map((i) => [i, 'cached'])));
     expect(buildEvents(again.stdout).filter((e) => e.status === 'pushing')).toEqual([]);
+
+    // When pushing, the registry is what counts: with the image gone from the engine (this run's
+    // client image is unique to it), nothing is rebuilt because the registry has the tag.
+    docker(['rmi', client.tag!, `blog/client:${tag}`]);
+    expect(imageExists(client.tag!)).toBe(false);
+    const fromRegistry = await runDevloop(['build', 'blog/client', '--push', '--registry', REGISTRY, '-o', 'json'], { cwd: cwd() });
+    expect(fromRegistry.exitCode, fromRegistry.stderr).toBe(0);
+    const cached = buildEvents(fromRegistry.stdout).find((e) => e.image === 'blog/client')!;
+    expect(cached).toMatchObject({ status: 'cached', tag: client.tag, reason: `in ${REGISTRY}` });
   });
 
   it('an unreachable registry is an environment error with a hint', async () => {
