@@ -191,9 +191,10 @@ export class AgentChannel {
   /**
    * Sends one batch: removes `deletes` (absolute container paths), then extracts `tar` at `/`.
    * Resolves on the agent's ack; rejects with AgentUnusableError (read-only, permission),
-   * AgentError (broken channel, timeout, other failures), or when `signal` aborts.
+   * AgentError (broken channel, timeout, other failures), or when `signal` aborts. The default
+   * timeout is 60 s plus 1 s per MB of tar.
    */
-  send(deletes: readonly string[], tar: Buffer, signal: AbortSignal, timeoutMs = 60_000): Promise<void> {
+  send(deletes: readonly string[], tar: Buffer, signal: AbortSignal, timeoutMs = 60_000 + Math.ceil(tar.length / 1_000_000) * 1_000): Promise<void> {
     for (const d of deletes) {
       if (/[\n\r\0]/.test(d)) throw new AgentError(`cannot sync a path containing a newline: ${JSON.stringify(d)}`, false);
     }

@@ -18,7 +18,7 @@ function write(rel: string, content = 'x'): string {
   return p;
 }
 
-function config(extra = ''): Config {
+function config(extra = '', debounceMs = 30): Config {
   const text = `
 apiVersion: devloop/v1
 kind: Config
@@ -33,7 +33,7 @@ build:
 deploy:
   kubectl: { manifests: ["k8s/*.yaml"] }
 watch:
-  debounceMs: 30
+  debounceMs: ${debounceMs}
   ignore: ["services/api/generated", "**/*.tmp"]
 ${extra}`;
   const file = write('devloop.config.yaml', text);
@@ -136,6 +136,22 @@ describe('startWatcher', () => {
     expect(batch.every((c) => c.kind === 'add')).toBe(true);
     await new Promise((r) => setTimeout(r, 200));
     expect(b.received).toHaveLength(0);
+  });
+
+  it('flushes a batch within MAX_BATCH_WAIT_MS under a constant stream of events', async () => {
+    const b = batches();
+    // A 400 ms quiet window that a write every 15 ms never leaves: only the cap can flush.
+    watcher = await startWatcher(config('', 400), { signal: controller.signal, sink: new CollectingSink(), onBatch: b.onBatch });
+    const started = Date.now();
+    let i = 0;
+    const timer = setInterval(() => write(`web/src/stream${i++}.js`), 15);
+    try {
+      await b.next(2500);
+      expect(Date.now() - started).toBeLessThan(2000);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    } finally {
+      clearInterval(timer);
+    }
   });
 
   it('turns an atomic save (write temp, rename over) into one change of the real file', async () => {
