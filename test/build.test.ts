@@ -20,6 +20,21 @@ const nonce = () => `${Date.now().toString(36)}-${Math.random().toString(36).sli
 let project: { dir: string; cleanup(): void };
 const cwd = () => project.dir;
 
+/**
+ * References this suite built from per-run (nonce) inputs: no other run can have them, so they are
+ * removed afterwards. Images of the unchanged fixture are shared with other suites and are kept.
+ */
+const createdRefs = new Set<string>();
+async function devloop(args: string[], env?: NodeJS.ProcessEnv) {
+  const result = await runDevloop(args, { cwd: cwd(), env });
+  for (const m of result.stdout.matchAll(/"status":"built","tag":"([^"]+)"|: built (\S+)/g)) {
+    const ref = m[1] ?? m[2];
+    createdRefs.add(ref);
+    if (ref.startsWith(`${REGISTRY}/`)) createdRefs.add(ref.slice(REGISTRY.length + 1));
+  }
+  return result;
+}
+
 type BuildEvent = { type: 'build'; image: string; status: string; tag?: string; reason?: string; step?: string; output?: string[]; skipped?: boolean };
 function buildEvents(stdout: string): BuildEvent[] {
   return parseJsonLines(stdout).filter((e) => e.type === 'build') as BuildEvent[];
@@ -46,11 +61,20 @@ beforeAll(async () => {
   const first = await runDevloop(['build', '-o', 'json'], { cwd: cwd() });
   expect(first.exitCode, first.stderr).toBe(0);
 });
-afterAll(() => project?.cleanup());
+afterAll(() => {
+  project?.cleanup();
+  for (const ref of createdRefs) {
+    try {
+      docker(['rmi', ref], 30_000);
+    } catch {
+      // already gone, or used by a container: leave it
+    }
+  }
+});
 
 describe('devloop build', () => {
   it('builds every artifact of the fixture, then a second build builds nothing', async () => {
-    const again = await runDevloop(['build', '-o', 'json'], { cwd: cwd() });
+    const again = await devloop(['build', '-o', 'json']);
     expect(again.exitCode, again.stderr).toBe(0);
     expect(finalStatus(again.stdout)).toEqual(Object.fromEntries(IMAGES.map((i) => [i, 'cached'])));
     expect(buildEvents(again.stdout).filter((e) => e.status === 'building')).toEqual([]);
@@ -59,14 +83,14 @@ describe('devloop build', () => {
 
   it('a content change: --dry-run names the file and builds nothing; then only that image is rebuilt', async () => {
     appendFileSync(path.join(cwd(), 'services/posts/public/index.html'), `<!-- ${nonce()} -->\n`);
-    const dry = await runDevloop(['build', '--dry-run'], { cwd: cwd() });
+    const dry = await devloop(['build', '--dry-run']);
     expect(dry.exitCode, dry.stderr).toBe(0);
     const planned = /blog\/posts: would build (\S+) \(services\/posts\/public\/index\.html changed\)/.exec(dry.stdout);
     expect(planned, dry.stdout).not.toBeNull();
     expect(imageExists(planned![1])).toBe(false);
     for (const other of IMAGES.filter((i) => i !== 'blog/posts')) expect(dry.stdout).toMatch(new RegExp(`${other}: cached`));
 
-    const run = await runDevloop(['build', '-o', 'json'], { cwd: cwd() });
+    const run = await devloop(['build', '-o', 'json']);
     expect(run.exitCode, run.stderr).toBe(0);
     expect(finalStatus(run.stdout)).toEqual({ 'blog/base': 'cached', 'blog/posts': 'built', 'blog/comments': 'cached', 'blog/query': 'cached', 'blog/client': 'cached' });
     const built = buildEvents(run.stdout).find((e) => e.status === 'built')!;
@@ -77,7 +101,7 @@ describe('devloop build', () => {
 
   it('a change in the base image rebuilds it and every image built on it', async () => {
     writeFileSync(path.join(cwd(), 'base/rootfs/etc/devloop-test'), nonce());
-    const run = await runDevloop(['build', '-o', 'json'], { cwd: cwd() });
+    const run = await devloop(['build', '-o', 'json']);
     expect(run.exitCode, run.stderr).toBe(0);
     expect(finalStatus(run.stdout)).toEqual(Object.fromEntries(IMAGES.map((i) => [i, 'built'])));
     const reasons = Object.fromEntries(buildEvents(run.stdout).filter((e) => e.status === 'building').map((e) => [e.image, e.reason]));
@@ -95,7 +119,7 @@ describe('devloop build', () => {
     writeFileSync(dockerfile, original.replace('COPY . /app\n', `COPY . /app\nRUN sh -c 'echo ${marker}; exit 3'\n`));
     appendFileSync(path.join(cwd(), 'services/comments/public/index.html'), `<!-- ${nonce()} -->\n`);
     try {
-      const run = await runDevloop(['build'], { cwd: cwd() });
+      const run = await devloop(['build']);
       expect(run.exitCode).toBe(1);
       expect(run.stdout).toMatch(new RegExp(`blog/query: failed Step \\d+/\\d+ : RUN sh -c 'echo ${marker}; exit 3': exited with code 3`));
       expect(run.stdout).toMatch(new RegExp(`^  ${marker}$`, 'm'));
@@ -111,7 +135,7 @@ describe('devloop build', () => {
     const original = readFileSync(dockerfile, 'utf8');
     writeFileSync(dockerfile, `${original}COPY no-such-file-${nonce()} /\n`);
     try {
-      const run = await runDevloop(['build', '-o', 'json'], { cwd: cwd() });
+      const run = await devloop(['build', '-o', 'json']);
       expect(run.exitCode).toBe(1);
       expect(finalStatus(run.stdout)).toEqual({ 'blog/base': 'failed', 'blog/posts': 'skipped', 'blog/comments': 'skipped', 'blog/query': 'skipped', 'blog/client': 'skipped' });
       const skipped = buildEvents(run.stdout).find((e) => e.image === 'blog/posts')!;
@@ -126,7 +150,7 @@ describe('devloop build', () => {
 
   it('--file-output lists the images present in the engine', async () => {
     const out = path.join(mkdtempSync(path.join(os.tmpdir(), 'devloop-file-output-')), 'builds.json');
-    const run = await runDevloop(['build', '--file-output', out], { cwd: cwd() });
+    const run = await devloop(['build', '--file-output', out]);
     expect(run.exitCode, run.stderr).toBe(0);
     const { builds } = JSON.parse(readFileSync(out, 'utf8')) as { builds: Array<{ imageName: string; tag: string }> };
     expect(builds.map((b) => b.imageName).sort()).toEqual([...IMAGES].sort());
@@ -138,14 +162,14 @@ describe('devloop build', () => {
   });
 
   it('names an unknown image with a did-you-mean (exit 2)', async () => {
-    const run = await runDevloop(['build', 'blog/post'], { cwd: cwd() });
+    const run = await devloop(['build', 'blog/post']);
     expect(run.exitCode).toBe(2);
     expect(run.stderr).toMatch(/"blog\/post" is not an artifact of this config/);
     expect(run.stderr).toMatch(/Did you mean blog\/posts\?/);
   });
 
   it('says how to fix an unreachable Docker engine (exit 1)', async () => {
-    const run = await runDevloop(['build'], { cwd: cwd(), env: { DOCKER_HOST: 'unix:///tmp/devloop-no-such-docker.sock' } });
+    const run = await devloop(['build'], { DOCKER_HOST: 'unix:///tmp/devloop-no-such-docker.sock' });
     expect(run.exitCode).toBe(1);
     expect(run.stderr).toMatch(/cannot reach the Docker engine at unix:\/\/\/tmp\/devloop-no-such-docker\.sock/);
     expect(run.stderr).toMatch(/next: .*test\/cluster\/docker-up\.sh.*DOCKER_HOST/);
@@ -197,7 +221,7 @@ describe('devloop build --push', () => {
   it(`pushes ${REGISTRY}/IMAGE:TAG, reports it in --file-output, pushes nothing the second time, and trusts the registry over the engine`, async () => {
     appendFileSync(path.join(cwd(), 'client/src/index.html'), `<!-- ${nonce()} -->\n`);
     const out = path.join(cwd(), 'pushed.json');
-    const run = await runDevloop(['build', '--push', '--registry', REGISTRY, '--file-output', out, '-o', 'json'], { cwd: cwd() });
+    const run = await devloop(['build', '--push', '--registry', REGISTRY, '--file-output', out, '-o', 'json']);
     expect(run.exitCode, run.stderr).toBe(0);
     const events = buildEvents(run.stdout);
     const pushed = events.filter((e) => e.status === 'pushed').map((e) => e.image);
@@ -211,7 +235,7 @@ describe('devloop build --push', () => {
     expect(builds.find((b) => b.imageName === 'blog/client')?.tag).toBe(client.tag);
     expect(builds.every((b) => b.tag.startsWith(`${REGISTRY}/`))).toBe(true);
 
-    const again = await runDevloop(['build', '--push', '--registry', REGISTRY, '-o', 'json'], { cwd: cwd() });
+    const again = await devloop(['build', '--push', '--registry', REGISTRY, '-o', 'json']);
     expect(again.exitCode, again.stderr).toBe(0);
     expect(finalStatus(again.stdout)).toEqual(Object.fromEntries(IMAGES.map((i) => [i, 'cached'])));
     expect(buildEvents(again.stdout).filter((e) => e.status === 'pushing')).toEqual([]);
@@ -220,14 +244,14 @@ describe('devloop build --push', () => {
     // client image is unique to it), nothing is rebuilt because the registry has the tag.
     docker(['rmi', client.tag!, `blog/client:${tag}`]);
     expect(imageExists(client.tag!)).toBe(false);
-    const fromRegistry = await runDevloop(['build', 'blog/client', '--push', '--registry', REGISTRY, '-o', 'json'], { cwd: cwd() });
+    const fromRegistry = await devloop(['build', 'blog/client', '--push', '--registry', REGISTRY, '-o', 'json']);
     expect(fromRegistry.exitCode, fromRegistry.stderr).toBe(0);
     const cached = buildEvents(fromRegistry.stdout).find((e) => e.image === 'blog/client')!;
     expect(cached).toMatchObject({ status: 'cached', tag: client.tag, reason: `in ${REGISTRY}` });
   });
 
   it('an unreachable registry is an environment error with a hint', async () => {
-    const run = await runDevloop(['build', 'blog/base', '--push', '--registry', '127.0.0.1:5999'], { cwd: cwd() });
+    const run = await devloop(['build', 'blog/base', '--push', '--registry', '127.0.0.1:5999']);
     expect(run.exitCode).toBe(1);
     expect(run.stderr).toMatch(/cannot reach the registry 127\.0\.0\.1:5999/);
     expect(run.stderr).toMatch(/next: Check that the registry is running/);
