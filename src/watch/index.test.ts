@@ -117,6 +117,41 @@ describe('createIgnoredPredicate', () => {
   });
 });
 
+describe('createIgnoredPredicate outside contexts', () => {
+  it('with a manifest glob at the root, watches only the way to contexts and manifests', async () => {
+    write('node_modules/big/index.js');
+    write('deploy/app.yaml');
+    write('notes.txt');
+    const c = parseConfig(
+      `apiVersion: devloop/v1
+kind: Config
+metadata: { name: w }
+build:
+  artifacts:
+    - { image: w/api, context: services/api }
+deploy:
+  kubectl: { manifests: ["*.yaml", "deploy/*.yaml"] }
+`,
+      path.join(dir, 'devloop.config.yaml'),
+    );
+    expect(watchRoots(c).map((r) => path.relative(dir, r))).toEqual(['']);
+    const { loadContextFilters } = await import('./index.js');
+    const ignored = createIgnoredPredicate(c, await loadContextFilters(c));
+    const dirStats = { isDirectory: () => true } as never;
+    const fileStats = { isDirectory: () => false } as never;
+    expect(ignored(dir, dirStats)).toBe(false);
+    expect(ignored(path.join(dir, 'node_modules'), dirStats)).toBe(true);
+    expect(ignored(path.join(dir, 'docs'), dirStats)).toBe(true);
+    expect(ignored(path.join(dir, 'notes.txt'), fileStats)).toBe(true);
+    expect(ignored(path.join(dir, 'services'), dirStats)).toBe(false);
+    expect(ignored(path.join(dir, 'services/api'), dirStats)).toBe(false);
+    expect(ignored(path.join(dir, 'services/other'), dirStats)).toBe(true);
+    expect(ignored(path.join(dir, 'deploy'), dirStats)).toBe(false);
+    expect(ignored(path.join(dir, 'deploy/app.yaml'), fileStats)).toBe(false);
+    expect(ignored(path.join(dir, 'root.yaml'), fileStats)).toBe(false);
+  });
+});
+
 describe('startWatcher', () => {
   it('reports ready with the files watched, pruned trees excluded', async () => {
     const sink = new CollectingSink();

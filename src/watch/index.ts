@@ -88,12 +88,35 @@ export function createIgnoredPredicate(config: Config, filters: ReadonlyMap<stri
   const rootPrefix = prefixOf(config.rootDir);
   const contexts = config.build.artifacts.map((a) => ({ prefix: prefixOf(a.contextDir), filter: filters.get(a.image) }));
   const posix = path.sep === '/' ? (p: string) => p : (p: string) => p.split(path.sep).join('/');
+  // Outside every context, only what leads to something deployed or built is watched: directories
+  // watched whole (kustomize paths, helm charts), and the way to contexts, values files and files
+  // the manifest globs can match. So a manifest glob at the root (`*.yaml`) does not watch the
+  // whole repository.
+  const wholeDirs = [...config.deploy.kustomize.paths, ...config.deploy.helm.releases.map((r) => r.chart)].map((d) => prefixOf(path.resolve(config.rootDir, d)));
+  const leadTo = [
+    ...config.build.artifacts.map((a) => a.contextDir),
+    ...wholeDirs.map((d) => d.slice(0, -1)),
+    ...config.deploy.helm.releases.flatMap((r) => r.valuesFiles.map((v) => path.resolve(config.rootDir, v))),
+  ];
+  const globSegments = config.deploy.kubectl.manifests.map((g) => g.split('/').map((seg) => (seg === '**' ? null : micromatch.matcher(seg, { dot: true }))));
+  /** Whether some manifest glob can match a path below the directory `rel` (segment by segment). */
+  const globCanMatchBelow = (rel: string) => {
+    const segs = rel === '' ? [] : rel.split('/');
+    return globSegments.some((glob) => {
+      for (let i = 0; i < segs.length; i++) {
+        const m = glob[i];
+        if (m === null) return true; // ** matches any depth
+        if (m === undefined || !m(segs[i])) return false;
+      }
+      return segs.length < glob.length;
+    });
+  };
   return (p, stats) => {
     const abs = path.isAbsolute(p) ? p : path.resolve(p);
     if (abs.endsWith(`${path.sep}.git`)) return true;
     if (abs === config.file) return false;
-    if (abs.startsWith(rootPrefix)) {
-      const rootRel = posix(abs.slice(rootPrefix.length));
+    const rootRel = abs.startsWith(rootPrefix) ? posix(abs.slice(rootPrefix.length)) : abs === config.rootDir ? '' : undefined;
+    if (rootRel) {
       if (ignoreMatchers.length > 0 && ignoreMatchers.some((m) => m(rootRel))) return true;
       if (manifestMatchers.length > 0 && manifestMatchers.some((m) => m(rootRel))) return false;
     }
@@ -106,7 +129,14 @@ export function createIgnoredPredicate(config: Config, filters: ReadonlyMap<stri
       const excluded = stats ? filter.isExcluded(rel, stats.isDirectory()) : filter.isExcluded(rel, false) && filter.isExcluded(rel, true);
       if (!excluded) return false;
     }
-    return containing > 0;
+    if (containing > 0) return true;
+    // Outside every context.
+    if (wholeDirs.some((d) => abs.startsWith(d))) return false;
+    const absPrefix = prefixOf(abs);
+    if (leadTo.some((t) => t === abs || t.startsWith(absPrefix))) return false;
+    if (!stats || rootRel === undefined) return false; // not known to be a file or a directory yet
+    if (!stats.isDirectory()) return true; // manifests matched above
+    return !globCanMatchBelow(rootRel);
   };
 }
 
