@@ -81,6 +81,15 @@ describe('planChanges', () => {
     expect(plan.syncs[0].delete).toEqual(['/app/public/img']);
   });
 
+  it('ignores a removed directory no sync rule matches (its files come as their own unlinks)', () => {
+    const plan = planChanges([change('client/lib/old/a.js', 'unlink'), change('client/lib/old', 'unlinkDir'), change('client/src/gone', 'unlinkDir')], config(), state());
+    // lib/old/a.js itself matches no rule: it rebuilds; the directory event adds nothing.
+    expect(plan.rebuild).toEqual(['blog/client']);
+    expect(plan.decisions[1]).toMatchObject({ action: 'ignore', reason: 'directory lib/old removed: its files are planned one by one' });
+    // A directory a rule matches is deleted whole (rule 2 "src/**").
+    expect(plan.decisions[2]).toMatchObject({ action: 'sync', reason: 'matched sync rule 2 "src/**" -> delete /app/all/src/gone (dropped: blog/client is rebuilt in this batch)' });
+  });
+
   it('keeps a relative dest relative (the Syncer resolves it against WORKDIR)', () => {
     const plan = planChanges([change('services/posts/public2/a/b.txt')], config(), state());
     expect(plan.syncs[0].copy[0].containerPath).toBe('static/public2/a/b.txt');

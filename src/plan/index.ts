@@ -20,7 +20,8 @@
  * 5. Anything else -> ignore.
  * Rules 1-2 do not stop rule 4: a manifest kept inside a build context also changes that image.
  * An image rebuilt in the same batch has its syncs dropped (the new image carries the files).
- * Directory additions are ignored: their files arrive as their own changes.
+ * Directory additions, and removals no sync rule matches, are ignored: their files arrive as their
+ * own changes (a removal matching a sync rule deletes the whole directory in the container).
  */
 import path from 'node:path';
 import micromatch from 'micromatch';
@@ -258,6 +259,10 @@ export function planChanges(changes: FileChange[], config: Config, state: PlanSt
           action: 'sync',
           reason: `matched sync rule ${ruleIndex + 1} "${rule.src}" -> ${removing ? 'delete ' : ''}${containerPath}`,
         });
+        return;
+      }
+      if (isDir) {
+        decisions.push({ type: 'change', path: file, artifact: image, action: 'ignore', reason: `directory ${rel} removed: its files are planned one by one` });
         return;
       }
       rebuildCauses.add(image);
