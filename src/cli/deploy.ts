@@ -30,7 +30,7 @@ export async function run(ctx: CommandContext): Promise<number> {
   const config = await ctx.loadConfig();
   const { createKubeClient } = await import('../kube/client.js');
   const { createDeployer, loadImages } = await import('../deploy/index.js');
-  const kube = await createKubeClient(config);
+  const kube = await createKubeClient(config, { lightweight: true });
   try {
     // Fail on an unreachable cluster before spending time on builds.
     await kube.ping(ctx.signal);

@@ -82,12 +82,12 @@ export async function run(ctx: CommandContext): Promise<number> {
   const { createKubeClient } = await import('../kube/client.js');
   let kube;
   try {
-    kube = await createKubeClient({ context: target.kubeContext });
+    kube = await createKubeClient({ context: target.kubeContext }, { lightweight: true });
   } catch (error) {
     // The journal's context may have been renamed: fall back to the current context, and say so.
     if (!target.fallback || !target.kubeContext) throw error;
     ctx.sink.emit({ type: 'message', level: 'warn', text: `context ${target.kubeContext} from the journal is not in the kubeconfig; using the current context` });
-    kube = await createKubeClient({});
+    kube = await createKubeClient({}, { lightweight: true });
   }
   try {
     const { down } = await import('../teardown/index.js');

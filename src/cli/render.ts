@@ -17,7 +17,7 @@ export async function run(ctx: CommandContext): Promise<number> {
 
   let kube: Awaited<ReturnType<typeof createKubeClient>> | undefined;
   try {
-    kube = await createKubeClient(config);
+    kube = await createKubeClient(config, { lightweight: true });
     await kube.ping(ctx.signal);
   } catch (error) {
     if (!(error instanceof EnvironmentError)) throw error;

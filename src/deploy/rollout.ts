@@ -11,7 +11,7 @@
  */
 import { FailureError, InterruptedError } from '../errors.js';
 import type { EventSink } from '../events.js';
-import { sleep, type KubeClient } from '../kube/client.js';
+import { POD_RESOURCE, sleep, type KubeClient } from '../kube/client.js';
 import { describeObject, keyOf, type KubeObject } from '../kube/types.js';
 import { artifactFor, parseImageRef, registryOf } from './images.js';
 import { projectSelector } from './labels.js';
@@ -282,7 +282,7 @@ interface Tracked {
 /** Waits for every workload among `applied`; see the module comment for the contract. */
 export async function waitForRollout(kube: KubeClient, applied: readonly KubeObject[], options: RolloutOptions): Promise<void> {
   const { sink, signal } = options;
-  const pollMs = options.pollMs ?? 400;
+  const pollMs = options.pollMs ?? 300;
   const tracked: Tracked[] = applied.filter((o) => WORKLOAD_KINDS.has(o.kind) && !isControlledPod(o)).map((object) => ({ object, label: describeObject(keyOf(object)), done: false }));
   if (tracked.length === 0) return;
   const started = Date.now();
@@ -293,6 +293,32 @@ export async function waitForRollout(kube: KubeClient, applied: readonly KubeObj
   const eventCache = new Map<string, { at: number; lines: string[] }>();
   for (const t of tracked) sink.emit({ type: 'deploy', status: 'waiting', object: t.label, message: `up to ${options.deadlineSeconds}s` });
 
+  // Watches only wake the loop early (a pod turned ready, a status changed); readiness is always
+  // judged from fresh reads, so a watch that drops costs latency, never correctness.
+  const watches = new AbortController();
+  const stopWatches = () => watches.abort();
+  signal.addEventListener('abort', stopWatches, { once: true });
+  let wake: (() => void) | undefined;
+  const poke = () => wake?.();
+  const kinds = [...new Set(tracked.map((t) => `${t.object.apiVersion}|${t.object.kind}`))];
+  for (const ns of namespaces) {
+    void kube.watch(POD_RESOURCE, { namespace: ns, labelSelector: projectSelector(options.project), signal: watches.signal }, poke);
+    for (const k of kinds) {
+      const [apiVersion, kind] = k.split('|');
+      void kube
+        .resourceFor(apiVersion, kind, watches.signal)
+        .then((resource) => kube.watch(resource, { namespace: ns, labelSelector: projectSelector(options.project), signal: watches.signal }, poke))
+        .catch(() => undefined);
+    }
+  }
+  try {
+    await pollUntilSettled();
+  } finally {
+    signal.removeEventListener('abort', stopWatches);
+    watches.abort();
+  }
+
+  async function pollUntilSettled(): Promise<void> {
   for (let round = 0; ; round++) {
     if (signal.aborted) throw new InterruptedError();
     const pending = tracked.filter((t) => !t.done);
@@ -351,7 +377,11 @@ export async function waitForRollout(kube: KubeClient, applied: readonly KubeObj
     );
 
     if (tracked.every((t) => t.done)) break;
-    await sleep(Math.min(pollMs, Math.max(0, deadline - Date.now()) + 10), signal);
+    // Sleep one poll, or less when a watch reports a change (then give the controllers 50 ms).
+    const woken = new Promise<void>((resolve) => (wake = () => setTimeout(resolve, 50)));
+    await Promise.race([sleep(Math.min(pollMs, Math.max(0, deadline - Date.now()) + 10), signal), woken]);
+    wake = undefined;
+  }
   }
 
   const failed = tracked.filter((t) => t.failure);

@@ -15,7 +15,8 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { EnvironmentError, UsageError } from '../errors.js';
+import { BugError, EnvironmentError, UsageError } from '../errors.js';
+import { loadStaticCredentials, type StaticCredentials } from './kubeconfig.js';
 import { httpError, KubeApiError, networkError, UNREACHABLE_HINT, type KubeStatus } from './errors.js';
 import {
   joinApiVersion,
@@ -64,8 +65,13 @@ export function loadClientNode(): Promise<ClientNode> {
  * Loads the kubeconfig (KUBECONFIG or ~/.kube/config) and selects `options.context` or the current
  * context. Throws EnvironmentError when there is no usable context, listing the available ones.
  */
-export async function createKubeClient(config: { deploy?: { kubeContext?: string } } | KubeClientOptions = {}): Promise<KubeClient> {
+export async function createKubeClient(config: { deploy?: { kubeContext?: string } } | KubeClientOptions = {}, options: { lightweight?: boolean } = {}): Promise<KubeClient> {
   const context = 'deploy' in config ? config.deploy?.kubeContext : (config as KubeClientOptions).context;
+  if (options.lightweight) {
+    // One-shot commands skip client-node's import (~0.5 s) when the kubeconfig is plain.
+    const credentials = loadStaticCredentials(context);
+    if (credentials) return new KubeClient(undefined, { ...credentials, credentials });
+  }
   const k8s = await loadClientNode();
   const kc = new k8s.KubeConfig();
   try {
@@ -126,19 +132,29 @@ export class KubeClient {
   readonly user: string;
   /** The context's namespace, else `default`. */
   readonly defaultNamespace: string;
-  /** The underlying client-node config, for src/kube/ helpers (exec, port-forward) only. */
-  readonly kubeConfig: KubeConfigLike;
+  private readonly loadedKubeConfig?: KubeConfigLike;
+  private readonly credentials?: StaticCredentials;
 
   private agent?: http.Agent;
   private discoveryCache?: Promise<ResourceInfo[]>;
   private readonly groupVersionCache = new Map<string, Promise<ResourceInfo[]>>();
 
-  constructor(kubeConfig: KubeConfigLike, info: { context: string; server: string; user: string; namespace: string }) {
-    this.kubeConfig = kubeConfig;
+  constructor(kubeConfig: KubeConfigLike | undefined, info: { context: string; server: string; user: string; namespace: string; credentials?: StaticCredentials }) {
+    this.loadedKubeConfig = kubeConfig;
+    this.credentials = info.credentials;
     this.context = info.context;
     this.server = info.server.replace(/\/+$/, '');
     this.user = info.user;
     this.defaultNamespace = info.namespace;
+  }
+
+  /**
+   * The underlying client-node config, for src/kube/ helpers (exec, logs, port-forward) only.
+   * Available unless the client was created with `lightweight` (one-shot commands).
+   */
+  get kubeConfig(): KubeConfigLike {
+    if (!this.loadedKubeConfig) throw new BugError('KubeClient.kubeConfig used on a client created with { lightweight: true }');
+    return this.loadedKubeConfig;
   }
 
   /** Releases the keep-alive sockets so the process can exit. Safe to call twice. */
@@ -150,6 +166,13 @@ export class KubeClient {
   // ---------------------------------------------------------------- transport
 
   private async connection(): Promise<{ agent: http.Agent; headers: Record<string, string> }> {
+    if (this.credentials) {
+      const c = this.credentials;
+      this.agent ??= this.server.startsWith('https:')
+        ? new https.Agent({ keepAlive: true, maxSockets: 16, ca: c.ca, cert: c.cert, key: c.key, servername: c.servername, ...(c.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}) })
+        : new http.Agent({ keepAlive: true, maxSockets: 16 });
+      return { agent: this.agent, headers: c.headers };
+    }
     const opts: https.RequestOptions & { headers?: Record<string, string> } = {};
     await this.kubeConfig.applyToHTTPSOptions(opts);
     const headers: Record<string, string> = {};
