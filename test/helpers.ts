@@ -69,7 +69,12 @@ export function parseJsonLines(stdout: string): Array<Record<string, unknown>> {
 /** Copies a fixture into a fresh temp directory (with its assembled rootfs) and returns its path. */
 export function copyFixture(name: string): { dir: string; cleanup(): void } {
   const dir = mkdtempSync(path.join(os.tmpdir(), `devloop-${name}-`));
-  cpSync(path.join(repoRoot, 'fixtures', name), dir, { recursive: true, verbatimSymlinks: true });
+  cpSync(path.join(repoRoot, 'fixtures', name), dir, {
+    recursive: true,
+    verbatimSymlinks: true,
+    // State a local run left in the fixture (hash cache, inventory journal) must not leak into tests.
+    filter: (source) => path.basename(source) !== '.devloop',
+  });
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 

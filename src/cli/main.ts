@@ -149,6 +149,12 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // A reader that goes away (`devloop build -o json | head`) is not an error of the run: stop
+  // writing and let the command finish.
+  const onOutputError = (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+  };
+  io.stdout.on('error', onOutputError);
 
   let sink: EventSink | undefined;
   let output: 'text' | 'json' = argv.includes('json') && (argv.includes('-o') || argv.includes('--output')) ? 'json' : 'text';

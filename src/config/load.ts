@@ -115,7 +115,12 @@ export function parseConfig(text: string, file: string, options: Omit<LoadOption
 
   const parsed = ConfigSchema.safeParse(data);
   if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.flatMap((issue) => issueToProblems(issue, data, locate)));
+    // Report the schema's problems together with the semantic ones it did not hide, so one run
+    // shows everything to fix.
+    const schemaProblems = parsed.error.issues.flatMap((issue) => issueToProblems(issue, data, locate));
+    const seen = new Set(schemaProblems.map((p) => p.path));
+    const semantic = checkSemantics(lenientView(data), path.dirname(file), locate, options.skipFileChecks ?? false);
+    throw new ConfigError([...schemaProblems, ...semantic.filter((p) => !seen.has(p.path))].sort(byPosition));
   }
 
   const merged = applyProfiles(parsed.data, data as Record<string, unknown>, options.profiles ?? [], locate);
@@ -327,7 +332,51 @@ function applyProfiles(parsed: RawConfig, document: Record<string, unknown>, nam
   return result.data;
 }
 
-function checkSemantics(config: RawConfig, rootDir: string, locate: Locate, skipFileChecks: boolean): ConfigProblem[] {
+/** The part of the config the semantic checks read. `unreadable` entries keep the indexes aligned. */
+interface SemanticView {
+  build: {
+    artifacts: Array<Pick<ArtifactConfig, 'image' | 'context' | 'dockerfile' | 'requires' | 'sync'> & { unreadable?: boolean; skipFileChecks?: boolean }>;
+  };
+}
+
+function byPosition(a: ConfigProblem, b: ConfigProblem): number {
+  return a.line - b.line || a.column - b.column;
+}
+
+/**
+ * The artifacts of a document that failed schema validation, read defensively: fields of the wrong
+ * type are left out (the schema already reported them), defaults filled as the schema would.
+ */
+function lenientView(data: unknown): SemanticView {
+  const str = (v: unknown, fallback: string) => (typeof v === 'string' ? v : fallback);
+  const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+  const build = isPlainObject(data) && isPlainObject(data.build) ? data.build : {};
+  const artifacts = list(build.artifacts).map((entry, i) => {
+    const a = isPlainObject(entry) ? entry : {};
+    const sync = isPlainObject(a.sync) ? a.sync : {};
+    return {
+      unreadable: !isPlainObject(entry),
+      // Without a readable context (e.g. the key is misspelt) the default "." would give false alarms.
+      skipFileChecks: typeof a.context !== 'string',
+      image: str(a.image, `#${i}`),
+      context: str(a.context, '.'),
+      dockerfile: str(a.dockerfile, 'Dockerfile'),
+      requires: list(a.requires)
+        .filter(isPlainObject)
+        .filter((r) => typeof r.image === 'string')
+        .map((r) => ({ image: r.image as string, alias: str(r.alias, '') })),
+      sync: {
+        manual: list(sync.manual)
+          .filter(isPlainObject)
+          .filter((r) => typeof r.src === 'string' && typeof r.dest === 'string')
+          .map((r) => ({ src: r.src as string, dest: r.dest as string })),
+      },
+    };
+  });
+  return { build: { artifacts } };
+}
+
+function checkSemantics(config: SemanticView, rootDir: string, locate: Locate, skipFileChecks: boolean): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const add = (segments: PropertyKey[], message: string, fix?: string) =>
     problems.push({ ...locate(segments), path: formatPath(segments), message, fix });
@@ -344,8 +393,9 @@ function checkSemantics(config: RawConfig, rootDir: string, locate: Locate, skip
   });
 
   artifacts.forEach((a, i) => {
+    if ('unreadable' in a && a.unreadable) return;
     const contextDir = path.resolve(rootDir, a.context);
-    if (!skipFileChecks) {
+    if (!skipFileChecks && !('skipFileChecks' in a && a.skipFileChecks)) {
       if (!existsSync(contextDir) || !statSync(contextDir).isDirectory()) {
         add(['build', 'artifacts', i, 'context'], `context directory ${contextDir} does not exist`, 'the path is relative to the config file');
       } else {
@@ -388,7 +438,7 @@ function checkSemantics(config: RawConfig, rootDir: string, locate: Locate, skip
   return problems;
 }
 
-function existsInRaw(a: ArtifactConfig, key: keyof ArtifactConfig): boolean {
+function existsInRaw(a: Pick<ArtifactConfig, 'dockerfile'>, key: 'dockerfile'): boolean {
   return key === 'dockerfile' ? a.dockerfile !== 'Dockerfile' : true;
 }
 
