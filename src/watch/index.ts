@@ -140,6 +140,31 @@ export function createIgnoredPredicate(config: Config, filters: ReadonlyMap<stri
   };
 }
 
+/** `20 node_modules directories (100000 files, e.g. services/a/node_modules: 5000)`, or the top 3 by size. */
+export function summariseSubtrees(subtrees: ReadonlyArray<{ dir: string; files: number }>): string {
+  const top = subtrees[0];
+  if (!top) return '';
+  const name = path.posix.basename(top.dir);
+  const sameName = subtrees.filter((s) => path.posix.basename(s.dir) === name);
+  if (sameName.length > 1) {
+    const total = sameName.reduce((sum, s) => sum + s.files, 0);
+    return `${sameName.length} ${name} directories (${total} files, e.g. ${top.dir}: ${top.files})`;
+  }
+  return subtrees.slice(0, 3).map((s) => `${s.dir} (${s.files} files)`).join(', ');
+}
+
+/** Files below each directory (up to rootDir, or the filesystem root for one outside it). */
+export function subtreeCounts(directFiles: ReadonlyMap<string, number>, rootDir: string): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const [start, files] of directFiles) {
+    for (let dir = start; ; dir = path.dirname(dir)) {
+      counts.set(dir, (counts.get(dir) ?? 0) + files);
+      if (dir === rootDir || dir === path.dirname(dir)) break;
+    }
+  }
+  return counts;
+}
+
 /**
  * The directories holding most of a large tree, and the `watch.ignore` line that would drop them.
  * From the root down: a directory whose heavy children (at least `minFiles` files each) hold at
@@ -188,7 +213,8 @@ export async function startWatcher(config: Config, options: WatcherOptions): Pro
 
   let ready = false;
   let fileCount = 0;
-  const dirCounts = new Map<string, number>();
+  /** Files directly in each directory, during the initial scan (subtree sizes are derived at ready). */
+  const directFiles = new Map<string, number>();
   let pending: FileChange[] = [];
   let quietTimer: NodeJS.Timeout | undefined;
   let capTimer: NodeJS.Timeout | undefined;
@@ -213,15 +239,12 @@ export async function startWatcher(config: Config, options: WatcherOptions): Pro
 
   watcher.on('all', (event, p) => {
     const kind = event as FileChange['kind'];
-    const abs = path.resolve(p);
+    const abs = path.isAbsolute(p) ? p : path.resolve(p);
     if (!ready) {
       if (kind === 'add') {
         fileCount++;
-        // Counted up to rootDir (or the filesystem root for a context outside it).
-        for (let dir = path.dirname(abs); ; dir = path.dirname(dir)) {
-          dirCounts.set(dir, (dirCounts.get(dir) ?? 0) + 1);
-          if (dir === config.rootDir || dir === path.dirname(dir)) break;
-        }
+        const dir = path.dirname(abs);
+        directFiles.set(dir, (directFiles.get(dir) ?? 0) + 1);
       }
       return;
     }
@@ -257,8 +280,8 @@ export async function startWatcher(config: Config, options: WatcherOptions): Pro
   if (!signal.aborted) {
     sink.emit({ type: 'watch', status: 'ready', root: config.rootDir, fileCount, durationMs, message: `watching ${fileCount} files under ${roots.length} root(s)` });
     if (fileCount > largeTree) {
-      const { subtrees, ignoreLine } = describeLargeTree(dirCounts, config.rootDir, Math.max(1, Math.floor(largeTree / 10)));
-      const list = subtrees.slice(0, 5).map((s) => `${s.dir} (${s.files} files)`).join(', ');
+      const { subtrees, ignoreLine } = describeLargeTree(subtreeCounts(directFiles, config.rootDir), config.rootDir, Math.max(1, Math.floor(largeTree / 10)));
+      const list = summariseSubtrees(subtrees);
       sink.emit({
         type: 'watch',
         status: 'large-tree',
@@ -270,7 +293,7 @@ export async function startWatcher(config: Config, options: WatcherOptions): Pro
       });
     }
   }
-  dirCounts.clear();
+  directFiles.clear();
 
   return {
     close,
