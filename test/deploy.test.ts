@@ -263,3 +263,38 @@ describe('errors say what to do; render sources', () => {
     expect(helm.stderr).toContain('Install helm');
   });
 });
+
+describe('CRDs and cluster-scoped objects', () => {
+  it('applies a CRD before its custom objects, waits for it, and down removes both', async () => {
+    requireCluster();
+    const name = `dl-crd-${runId}`;
+    const group = `${runId}.devloop.test`;
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'devloop-crd-'));
+    try {
+      mkdirSync(path.join(dir, 'k8s'));
+      writeFileSync(path.join(dir, 'devloop.config.yaml'), `apiVersion: devloop/v1\nkind: Config\nmetadata:\n  name: ${name}\ndeploy:\n  namespace: ${name}\n  kubectl:\n    manifests: ["k8s/*.yaml"]\n`);
+      // The custom object comes first in the file: devloop must still apply the CRD first.
+      writeFileSync(
+        path.join(dir, 'k8s', 'all.yaml'),
+        [
+          `apiVersion: ${group}/v1\nkind: Widget\nmetadata:\n  name: w1\nspec:\n  size: 3\n`,
+          `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${name}\n`,
+          `apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.${group}\nspec:\n  group: ${group}\n  scope: Namespaced\n  names: { plural: widgets, singular: widget, kind: Widget }\n  versions:\n    - name: v1\n      served: true\n      storage: true\n      schema:\n        openAPIV3Schema:\n          type: object\n          x-kubernetes-preserve-unknown-fields: true\n`,
+        ].join('---\n'),
+      );
+      const result = await runDevloop(['deploy'], { cwd: dir, timeoutMs: 120_000 });
+      expect(result.exitCode, result.stdout + result.stderr).toBe(0);
+      expect(result.stdout).toContain(`deploy: ready CustomResourceDefinition/widgets.${group} established`);
+      expect(kubectl(['get', `widgets.${group}`, 'w1', '-n', name, '-o', 'jsonpath={.spec.size}'])).toBe('3');
+
+      const down = await runDevloop(['down'], { cwd: dir, timeoutMs: 120_000 });
+      expect(down.exitCode, down.stdout + down.stderr).toBe(0);
+      expect(down.stdout).toContain(`teardown: deleted CustomResourceDefinition/widgets.${group}`);
+      expect(kubectl(['get', 'crd', `widgets.${group}`, '--ignore-not-found', '-o', 'name']).trim()).toBe('');
+      expect(kubectl(['get', 'namespace', name, '--ignore-not-found', '-o', 'name']).trim()).toBe('');
+    } finally {
+      await runDevloop(['down'], { cwd: dir, timeoutMs: 120_000 });
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -8,7 +8,7 @@
  * Long steps honour `options.signal`; progress goes to `options.sink` as `deploy` / `prune` / `pod`.
  */
 import type { Config } from '../config/load.js';
-import { ConfigError, EnvironmentError, InterruptedError, throwIfAborted } from '../errors.js';
+import { ConfigError, EnvironmentError, InterruptedError, throwIfAborted, UsageError } from '../errors.js';
 import type { EventSink } from '../events.js';
 import { sleep, type KubeClient } from '../kube/client.js';
 import { KubeApiError } from '../kube/errors.js';
@@ -92,7 +92,13 @@ export class KubeDeployer implements Deployer {
     throwIfAborted(signal);
 
     // Ownership: nothing is applied when any rendered object belongs to someone else.
-    const existing = await mapLimit(rendered, 8, (o) => this.kube.get(keyOf(o.object), signal));
+    const existing = await mapLimit(rendered, 8, (o) =>
+      this.kube.get(keyOf(o.object), signal).catch((error: unknown) => {
+        // A custom object whose CRD is applied in this same deploy cannot exist yet.
+        if (error instanceof UsageError && /no resource type/.test(error.message)) return undefined;
+        throw error;
+      }),
+    );
     throwIfAborted(signal);
     const collisions = rendered
       .map((o, i) => ({ o, live: existing[i] }))
