@@ -158,7 +158,12 @@ try {
         for (const f of e.copied) set.delete(f);
         last = e.arrivedAt;
       }
-      if (exited || Date.now() > deadline) throw new Error(`sync of ${files.length} files not acknowledged in time`);
+      if (exited || Date.now() > deadline) {
+        const missing = [...pending].map(([pod, set]) => `${pod}: ${set.size} missing, e.g. ${[...set].slice(0, 3).join(', ')}`);
+        const planned = new Set(events.slice(from).filter((e) => e.type === 'change').map((e) => e.path));
+        const notSeen = [...pending.values()].flatMap((set) => [...set]).filter((f) => ![...planned].some((p) => p.endsWith(f.replace('/app/public/', 'public/'))));
+        throw new Error(`sync of ${files.length} files not acknowledged in time: ${missing.join('; ')}; ${new Set(notSeen).size} of the missing were never reported by the watcher`);
+      }
       await sleep(1);
     }
     return last;
