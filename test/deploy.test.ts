@@ -225,6 +225,26 @@ describe('errors say what to do; render sources', () => {
     expect(result.stderr).toContain('npm run cluster:up');
   });
 
+  it('a forbidden call names the verb, the resource and the user', async () => {
+    config('  kubectl:\n    manifests: ["k8s/*.yaml"]\n');
+    const ns = `dl-rbac-${runId}`;
+    kubectl(['create', 'namespace', ns]);
+    try {
+      kubectl(['create', 'serviceaccount', 'limited', '-n', ns]);
+      const token = kubectl(['create', 'token', 'limited', '-n', ns, '--duration=10m']).trim();
+      const ca = kubectl(['config', 'view', '--raw', '--minify', '-o', 'jsonpath={.clusters[0].cluster.certificate-authority-data}']);
+      const server = kubectl(['config', 'view', '--minify', '-o', 'jsonpath={.clusters[0].cluster.server}']);
+      const limited = path.join(dir, 'limited.kubeconfig');
+      writeFileSync(limited, `apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: ${server}\n    certificate-authority-data: ${ca}\ncontexts:\n- name: limited\n  context: { cluster: c, user: limited }\nusers:\n- name: limited\n  user:\n    token: ${token}\ncurrent-context: limited\n`);
+      const result = await runDevloop(['deploy'], { cwd: dir, env: { KUBECONFIG: limited } });
+      expect(result.exitCode, result.stdout + result.stderr).toBe(1);
+      expect(result.stderr).toMatch(/forbidden: .*User "system:serviceaccount:dl-rbac-\w+:limited" cannot \w+ resource "(configmaps|secrets)"/);
+      expect(result.stderr).toContain('ask a cluster admin');
+    } finally {
+      kubectl(['delete', 'namespace', ns, '--wait=false']);
+    }
+  });
+
   it('an unknown context lists the available ones', async () => {
     config('  kubeContext: no-such-context\n  kubectl:\n    manifests: ["k8s/*.yaml"]\n');
     const result = await runDevloop(['deploy'], { cwd: dir });

@@ -1,0 +1,70 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { EnvironmentError } from '../errors.js';
+import { KubeClient, type PodWatchEvent } from './client.js';
+
+const servers: http.Server[] = [];
+afterEach(() => servers.splice(0).forEach((s) => s.close()));
+
+/** A KubeClient talking plain HTTP to a local fake API server. */
+async function fakeApi(handler: http.RequestListener): Promise<KubeClient> {
+  const server = http.createServer(handler);
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return new KubeClient(undefined, { context: 'fake', server: url, user: 'me', namespace: 'default', credentials: { context: 'fake', server: url, user: 'me', namespace: 'default', headers: {} } });
+}
+
+const pod = (name: string, rv: string) => ({ metadata: { name, namespace: 'ns', uid: `uid-${name}`, resourceVersion: rv } });
+
+describe('KubeClient watches', () => {
+  it('lists, watches, resumes after the server ends a watch, relists after 410 Gone and reports vanished pods', async () => {
+    const requests: string[] = [];
+    let lists = 0;
+    let watches = 0;
+    const kube = await fakeApi((req, res) => {
+      const url = new URL(req.url!, 'http://x');
+      requests.push(`${url.searchParams.get('watch') ? 'watch' : 'list'} rv=${url.searchParams.get('resourceVersion') ?? ''} sel=${url.searchParams.get('labelSelector')}`);
+      res.setHeader('Content-Type', 'application/json');
+      if (!url.searchParams.get('watch')) {
+        lists++;
+        res.end(JSON.stringify({ items: lists === 1 ? [pod('a', '1')] : [], metadata: { resourceVersion: lists === 1 ? '1' : '9' } }));
+        return;
+      }
+      watches++;
+      if (watches === 1) res.end(`${JSON.stringify({ type: 'MODIFIED', object: pod('a', '5') })}\n`);
+      else if (watches === 2) res.end(`${JSON.stringify({ type: 'ERROR', object: { kind: 'Status', code: 410 } })}\n`);
+      else req.on('close', () => res.end());
+    });
+    const events: string[] = [];
+    const controller = new AbortController();
+    const done = kube.watchPods('ns', 'app=x', (e: PodWatchEvent) => {
+      events.push(`${e.type} ${e.pod.metadata.name} ${e.pod.kind}`);
+      if (events.length === 3) setTimeout(() => controller.abort(), 20);
+    }, controller.signal);
+    await done;
+    kube.close();
+    expect(events).toEqual(['ADDED a Pod', 'MODIFIED a Pod', 'DELETED a Pod']);
+    expect(requests.slice(0, 4)).toEqual(['list rv= sel=app=x', 'watch rv=1 sel=app=x', 'watch rv=5 sel=app=x', 'list rv= sel=app=x']);
+  });
+});
+
+describe('KubeClient errors', () => {
+  it('names the user and the forbidden verb on 403, and the server when unreachable', async () => {
+    const kube = await fakeApi((_req, res) => {
+      res.statusCode = 403;
+      res.end(JSON.stringify({ kind: 'Status', message: 'configmaps "x" is forbidden: User "me" cannot get resource "configmaps" in API group "" in the namespace "ns"', reason: 'Forbidden', code: 403 }));
+    });
+    const error = await kube.request('GET', '/api/v1/namespaces/ns/configmaps/x').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EnvironmentError);
+    expect((error as Error).message).toContain('User "me" cannot get resource "configmaps"');
+    expect((error as EnvironmentError).hint).toContain('"me" of context fake');
+    kube.close();
+
+    const gone = new KubeClient(undefined, { context: 'gone', server: 'http://127.0.0.1:1', user: 'me', namespace: 'default', credentials: { context: 'gone', server: 'http://127.0.0.1:1', user: 'me', namespace: 'default', headers: {} } });
+    const unreachable = await gone.ping().catch((e: unknown) => e);
+    expect((unreachable as Error).message).toBe('cannot reach the cluster at http://127.0.0.1:1 (context gone): ECONNREFUSED');
+    expect((unreachable as EnvironmentError).hint).toContain('npm run cluster:up');
+  });
+});
