@@ -98,9 +98,10 @@ beforeAll(async () => {
     deployment('posts', postsImage),
     deployment('readonly', postsImage, { securityContext: { readOnlyRootFilesystem: true } }),
     deployment('nosh', noShImage),
+    deployment('nonroot', postsImage, { securityContext: { runAsUser: 1000, runAsGroup: 1000 } }),
   ];
   for (const m of manifests) kubectl(['apply', '-f', '-'], 60_000, m);
-  for (const app of ['posts', 'readonly', 'nosh']) waitReady(app);
+  for (const app of ['posts', 'readonly', 'nosh', 'nonroot']) waitReady(app);
 
   config = loadConfig({ cwd: fixture.dir });
   process.env.KUBECONFIG = kubeconfig; // the client loads the kubeconfig the way bin/devloop does
@@ -184,6 +185,15 @@ describe('sync into a running container (real cluster)', () => {
     expect(error).toBeInstanceOf(SyncUnusableError);
     expect((error as SyncUnusableError).reason).toBe('read-only');
     expect((error as Error).message).toMatch(/read-only.*rebuilding blog\/posts instead/);
+  });
+
+  it('says clearly that the container user may not write the destination', async () => {
+    const target: ContainerTarget = { namespace: ns, pod: podOf('nonroot'), container: 'nonroot', image: 'blog/posts' };
+    const file = writePublic('denied.txt', 'x');
+    const error = await syncer.sync({ image: 'blog/posts', copy: [{ localPath: file, containerPath: '/app/public/denied.txt' }], delete: [] }, [target], signal()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SyncUnusableError);
+    expect((error as SyncUnusableError).reason).toBe('permission');
+    expect((error as Error).message).toMatch(/may not write there.*[Pp]ermission denied.*rebuilding blog\/posts instead/);
   });
 
   it('replays synced files and deletes into the new pod after `kubectl delete pod`', async () => {

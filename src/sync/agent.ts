@@ -35,11 +35,11 @@ export const AGENT_SCRIPT = [
   '  id=$2; n=$3; d=$4; err=""; i=0',
   '  while [ "$i" -lt "$d" ]; do',
   '    IFS= read -r p',
-  '    if [ -z "$err" ]; then out=$(rm -rf -- "$p" 2>&1) || err="rm $p: $out"; fi',
+  '    if [ -z "$err" ]; then out=$(rm -rf -- "$p" 2>&1) || err="${out:-rm -rf $p failed}"; fi',
   '    i=$((i+1))',
   '  done',
   '  if [ "$n" -gt 0 ]; then',
-  '    out=$(head -c "$n" | { tar -x -o -f - -C / 2>&1; r=$?; cat >/dev/null; exit $r; }) || err="${err:+$err; }tar: $out"',
+  '    out=$(head -c "$n" | { tar -x -o -f - -C / 2>&1; r=$?; cat >/dev/null; exit $r; }) || err="${err:+$err; }${out:-tar -x failed}"',
   '  fi',
   '  if [ -z "$err" ]; then echo "A $id ok"; else printf "A %s err %s\\n" "$id" "$(printf "%s" "$err" | tr "\\n" " ")"; fi',
   'done',
@@ -151,7 +151,8 @@ export class AgentChannel {
       channel.brokenMessage = redactExecUrls(`${exit.message}${detail ? `: ${detail}` : ''}`);
       if (!isReady) {
         if (/executable file not found|no such file or directory/i.test(exit.message) && /\bsh\b/.test(exit.message)) {
-          readyReject(new AgentUnusableError('no-sh', `the container has no sh (${exit.message})`));
+          const core = /exec: "sh": [^:]*/.exec(exit.message)?.[0] ?? exit.message;
+          readyReject(new AgentUnusableError('no-sh', core));
         } else {
           readyReject(new AgentError(`the sync agent did not start in ${describe(target)}: ${channel.brokenMessage}`, true));
         }
