@@ -20,7 +20,7 @@ import type { SyncOp } from '../plan/index.js';
 import { openExecStream } from '../kube/exec.js';
 import { AgentChannel, AgentError, AgentUnusableError, type AgentLauncher, type UnusableReason } from './agent.js';
 import { SyncLedger } from './ledger.js';
-import { buildTar } from './tar.js';
+import { buildTar, type BuiltTar } from './tar.js';
 
 export type { SyncOp } from '../plan/index.js';
 
@@ -131,7 +131,29 @@ export function createSyncer(kube: SyncKubeClient, sink: EventSink, options: Syn
   };
 
   /** Sends one op to one container, reopening a broken channel once. */
-  const apply = async (op: SyncOp, target: ContainerTarget, signal: AbortSignal, status: 'synced' | 'replayed'): Promise<void> => {
+  /**
+   * The tar of an op for one container working directory, built once and shared by every container
+   * with that workdir: the files are read once per op, so every replica gets identical content.
+   */
+  const tarsOf = (op: SyncOp) => {
+    const byWorkdir = new Map<string, Promise<BuiltTar>>();
+    return (workdir: string): Promise<BuiltTar> => {
+      let built = byWorkdir.get(workdir);
+      if (!built) {
+        built = buildTar(op.copy.map((c) => ({ localPath: c.localPath, containerPath: resolveContainerPath(c.containerPath, workdir) })));
+        byWorkdir.set(workdir, built);
+      }
+      return built;
+    };
+  };
+
+  const apply = async (
+    op: SyncOp,
+    target: ContainerTarget,
+    signal: AbortSignal,
+    status: 'synced' | 'replayed',
+    tarFor: (workdir: string) => Promise<BuiltTar> = tarsOf(op),
+  ): Promise<void> => {
     const started = performance.now();
     let attempt = 0;
     for (;;) {
@@ -139,7 +161,7 @@ export function createSyncer(kube: SyncKubeClient, sink: EventSink, options: Syn
       try {
         const channel = await channelFor(target, signal);
         const workdir = target.workdir || channel.workdir;
-        const built = await buildTar(op.copy.map((c) => ({ localPath: c.localPath, containerPath: resolveContainerPath(c.containerPath, workdir) })));
+        const built = await tarFor(workdir);
         const deletes = [...op.delete.map((d) => resolveContainerPath(d, workdir)), ...built.missing];
         if (deletes.length === 0 && built.tar.length === 0) return;
         await channel.send(deletes, built.tar, signal);
@@ -187,7 +209,8 @@ export function createSyncer(kube: SyncKubeClient, sink: EventSink, options: Syn
       // and a container that missed the op is replayed when it restarts (or rebuilt when sync is
       // unusable there).
       ledger.record(op);
-      const results = await Promise.allSettled(targets.map((t) => inOrder(t, () => apply(op, t, signal, 'synced'))));
+      const tarFor = tarsOf(op);
+      const results = await Promise.allSettled(targets.map((t) => inOrder(t, () => apply(op, t, signal, 'synced', tarFor))));
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed) throw failed.reason;
     },
