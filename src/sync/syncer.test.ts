@@ -37,7 +37,8 @@ function localLauncher(options: { tools?: string[]; sh?: string; cwd?: string } 
     children.push(child);
     child.stdout.on('data', handlers.onStdout);
     child.stderr.on('data', handlers.onStderr);
-    const exited = new Promise<{ code?: number; message: string }>((resolve) => child.on('exit', (code) => resolve({ code: code ?? undefined, message: `exited with code ${code}` })));
+    // 'close', not 'exit': like the exec status, it comes after the last output.
+    const exited = new Promise<{ code?: number; message: string }>((resolve) => child.on('close', (code) => resolve({ code: code ?? undefined, message: `exited with code ${code}` })));
     const stream: ExecStream = {
       write: (data) => void child.stdin.write(data),
       close: () => child.kill(),
