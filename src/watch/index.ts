@@ -19,7 +19,8 @@ import { contextFileFilter } from '../build/dockerignore.js';
 import type { Config } from '../config/load.js';
 import type { EventSink } from '../events.js';
 import type { ContextFilterLike } from '../plan/index.js';
-import { netChanges, relativeInside } from '../plan/index.js';
+import { relativeInside } from '../plan/index.js';
+import { BatchCoalescer } from './coalesce.js';
 
 export interface FileChange {
   /** Absolute path. */
@@ -215,19 +216,8 @@ export async function startWatcher(config: Config, options: WatcherOptions): Pro
   let fileCount = 0;
   /** Files directly in each directory, during the initial scan (subtree sizes are derived at ready). */
   const directFiles = new Map<string, number>();
-  let pending: FileChange[] = [];
-  let quietTimer: NodeJS.Timeout | undefined;
-  let capTimer: NodeJS.Timeout | undefined;
+  const batches = new BatchCoalescer({ quietMs: debounceMs, maxWaitMs: MAX_BATCH_WAIT_MS, onBatch });
   let closed = false;
-
-  const flush = () => {
-    clearTimeout(quietTimer);
-    clearTimeout(capTimer);
-    quietTimer = capTimer = undefined;
-    const batch = netChanges(pending);
-    pending = [];
-    if (batch.length > 0 && !closed) onBatch(batch);
-  };
 
   const watcher: FSWatcher = chokidar.watch(roots, {
     ignored,
@@ -250,10 +240,7 @@ export async function startWatcher(config: Config, options: WatcherOptions): Pro
     }
     if (kind === 'add') fileCount++;
     else if (kind === 'unlink') fileCount = Math.max(0, fileCount - 1);
-    pending.push({ path: abs, kind });
-    clearTimeout(quietTimer);
-    quietTimer = setTimeout(flush, debounceMs);
-    capTimer ??= setTimeout(flush, MAX_BATCH_WAIT_MS);
+    batches.push({ path: abs, kind });
   });
   watcher.on('error', (error) => {
     sink.emit({ type: 'watch', status: 'error', message: error instanceof Error ? error.message : String(error) });
@@ -262,8 +249,7 @@ export async function startWatcher(config: Config, options: WatcherOptions): Pro
   const close = async () => {
     if (closed) return;
     closed = true;
-    clearTimeout(quietTimer);
-    clearTimeout(capTimer);
+    batches.close();
     signal.removeEventListener('abort', onAbort);
     await watcher.close();
   };
