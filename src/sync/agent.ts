@@ -7,8 +7,8 @@
  *   (`rm -rf`; paths may hold spaces and any unicode, not newlines), then exactly tarBytes bytes of
  *   a tar stream, extracted at `/` with `head -c tarBytes | tar -x`.
  * Agent -> client, on stdout:
- *   `R <workdir>` once ready (sh, tar and head present), or `E <code> <message>` and exit
- *   (code: no-tar, no-head); then `A <id> ok` or `A <id> err <message>` per batch.
+ *   `R <workdir>` once ready (sh, tar, head, rm and cat present), or `E <code> <message>` and
+ *   exit (code: no-tar, no-head, no-rm, no-cat); then `A <id> ok` or `A <id> err <message>` per batch.
  *
  * The client sends one batch at a time and waits for its ack: `head -c` may read ahead of N bytes
  * from a pipe through stdio buffering (busybox), which is harmless only when nothing follows the
@@ -27,7 +27,7 @@ export type AgentLauncher = (
 ) => Promise<ExecStream>;
 
 export const AGENT_SCRIPT = [
-  'for t in tar head rm; do command -v "$t" >/dev/null 2>&1 || { echo "E no-$t $t is not installed in the container"; exit 3; }; done',
+  'for t in tar head rm cat; do command -v "$t" >/dev/null 2>&1 || { echo "E no-$t $t is not installed in the container"; exit 3; }; done',
   'echo "R $(pwd)"',
   'while IFS= read -r line; do',
   '  set -f; set -- $line; set +f',
@@ -41,7 +41,8 @@ export const AGENT_SCRIPT = [
   '  if [ "$n" -gt 0 ]; then',
   '    out=$(head -c "$n" | { tar -x -o -f - -C / 2>&1; r=$?; cat >/dev/null; exit $r; }) || err="${err:+$err; }${out:-tar -x failed}"',
   '  fi',
-  '  if [ -z "$err" ]; then echo "A $id ok"; else printf "A %s err %s\\n" "$id" "$(printf "%s" "$err" | tr "\\n" " ")"; fi',
+  // Unquoted $err (globbing off) joins its lines with spaces: one ack line whatever tar printed.
+  '  if [ -z "$err" ]; then echo "A $id ok"; else set -f; echo "A $id err" $err; set +f; fi',
   'done',
 ].join('\n');
 

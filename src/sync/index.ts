@@ -130,7 +130,6 @@ export function createSyncer(kube: SyncKubeClient, sink: EventSink, options: Syn
     return opening;
   };
 
-  /** Sends one op to one container, reopening a broken channel once. */
   /**
    * The tar of an op for one container working directory, built once and shared by every container
    * with that workdir: the files are read once per op, so every replica gets identical content.
@@ -147,6 +146,7 @@ export function createSyncer(kube: SyncKubeClient, sink: EventSink, options: Syn
     };
   };
 
+  /** Sends one op to one container, reopening a broken channel once. Emits one `sync` event. */
   const apply = async (
     op: SyncOp,
     target: ContainerTarget,

@@ -60,7 +60,7 @@ beforeEach(() => {
   box = path.join(tmp, 'box');
   mkdirSync(work);
   mkdirSync(box);
-  bin = makeBin(['sh', 'tar', 'head', 'rm', 'cat', 'tr', 'pwd']);
+  bin = makeBin(['sh', 'tar', 'head', 'rm', 'cat', 'pwd']);
 });
 afterEach(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -214,7 +214,7 @@ describe('Syncer over the sh agent', () => {
 
   it('reports a container without tar as unusable, with a rebuild fallback in the message', async () => {
     // dash, not busybox sh: busybox sh runs its own tar applet even when tar is not on PATH.
-    const launcher = localLauncher({ tools: ['sh', 'head', 'rm', 'cat', 'tr'], sh: '/bin/dash' });
+    const launcher = localLauncher({ tools: ['sh', 'head', 'rm', 'cat'], sh: '/bin/dash' });
     const sink = new CollectingSink();
     const syncer = createSyncer({ kubeConfig: undefined as never }, sink, { launch: launcher });
     const error = await syncer
