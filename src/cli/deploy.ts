@@ -3,7 +3,7 @@
  * `skaffold run`). Parses flags and calls the build and deploy phases; the work lives there.
  */
 import type { CommandContext } from './commands.js';
-import { FailureError } from '../errors.js';
+import { FailureError, InterruptedError } from '../errors.js';
 import type { BuildResult } from '../build/types.js';
 import type { Config } from '../config/load.js';
 import type { ImageTarget } from '../deploy/types.js';
@@ -46,7 +46,12 @@ export async function run(ctx: CommandContext): Promise<number> {
     });
     const images = builtImages(results);
     await loadImages(target, [...images.values()], ctx.signal, ctx.sink);
-    const result = await deployer.deploy(config, { images, adopt: Boolean(ctx.flags.adopt), signal: ctx.signal, sink: ctx.sink });
+    const result = await deployer.deploy(config, { images, adopt: Boolean(ctx.flags.adopt), signal: ctx.signal, sink: ctx.sink }).catch((error: unknown) => {
+      if (ctx.signal.aborted) {
+        throw new InterruptedError('interrupted: what was applied so far stays in the cluster (it is in the inventory); devloop down deletes it');
+      }
+      throw error;
+    });
     ctx.sink.emit({
       type: 'message',
       level: 'info',
