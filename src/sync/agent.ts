@@ -10,9 +10,12 @@
  *   `R <workdir>` once ready (sh, tar, head, rm and cat present), or `E <code> <message>` and
  *   exit (code: no-tar, no-head, no-rm, no-cat); then `A <id> ok` or `A <id> err <message>` per batch.
  *
- * The client sends one batch at a time and waits for its ack: `head -c` may read ahead of N bytes
- * from a pipe through stdio buffering (busybox), which is harmless only when nothing follows the
- * batch in the pipe. After tar exits, `cat` drains what remains of the N bytes (tar stops at the
+ * The client sends one batch at a time and waits for its ack: busybox `head -c N` reads ahead of
+ * N bytes from a pipe through stdio buffering (checked with busybox 1.35: `printf 'abcdef\nB 2\n' |
+ * { head -c 3; cat; }` prints `abc` and cat gets nothing), which is harmless only when nothing
+ * follows the batch in the pipe. `read` takes one byte at a time from a pipe, so header and delete
+ * lines never eat into the tar. `tar` alone cannot frame the stream: busybox tar also consumes
+ * what follows the archive. After tar exits, `cat` drains what remains of the N bytes (tar stops at the
  * end-of-archive blocks), so the next header is always read at a batch boundary.
  * Contract: `AgentChannel.send` resolves only once the agent acknowledged the batch, i.e. the files
  * are written in the container.
