@@ -257,6 +257,18 @@ try {
     writeFileSync(path.join(dir, 'services/posts/VERSION'), `bench-${project}-${round}\n`);
     const ready = await waitFor((e) => e.type === 'deploy' && e.status === 'ready' && String(e.object ?? '').endsWith('/posts'), 300_000, from, 'the rollout of posts');
     rebuild.push(ready.arrivedAt - t0);
+    // where the time went, for the report
+    const mark = (pred) => events.slice(from).find(pred)?.arrivedAt;
+    const phases = [
+      ['change seen', mark((e) => e.type === 'change')],
+      ['build started', mark((e) => e.type === 'build' && e.status === 'building')],
+      ['built', mark((e) => e.type === 'build' && e.status === 'built')],
+      ['pushed', mark((e) => e.type === 'build' && e.status === 'pushed')],
+      ['applied', mark((e) => e.type === 'deploy' && e.status === 'applied' && e.count !== undefined)],
+      ['new pod Running', mark((e) => e.type === 'pod' && e.state === 'Running' && e.ready === e.total && (e.images ?? []).some((i) => i.includes(ready.tag ?? '@')))],
+      ['rollout ready', ready.arrivedAt],
+    ];
+    console.error(`rebuild round ${round}: ${phases.map(([n, t]) => `${n} +${t === undefined ? '?' : (t - t0).toFixed(0)}ms`).join(', ')}`);
     await sleep(2000);
   }
   rmSync(manualContext, { recursive: true, force: true });

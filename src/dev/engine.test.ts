@@ -1,3 +1,6 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { BuildOptions, BuildResult } from '../build/types.js';
 import type { Config } from '../config/load.js';
@@ -19,7 +22,7 @@ const config = {
     push: 'auto',
     artifacts: [
       { image: 'blog/base', context: 'base', contextDir: '/p/base', dockerfile: 'Dockerfile', dockerfilePath: '/p/base/Dockerfile', buildArgs: {}, requires: [] },
-      { image: 'blog/posts', context: 'posts', contextDir: '/p/posts', dockerfile: 'Dockerfile', dockerfilePath: '/p/posts/Dockerfile', buildArgs: {}, requires: [{ image: 'blog/base', alias: 'BASE' }] },
+      { image: 'blog/posts', context: 'posts', contextDir: '/p/posts', dockerfile: 'Dockerfile', dockerfilePath: '/p/posts/Dockerfile', buildArgs: {}, requires: [{ image: 'blog/base', alias: 'BASE' }], sync: { manual: [{ src: 'public/**', dest: '/app/public', strip: 'public/' }] } },
     ],
   },
   deploy: { statusCheckDeadlineSeconds: 60, kubectl: { manifests: [] }, kustomize: { paths: [] }, helm: { releases: [] } },
@@ -253,6 +256,35 @@ describe('DevEngine', () => {
     s.controller.abort();
     expect(await s.exit).toBe(130);
     expect(f.log).toContain('stop watcher');
+  });
+
+  it('full sync (key s) plans only the files its sync rules match', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'devloop-engine-'));
+    try {
+      mkdirSync(path.join(dir, 'public'));
+      writeFileSync(path.join(dir, 'public', 'index.html'), 'x');
+      writeFileSync(path.join(dir, 'Dockerfile'), 'FROM scratch');
+      const planned: string[][] = [];
+      const f = fakes({
+        plan: (changes) => {
+          planned.push(changes.map((c) => path.relative(dir, c.path)));
+          return { reloadConfig: false, syncs: [{ image: 'blog/posts', copy: [{ localPath: changes[0].path, containerPath: '/app/public/index.html' }], delete: [] }], rebuild: [], redeploy: false, decisions: [] };
+        },
+      });
+      const localConfig = { ...config, build: { ...config.build, artifacts: config.build.artifacts.map((a) => (a.image === 'blog/posts' ? { ...a, contextDir: dir } : a)) } } as Config;
+      const controller = new AbortController();
+      const sink = new CollectingSink();
+      const engine = new DevEngine(localConfig, f.services, { cleanup: true, explain: false, portForward: false, push: false, signal: controller.signal, sink });
+      const exit = engine.run();
+      await until(() => sink.ofType('message').some((m) => m.text.startsWith('devloop dev: watching')), 'ready');
+      engine.dispatch({ type: 'full-sync-requested', image: 'blog/posts' });
+      await until(() => f.syncs.length === 1, 'the full sync');
+      expect(planned).toEqual([['public/index.html']]);
+      controller.abort();
+      await exit;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('quits on the dashboard key like Ctrl-C', async () => {

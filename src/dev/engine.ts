@@ -28,6 +28,7 @@ import { startPortForwards, type PortForwarder } from '../observe/portforward.js
 import { setMaxListeners } from 'node:events';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
+import micromatch from 'micromatch';
 import type { ContainerTarget, ContextFilter, DevServices, FileChange, SyncOp, Watcher } from './services.js';
 
 export type DevAction =
@@ -502,7 +503,11 @@ export class DevEngine {
     const { services, state } = this;
     const artifact = state.config.build.artifacts.find((a) => a.image === image);
     if (!artifact) return;
-    const files = await contextFiles(artifact.contextDir, this.contextFilters.get(image));
+    // only files its sync rules match: any other file would make the plan rebuild the image instead
+    const rules = (artifact.sync?.manual ?? []).map((r) => r.src);
+    const files = (await contextFiles(artifact.contextDir, this.contextFilters.get(image))).filter((file) =>
+      micromatch.isMatch(path.relative(artifact.contextDir, file).split(path.sep).join('/'), rules, { dot: true }),
+    );
     const plan = services.planChanges(
       files.map((file) => ({ path: file, kind: 'change' as const })),
       state.config,

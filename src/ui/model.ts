@@ -146,12 +146,13 @@ export function reduceDashboard(model: DashboardModel, event: DevloopEvent): Das
     }
     case 'log':
       return appendLines(model, [
-        { prefix: `${event.pod}/${event.container}`, text: event.line, kind: event.marker ? 'marker' : 'log', row: model.podRows[event.pod] },
+        { prefix: logPrefix(event.pod, event.container), text: event.line, kind: event.marker ? 'marker' : 'log', row: model.podRows[event.pod] },
       ]);
     case 'deploy': {
       const text = `deploy ${event.status}${event.object ? ` ${event.object}` : ''}${event.message ? `: ${event.message}` : ''}${event.durationMs !== undefined ? ` (${formatDuration(event.durationMs)})` : ''}`;
       const next = { ...model, deploy: text };
-      return event.status === 'failed' || event.status === 'ready' || event.status === 'applied' ? appendLines(next, [{ prefix: 'devloop', text, kind: event.status === 'failed' ? 'error' : 'info' }]) : next;
+      const worthALine = event.status === 'failed' || event.status === 'ready' || (event.status === 'applied' && event.count !== undefined);
+      return worthALine ? appendLines(next, [{ prefix: 'devloop', text, kind: event.status === 'failed' ? 'error' : 'info' }]) : next;
     }
     case 'change':
       return model.explain ? appendLines(model, [{ prefix: 'explain', text: `${event.path} -> ${event.action}${event.artifact ? ` [${event.artifact}]` : ''}: ${event.reason}`, kind: 'explain', row: event.artifact }]) : model;
@@ -205,4 +206,15 @@ export function describeRow(row: ServiceRow): { build: string; pods: string; syn
 function shortTag(reference: string): string {
   const tag = reference.slice(reference.lastIndexOf(':') + 1);
   return tag.length > 6 ? tag.slice(0, 6) : tag;
+}
+
+/**
+ * `pod/container`, shortened for the log pane: a ReplicaSet pod loses its template hash
+ * (`posts-7d9f8c6b5-x2k4q` -> `posts-x2k4q`) and a container named like its workload is omitted.
+ */
+export function logPrefix(pod: string, container: string): string {
+  const match = /^(.+)-[a-z0-9]{6,10}-([a-z0-9]{5})$/.exec(pod);
+  const base = match ? match[1] : undefined;
+  const short = match ? `${match[1]}-${match[2]}` : pod;
+  return container === base ? short : `${short}/${container}`;
 }
