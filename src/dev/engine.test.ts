@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { BuildOptions, BuildResult } from '../build/types.js';
 import type { Config } from '../config/load.js';
 import type { DeployOptions } from '../deploy/types.js';
-import { FailureError } from '../errors.js';
+import { ConfigError, FailureError } from '../errors.js';
 import { CollectingSink, type EventSink } from '../events.js';
 import type { PodSnapshot, PodUpdate } from '../observe/pods.js';
 import { DevEngine } from './engine.js';
@@ -285,6 +285,28 @@ describe('DevEngine', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('keeps the running config when the changed one is invalid, and rebuilds and redeploys with a valid one', async () => {
+    let valid = false;
+    const f = fakes({ plan: () => ({ reloadConfig: true, syncs: [], rebuild: [], redeploy: false, decisions: [] }) });
+    f.services.reloadConfig = async () => {
+      if (!valid) throw new ConfigError([{ file: '/p/devloop.config.yaml', line: 3, column: 1, path: 'build', message: 'bad' }]);
+      return config;
+    };
+    const s = start(f);
+    await until(s.ready, 'ready');
+    f.batch('/p/devloop.config.yaml');
+    await until(() => s.sink.ofType('message').some((m) => m.level === 'warn' && m.text.includes('previous one keeps running')), 'the config error');
+    expect(s.sink.ofType('message').find((m) => m.text.includes('previous one keeps running'))?.text).toContain('devloop.config.yaml:3:1');
+    expect(f.log.filter((l) => l === 'start watcher')).toHaveLength(1);
+    valid = true;
+    f.batch('/p/devloop.config.yaml');
+    await until(() => f.log.filter((l) => l.startsWith('deploy')).length === 2, 'the redeploy');
+    expect(f.log.filter((l) => l === 'start watcher')).toHaveLength(2);
+    expect(f.log).toContain('stop watcher');
+    s.controller.abort();
+    expect(await s.exit).toBe(0);
   });
 
   it('quits on the dashboard key like Ctrl-C', async () => {
