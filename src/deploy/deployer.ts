@@ -92,13 +92,7 @@ export class KubeDeployer implements Deployer {
     throwIfAborted(signal);
 
     // Ownership: nothing is applied when any rendered object belongs to someone else.
-    const existing = await mapLimit(rendered, 8, (o) =>
-      this.kube.get(keyOf(o.object), signal).catch((error: unknown) => {
-        // A custom object whose CRD is applied in this same deploy cannot exist yet.
-        if (error instanceof UsageError && /no resource type/.test(error.message)) return undefined;
-        throw error;
-      }),
-    );
+    const existing = await this.readExisting(rendered, signal);
     throwIfAborted(signal);
     const collisions = rendered
       .map((o, i) => ({ o, live: existing[i] }))
@@ -172,6 +166,44 @@ export class KubeDeployer implements Deployer {
       });
     }
     return { applied: appliedRefs, pruned: pruned.deleted };
+  }
+
+  /**
+   * The live object for each rendered one (undefined when absent). Many objects of one type in one
+   * namespace are read with a single list; a few with GETs.
+   */
+  private async readExisting(rendered: readonly RenderedObject[], signal: AbortSignal): Promise<Array<KubeObject | undefined>> {
+    const groups = new Map<string, number[]>();
+    rendered.forEach((o, i) => {
+      const key = `${o.object.apiVersion}|${o.object.kind}|${o.object.metadata.namespace ?? ''}`;
+      groups.set(key, [...(groups.get(key) ?? []), i]);
+    });
+    const result = new Array<KubeObject | undefined>(rendered.length);
+    const unknownKind = (error: unknown) => error instanceof UsageError && /no resource type/.test(error.message);
+    await mapLimit([...groups.values()], 8, async (indexes) => {
+      const first = rendered[indexes[0]].object;
+      if (indexes.length >= 5) {
+        try {
+          const resource = await this.kube.resourceFor(first.apiVersion, first.kind, signal);
+          const live = await this.kube.list(resource, { namespace: first.metadata.namespace, signal });
+          const byName = new Map(live.map((o) => [o.metadata.name, o]));
+          for (const i of indexes) result[i] = byName.get(rendered[i].object.metadata.name);
+          return;
+        } catch (error) {
+          // A custom object whose CRD is applied in this same deploy cannot exist yet.
+          if (unknownKind(error)) return;
+          if (!(error instanceof Error && /forbidden/.test(error.message))) throw error;
+          // Not allowed to list: read them one by one below.
+        }
+      }
+      await mapLimit(indexes, 8, async (i) => {
+        result[i] = await this.kube.get(keyOf(rendered[i].object), signal).catch((error: unknown) => {
+          if (unknownKind(error)) return undefined;
+          throw error;
+        });
+      });
+    });
+    return result;
   }
 
   private async applyOne(o: RenderedObject, signal: AbortSignal): Promise<KubeObject> {
