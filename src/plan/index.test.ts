@@ -159,6 +159,22 @@ describe('planChanges', () => {
     ]);
   });
 
+  it('re-reads a .dockerignore edited in the same batch before deciding the other changes', () => {
+    let rules = ['node_modules'];
+    let refreshed = 0;
+    const filter: ContextFilterLike = {
+      isExcluded: (rel) => rules.includes(rel.split('/')[0]),
+      excludedBy: (rel) => rules.find((r) => r === rel.split('/')[0]),
+      refresh: () => {
+        refreshed++;
+        rules = ['node_modules', 'dist'];
+      },
+    };
+    const plan = planChanges([change('services/posts/.dockerignore'), change('services/posts/dist/app.js')], config(), state({ contextFilters: new Map([['blog/posts', filter]]) }));
+    expect(refreshed).toBe(1);
+    expect(plan.decisions.map((d) => d.action)).toEqual(['rebuild', 'ignore']);
+  });
+
   it('ignores dockerignored files even when a sync rule matches them', () => {
     const filters = new Map([['blog/posts', excluding('public')]]);
     const plan = planChanges([change('services/posts/public/a.html')], config(), state({ contextFilters: filters }));

@@ -1,7 +1,8 @@
 /**
  * The dev loop's planner: a pure function from (a batch of file changes, the config, the loop's
- * state) to a Plan value. It performs no I/O and starts nothing; executing the plan is src/dev/'s
- * job. Everything it needs beyond the config (the rendered manifest files, which images cannot be
+ * state) to a Plan value. It performs no I/O of its own and starts nothing (the passed-in
+ * .dockerignore filters re-read their file when it is part of the batch); executing the plan is
+ * src/dev/'s job. Everything it needs beyond the config (the rendered manifest files, which images cannot be
  * synced, each context's .dockerignore matcher) is passed in `PlanState`.
  *
  * Decision rules, per change (one ChangeEvent per change and per artifact context involved):
@@ -56,6 +57,8 @@ export interface ContextFilterLike {
   isExcluded(relPath: string, isDir: boolean): boolean;
   /** The pattern that decided an exclusion, when the filter can tell. */
   excludedBy?(relPath: string, isDir: boolean): string | undefined;
+  /** Re-reads the rules (the .dockerignore changed in this batch); the planner's only I/O. */
+  refresh?(): void;
 }
 
 export interface PlanState {
@@ -177,8 +180,15 @@ export function planChanges(changes: FileChange[], config: Config, state: PlanSt
   const artifacts = config.build.artifacts;
   const rootDir = config.rootDir;
   const match = globMatcher();
+  const net = netChanges(changes);
 
-  for (const change of netChanges(changes)) {
+  // A .dockerignore edited in this batch decides the other changes of the batch with its new rules.
+  for (const artifact of artifacts) {
+    const ignoreFile = path.join(artifact.contextDir, '.dockerignore');
+    if (net.some((c) => c.path === ignoreFile)) state.contextFilters?.get(artifact.image)?.refresh?.();
+  }
+
+  for (const change of net) {
     const file = change.path;
     const rootRel = relativeInside(rootDir, file);
     const shown = rootRel ?? file;

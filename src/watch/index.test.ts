@@ -189,6 +189,19 @@ describe('startWatcher', () => {
     }
   });
 
+  it('reports a save that follows another within 50 ms (chokidar drops that change event)', async () => {
+    const b = batches();
+    watcher = await startWatcher(config(), { signal: controller.signal, sink: new CollectingSink(), onBatch: b.onBatch });
+    const file = path.join(dir, 'web/src/app.js');
+    writeFileSync(file, 'first save');
+    await b.next();
+    // The batch above came 30 ms after the first event: this save lands inside chokidar's 50 ms
+    // throttle, so only the trailing check reports it.
+    writeFileSync(file, 'second save, longer');
+    const batch = await b.next(1000);
+    expect(rel(batch)).toEqual(['change web/src/app.js']);
+  });
+
   it('turns an atomic save (write temp, rename over) into one change of the real file', async () => {
     const b = batches();
     watcher = await startWatcher(config(), { signal: controller.signal, sink: new CollectingSink(), onBatch: b.onBatch });
@@ -233,6 +246,25 @@ describe('startWatcher', () => {
     const collected: FileChange[] = [];
     while (collected.length < 3) collected.push(...(await b.next()));
     expect(rel(collected)).toEqual(['change devloop.config.yaml', 'change k8s/app.yaml', 'unlink web/src/app.js']);
+  });
+
+  it('follows edits of a .dockerignore: a directory it stops excluding is watched from then on', async () => {
+    write('services/api/gen/a.txt', 'generated');
+    const b = batches();
+    watcher = await startWatcher(config(), { signal: controller.signal, sink: new CollectingSink(), onBatch: b.onBatch });
+    write('services/api/.dockerignore', 'node_modules\n*.log\n');
+    await b.next(); // the edit itself, with gen/ not excluded before either
+    write('services/api/.dockerignore', 'node_modules\n*.log\ngen\n');
+    await b.next();
+    write('services/api/gen/b.txt', 'pruned now');
+    write('web/src/marker.js');
+    expect(rel(await b.next())).toEqual(['add web/src/marker.js']);
+    // Dropping the line re-includes gen/: chokidar is told to watch it, its files are reported.
+    write('services/api/.dockerignore', 'node_modules\n*.log\n');
+    const collected: FileChange[] = [];
+    const until = Date.now() + 3000;
+    while (!collected.some((c) => c.path.endsWith('gen/b.txt')) && Date.now() < until) collected.push(...(await b.next()));
+    expect(rel(collected)).toContain('add services/api/gen/b.txt');
   });
 
   it('announces a large tree with its biggest subtrees and the watch.ignore line to add', async () => {

@@ -12,15 +12,15 @@
  * must not throw. Aborting `signal` closes the watcher.
  */
 import path from 'node:path';
-import type { Stats } from 'node:fs';
+import { lstatSync, type Stats } from 'node:fs';
 import chokidar, { type FSWatcher } from 'chokidar';
 import micromatch from 'micromatch';
-import { contextFileFilter } from '../build/dockerignore.js';
 import type { Config } from '../config/load.js';
 import type { EventSink } from '../events.js';
 import type { ContextFilterLike } from '../plan/index.js';
 import { relativeInside } from '../plan/index.js';
 import { BatchCoalescer } from './coalesce.js';
+import { liveContextFilter, type LiveContextFilter } from './live-filter.js';
 
 export interface FileChange {
   /** Absolute path. */
@@ -43,6 +43,9 @@ export interface WatcherOptions {
   /** Overrides the large-tree threshold (tests). */
   largeTreeFiles?: number;
 }
+
+/** chokidar 5 `_emit`: a `change` of a path within this many ms of the previous one is dropped. */
+const CHOKIDAR_CHANGE_THROTTLE_MS = 50;
 
 /** Above this many watched files, the watcher announces the tree and how to ignore its bulk. */
 export const LARGE_TREE_FILES = 20_000;
@@ -70,9 +73,12 @@ export function watchRoots(config: Config): string[] {
   return roots;
 }
 
-/** Each image's .dockerignore matcher, from the build helper (the same rules the build context uses). */
-export async function loadContextFilters(config: Config): Promise<Map<string, ContextFilterLike>> {
-  return new Map(config.build.artifacts.map((a) => [a.image, contextFileFilter(a)]));
+/**
+ * Each image's .dockerignore matcher, from the build helper (the same rules the build context
+ * uses), following edits of the file while devloop runs (see live-filter.ts).
+ */
+export async function loadContextFilters(config: Config): Promise<Map<string, LiveContextFilter>> {
+  return new Map(config.build.artifacts.map((a) => [a.image, liveContextFilter(a)]));
 }
 
 /**
@@ -81,7 +87,12 @@ export async function loadContextFilters(config: Config): Promise<Map<string, Co
  * Manifests and the config file are never pruned. Without stats (chokidar asks first without),
  * a path is pruned only when it is excluded both as a file and as a directory.
  */
-export function createIgnoredPredicate(config: Config, filters: ReadonlyMap<string, ContextFilterLike>): (p: string, stats?: Stats) => boolean {
+export function createIgnoredPredicate(
+  config: Config,
+  filters: ReadonlyMap<string, ContextFilterLike>,
+  /** Told about each path pruned because every context containing it dockerignores it. */
+  onPrunedByDockerignore?: (dir: string) => void,
+): (p: string, stats?: Stats) => boolean {
   // Called for every path chokidar meets (100k+ in a big tree): string prefixes, no path.relative.
   const ignoreMatchers = config.watch.ignore.map((g) => micromatch.matcher(g, { dot: true }));
   const manifestMatchers = config.deploy.kubectl.manifests.map((g) => micromatch.matcher(g, { dot: true }));
@@ -130,7 +141,10 @@ export function createIgnoredPredicate(config: Config, filters: ReadonlyMap<stri
       const excluded = stats ? filter.isExcluded(rel, stats.isDirectory()) : filter.isExcluded(rel, false) && filter.isExcluded(rel, true);
       if (!excluded) return false;
     }
-    if (containing > 0) return true;
+    if (containing > 0) {
+      onPrunedByDockerignore?.(abs);
+      return true;
+    }
     // Outside every context.
     if (wholeDirs.some((d) => abs.startsWith(d))) return false;
     const absPrefix = prefixOf(abs);
@@ -208,7 +222,11 @@ export async function startWatcher(config: Config, options: WatcherOptions): Pro
   const started = performance.now();
   const filters = options.contextFilters ?? (await loadContextFilters(config));
   const roots = watchRoots(config);
-  const ignored = createIgnoredPredicate(config, filters);
+  /** Paths pruned by a .dockerignore: watched again if an edit of it stops excluding them. */
+  const prunedByDockerignore = new Set<string>();
+  const ignored = createIgnoredPredicate(config, filters, (dir) => {
+    if (prunedByDockerignore.size < 100_000) prunedByDockerignore.add(dir);
+  });
   const debounceMs = config.watch.debounceMs ?? 50;
   const largeTree = options.largeTreeFiles ?? LARGE_TREE_FILES;
 
@@ -227,9 +245,32 @@ export async function startWatcher(config: Config, options: WatcherOptions): Pro
     alwaysStat: false,
   });
 
-  watcher.on('all', (event, p) => {
-    const kind = event as FileChange['kind'];
-    const abs = path.isAbsolute(p) ? p : path.resolve(p);
+  /**
+   * chokidar emits at most one `change` per path per 50 ms and drops the rest (no trailing event):
+   * a second save within 50 ms would go unseen, and with a quiet window under 50 ms the file could
+   * be read before that save. So each add/change is checked again once the throttle is over, and a
+   * file whose mtime or size moved since the event is reported as changed.
+   */
+  const trailingChecks = new Map<string, NodeJS.Timeout>();
+  const recheckAfterThrottle = (abs: string, stats: Stats | undefined) => {
+    const seen = stats ?? lstatSync(abs, { throwIfNoEntry: false });
+    if (!seen) return;
+    clearTimeout(trailingChecks.get(abs));
+    trailingChecks.set(
+      abs,
+      setTimeout(() => {
+        trailingChecks.delete(abs);
+        if (closed) return;
+        const now = lstatSync(abs, { throwIfNoEntry: false });
+        if (now && (now.mtimeMs !== seen.mtimeMs || now.size !== seen.size)) onEvent('change', abs, now);
+      }, CHOKIDAR_CHANGE_THROTTLE_MS + 15),
+    );
+  };
+
+  watcher.on('all', (event, p, stats) => onEvent(event as FileChange['kind'], path.isAbsolute(p) ? p : path.resolve(p), stats));
+
+  /** One event from chokidar (or from the trailing check): counted, followed up, batched. */
+  const onEvent = (kind: FileChange['kind'], abs: string, stats: Stats | undefined) => {
     if (!ready) {
       if (kind === 'add') {
         fileCount++;
@@ -240,8 +281,25 @@ export async function startWatcher(config: Config, options: WatcherOptions): Pro
     }
     if (kind === 'add') fileCount++;
     else if (kind === 'unlink') fileCount = Math.max(0, fileCount - 1);
+    if (path.basename(abs) === '.dockerignore') rewatchAfterDockerignoreEdit(abs);
+    if (kind === 'add' || kind === 'change') recheckAfterThrottle(abs, stats);
     batches.push({ path: abs, kind });
-  });
+  };
+
+  /** An edited .dockerignore may re-include paths pruned so far: chokidar is told to add them. */
+  const rewatchAfterDockerignoreEdit = (file: string) => {
+    for (const artifact of config.build.artifacts) {
+      const filter = filters.get(artifact.image) as Partial<LiveContextFilter> | undefined;
+      if (path.join(artifact.contextDir, '.dockerignore') !== file || !filter?.refresh) continue;
+      filter.refresh();
+      const inside = artifact.contextDir + path.sep;
+      for (const dir of [...prunedByDockerignore]) {
+        if (!dir.startsWith(inside) || ignored(dir)) continue;
+        prunedByDockerignore.delete(dir);
+        watcher.add(dir);
+      }
+    }
+  };
   watcher.on('error', (error) => {
     sink.emit({ type: 'watch', status: 'error', message: error instanceof Error ? error.message : String(error) });
   });
@@ -250,6 +308,8 @@ export async function startWatcher(config: Config, options: WatcherOptions): Pro
     if (closed) return;
     closed = true;
     batches.close();
+    for (const timer of trailingChecks.values()) clearTimeout(timer);
+    trailingChecks.clear();
     signal.removeEventListener('abort', onAbort);
     await watcher.close();
   };
