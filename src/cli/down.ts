@@ -13,6 +13,8 @@ export interface DownTarget {
   rootDir: string;
   kubeContext?: string;
   namespace?: string;
+  /** How long to wait for deleted objects to be gone (deploy.statusCheckDeadlineSeconds, else 120 s). */
+  deadlineSeconds?: number;
   /** What devloop did to find the project when the config did not load, for the user. */
   fallback?: string;
 }
@@ -73,7 +75,7 @@ export async function run(ctx: CommandContext): Promise<number> {
   let target: DownTarget;
   try {
     const config = await ctx.loadConfig({ skipFileChecks: true });
-    target = { project: config.name, rootDir: config.rootDir, kubeContext: config.deploy.kubeContext, namespace: config.deploy.namespace };
+    target = { project: config.name, rootDir: config.rootDir, kubeContext: config.deploy.kubeContext, namespace: config.deploy.namespace, deadlineSeconds: config.deploy.statusCheckDeadlineSeconds };
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     target = await fallbackTarget(ctx, error);
@@ -96,6 +98,7 @@ export async function run(ctx: CommandContext): Promise<number> {
       rootDir: target.rootDir,
       namespaces: target.namespace ? [target.namespace] : [],
       dryRun: Boolean(ctx.flags['dry-run']),
+      deadlineSeconds: Math.max(60, target.deadlineSeconds ?? 120),
       signal: ctx.signal,
       sink: ctx.sink,
     });

@@ -72,7 +72,13 @@ function toRef(obj: KubeObject, resource: Pick<ResourceInfo, 'group' | 'version'
 }
 
 /** Lists every object of the project by label, across the served resource types. */
-export async function scanProjectObjects(kube: KubeClient, project: string, namespaces: readonly string[], signal: AbortSignal): Promise<Array<{ ref: ObjectRef; live: KubeObject }>> {
+export async function scanProjectObjects(
+  kube: KubeClient,
+  project: string,
+  namespaces: readonly string[],
+  signal: AbortSignal,
+  onForbidden: (resource: ResourceInfo) => void = () => {},
+): Promise<Array<{ ref: ObjectRef; live: KubeObject }>> {
   const all = await kube.discover(signal);
   const seen = new Set<string>();
   const resources = all.filter((r) => {
@@ -86,12 +92,27 @@ export async function scanProjectObjects(kube: KubeClient, project: string, name
     try {
       return (await kube.list(resource, { labelSelector: selector, signal })).map((live) => ({ resource, live }));
     } catch (error) {
-      if (!resource.namespaced || !(error instanceof Error) || !/forbidden/.test(error.message)) {
+      const forbidden = error instanceof Error && /forbidden/.test(error.message);
+      if (!forbidden) {
         if (error instanceof KubeApiError && (error.status === 404 || error.status === 405 || error.status === 503)) return []; // aggregated API gone or not listable
         throw error;
       }
+      if (!resource.namespaced) {
+        onForbidden(resource);
+        return [];
+      }
       // Not allowed to list across namespaces: list in each namespace the project used.
-      const perNs = await Promise.all(namespaces.map((ns) => kube.list(resource, { namespace: ns, labelSelector: selector, signal }).catch(() => [])));
+      let denied = false;
+      const perNs = await Promise.all(
+        namespaces.map((ns) =>
+          kube.list(resource, { namespace: ns, labelSelector: selector, signal }).catch((e: unknown) => {
+            if (!(e instanceof Error && /forbidden/.test(e.message))) throw e;
+            denied = true;
+            return [];
+          }),
+        ),
+      );
+      if (denied) onForbidden(resource);
       return perNs.flat().map((live) => ({ resource, live }));
     }
   });
@@ -108,10 +129,19 @@ export async function down(kube: KubeClient, options: DownOptions): Promise<Down
 
   const store = options.rootDir ? new InventoryStore(options.rootDir, kube.context, project, kube.server) : undefined;
   const journal = store?.objects() ?? [];
-  const record = await readClusterInventory(kube, project, signal);
+  // The in-cluster record is one of three sources: without read access to it, go on with the others.
+  const record = await readClusterInventory(kube, project, signal).catch((error: unknown) => {
+    if (!(error instanceof Error && /forbidden/.test(error.message))) throw error;
+    sink.emit({ type: 'message', level: 'warn', text: `cannot read the in-cluster inventory (${error.message}); using the journal and the label scan` });
+    return { objects: [] as ObjectRef[], uid: undefined, unreadable: true };
+  });
   const recorded = [...journal, ...record.objects, ...(options.inventory ?? [])];
   const namespaces = [...new Set([...recorded.map((r) => r.namespace ?? (r.kind === 'Namespace' ? r.name : undefined)), ...(options.namespaces ?? [])].filter((n): n is string => Boolean(n)))];
-  const scanned = await scanProjectObjects(kube, project, namespaces, signal);
+  const unscanned: string[] = [];
+  const scanned = await scanProjectObjects(kube, project, namespaces, signal, (r) => unscanned.push(r.group ? `${r.resource}.${r.group}` : r.resource));
+  if (unscanned.length > 0) {
+    sink.emit({ type: 'message', level: 'warn', text: `not allowed to list ${unscanned.join(', ')} (user ${kube.user}): objects of these types are found only through the inventory` });
+  }
   throwIfAborted(signal);
 
   // Merge by identity; keep the UID an inventory recorded (the scan's is the live one).
@@ -215,7 +245,7 @@ export async function down(kube: KubeClient, options: DownOptions): Promise<Down
 
   // Everything is gone: clear the inventory (journal, then the in-cluster record).
   store?.clear();
-  await deleteClusterInventory(kube, project, record.uid, signal);
+  if (!('unreadable' in record)) await deleteClusterInventory(kube, project, record.uid, signal);
   sink.emit({
     type: 'teardown',
     status: 'done',
