@@ -12,50 +12,45 @@ source "$here/lib.sh"
 
 [ "$(id -u)" = 0 ] || { say "cluster:down needs root"; exit 1; }
 
-stop_component kubelet 20
-stop_component kube-proxy
-stop_component kube-scheduler
-stop_component kube-controller-manager
-stop_component kube-apiserver 20
-stop_component etcd 20
+# Everything is removed afterwards, so nobody's shutdown needs to be graceful for long (the API
+# server would wait for long-running requests such as watches and port-forwards).
+stop_component kubelet 10
+stop_component kube-proxy 5
+stop_component kube-scheduler 5
+stop_component kube-controller-manager 5
+stop_component kube-apiserver 5
+stop_component etcd 10
 
-# Containers of the pods: kill them and their shims. Each task directory of our containerd holds the
-# container's init pid and its shim's pid.
+# Containers of the pods, then containerd, then the shims. Each task directory of our containerd
+# holds the container's init pid, and the shim's pid and socket address.
 task_root=$CONTAINERD_RUN/io.containerd.runtime.v2.task
+shim_sockets=()
 if [ -d "$task_root" ]; then
   for d in "$task_root"/*/*/; do
     [ -f "$d/init.pid" ] || continue
     pid=$(cat "$d/init.pid" 2>/dev/null)
     [[ $pid =~ ^[0-9]+$ ]] && [ -d "/proc/$pid" ] && kill -KILL "$pid" 2>/dev/null
   done
-  if component_alive containerd; then
-    # let the shims notice their containers are gone and containerd clean up the tasks
-    for id in $(ctr_k8s tasks list -q 2>/dev/null); do
-      ctr_k8s tasks delete -f "$id" >/dev/null 2>&1 || true
-    done
-  fi
-fi
-stop_component containerd 20
-if [ -d "$task_root" ]; then
   for d in "$task_root"/*/*/; do
-    [ -f "$d/shim.pid" ] || continue
-    pid=$(cat "$d/shim.pid" 2>/dev/null)
-    if [[ $pid =~ ^[0-9]+$ ]] && pid_alive "$d/shim.pid" containerd-shim; then
-      say "stopping containerd shim $pid"
-      stop_pid "$pid" 5
-    fi
+    a=$(cat "$d/address" 2>/dev/null) && shim_sockets+=("${a#unix://}")
   done
 fi
-
-# Shims whose task directory is gone (say containerd died mid-create) still name our socket.
+stop_component containerd 20
+# The shims name our socket on their command line (this also finds those whose task directory is
+# gone, say when containerd died in the middle of a create).
+shims=()
 for p in /proc/[0-9]*; do
-  cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+  cmd=$({ tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null) || continue
   case $cmd in
-    *containerd-shim*" -address $CONTAINERD_SOCK "* | *containerd-shim*" -address $CONTAINERD_SOCK")
-      say "stopping containerd shim ${p#/proc/} (no task directory)"
-      stop_pid "${p#/proc/}" 5 ;;
+    *containerd-shim*" -address $CONTAINERD_SOCK "* | *containerd-shim*" -address $CONTAINERD_SOCK") shims+=("${p#/proc/}") ;;
   esac
 done
+if ((${#shims[@]})); then
+  say "stopping ${#shims[@]} containerd shim(s): ${shims[*]}"
+  stop_pids 3 "${shims[@]}"
+fi
+for s in "${shim_sockets[@]}"; do [ -S "$s" ] && rm -f "$s"; done
+rm -rf /run/containerd/runc/k8s.io # runc's state of our containers (dockerd's are under moby/)
 # Whatever still runs in the pods' cgroups (containers whose shim is gone).
 for f in /sys/fs/cgroup/pids/kubepods /sys/fs/cgroup/memory/kubepods /sys/fs/cgroup/kubepods; do
   [ -d "$f" ] || continue
@@ -92,13 +87,27 @@ if ip link show "$CNI_BRIDGE" >/dev/null 2>&1; then
 fi
 
 # iptables: the chains of kube-proxy and the kubelet (KUBE-*), of the CNI bridge and portmap plugins
-# (CNI-*) and our own (DEVLOOP-*), with every rule that jumps to them.
+# (CNI-*) and our own (DEVLOOP-*): first the rules elsewhere that jump to them, then the chains.
+# Rules of others (dockerd's) are left as they are.
+ours='KUBE-|CNI-|DEVLOOP-'
 for ipt in iptables ip6tables; do
   command -v "$ipt-save" >/dev/null || continue
-  if "$ipt-save" 2>/dev/null | grep -qE 'KUBE-|CNI-|DEVLOOP-'; then
-    "$ipt-save" 2>/dev/null | grep -vE -- '-j (KUBE-|CNI-|DEVLOOP-)|^:(KUBE-|CNI-|DEVLOOP-)|-A (KUBE-|CNI-|DEVLOOP-)' |
-      "$ipt-restore" 2>/dev/null || say "could not clean the $ipt rules"
-  fi
+  for t in filter nat mangle raw; do
+    rules=$("$ipt-save" -t "$t" 2>/dev/null) || continue
+    chains=$(sed -nE "s/^:(($ours)[^ ]*) .*/\1/p" <<<"$rules")
+    [ -n "$chains" ] || continue
+    cmds=$(
+      grep -E -- "^-A .* -j ($ours)" <<<"$rules" | grep -vE -- "^-A ($ours)" | sed 's/^-A /-D /'
+      for c in $chains; do echo "-F $c"; done
+      for c in $chains; do echo "-X $c"; done
+    )
+    # one transaction per table; should it fail (a rule changed meanwhile), one command at a time
+    if ! printf '*%s\n%s\nCOMMIT\n' "$t" "$cmds" | "$ipt-restore" --noflush 2>/dev/null; then
+      while read -r line; do
+        eval "$ipt -t $t $line" 2>/dev/null || say "$ipt -t $t $line failed"
+      done <<<"$cmds"
+    fi
+  done
 done
 
 # cgroups the kubelet made for the pods (empty now that their processes are gone)

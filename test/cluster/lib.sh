@@ -113,6 +113,22 @@ stop_pid() {
   done
 }
 
+# stop_pids SECONDS PID...: SIGTERM to all, SIGKILL to those still there after SECONDS.
+stop_pids() {
+  local secs=$1 pid i left
+  shift
+  (($#)) || return 0
+  kill -TERM "$@" 2>/dev/null
+  for ((i = 0; i < secs * 5; i++)); do
+    left=0
+    for pid; do [ -d "/proc/$pid" ] && [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ] && left=1; done
+    ((left)) || return 0
+    sleep 0.2
+  done
+  kill -KILL "$@" 2>/dev/null
+  sleep 0.2
+}
+
 # stop_component NAME [SECONDS]: stop the process named by NAME's pid file, if it still is NAME.
 stop_component() {
   local name=$1 pf
