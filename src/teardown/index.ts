@@ -140,7 +140,7 @@ export async function down(kube: KubeClient, options: DownOptions): Promise<Down
   const unscanned: string[] = [];
   const scanned = await scanProjectObjects(kube, project, namespaces, signal, (r) => unscanned.push(r.group ? `${r.resource}.${r.group}` : r.resource));
   if (unscanned.length > 0) {
-    sink.emit({ type: 'message', level: 'warn', text: `not allowed to list ${unscanned.join(', ')} (user ${kube.user}): objects of these types are found only through the inventory` });
+    sink.emit({ type: 'message', level: 'warn', text: `not allowed to list ${unscanned.slice(0, 6).join(', ')}${unscanned.length > 6 ? ` and ${unscanned.length - 6} more types` : ''} (user ${kube.user}): objects of these types are found only through the inventory` });
   }
   throwIfAborted(signal);
 
