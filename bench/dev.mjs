@@ -235,10 +235,12 @@ try {
   // ---- 2. rebuild: edit-to-new-pod-Ready ----------------------------------------------------------
   const rebuild = [];
   const manual = [];
+  // both sides build the same context: the burst files go (devloop syncs their deletion), and the
+  // manual build gets a copy of the context outside the watched tree
+  for (let round = 0; round < BURST_ROUNDS; round++) rmSync(path.join(publicDir, `burst-${round}`), { recursive: true, force: true });
+  await sleep(3000);
   const manualContext = mkdtempSync(path.join(os.tmpdir(), 'devloop-bench-manual-'));
   cpSync(path.join(dir, 'services/posts'), manualContext, { recursive: true });
-  rmSync(path.join(manualContext, 'public'), { recursive: true, force: true });
-  mkdirSync(path.join(manualContext, 'public'));
   for (let round = 0; round < REBUILD_ROUNDS; round++) {
     // by hand: docker build, push, set the image (what an apply of the edited manifest does), rollout status
     writeFileSync(path.join(manualContext, 'VERSION'), `manual-${project}-${round}\n`);
@@ -257,6 +259,7 @@ try {
     writeFileSync(path.join(dir, 'services/posts/VERSION'), `bench-${project}-${round}\n`);
     const ready = await waitFor((e) => e.type === 'deploy' && e.status === 'ready' && String(e.object ?? '').endsWith('/posts'), 300_000, from, 'the rollout of posts');
     rebuild.push(ready.arrivedAt - t0);
+    const newTag = events.slice(from).find((e) => e.type === 'build' && e.image === 'blog/posts' && e.status === 'built')?.tag ?? '@';
     // where the time went, for the report
     const mark = (pred) => events.slice(from).find(pred)?.arrivedAt;
     const phases = [
@@ -265,7 +268,7 @@ try {
       ['built', mark((e) => e.type === 'build' && e.status === 'built')],
       ['pushed', mark((e) => e.type === 'build' && e.status === 'pushed')],
       ['applied', mark((e) => e.type === 'deploy' && e.status === 'applied' && e.count !== undefined)],
-      ['new pod Running', mark((e) => e.type === 'pod' && e.state === 'Running' && e.ready === e.total && (e.images ?? []).some((i) => i.includes(ready.tag ?? '@')))],
+      ['new pod Running', mark((e) => e.type === 'pod' && e.state === 'Running' && e.ready === e.total && (e.images ?? []).includes(newTag))],
       ['rollout ready', ready.arrivedAt],
     ];
     console.error(`rebuild round ${round}: ${phases.map(([n, t]) => `${n} +${t === undefined ? '?' : (t - t0).toFixed(0)}ms`).join(', ')}`);
@@ -277,6 +280,7 @@ try {
 
   // ---- 3. soak: one edit per second, RSS sampled -------------------------------------------------
   const rss = [];
+  const soakFrom = events.length;
   const soakStart = Date.now();
   let edits = 0;
   rss.push({ t: 0, mb: rssMb(child.pid) });
@@ -286,7 +290,13 @@ try {
     if (edits % 15 === 0) rss.push({ t: (Date.now() - soakStart) / 1000, mb: rssMb(child.pid) });
   }
   rss.push({ t: (Date.now() - soakStart) / 1000, mb: rssMb(child.pid) });
-  const syncedSoak = events.filter((e) => e.type === 'sync' && e.status === 'synced' && e.copied.includes('/app/public/soak.html')).length;
+  const soakEvents = events.slice(soakFrom);
+  const syncedSoak = soakEvents.filter((e) => e.type === 'sync' && e.status === 'synced' && e.copied.includes('/app/public/soak.html')).length;
+  const soakTrouble = {
+    failedSyncs: soakEvents.filter((e) => e.type === 'sync' && e.status === 'failed').length,
+    builds: soakEvents.filter((e) => e.type === 'build' && e.status === 'building').length,
+    warnings: soakEvents.filter((e) => e.type === 'message' && e.level === 'warn').map((e) => String(e.text).split('\n')[0]),
+  };
 
   // ---- report ------------------------------------------------------------------------------------
   const rows = results.map(([name, ours, theirs, baseline]) => {
@@ -309,6 +319,7 @@ try {
   console.log(`\nsoak: ${edits} edits in ${SOAK_SECONDS} s (one per second; bounded soak instead of 30 min), ${syncedSoak} sync acknowledgements`);
   console.log(`devloop RSS: start ${first.toFixed(1)} MB, after 60 s ${early.toFixed(1)} MB, end ${end.toFixed(1)} MB, max ${Math.max(...rss.map((s) => s.mb)).toFixed(1)} MB; growth after warm-up ${(end - early).toFixed(1)} MB`);
   console.log(`RSS samples (s:MB): ${rss.map((s) => `${s.t.toFixed(0)}:${s.mb.toFixed(0)}`).join(' ')}`);
+  console.log(`during the soak: ${soakTrouble.failedSyncs} failed syncs, ${soakTrouble.builds} builds, ${soakTrouble.warnings.length} warnings${soakTrouble.warnings.length ? ` (first: ${soakTrouble.warnings[0]})` : ''}`);
   await finish(0);
 } catch (error) {
   console.error(`benchmark failed: ${error.stack ?? error}`);
