@@ -131,6 +131,8 @@ export class KubeDeployer implements Deployer {
         return live;
       });
       appliedObjects.push(...results);
+      const created = phase.filter((o) => o.object.kind === 'Namespace' && !existing[rendered.indexOf(o)]).map((o) => o.object.metadata.name!);
+      if (created.length > 0) await this.waitForNamespaceSetup(created, signal, sink);
       if (phase.some((o) => o.object.kind === 'CustomResourceDefinition')) {
         await this.waitForCrds(results.filter((r) => r.kind === 'CustomResourceDefinition'), signal, sink);
       }
@@ -224,6 +226,30 @@ export class KubeDeployer implements Deployer {
       }
       throw error;
     }
+  }
+
+  /**
+   * Waits (up to 5 s) until the controllers have put `kube-root-ca.crt` and the `default`
+   * ServiceAccount into freshly created namespaces. Pods created before that wait about 2 s in
+   * ContainerCreating ("failed to sync configmap cache") for their service account token volume.
+   */
+  private async waitForNamespaceSetup(namespaces: string[], signal: AbortSignal, sink: EventSink): Promise<void> {
+    const started = Date.now();
+    const ready = async (ns: string) => {
+      const [ca, sa] = await Promise.all([
+        this.kube.get({ group: '', version: 'v1', kind: 'ConfigMap', namespace: ns, name: 'kube-root-ca.crt' }, signal),
+        this.kube.get({ group: '', version: 'v1', kind: 'ServiceAccount', namespace: ns, name: 'default' }, signal),
+      ]);
+      return ca !== undefined && sa !== undefined;
+    };
+    let pending = namespaces;
+    while (pending.length > 0 && Date.now() - started < 5_000) {
+      if (signal.aborted) throw new InterruptedError();
+      const done = await Promise.all(pending.map(ready));
+      pending = pending.filter((_, i) => !done[i]);
+      if (pending.length > 0) await sleep(50, signal);
+    }
+    sink.emit({ type: 'message', level: 'debug', text: `new namespaces ${namespaces.join(', ')} ${pending.length ? 'not yet set up after 5 s; going on' : 'set up'} (${Date.now() - started} ms)` });
   }
 
   private async waitForCrds(crds: KubeObject[], signal: AbortSignal, sink: EventSink): Promise<void> {
