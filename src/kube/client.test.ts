@@ -62,6 +62,14 @@ describe('KubeClient errors', () => {
     expect((error as EnvironmentError).hint).toContain('"me" of context fake');
     kube.close();
 
+    const terminating = await fakeApi((_req, res) => {
+      res.statusCode = 403;
+      res.end(JSON.stringify({ kind: 'Status', message: 'configmaps "x" is forbidden: unable to create new content in namespace ns because it is being terminated', reason: 'Forbidden', code: 403 }));
+    });
+    const busy = await terminating.request('PATCH', '/api/v1/namespaces/ns/configmaps/x', { body: {} }).catch((e: unknown) => e);
+    expect((busy as EnvironmentError).hint).toContain('still being deleted');
+    terminating.close();
+
     const gone = new KubeClient(undefined, { context: 'gone', server: 'http://127.0.0.1:1', user: 'me', namespace: 'default', credentials: { context: 'gone', server: 'http://127.0.0.1:1', user: 'me', namespace: 'default', headers: {} } });
     const unreachable = await gone.ping().catch((e: unknown) => e);
     expect((unreachable as Error).message).toBe('cannot reach the cluster at http://127.0.0.1:1 (context gone): ECONNREFUSED');

@@ -83,6 +83,11 @@ export function httpError(status: number, method: string, urlPath: string, body:
       hint: 'Log in again or refresh the kubeconfig (expired token or certificate).',
     });
   }
+  if (status === 403 && /because it is being terminated/.test(body?.message ?? '')) {
+    return new EnvironmentError(body!.message!, {
+      hint: 'The namespace is still being deleted (a down or kubectl delete moments ago): wait until it is gone (kubectl get namespace), then run again.',
+    });
+  }
   if (status === 403) {
     return new EnvironmentError(`forbidden: ${body?.message ?? `${method} ${urlPath}`}`, {
       hint: `The user "${who.user}" of context ${who.context} lacks this permission: ask a cluster admin for a Role granting it, or use another context (deploy.kubeContext).`,
