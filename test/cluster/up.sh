@@ -14,6 +14,7 @@ source "$here/pki.sh"
 
 [ "$(id -u)" = 0 ] || { say "cluster:up needs root (it starts containerd, the kubelet and dockerd)"; exit 1; }
 started_at=$SECONDS
+trap 'say "FAILED at up.sh line $LINENO: $BASH_COMMAND (logs: $CLUSTER_LOGS)"' ERR
 
 print_export() {
   say "cluster up: node $NODE_NAME, API https://127.0.0.1:$API_PORT, registry $REGISTRY_HOST, logs $CLUSTER_LOGS"
