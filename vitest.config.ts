@@ -18,6 +18,8 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['test/**/*.test.ts'],
+          // Restarts the shared cluster: run last and alone by `npm test` (npm run test:cluster-lifecycle).
+          exclude: ['test/cluster-lifecycle.test.ts'],
           globalSetup: ['test/global-setup.ts'],
           fileParallelism: false,
           testTimeout: 300_000,

@@ -1,7 +1,7 @@
 // cluster:down leaves no process of the test cluster behind, and cluster:up brings it back.
-// It takes the shared cluster down (and up again), so it only runs when asked to:
-//   DEVLOOP_CLUSTER_LIFECYCLE=1 vitest run --config test/cluster/vitest.config.ts test/cluster-lifecycle.test.ts
-// (npm run test:cluster-lifecycle). It expects the cluster to be up when it starts, and leaves it up.
+// It takes the shared cluster down (and up again), so the repository's vitest config leaves it out
+// and `npm test` runs it last, on its own: npm run test:cluster-lifecycle. It expects the cluster to
+// be up when it starts, and leaves it up.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -10,7 +10,6 @@ import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 
 const clusterDir = join(dirname(fileURLToPath(import.meta.url)), 'cluster');
-const enabled = process.env.DEVLOOP_CLUSTER_LIFECYCLE === '1';
 
 function clusterEnv() {
   const [bin, state, containerdRun, kubeconfig, bridge] = execFileSync(
@@ -50,7 +49,7 @@ function clusterProcesses(env: ReturnType<typeof clusterEnv>, dockerdPid: number
   return found;
 }
 
-describe.runIf(enabled)('cluster:down and cluster:up again', () => {
+describe('cluster:down and cluster:up again', () => {
   const env = clusterEnv();
 
   it('cluster:down stops every process of the cluster and removes its state', async () => {
@@ -106,8 +105,4 @@ describe.runIf(enabled)('cluster:down and cluster:up again', () => {
     expect(again.exitCode, again.all).toBe(0);
     expect(again.all).toContain('already up');
   }, 300_000);
-});
-
-describe.skipIf(enabled)('cluster:down and cluster:up again', () => {
-  it.skip('takes the shared cluster down and up: set DEVLOOP_CLUSTER_LIFECYCLE=1 to run it', () => {});
 });
