@@ -145,8 +145,13 @@ describe('devloop dev', () => {
       return r.length === 2 && r.every((p) => p.running && p.image === built.tag) ? r : undefined;
     });
     for (const replica of replicas) expect(readInPod(ns, replica.name, '/app/VERSION')).toBe(`${version}\n`);
-    // the port-forward follows the rollout to a new pod
-    expect(await httpGet(session.ports.posts, '/index.html')).not.toBe('');
+    // served through the port-forward, which follows the rollout to a new pod
+    let served = '';
+    for (let i = 0; i < 60 && !served.includes(version); i++) {
+      served = await httpGet(session.ports.posts, '/cgi-bin/health').catch(() => '');
+      if (!served.includes(version)) await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(JSON.parse(served)).toMatchObject({ service: 'posts', version });
   });
 
   it('keeps running when the build breaks, shows the error in full, and recovers after the fix', async () => {
