@@ -182,6 +182,41 @@ describe('devloop dev', () => {
     await eventually('query scaled to 2 in the cluster', 60_000, () => kubectl(['get', 'deployment', 'query', '-n', ns, '-o', 'jsonpath={.spec.replicas}']).trim() === '2');
   });
 
+  it('marks a container restart with its exit code, follows the new instance once, and replays the synced files into it', async () => {
+    // a liveness probe the test can fail on demand (PID 1 of the fixture ignores signals)
+    const manifest = path.join(session.dir, 'infra/k8s/comments.yaml');
+    writeFileSync(
+      manifest,
+      readFileSync(manifest, 'utf8').replace(
+        '            periodSeconds: 1\n',
+        '            periodSeconds: 1\n          livenessProbe:\n            exec: { command: ["sh", "-c", "test ! -e /tmp/die"] }\n            periodSeconds: 1\n            failureThreshold: 1\n',
+      ),
+    );
+    const [target] = await eventually('comments running with the liveness probe', 120_000, () => {
+      const list = JSON.parse(kubectl(['get', 'pods', '-n', ns, '-l', 'app=comments', '-o', 'json'])) as {
+        items: Array<{ metadata: { name: string; deletionTimestamp?: string }; spec: { containers: Array<{ livenessProbe?: unknown }> }; status: { containerStatuses?: Array<{ ready: boolean }> } }>;
+      };
+      const ready = list.items.filter((p) => !p.metadata.deletionTimestamp && p.spec.containers[0].livenessProbe && p.status.containerStatuses?.every((c) => c.ready));
+      return ready.length === 1 && list.items.length === 1 ? ready.map((p) => p.metadata.name) : undefined;
+    });
+    const synced = session.events.length;
+    const content = `replay after restart ${Date.now()}\n`;
+    writeFileSync(path.join(session.dir, 'services/comments/public/restart.html'), content);
+    await session.waitFor((e) => e.type === 'sync' && e.status === 'synced' && e.pod === target, 30_000, synced, 'the sync into comments');
+
+    const from = session.events.length;
+    kubectl(['exec', '-n', ns, target, '--', 'touch', '/tmp/die']);
+    const marker = await session.waitFor((e) => e.type === 'log' && e.pod === target && e.marker === true, 60_000, from, 'the restart marker');
+    expect(marker.line).toMatch(/^container restarted \(exit code \d+, reason \w+\)$/);
+    await session.waitFor((e) => e.type === 'sync' && e.status === 'replayed' && e.pod === target && (e.copied as string[]).includes('/app/public/restart.html'), 60_000, from, 'the replay into the restarted container');
+    expect(readInPod(ns, target, '/app/public/restart.html')).toBe(content);
+    await session.waitFor((e) => e.type === 'log' && e.pod === target && String(e.line).startsWith('comments starting'), 30_000, from, 'the new instance\'s first line');
+    await new Promise((r) => setTimeout(r, 2000));
+    // the new instance's start line once, the old instance's lines not again
+    const starts = session.ofType('log', from).filter((e) => e.pod === target && String(e.line).startsWith('comments starting'));
+    expect(starts).toHaveLength(1);
+  });
+
   it('on Ctrl-C deletes every object it applied and exits 0', async () => {
     const from = session.events.length;
     const code = await session.interrupt(240_000);
