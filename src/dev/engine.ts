@@ -213,7 +213,8 @@ export class DevEngine {
     const interruptedDuringStartup = this.signal.aborted && this.state.phase === 'starting';
     if (!this.signal.aborted && startupError === undefined) {
       this.state.phase = 'running';
-      this.sink.emit({ type: 'message', level: 'info', text: 'devloop dev: watching for changes. Press Ctrl-C to stop and delete what was deployed.' });
+      const onExit = this.options.cleanup ? 'stop and delete what was deployed' : 'stop (--cleanup=false: what was deployed stays)';
+      this.sink.emit({ type: 'message', level: 'info', text: `devloop dev: watching for changes. Press Ctrl-C to ${onExit}.` });
       await new Promise<void>((resolve) => this.signal.addEventListener('abort', () => resolve(), { once: true }));
     }
     this.options.signal.removeEventListener('abort', onAbort);
