@@ -4,6 +4,7 @@
  * depends on the state the previous one left), then Ctrl-C must leave no object behind.
  */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DevSession } from './dev-session.js';
@@ -59,16 +60,21 @@ async function httpGet(port: number, urlPath: string): Promise<string> {
 describe('devloop dev', () => {
   let session: DevSession;
   let ns: string;
+  let blocker: net.Server | undefined;
 
   beforeAll(async () => {
     requireDocker();
     requireCluster();
     session = DevSession.start();
     ns = session.project;
+    // the client's local port is taken before devloop gets to its port-forwards (after the deploy)
+    blocker = net.createServer().listen(session.ports.client, '127.0.0.1');
+    await new Promise((resolve) => blocker.once('listening', resolve));
     await session.waitFor((e) => e.type === 'message' && String(e.text).startsWith('devloop dev: watching'), 280_000, 0, 'the loop to be ready');
   });
 
   afterAll(async () => {
+    blocker?.close();
     await session?.dispose();
     // a failed run must not leave its namespace behind
     try {
@@ -85,6 +91,10 @@ describe('devloop dev', () => {
     expect(logs.some((l) => String(l.pod).startsWith('posts-') && String(l.line).includes('posts starting on port 4000'))).toBe(true);
     expect(session.ofType('portForward').some((e) => e.status === 'listening' && e.localPort === session.ports.posts && e.address === '127.0.0.1')).toBe(true);
     expect(await httpGet(session.ports.posts, '/index.html')).not.toBe('');
+    // a taken local port is announced and the next free one is used
+    const client = session.ofType('portForward').find((e) => e.status === 'listening' && e.resource === 'deployment/client');
+    expect(client).toMatchObject({ localPort: session.ports.client + 1, message: expect.stringContaining(`local port ${session.ports.client} is in use`) });
+    expect(await httpGet(session.ports.client + 1, '/')).not.toBe('');
   });
 
   it('copies an edited synced file into every replica, identical, and serves it', async () => {
