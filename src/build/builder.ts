@@ -81,7 +81,7 @@ async function runBuilds(docker: DockerClient, config: Config, options: BuildOpt
     }
     if (options.push && !options.registry && !hasRegistryHost(a.image)) {
       throw new UsageError(`cannot push ${a.image}: its name has no registry and no registry was given`, {
-        hint: 'Pass --registry HOST:PORT (e.g. --registry localhost:5000), or name the image with its registry (e.g. registry.example.com/blog/posts).',
+        hint: 'Name the image with its registry in the config (e.g. image: registry.example.com/blog/posts); with devloop build you can also pass --registry HOST:PORT (e.g. --registry localhost:5000).',
       });
     }
   }

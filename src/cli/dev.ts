@@ -55,9 +55,7 @@ async function createServices(ctx: CommandContext, config: Config, kube: KubeCli
   const { createSyncer } = await import('../sync/index.js');
   const { startWatcher, loadContextFilters } = await import('../watch/index.js');
   const { planChanges } = await import('../plan/index.js');
-  const { CoreV1Api } = await import('@kubernetes/client-node');
   const kubeConfig = kube.kubeConfig;
-  const core = kubeConfig.makeApiClient(CoreV1Api);
   const deployer = createDeployer(config, kube);
   return {
     builder: createBuilder(),
@@ -85,7 +83,10 @@ async function createServices(ctx: CommandContext, config: Config, kube: KubeCli
     portForward: {
       forward: (target, socket, onError) => forwardSocket(kubeConfig, target, socket, onError),
       async readService(namespace, name, port) {
-        const service = await core.readNamespacedService({ namespace, name });
+        const service = (await kube.get({ group: '', version: 'v1', kind: 'Service', namespace, name })) as
+          | { spec?: { selector?: Record<string, string>; ports?: Array<{ port: number; targetPort?: number | string }> } }
+          | undefined;
+        if (!service) throw new Error(`service ${namespace}/${name} does not exist`);
         const entry = service.spec?.ports?.find((p) => p.port === port) ?? service.spec?.ports?.[0];
         const target = entry?.targetPort;
         return {
