@@ -3,6 +3,7 @@
  */
 import type { Config } from '../config/load.js';
 import type { EventSink } from '../events.js';
+import type { ObjectKey } from '../kube/types.js';
 
 /** Where built images must go so the target cluster can pull them. */
 export type ImageTarget =
@@ -18,14 +19,7 @@ export type ImageTarget =
   | { kind: 'remote'; local: false };
 
 /** An object devloop applied, as recorded in the inventory. */
-export interface ObjectRef {
-  group: string;
-  version: string;
-  kind: string;
-  namespace?: string;
-  name: string;
-  uid?: string;
-}
+export type ObjectRef = ObjectKey;
 
 export interface DeployOptions {
   /** Built references by image name: manifests naming these images are rewritten to them. */

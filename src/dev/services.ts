@@ -12,56 +12,13 @@ import type { FollowLog } from '../observe/logs.js';
 import type { PodUpdate, PodWatcher } from '../observe/pods.js';
 import type { PortForwardDeps } from '../observe/portforward.js';
 
-export interface FileChange {
-  path: string;
-  kind: 'add' | 'change' | 'unlink' | 'addDir' | 'unlinkDir';
-}
-
-export interface SyncOp {
-  image: string;
-  copy: Array<{ localPath: string; containerPath: string }>;
-  delete: string[];
-}
-
-export interface Plan {
-  reloadConfig: boolean;
-  syncs: SyncOp[];
-  rebuild: string[];
-  redeploy: boolean;
-  decisions: ChangeEvent[];
-}
-
-/** An artifact's .dockerignore matcher (the build helper's `contextFileFilter`). */
-export interface ContextFilter {
-  isExcluded(relPath: string, isDir: boolean): boolean;
-}
-
-export interface PlanState {
-  manifestFiles: ReadonlySet<string>;
-  syncDisabled: ReadonlySet<string>;
-  contextFilters?: ReadonlyMap<string, ContextFilter>;
-}
-
-export interface ContainerTarget {
-  namespace: string;
-  pod: string;
-  container: string;
-  image: string;
-  workdir?: string;
-}
-
-export interface Syncer {
-  sync(op: SyncOp, targets: ContainerTarget[], signal: AbortSignal): Promise<void>;
-  replay(target: ContainerTarget, signal: AbortSignal): Promise<void>;
-  resetImage(image: string): void;
-  forget(target: Pick<ContainerTarget, 'namespace' | 'pod' | 'container'>): void;
-  close(): Promise<void>;
-}
-
-export interface Watcher {
-  close(): Promise<void>;
-  readonly fileCount: number;
-}
+// The phases' own types: the engine depends on their shapes only (type imports load nothing).
+export type { FileChange, Watcher } from '../watch/index.js';
+export type { Plan, PlanState, SyncOp, ContextFilterLike as ContextFilter } from '../plan/index.js';
+export type { ContainerTarget, Syncer } from '../sync/index.js';
+import type { FileChange, Watcher } from '../watch/index.js';
+import type { Plan, PlanState, ContextFilterLike as ContextFilter } from '../plan/index.js';
+import type { ContainerTarget, Syncer } from '../sync/index.js';
 
 export interface DevServices {
   builder: Builder;
