@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every benchmark, one after the other, against the real engine and the test cluster
+# (started by test/setup.sh), and keeps the output in bench/results/<UTC date>.txt with the machine
+# it ran on. Each benchmark runs its baseline side by side in the same run and prints ratios.
+# The soak of bench/dev.mjs is shortened with BENCH_SOAK_SECONDS (default here: 120).
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+eval "$(bash test/setup.sh | grep '^export KUBECONFIG=')"
+mkdir -p bench/results
+out="bench/results/$(date -u +%Y-%m-%dT%H%MZ).txt"
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(. /etc/os-release; echo "$PRETTY_NAME"), kernel $(uname -r), node $(node --version), docker $(docker version --format '{{.Server.Version}}' 2>/dev/null)"
+  echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+} | tee "$out"
+export BENCH_SOAK_SECONDS=${BENCH_SOAK_SECONDS:-120}
+for bench in build deploy sync watch dev; do
+  printf '\n== bench/%s.mjs\n' "$bench" | tee -a "$out"
+  node "bench/$bench.mjs" 2>&1 | tee -a "$out"
+done
+echo "results: $out"
