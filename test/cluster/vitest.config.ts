@@ -8,6 +8,7 @@ export default defineConfig({
   test: {
     root: fileURLToPath(new URL('../..', import.meta.url)),
     include: ['test/cluster*.test.ts'],
+    reporters: ['default', './test/summary-reporter.ts'],
     fileParallelism: false,
     testTimeout: 180_000,
     hookTimeout: 180_000,
