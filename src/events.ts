@@ -36,6 +36,8 @@ export interface BuildEvent {
   /** Why it builds (cache miss cause) or why it failed. */
   reason?: string;
   step?: string;
+  /** On failure, what to do about it when the failure is a known one. */
+  hint?: string;
   /** Build output lines, on failure: the failing step's output. */
   output?: string[];
   /** With `failed`: the image was not attempted because an image it requires failed (or work stopped). */

@@ -21,6 +21,7 @@ import { FileHashCache } from './hash-cache.js';
 import { computeInputs, explainChange, inputDigestTag, readLastManifest, writeLastManifest } from './inputs.js';
 import { dateTimeTag, gitCommitTag } from './tag-policy.js';
 import type { BuildOptions, BuildResult, Builder } from './types.js';
+import { suggestBuildFix } from './problems.js';
 
 export function createBuilder(docker: DockerClient = createDockerClient()): Builder {
   return { build: (config, options) => runBuilds(docker, config, options) };
@@ -222,16 +223,18 @@ async function buildOne(
   } catch (error) {
     if (error instanceof ImageBuildError) {
       const failure = describeBuildFailure(error);
-      sink.emit({ type: 'build', image, status: 'failed', tag: ref, reason: failure, step: error.step, output: error.output, durationMs: elapsed() });
-      return { image, tag: ref, status: 'failed', reason: failure, durationMs: elapsed() };
+      const hint = suggestBuildFix({ step: error.step, message: error.message, context: contextLabel(config, artifact) });
+      sink.emit({ type: 'build', image, status: 'failed', tag: ref, reason: failure, hint, step: error.step, output: error.output, durationMs: elapsed() });
+      return { image, tag: ref, status: 'failed', reason: failure, hint, durationMs: elapsed() };
     }
     if (error instanceof DevloopError) throw error;
     // The engine refused the request itself (bad Dockerfile name, invalid target...): the user's input.
     const raw = (error as { json?: { message?: string } }).json?.message ?? (error as Error).message;
     const dockerfile = path.relative(config.rootDir, artifact.dockerfilePath).split(path.sep).join('/');
     const message = `${dockerfile}: ${raw.replace(/^\(HTTP code \d+\) [\w ]+ - /, '').trim()}`;
-    sink.emit({ type: 'build', image, status: 'failed', tag: ref, reason: message, durationMs: elapsed() });
-    return { image, tag: ref, status: 'failed', reason: message, durationMs: elapsed() };
+    const hint = suggestBuildFix({ message: raw, context: contextLabel(config, artifact) });
+    sink.emit({ type: 'build', image, status: 'failed', tag: ref, reason: message, hint, durationMs: elapsed() });
+    return { image, tag: ref, status: 'failed', reason: message, hint, durationMs: elapsed() };
   }
   await writeLastManifest(config.rootDir, inputs.manifest, tag);
   sink.emit({ type: 'build', image, status: 'built', tag: ref, durationMs: elapsed(), reason });
@@ -283,6 +286,10 @@ function firstLine(text: string): string {
 }
 
 /** "Step 5/8 : RUN make: exited with code 3" from the engine's longer wording. */
+function contextLabel(config: Config, artifact: { contextDir: string }): string {
+  return path.relative(config.rootDir, artifact.contextDir).split(path.sep).join('/') || '.';
+}
+
 export function describeBuildFailure(error: ImageBuildError): string {
   const message = firstLine(error.step && error.message.startsWith(error.step) ? error.message.slice(error.step.length + 2) : error.message);
   const code = /returned a non-zero code: (\d+)/.exec(message)?.[1];

@@ -19,6 +19,8 @@ export interface BuildResult {
   /** Why it was built (first changed input) or why it failed. */
   reason?: string;
   durationMs?: number;
+  /** For a failed build: what to do about it, when the failure is a known one. */
+  hint?: string;
   /** Whether the reference is present in `registry` after this run. */
   pushed?: boolean;
 }

@@ -70,7 +70,7 @@ export async function run(ctx: CommandContext): Promise<number> {
   if (failed.length > 0) {
     throw new FailureError(`${failed.length} of ${results.length} image${results.length === 1 ? '' : 's'} failed to build: ${failed.map((r) => r.image).join(', ')}`, {
       details: [
-        ...failed.map((r) => `${r.image}: ${r.reason ?? 'failed'}`),
+        ...failed.flatMap((r) => [`${r.image}: ${r.reason ?? 'failed'}`, ...(r.hint ? [`  fix: ${r.hint}`] : [])]),
         ...skipped.map((r) => `${r.image}: skipped, ${r.reason ?? ''}`),
       ],
       hint: 'Fix the failing step shown above and run devloop build again; images that built are not rebuilt.',

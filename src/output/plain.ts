@@ -50,7 +50,7 @@ export class PlainRenderer implements EventSink {
           case 'failed': {
             if (event.skipped) return `${name}: ${p.yellow('skipped')}${event.reason ? ` ${event.reason}` : ''}`;
             const head = `${name}: ${p.red('failed')}${event.reason ? ` ${event.reason}` : ''}${d(event.durationMs)}`;
-            const body = (event.output ?? []).map((l) => `  ${l}`).join('\n');
+            const body = [...(event.output ?? []).map((l) => `  ${l}`), ...(event.hint ? [`  ${p.bold('fix')}: ${event.hint}`] : [])].join('\n');
             return body ? `${head}\n${body}` : head;
           }
         }
