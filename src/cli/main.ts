@@ -16,6 +16,9 @@ import { JsonRenderer } from '../output/json.js';
 import { PlainRenderer } from '../output/plain.js';
 import { COMMANDS, findCommand, GLOBAL_HELP, GLOBAL_OPTIONS, type CommandContext, type CommandSpec, type GlobalOptions } from './commands.js';
 
+/** Signals closer together than this are one interruption delivered twice. */
+const DUPLICATE_SIGNAL_WINDOW_MS = 300;
+
 const VALUE_FLAGS = new Set(['-f', '--config', '-C', '--cwd', '-p', '--profile', '-o', '--output']);
 
 export function version(): string {
@@ -137,13 +140,16 @@ export interface MainIO {
 /** Runs devloop with `argv` (without node and script). Sets process.exitCode; never throws. */
 export async function main(argv: string[], io: MainIO = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env, cwd: process.cwd() }): Promise<void> {
   const controller = new AbortController();
-  let signals = 0;
+  let firstSignalAt: number | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
-    signals++;
-    if (signals === 1) {
+    if (firstSignalAt === undefined) {
+      firstSignalAt = Date.now();
       controller.abort(new Error(signal));
       return;
     }
+    // One Ctrl-C often arrives twice: from the terminal to the whole process group, and forwarded
+    // by a parent such as `npm run` or `timeout`. Only a later one is the user asking again.
+    if (Date.now() - firstSignalAt < DUPLICATE_SIGNAL_WINDOW_MS) return;
     io.stderr.write('\nInterrupted again: exiting now. Objects may be left in the cluster: run `devloop down` to delete them.\n');
     process.exit(130);
   };

@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EnvironmentError } from '../errors.js';
-import { KubeClient, type PodWatchEvent } from './client.js';
+import { createKubeClient, KubeClient, type PodWatchEvent } from './client.js';
 
 const servers: http.Server[] = [];
 afterEach(() => servers.splice(0).forEach((s) => s.close()));
@@ -74,5 +74,24 @@ describe('KubeClient errors', () => {
     const unreachable = await gone.ping().catch((e: unknown) => e);
     expect((unreachable as Error).message).toBe('cannot reach the cluster at http://127.0.0.1:1 (context gone): ECONNREFUSED');
     expect((unreachable as EnvironmentError).hint).toContain('npm run cluster:up');
+  });
+});
+
+describe('createKubeClient without a kubeconfig', () => {
+  it('is an environment error that says how to get one, not a fallback to localhost:8080', async () => {
+    const saved = process.env.KUBECONFIG;
+    process.env.KUBECONFIG = '/nonexistent/devloop-test/kubeconfig';
+    try {
+      const error = await createKubeClient({}).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(EnvironmentError);
+      expect((error as EnvironmentError).message).toContain('KUBECONFIG=/nonexistent/devloop-test/kubeconfig names no existing file');
+      expect((error as EnvironmentError).hint).toContain('point KUBECONFIG at a kubeconfig');
+    } finally {
+      if (saved === undefined) delete process.env.KUBECONFIG;
+      else process.env.KUBECONFIG = saved;
+    }
   });
 });

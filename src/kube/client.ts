@@ -13,10 +13,11 @@
  * Contract: every method takes an optional AbortSignal; aborting rejects with an AbortError-named
  * error (mapped to InterruptedError by cli/main.ts). No method writes to stdout.
  */
+import { existsSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { BugError, EnvironmentError, UsageError } from '../errors.js';
-import { loadStaticCredentials, type StaticCredentials } from './kubeconfig.js';
+import { kubeconfigFiles, loadStaticCredentials, type StaticCredentials } from './kubeconfig.js';
 import { httpError, KubeApiError, networkError, UNREACHABLE_HINT, type KubeStatus } from './errors.js';
 import {
   joinApiVersion,
@@ -71,6 +72,13 @@ export async function createKubeClient(config: { deploy?: { kubeContext?: string
     // One-shot commands skip client-node's import (~0.5 s) when the kubeconfig is plain.
     const credentials = loadStaticCredentials(context);
     if (credentials) return new KubeClient(undefined, { ...credentials, credentials });
+  }
+  const files = kubeconfigFiles();
+  if (!files.some((f) => existsSync(f)) && !process.env.KUBERNETES_SERVICE_HOST) {
+    // client-node would fall back to an unauthenticated http://localhost:8080 "loaded-context".
+    throw new EnvironmentError(`no kubeconfig: ${process.env.KUBECONFIG ? `KUBECONFIG=${process.env.KUBECONFIG} names no existing file` : '~/.kube/config does not exist and KUBECONFIG is not set'}`, {
+      hint: 'Start a local cluster (kind, minikube, k3d, Docker Desktop) or point KUBECONFIG at a kubeconfig. For the test cluster: npm run cluster:up, then export KUBECONFIG=/var/lib/devloop-cluster/kubeconfig.',
+    });
   }
   const k8s = await loadClientNode();
   const kc = new k8s.KubeConfig();
