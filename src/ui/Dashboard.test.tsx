@@ -93,4 +93,16 @@ describe('dashboard keys', () => {
     ]);
     unmount();
   });
+
+  it('counts every key of a chunk that holds several (keys typed faster than a render)', async () => {
+    const store = session();
+    const { lastFrame, stdin, unmount } = render(<Dashboard store={store} onAction={() => undefined} columns={80} rows={24} />);
+    const frame = () => lastFrame() ?? '';
+    await tick();
+    stdin.write('\u001b[B\u001b[B'); // two downs in one chunk: posts -> query -> client
+    await until(() => frame().includes('›blog/client'), 'two down arrows');
+    stdin.write('\u001b[A\u001b[A\u001b[A'); // three ups: stops at the first row
+    await until(() => frame().includes('›blog/posts'), 'three up arrows');
+    unmount();
+  });
 });

@@ -79,9 +79,11 @@ export function Dashboard({ store, onAction, columns, rows }: DashboardProps) {
   useInput((input, key) => {
     if (key.ctrl && input === 'c') return onAction({ type: 'quit' });
     if (help && (key.escape || input === '?' || key.return)) return setHelp(false);
-    if (key.upArrow) return setSelected(Math.max(0, index - 1));
-    if (key.downArrow) return setSelected(Math.min(model.rows.length - 1, index + 1));
-    if (key.return) return setFilter(filter ? undefined : current?.key);
+    // Functional updates: several keys can arrive in one input chunk, before a re-render.
+    const last = Math.max(0, model.rows.length - 1);
+    if (key.upArrow) return setSelected((s) => Math.max(0, Math.min(s, last) - 1));
+    if (key.downArrow) return setSelected((s) => Math.min(last, Math.min(s, last) + 1));
+    if (key.return) return setFilter((f) => (f ? undefined : current?.key));
     if (key.escape) return setFilter(undefined);
     if (input === 'q') return onAction({ type: 'quit' });
     if (input === '?') return setHelp(true);
