@@ -23,7 +23,7 @@ bash fixtures/prepare.sh
 step "starting the Docker engine"
 bash test/cluster/docker-up.sh >&2
 
-step "starting the Kubernetes cluster (a cold first run builds it: 15-40 minutes)"
+step "starting the Kubernetes cluster (a cold first run builds it: about 5 minutes)"
 bash test/cluster/up.sh >&2
 
 source test/cluster/env.sh

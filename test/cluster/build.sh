@@ -18,7 +18,7 @@ ldflags="-s -w"
 for p in $pkg $cpkg; do
   ldflags+=" -X $p.gitVersion=$KUBE_VERSION -X $p.gitMajor=1 -X $p.gitMinor=34 -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
 done
-echo "building Kubernetes $KUBE_VERSION components into $CLUSTER_BIN (cold: 15-40 minutes on 2 cores)" >&2
+echo "building Kubernetes $KUBE_VERSION components into $CLUSTER_BIN (cold: about 5 minutes on 2 cores, longer on a slow network)" >&2
 cd "$here/build"
 GOFLAGS=-mod=mod GONOSUMDB=k8s.io,sigs.k8s.io CGO_ENABLED=0 \
   go build -trimpath -ldflags "$ldflags" -o "$CLUSTER_BIN/kube.tmp" . >&2
