@@ -261,3 +261,12 @@ describe('Builder', () => {
     await expect(createBuilder(docker).build(config, options())).rejects.toThrow(/outside its context/);
   });
 });
+
+describe('registryRef', () => {
+  it('puts the image under the registry, replacing a registry host it already names', async () => {
+    const { registryRef } = await import('./builder.js');
+    expect(registryRef('localhost:5000', 'blog/posts', 'abc')).toBe('localhost:5000/blog/posts:abc');
+    expect(registryRef('localhost:5000', 'ghcr.io/acme/api', 'abc')).toBe('localhost:5000/acme/api:abc');
+    expect(registryRef('localhost:5000', 'localhost:5000/acme/api', 'abc')).toBe('localhost:5000/acme/api:abc');
+  });
+});

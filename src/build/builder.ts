@@ -33,6 +33,15 @@ export function hasRegistryHost(image: string): boolean {
   return image.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
 }
 
+/**
+ * The reference of `image:tag` in `registry`. An image that already names a registry host keeps
+ * its path under the new registry (`ghcr.io/acme/api` -> `localhost:5000/acme/api`).
+ */
+export function registryRef(registry: string, image: string, tag: string): string {
+  const path = hasRegistryHost(image) ? image.slice(image.indexOf('/') + 1) : image;
+  return `${registry}/${path}:${tag}`;
+}
+
 /** The artifacts to build for `images`: those named, plus requirements not resolved by `previous`. */
 export function selectArtifacts(config: Config, images: readonly string[] | undefined, previous?: ReadonlyMap<string, BuildResult>): Artifact[] {
   const all = config.build.artifacts;
@@ -169,7 +178,7 @@ async function buildOne(
   const tag =
     policy === 'inputDigest' ? inputDigestTag(inputs.digest) : policy === 'gitCommit' ? await gitCommitTag(artifact.contextDir, signal) : dateTimeTag();
   const localRef = `${image}:${tag}`;
-  const ref = registry ? `${registry}/${image}:${tag}` : localRef;
+  const ref = registry ? registryRef(registry, image, tag) : localRef;
   const reusable = policy === 'inputDigest' || (policy === 'gitCommit' && !tag.endsWith('-dirty'));
 
   // Is it there already?

@@ -197,3 +197,14 @@ describe('devloop.config.example.yaml', () => {
     expect(config.build.artifacts).toHaveLength(5);
   });
 });
+
+describe('image names', () => {
+  const withImage = (image: string) => valid.replace('image: blog/posts', `image: ${image}`).replace('requires: [{ image: blog/base, alias: BASE }]', 'requires: []');
+  it.each(['blog/posts', 'localhost:5000/blog/posts', 'ghcr.io/acme/api', 'registry.example.com:443/team/svc_a', 'a__b/c-d'])('accepts %s', (image) => {
+    write(withImage(image));
+    expect(loadConfig({ cwd: dir }).build.artifacts[1].image).toBe(image);
+  });
+  it.each(['Blog/Posts', 'blog/posts:latest', 'blog//posts', '-blog'])('rejects %s with the expected form', (image) => {
+    expect(problemsOf(withImage(image))[0]).toMatch(/image must be an image name without a tag/);
+  });
+});

@@ -33,7 +33,10 @@ export const ArtifactSchema = z
     image: z
       .string()
       .min(1)
-      .regex(/^[a-z0-9]+(?:[._/-][a-z0-9]+)*$/, 'image must be a lowercase image name without a tag, e.g. blog/posts')
+      .regex(
+        /^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+|\/)[a-z0-9]+)*$/,
+        'image must be an image name without a tag, e.g. blog/posts or localhost:5000/blog/posts',
+      )
       .describe('Image name, without tag. Manifests refer to it by this name; devloop substitutes the built reference.'),
     context: relativePath('context').default('.').describe('Build context directory, relative to the config file.'),
     dockerfile: relativePath('dockerfile').default('Dockerfile').describe('Dockerfile path, relative to the context.'),
