@@ -84,11 +84,11 @@ export function formatProblem(p: ConfigProblem): string {
 export class ConfigError extends DevloopError {
   readonly problems: ConfigProblem[];
 
-  constructor(problems: ConfigProblem[], message?: string) {
+  constructor(problems: ConfigProblem[], message?: string, hint = 'Fix the lines above and run the command again.') {
     const count = problems.length;
     super('user', message ?? `${count} problem${count === 1 ? '' : 's'} in ${problems[0]?.file ?? 'the config'}`, {
       details: problems.map(formatProblem),
-      hint: 'Fix the lines above and run the command again. Every field is documented in devloop.config.example.yaml.',
+      hint,
     });
     this.problems = problems;
   }

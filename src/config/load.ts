@@ -18,6 +18,9 @@ import {
   type RawConfig,
 } from './schema.js';
 
+/** The next step under every config problem. */
+const CONFIG_HINT = 'Fix the lines above and run the command again. Every field is documented in devloop.config.example.yaml.';
+
 export const CONFIG_FILE_NAMES = ['devloop.config.yaml', 'devloop.config.yml', 'devloop.yaml', 'devloop.yml'];
 
 /** An artifact with its paths resolved. */
@@ -105,12 +108,14 @@ export function parseConfig(text: string, file: string, options: Omit<LoadOption
         const pos = lineCounter.linePos(e.pos[0]);
         return { file, line: pos.line, column: pos.col, path: '', message: `invalid YAML: ${firstLine(e.message)}` };
       }),
+      undefined,
+      CONFIG_HINT,
     );
   }
 
   const data = doc.toJS() ?? {};
   if (typeof data !== 'object' || Array.isArray(data)) {
-    throw new ConfigError([{ file, line: 1, column: 1, path: '', message: 'the config must be a YAML mapping', fix: 'start from devloop.config.example.yaml' }]);
+    throw new ConfigError([{ file, line: 1, column: 1, path: '', message: 'the config must be a YAML mapping', fix: 'start from devloop.config.example.yaml' }], undefined, CONFIG_HINT);
   }
 
   const parsed = ConfigSchema.safeParse(data);
@@ -120,12 +125,12 @@ export function parseConfig(text: string, file: string, options: Omit<LoadOption
     const schemaProblems = parsed.error.issues.flatMap((issue) => issueToProblems(issue, data, locate));
     const seen = new Set(schemaProblems.map((p) => p.path));
     const semantic = checkSemantics(lenientView(data), path.dirname(file), locate, options.skipFileChecks ?? false);
-    throw new ConfigError([...schemaProblems, ...semantic.filter((p) => !seen.has(p.path))].sort(byPosition));
+    throw new ConfigError([...schemaProblems, ...semantic.filter((p) => !seen.has(p.path))].sort(byPosition), undefined, CONFIG_HINT);
   }
 
   const merged = applyProfiles(parsed.data, data as Record<string, unknown>, options.profiles ?? [], locate);
   const problems = checkSemantics(merged, path.dirname(file), locate, options.skipFileChecks ?? false);
-  if (problems.length > 0) throw new ConfigError(problems);
+  if (problems.length > 0) throw new ConfigError(problems, undefined, CONFIG_HINT);
   return normalise(merged, file, options.profiles ?? []);
 }
 
@@ -327,7 +332,7 @@ function applyProfiles(parsed: RawConfig, document: Record<string, unknown>, nam
   }
   const result = ConfigSchema.safeParse(merged);
   if (!result.success) {
-    throw new ConfigError(result.error.issues.flatMap((issue) => issueToProblems(issue, merged, locate)));
+    throw new ConfigError(result.error.issues.flatMap((issue) => issueToProblems(issue, merged, locate)), undefined, CONFIG_HINT);
   }
   return result.data;
 }
