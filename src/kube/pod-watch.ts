@@ -8,6 +8,7 @@
  *   vanished meanwhile are reported as DELETED, so callers never keep a ghost pod.
  */
 import { CoreV1Api, Watch, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { sleep } from './client.js';
 
 export type PodChange = 'ADDED' | 'MODIFIED' | 'DELETED';
 
@@ -33,15 +34,6 @@ export function watchPods(kubeConfig: KubeConfig, options: PodWatchOptions): { r
   const known = new Map<string, V1Pod>();
   let resolveReady!: () => void;
   const ready = new Promise<void>((r) => (resolveReady = r));
-
-  const sleep = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      options.signal.addEventListener('abort', () => {
-        clearTimeout(timer);
-        resolve();
-      }, { once: true });
-    });
 
   async function relist(): Promise<string> {
     const list = await core.listPodForAllNamespaces({ labelSelector: options.labelSelector });
@@ -123,7 +115,7 @@ export function watchPods(kubeConfig: KubeConfig, options: PodWatchOptions): { r
         resourceVersion = '';
         options.onTrouble(`listing pods failed: ${(error as Error).message ?? String(error)}`);
       }
-      if (failures > 0) await sleep(Math.min(5000, 250 * 2 ** Math.min(failures, 5)));
+      if (failures > 0) await sleep(Math.min(5000, 250 * 2 ** Math.min(failures, 5)), options.signal);
     }
     resolveReady();
   })();
