@@ -10,6 +10,9 @@
 import { CoreV1Api, Watch, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { sleep } from './client.js';
 
+/** The pod shapes callers of `watchPods` read, so they need not import client-node themselves. */
+export type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
+
 export type PodChange = 'ADDED' | 'MODIFIED' | 'DELETED';
 
 export interface PodWatchOptions {

@@ -7,9 +7,9 @@
  * `toSnapshot` and `diffPod` are pure; `startPodWatcher` wires them to the cluster's pod watch and
  * emits a `pod` event whenever the human-visible state of a pod changes.
  */
-import type { KubeConfig, V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
 import type { EventSink, PodEvent } from '../events.js';
-import { watchPods } from '../kube/pod-watch.js';
+import type { KubeClient } from '../kube/client.js';
+import { watchPods, type V1ContainerStatus, type V1Pod } from '../kube/pod-watch.js';
 
 export interface ContainerSnapshot {
   name: string;
@@ -193,7 +193,7 @@ export interface PodWatcher {
  * throw). Stops on `stop()` or when `signal` aborts.
  */
 export function startPodWatcher(
-  kubeConfig: KubeConfig,
+  kubeConfig: KubeClient['kubeConfig'],
   options: { project: string; signal: AbortSignal; sink: EventSink; onUpdate(update: PodUpdate): void },
 ): PodWatcher {
   const pods = new Map<string, PodSnapshot>();

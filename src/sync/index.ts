@@ -13,10 +13,10 @@
  * connection lost) is reopened once; if that fails, FailureError. Never a silent no-op.
  */
 import path from 'node:path';
-import type { KubeConfig } from '@kubernetes/client-node';
 import { FailureError, InterruptedError } from '../errors.js';
 import type { EventSink } from '../events.js';
 import type { SyncOp } from '../plan/index.js';
+import type { KubeClient } from '../kube/client.js';
 import { openExecStream } from '../kube/exec.js';
 import { AgentChannel, AgentError, AgentUnusableError, type AgentLauncher, type UnusableReason } from './agent.js';
 import { SyncLedger } from './ledger.js';
@@ -53,7 +53,7 @@ export interface Syncer {
 
 /** What the Syncer needs of the deploy helper's KubeClient. */
 export interface SyncKubeClient {
-  readonly kubeConfig: KubeConfig;
+  readonly kubeConfig: KubeClient['kubeConfig'];
 }
 
 const UNUSABLE_WHY: Record<UnusableReason, string> = {
