@@ -180,8 +180,3 @@ export class CollectingSink implements EventSink {
     return this.events.filter((e): e is Extract<DevloopEvent, { type: T }> => e.type === type);
   }
 }
-
-/** Forwards every event to several sinks (e.g. the renderer and a collector). */
-export function teeSink(...sinks: EventSink[]): EventSink {
-  return { emit: (event) => sinks.forEach((s) => s.emit(event)) };
-}
