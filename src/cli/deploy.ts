@@ -5,15 +5,6 @@
 import type { CommandContext } from './commands.js';
 import { FailureError, InterruptedError } from '../errors.js';
 import type { BuildResult } from '../build/types.js';
-import type { Config } from '../config/load.js';
-import type { ImageTarget } from '../deploy/types.js';
-
-/** Whether built images must be pushed for this target (build.push, --push). */
-export function shouldPush(config: Config, target: ImageTarget, pushFlag: boolean): boolean {
-  if (pushFlag || config.build.push === true) return true;
-  if (config.build.push === false) return false;
-  return target.kind === 'registry' || target.kind === 'remote';
-}
 
 /** Built references by image name; throws FailureError when any build failed. */
 export function builtImages(results: readonly BuildResult[]): Map<string, string> {
@@ -29,7 +20,7 @@ export function builtImages(results: readonly BuildResult[]): Map<string, string
 export async function run(ctx: CommandContext): Promise<number> {
   const config = await ctx.loadConfig();
   const { createKubeClient } = await import('../kube/client.js');
-  const { createDeployer, loadImages } = await import('../deploy/index.js');
+  const { createDeployer, loadImages, shouldPush } = await import('../deploy/index.js');
   const kube = await createKubeClient(config, { lightweight: true });
   try {
     // Fail on an unreachable cluster before spending time on builds.

@@ -9,8 +9,20 @@
 import { parse } from 'yaml';
 import { EnvironmentError, FailureError } from '../errors.js';
 import type { EventSink } from '../events.js';
+import type { Config } from '../config/load.js';
 import type { KubeClient } from '../kube/client.js';
 import type { ImageTarget } from './types.js';
+
+/**
+ * Whether built images must be pushed for `target` (`devloop deploy` and `devloop dev`): when asked
+ * (--push or build.push: true), never with build.push: false, else when the cluster pulls from a
+ * registry (a local registry or a remote cluster). Pure.
+ */
+export function shouldPush(config: Config, target: ImageTarget, pushFlag: boolean): boolean {
+  if (pushFlag || config.build.push === true) return true;
+  if (config.build.push === false) return false;
+  return target.kind === 'registry' || target.kind === 'remote';
+}
 
 /** The `host` of the cluster's KEP-1755 ConfigMap, or undefined when there is none (or it is unreadable). */
 export async function localRegistryHost(kube: KubeClient, signal?: AbortSignal): Promise<string | undefined> {

@@ -21,6 +21,7 @@ import type { Config } from '../config/load.js';
 import { toDevloopError, type DevloopError } from '../errors.js';
 import type { EventSink } from '../events.js';
 import type { BuildResult } from '../build/types.js';
+import { shouldPush } from '../deploy/image-target.js';
 import type { ImageTarget } from '../deploy/types.js';
 import { createLogStreamer, type LogStreamer } from '../observe/logs.js';
 import { artifactOfImage, type PodSnapshot, type PodUpdate, type PodWatcher } from '../observe/pods.js';
@@ -73,13 +74,6 @@ export interface DevState {
 interface Stoppable {
   name: string;
   stop(): Promise<void>;
-}
-
-/** Pushes when asked, when the config says so, or when the cluster pulls from a registry. */
-export function pushWanted(config: Config, target: ImageTarget, pushFlag: boolean): boolean {
-  if (pushFlag || config.build.push === true) return true;
-  if (config.build.push === false) return false;
-  return target.kind === 'registry' || target.kind === 'remote';
 }
 
 export class DevEngine {
@@ -245,7 +239,7 @@ export class DevEngine {
     const target = await services.deployer.imageTarget(this.signal);
     this.target = target;
     this.registry = target.kind === 'registry' ? target.registry : undefined;
-    this.push = pushWanted(config, target, this.options.push);
+    this.push = shouldPush(config, target, this.options.push);
 
     // start-up is the first job of the queue: batches arriving meanwhile wait and coalesce
     const startup = new Promise<void>((resolve, reject) => {
