@@ -14,12 +14,7 @@
  */
 import { PassThrough, Writable } from 'node:stream';
 import { Exec, type KubeConfig, type V1Status } from '@kubernetes/client-node';
-
-export interface ExecTarget {
-  namespace: string;
-  pod: string;
-  container: string;
-}
+import type { ContainerRef } from './types.js';
 
 export interface ExecExit {
   /** Exit code when the process exited and the server said so. */
@@ -62,7 +57,7 @@ function exitFromStatus(status: V1Status): ExecExit {
  */
 export async function openExecStream(
   kubeConfig: KubeConfig,
-  target: ExecTarget,
+  target: ContainerRef,
   command: string[],
   handlers: { onStdout(chunk: Buffer): void; onStderr(chunk: Buffer): void },
 ): Promise<ExecStream> {

@@ -12,12 +12,9 @@
  */
 import { PassThrough } from 'node:stream';
 import { Log, type KubeConfig } from '@kubernetes/client-node';
+import type { ContainerRef } from './types.js';
 
-export interface ContainerRef {
-  namespace: string;
-  pod: string;
-  container: string;
-}
+export type { ContainerRef } from './types.js';
 
 /** One log line as the API server returned it with `timestamps=true`. */
 export interface TimestampedLine {

@@ -3,6 +3,13 @@
  * the user's manifests contain, CRDs included, so no generated model sits in between.
  */
 
+/** One container of one pod: what logs, exec and the syncer address. */
+export interface ContainerRef {
+  namespace: string;
+  pod: string;
+  container: string;
+}
+
 export interface KubeMetadata {
   name?: string;
   generateName?: string;

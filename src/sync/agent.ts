@@ -20,11 +20,12 @@
  * Contract: `AgentChannel.send` resolves only once the agent acknowledged the batch, i.e. the files
  * are written in the container.
  */
-import { redactExecUrls, type ExecStream, type ExecTarget } from '../kube/exec.js';
+import { redactExecUrls, type ExecStream } from '../kube/exec.js';
+import type { ContainerRef } from '../kube/types.js';
 
 /** Starts `sh -c AGENT_SCRIPT` somewhere (a container through src/kube/exec.ts; a local process in unit tests). */
 export type AgentLauncher = (
-  target: ExecTarget,
+  target: ContainerRef,
   command: string[],
   handlers: { onStdout(chunk: Buffer): void; onStderr(chunk: Buffer): void },
 ) => Promise<ExecStream>;
@@ -99,7 +100,7 @@ export class AgentChannel {
   /** The agent's working directory (the container's WORKDIR), known once open resolves. */
   workdir = '/';
 
-  private constructor(readonly target: ExecTarget) {}
+  private constructor(readonly target: ContainerRef) {}
 
   get broken(): boolean {
     return this.brokenMessage !== undefined;
@@ -109,7 +110,7 @@ export class AgentChannel {
    * Starts the agent and waits for its `R` line. Rejects with AgentUnusableError when the
    * container has no sh or no tar, with AgentError otherwise (pod gone, timeout).
    */
-  static async open(launch: AgentLauncher, target: ExecTarget, signal: AbortSignal, timeoutMs = 20_000): Promise<AgentChannel> {
+  static async open(launch: AgentLauncher, target: ContainerRef, signal: AbortSignal, timeoutMs = 20_000): Promise<AgentChannel> {
     const channel = new AgentChannel(target);
     let readyResolve!: () => void;
     let readyReject!: (error: Error) => void;
@@ -239,7 +240,7 @@ export class AgentChannel {
   }
 }
 
-function describe(target: ExecTarget): string {
+function describe(target: ContainerRef): string {
   return `${target.namespace}/${target.pod}/${target.container}`;
 }
 
