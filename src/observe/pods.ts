@@ -7,6 +7,7 @@
  * `toSnapshot` and `diffPod` are pure; `startPodWatcher` wires them to the cluster's pod watch and
  * emits a `pod` event whenever the human-visible state of a pod changes.
  */
+import { PROJECT_LABEL } from '../deploy/labels.js';
 import type { EventSink, PodEvent } from '../events.js';
 import type { KubeClient } from '../kube/client.js';
 import { watchPods, type V1ContainerStatus, type V1Pod } from '../kube/pod-watch.js';
@@ -201,7 +202,7 @@ export function startPodWatcher(
   const onAbort = () => controller.abort();
   options.signal.addEventListener('abort', onAbort, { once: true });
   const watch = watchPods(kubeConfig, {
-    labelSelector: `devloop.dev/project=${options.project}`,
+    labelSelector: `${PROJECT_LABEL}=${options.project}`,
     signal: controller.signal,
     onChange(change, pod) {
       const snapshot = toSnapshot(pod);
