@@ -224,16 +224,17 @@ export class DevEngine {
   private async startUp(): Promise<void> {
     const { services, state } = this;
     const config = state.config;
+    this.contextFilters = await services.contextFilters(config);
     this.watcher = await services.startWatcher(config, {
       signal: this.signal,
       sink: this.sink,
       onBatch: (changes) => this.dispatch({ type: 'files-changed', changes }),
+      contextFilters: this.contextFilters,
     });
     const watcher = this.watcher;
     this.register('file watcher', () => watcher.close());
     this.register('sync channels', () => services.syncer.close());
     this.manifestFiles = await services.manifestFiles(config);
-    this.contextFilters = await services.contextFilters(config);
     if (this.signal.aborted) return;
 
     const target = await services.deployer.imageTarget(this.signal);
@@ -480,16 +481,18 @@ export class DevEngine {
 
   private async replaceConfig(next: Config): Promise<void> {
     const previous = this.watcher;
+    const contextFilters = await this.services.contextFilters(next);
     this.watcher = await this.services.startWatcher(next, {
       signal: this.signal,
       sink: this.sink,
       onBatch: (changes) => this.dispatch({ type: 'files-changed', changes }),
+      contextFilters,
     });
     const index = this.stops.findIndex((s) => s.name === 'file watcher');
     const watcher = this.watcher;
     if (index >= 0) this.stops[index] = { name: 'file watcher', stop: () => watcher.close() };
     this.state.config = next;
-    this.contextFilters = await this.services.contextFilters(next);
+    this.contextFilters = contextFilters;
     await previous?.close().catch(() => undefined);
   }
 

@@ -24,7 +24,8 @@ export interface DevServices {
   builder: Builder;
   deployer: Deployer;
   syncer: Syncer;
-  startWatcher(config: Config, options: { signal: AbortSignal; sink: EventSink; onBatch(changes: FileChange[]): void }): Promise<Watcher>;
+  /** `contextFilters`: the planner's .dockerignore matchers, shared so both follow one reading of each file. */
+  startWatcher(config: Config, options: { signal: AbortSignal; sink: EventSink; onBatch(changes: FileChange[]): void; contextFilters?: ReadonlyMap<string, ContextFilter> }): Promise<Watcher>;
   planChanges(changes: FileChange[], config: Config, state: PlanState): Plan;
   /** Images that depend on these (transitively), the given ones excluded or included: both accepted. */
   dependentsOf(config: Config, images: string[]): string[];
