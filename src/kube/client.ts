@@ -54,10 +54,10 @@ interface RawResponse {
   text: string;
 }
 
-// The loaded client-node module, kept so other files of src/kube/ (exec, port-forward) reuse it.
+// client-node, imported on first need: clients created with { lightweight: true } never import it.
 type ClientNode = typeof import('@kubernetes/client-node');
 let clientNodePromise: Promise<ClientNode> | undefined;
-export function loadClientNode(): Promise<ClientNode> {
+function loadClientNode(): Promise<ClientNode> {
   clientNodePromise ??= import('@kubernetes/client-node');
   return clientNodePromise;
 }
