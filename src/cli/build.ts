@@ -15,6 +15,7 @@ import path from 'node:path';
 import { FailureError, UsageError } from '../errors.js';
 import { createBuilder, selectArtifacts, type BuildResult } from '../build/index.js';
 import type { CommandContext } from './commands.js';
+import { formatDuration } from '../output/format.js';
 
 /** Skaffold's `--file-output` document: the images built (or found current) and their references. */
 export function fileOutput(results: readonly BuildResult[]): { builds: Array<{ imageName: string; tag: string }> } {
@@ -31,8 +32,7 @@ export function summarise(results: readonly BuildResult[], durationMs: number): 
   const parts = order.filter((s) => counts.has(s)).map((s) => `${counts.get(s)} ${s === 'planned' ? 'would build' : s}`);
   const pushed = results.filter((r) => r.pushed).length;
   if (pushed) parts.push(`${pushed} in the registry`);
-  const seconds = durationMs < 1000 ? `${Math.round(durationMs)}ms` : `${(durationMs / 1000).toFixed(1)}s`;
-  return `${results.length} image${results.length === 1 ? '' : 's'}: ${parts.join(', ')} (${seconds})`;
+  return `${results.length} image${results.length === 1 ? '' : 's'}: ${parts.join(', ')} (${formatDuration(durationMs)})`;
 }
 
 export async function run(ctx: CommandContext): Promise<number> {

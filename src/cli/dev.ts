@@ -14,6 +14,7 @@ import { createKubeClient, type KubeClient } from '../kube/client.js';
 import { followContainerLog } from '../kube/logs.js';
 import { forwardSocket } from '../kube/portforward.js';
 import { startPodWatcher } from '../observe/pods.js';
+import { readService } from '../observe/portforward.js';
 import type { CommandContext } from './commands.js';
 
 /** `--flag=false` / `--flag=true` / absent. */
@@ -82,18 +83,7 @@ async function createServices(ctx: CommandContext, config: Config, kube: KubeCli
     followLog: (ref, options, onLine) => followContainerLog(kubeConfig, ref, options, onLine),
     portForward: {
       forward: (target, socket, onError) => forwardSocket(kubeConfig, target, socket, onError),
-      async readService(namespace, name, port) {
-        const service = (await kube.get({ group: '', version: 'v1', kind: 'Service', namespace, name })) as
-          | { spec?: { selector?: Record<string, string>; ports?: Array<{ port: number; targetPort?: number | string }> } }
-          | undefined;
-        if (!service) throw new Error(`service ${namespace}/${name} does not exist`);
-        const entry = service.spec?.ports?.find((p) => p.port === port) ?? service.spec?.ports?.[0];
-        const target = entry?.targetPort;
-        return {
-          selector: service.spec?.selector ?? {},
-          targetPort: typeof target === 'number' ? target : Number(target) || entry?.port || port,
-        };
-      },
+      readService: (namespace, name, port) => readService(kube, namespace, name, port),
     },
   };
 }

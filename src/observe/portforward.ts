@@ -15,11 +15,29 @@ import type { PortForwardConfig } from '../config/schema.js';
 import type { EventSink, PortForwardEvent } from '../events.js';
 import type { ForwardTarget } from '../kube/portforward.js';
 import type { PodSnapshot } from './pods.js';
+import type { KubeClient } from '../kube/client.js';
 
 export interface ServiceInfo {
   selector: Record<string, string>;
   /** Remote port in the pod for the service port asked for. */
   targetPort: number;
+}
+
+/**
+ * The selector and pod port of a Service's `port`, read through the project's KubeClient. A named
+ * targetPort (e.g. "http") is not resolved against the pods: the service port is used instead.
+ */
+export async function readService(kube: Pick<KubeClient, 'get'>, namespace: string, name: string, port: number): Promise<ServiceInfo> {
+  const service = (await kube.get({ group: '', version: 'v1', kind: 'Service', namespace, name })) as
+    | { spec?: { selector?: Record<string, string>; ports?: Array<{ port: number; targetPort?: number | string }> } }
+    | undefined;
+  if (!service) throw new Error(`service ${namespace}/${name} does not exist`);
+  const entry = service.spec?.ports?.find((p) => p.port === port) ?? service.spec?.ports?.[0];
+  const target = entry?.targetPort;
+  return {
+    selector: service.spec?.selector ?? {},
+    targetPort: typeof target === 'number' ? target : Number(target) || entry?.port || port,
+  };
 }
 
 export interface PortForwardDeps {
