@@ -3,8 +3,6 @@
  * renderer: the Ink dashboard when stdout is a TTY and the output is text (imported dynamically, so
  * runs without a TTY never load ink), else the run's sink (plain lines or JSON lines).
  */
-import { readdirSync, statSync } from 'node:fs';
-import path from 'node:path';
 import { UsageError } from '../errors.js';
 import type { EventSink } from '../events.js';
 import type { Config } from '../config/load.js';
@@ -26,28 +24,6 @@ function booleanFlag(ctx: CommandContext, name: string, fallback: boolean): bool
   throw new UsageError(`--${name} must be true or false, not "${String(value)}"`, { hint: `Write --${name}=false to turn it off.` });
 }
 
-/** Every file under `dir` (kustomize directories, Helm charts). */
-function filesUnder(dir: string): string[] {
-  try {
-    if (!statSync(dir).isDirectory()) return [dir];
-    return (readdirSync(dir, { recursive: true, withFileTypes: true }) as Array<{ name: string; parentPath?: string; path?: string; isFile(): boolean }>)
-      .filter((e) => e.isFile())
-      .map((e) => path.join(e.parentPath ?? e.path ?? dir, e.name));
-  } catch {
-    return [];
-  }
-}
-
-async function manifestFiles(config: Config): Promise<Set<string>> {
-  const { expandGlobs } = await import('../deploy/manifests.js');
-  const files = new Set(expandGlobs(config.rootDir, config.deploy.kubectl.manifests).files);
-  for (const dir of config.deploy.kustomize.paths) for (const f of filesUnder(path.resolve(config.rootDir, dir))) files.add(f);
-  for (const release of config.deploy.helm.releases) {
-    for (const f of filesUnder(path.resolve(config.rootDir, release.chart))) files.add(f);
-    for (const v of release.valuesFiles) files.add(path.resolve(config.rootDir, v));
-  }
-  return files;
-}
 
 async function createServices(ctx: CommandContext, config: Config, kube: KubeClient, sink: EventSink): Promise<DevServices> {
   const { createBuilder, dependentsOf } = await import('../build/index.js');
@@ -65,7 +41,7 @@ async function createServices(ctx: CommandContext, config: Config, kube: KubeCli
     startWatcher: (c, options) => startWatcher(c, options),
     planChanges: (changes, c, state) => planChanges(changes, c, state),
     dependentsOf: (c, images) => dependentsOf(c, images),
-    manifestFiles,
+    manifestFiles: async (c) => (await import('../deploy/manifests.js')).manifestFiles(c),
     contextFilters: (c) => loadContextFilters(c),
     loadImages,
     reloadConfig: () => ctx.loadConfig(),

@@ -7,7 +7,7 @@
  * Kubernetes object throws ConfigError located at file:line:column. Reads files and runs kubectl or
  * helm; writes nothing.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import micromatch from 'micromatch';
 import { isMap, isSeq, LineCounter, parseAllDocuments, type Document } from 'yaml';
@@ -215,4 +215,30 @@ export async function readManifests(config: Config, signal: AbortSignal): Promis
     }
   }
   return { objects, warnings };
+}
+
+/** Every file under `dir` (kustomize directories, Helm charts); `dir` itself when it is a file. */
+function filesUnder(dir: string): string[] {
+  try {
+    if (!statSync(dir).isDirectory()) return [dir];
+    return (readdirSync(dir, { recursive: true, withFileTypes: true }) as Array<{ name: string; parentPath?: string; path?: string; isFile(): boolean }>)
+      .filter((e) => e.isFile())
+      .map((e) => path.join(e.parentPath ?? e.path ?? dir, e.name));
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Absolute paths of every file the deploy renders from: manifest glob matches, kustomize
+ * directories, Helm charts and values files. The dev loop re-deploys when one of them changes.
+ */
+export function manifestFiles(config: Config): Set<string> {
+  const files = new Set(expandGlobs(config.rootDir, config.deploy.kubectl.manifests).files);
+  for (const dir of config.deploy.kustomize.paths) for (const f of filesUnder(path.resolve(config.rootDir, dir))) files.add(f);
+  for (const release of config.deploy.helm.releases) {
+    for (const f of filesUnder(path.resolve(config.rootDir, release.chart))) files.add(f);
+    for (const v of release.valuesFiles) files.add(path.resolve(config.rootDir, v));
+  }
+  return files;
 }
