@@ -16,7 +16,8 @@
  */
 import type { DevloopError } from './errors.js';
 
-export type BuildStatus =
+/** Stages of a build as events report them (not `BuildResult['status']`, the outcome). */
+export type BuildEventStatus =
   | 'planned' // --dry-run: would build
   | 'cached' // tag already present; nothing to do
   | 'building'
@@ -29,7 +30,7 @@ export type BuildStatus =
 export interface BuildEvent {
   type: 'build';
   image: string;
-  status: BuildStatus;
+  status: BuildEventStatus;
   /** Full reference, `name:tag`. */
   tag?: string;
   durationMs?: number;
