@@ -59,8 +59,11 @@ export interface DeployEvent {
 export interface PruneEvent {
   type: 'prune';
   object: string;
-  status: 'deleting' | 'deleted' | 'failed' | 'planned';
+  /** `kept`: a Namespace no longer rendered, not deleted because it holds objects devloop did not apply (`heldBy`); it stays in the inventory. */
+  status: 'deleting' | 'deleted' | 'failed' | 'planned' | 'kept';
   message?: string;
+  /** With `kept`: the objects (`Kind/namespace/name`) that kept the namespace. */
+  heldBy?: string[];
 }
 
 export interface WatchEvent {
@@ -134,11 +137,17 @@ export interface PortForwardEvent {
 
 export interface TeardownEvent {
   type: 'teardown';
-  /** `planned`: --dry-run, would delete `object`. */
-  status: 'started' | 'planned' | 'deleting' | 'deleted' | 'waiting' | 'done' | 'failed' | 'skipped';
+  /**
+   * `planned`: --dry-run, would delete `object`. `kept`: a Namespace devloop created, not deleted
+   * because it holds objects devloop did not apply (`heldBy`) or cannot be listed in full; a warning,
+   * not a failure: it stays in the inventory so a later down deletes it once it holds only devloop's.
+   */
+  status: 'started' | 'planned' | 'deleting' | 'deleted' | 'waiting' | 'done' | 'failed' | 'skipped' | 'kept';
   object?: string;
   message?: string;
   remaining?: number;
+  /** With `kept`: the objects (`Kind/namespace/name`) that kept the namespace. */
+  heldBy?: string[];
 }
 
 export interface MessageEvent {

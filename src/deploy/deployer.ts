@@ -11,29 +11,19 @@ import type { Config } from '../config/load.js';
 import { ConfigError, EnvironmentError, InterruptedError, throwIfAborted, UsageError } from '../errors.js';
 import type { EventSink } from '../events.js';
 import { sleep, type KubeClient } from '../kube/client.js';
-import { KubeApiError } from '../kube/errors.js';
+import { isForbidden, KubeApiError } from '../kube/errors.js';
 import { describeObject, identity, keyOf, joinApiVersion, type KubeObject } from '../kube/types.js';
 import { detectImageTarget } from './image-target.js';
 import { InventoryStore, mergeRefs, readClusterInventory, writeClusterInventory } from './inventory.js';
 import { describeOwner, isOwnedBy } from './labels.js';
 import { formatSource, readManifests } from './manifests.js';
 import { offlineScope, renderObjects, type RenderedObject, type ScopeLookup } from './render.js';
+import { mapLimit } from './map-limit.js';
+import { describeKeptNamespace, namespaceHolders } from './namespace-guard.js';
 import { waitForRollout } from './rollout.js';
 import type { DeployOptions, DeployResult, Deployer, ImageTarget, ObjectRef } from './types.js';
 
-/** Runs `fn` over `items` with at most `limit` at once; results in input order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i], i);
-    }
-  });
-  await Promise.all(workers);
-  return results;
-}
+export { mapLimit };
 
 export function refOf(obj: KubeObject, uid?: string): ObjectRef {
   const { namespace, ...rest } = keyOf(obj);
@@ -194,7 +184,7 @@ export class KubeDeployer implements Deployer {
         } catch (error) {
           // A custom object whose CRD is applied in this same deploy cannot exist yet.
           if (unknownKind(error)) return;
-          if (!(error instanceof Error && /forbidden/.test(error.message))) throw error;
+          if (!isForbidden(error)) throw error;
           // Not allowed to list: read them one by one below.
         }
       }
@@ -272,10 +262,14 @@ export class KubeDeployer implements Deployer {
 
   /**
    * Deletes stale inventory entries that still carry this project's labels (and, when recorded, the
-   * same UID). Returns what was deleted and what can be forgotten (already gone, or not ours).
+   * same UID), Namespaces last. A stale Namespace that holds anything devloop did not apply (or
+   * cannot be listed in full; objects still rendered into it count too) is kept, with a `prune`
+   * event of status `kept`, and stays in the inventory. Returns what was deleted and what can be
+   * forgotten (already gone, or not ours).
    */
   private async prune(project: string, stale: ObjectRef[], signal: AbortSignal, sink: EventSink): Promise<{ deleted: ObjectRef[]; forget: ObjectRef[] }> {
     const deleted: ObjectRef[] = [];
+    const deletedUids: Array<string | undefined> = [];
     const forget: ObjectRef[] = [];
     const ordered = [...stale.filter((r) => r.kind !== 'Namespace'), ...stale.filter((r) => r.kind === 'Namespace')];
     for (const ref of ordered) {
@@ -300,11 +294,23 @@ export class KubeDeployer implements Deployer {
         forget.push(ref);
         continue;
       }
+      if (ref.kind === 'Namespace' && ref.group === '') {
+        // Listed right before its delete, after the stale objects in it were deleted (see namespace-guard.ts).
+        const found = await namespaceHolders(this.kube, ref.name, deleted.map((r, i) => ({ ...r, uid: deletedUids[i] })), { signal });
+        if (found.holders.length > 0 || found.unlisted.length > 0) {
+          // Kept in the inventory: a later prune or down deletes it once it holds only devloop's objects.
+          sink.emit({ type: 'prune', object: name, status: 'kept', heldBy: found.holders.map((h) => describeObject(h.ref)), message: describeKeptNamespace(ref.name, found, this.kube.user) });
+          continue;
+        }
+      }
       sink.emit({ type: 'prune', object: name, status: 'deleting', message: 'no longer rendered' });
       const outcome = await this.kube.delete({ ...ref, version: ref.version }, { uid: live.metadata.uid, signal });
       sink.emit({ type: 'prune', object: name, status: outcome === 'conflict' ? 'failed' : 'deleted', ...(outcome === 'conflict' ? { message: 'changed while pruning; left alone' } : {}) });
       if (outcome === 'conflict') forget.push(ref);
-      else deleted.push(ref);
+      else {
+        deleted.push(ref);
+        deletedUids.push(live.metadata.uid);
+      }
     }
     return { deleted, forget };
   }

@@ -11,6 +11,7 @@ import { EnvironmentError, FailureError } from '../errors.js';
 import type { EventSink } from '../events.js';
 import type { Config } from '../config/load.js';
 import type { KubeClient } from '../kube/client.js';
+import { isForbidden } from '../kube/errors.js';
 import type { ImageTarget } from './types.js';
 
 /**
@@ -28,7 +29,7 @@ export function shouldPush(config: Config, target: ImageTarget, pushFlag: boolea
 export async function localRegistryHost(kube: KubeClient, signal?: AbortSignal): Promise<string | undefined> {
   const cm = await kube.get({ group: '', version: 'v1', kind: 'ConfigMap', namespace: 'kube-public', name: 'local-registry-hosting' }, signal).catch((error) => {
     // 403 (no read access to kube-public) means "no announcement we can use", not a failure.
-    if ((error as { kind?: string }).kind === 'environment' && /forbidden/.test((error as Error).message)) return undefined;
+    if (isForbidden(error)) return undefined;
     throw error;
   });
   const text = (cm?.data as Record<string, string> | undefined)?.['localRegistryHosting.v1'];

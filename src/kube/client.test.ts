@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EnvironmentError } from '../errors.js';
 import { createKubeClient, KubeClient, type PodWatchEvent } from './client.js';
+import { isForbidden } from './errors.js';
 
 const servers: http.Server[] = [];
 afterEach(() => servers.splice(0).forEach((s) => s.close()));
@@ -60,6 +61,7 @@ describe('KubeClient errors', () => {
     expect(error).toBeInstanceOf(EnvironmentError);
     expect((error as Error).message).toContain('User "me" cannot get resource "configmaps"');
     expect((error as EnvironmentError).hint).toContain('"me" of context fake');
+    expect(isForbidden(error)).toBe(true);
     kube.close();
 
     const terminating = await fakeApi((_req, res) => {
@@ -68,6 +70,7 @@ describe('KubeClient errors', () => {
     });
     const busy = await terminating.request('PATCH', '/api/v1/namespaces/ns/configmaps/x', { body: {} }).catch((e: unknown) => e);
     expect((busy as EnvironmentError).hint).toContain('still being deleted');
+    expect(isForbidden(busy)).toBe(false);
     terminating.close();
 
     const gone = new KubeClient(undefined, { context: 'gone', server: 'http://127.0.0.1:1', user: 'me', namespace: 'default', credentials: { context: 'gone', server: 'http://127.0.0.1:1', user: 'me', namespace: 'default', headers: {} } });

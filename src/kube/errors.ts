@@ -35,6 +35,20 @@ export class KubeApiError extends DevloopError {
   }
 }
 
+/**
+ * The API server refused the call for lack of permission (HTTP 403, other than a namespace being
+ * terminated). An EnvironmentError whose hint names the user and context; callers that can go on
+ * without the answer (list per namespace instead, skip a source) test it with `isForbidden`.
+ */
+export class KubeForbiddenError extends EnvironmentError {
+  readonly status = 403;
+}
+
+/** Whether `error` is a permission refusal from the API server (see KubeForbiddenError). */
+export function isForbidden(error: unknown): error is KubeForbiddenError {
+  return error instanceof KubeForbiddenError;
+}
+
 const NETWORK_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
@@ -89,7 +103,7 @@ export function httpError(status: number, method: string, urlPath: string, body:
     });
   }
   if (status === 403) {
-    return new EnvironmentError(`forbidden: ${body?.message ?? `${method} ${urlPath}`}`, {
+    return new KubeForbiddenError(`forbidden: ${body?.message ?? `${method} ${urlPath}`}`, {
       hint: `The user "${who.user}" of context ${who.context} lacks this permission: ask a cluster admin for a Role granting it, or use another context (deploy.kubeContext).`,
     });
   }

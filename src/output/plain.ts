@@ -63,7 +63,7 @@ export class PlainRenderer implements EventSink {
         return `deploy: ${status}${obj}${count}${event.message ? ` ${event.message}` : ''}${d(event.durationMs)}`;
       }
       case 'prune':
-        return `prune: ${event.status} ${event.object}${event.message ? ` ${event.message}` : ''}`;
+        return `prune: ${event.status === 'kept' ? p.yellow('kept') : event.status} ${event.object}${event.message ? ` ${event.message}` : ''}`;
       case 'watch':
         if (event.status === 'ready') return `watch: ready${event.fileCount !== undefined ? `, ${event.fileCount} files` : ''}${d(event.durationMs)}`;
         return `watch: ${p.yellow(event.status)} ${event.root ?? ''} ${event.message ?? ''}`.trimEnd();
@@ -86,7 +86,7 @@ export class PlainRenderer implements EventSink {
       case 'portForward':
         return `port-forward ${event.resource}: ${event.status} ${event.address}:${event.localPort} -> ${event.remotePort}${event.pod ? ` (${event.pod})` : ''}${event.message ? ` ${event.message}` : ''}`;
       case 'teardown':
-        return `teardown: ${event.status}${event.object ? ` ${event.object}` : ''}${event.remaining !== undefined ? ` (${event.remaining} remaining)` : ''}${event.message ? ` ${event.message}` : ''}`;
+        return `teardown: ${event.status === 'kept' ? p.yellow('kept') : event.status}${event.object ? ` ${event.object}` : ''}${event.remaining !== undefined ? ` (${event.remaining} remaining)` : ''}${event.message ? ` ${event.message}` : ''}`;
       case 'message':
         if (event.level === 'debug' && !this.verbose) return undefined;
         return event.level === 'warn' ? p.yellow(`warning: ${event.text}`) : event.level === 'debug' ? p.dim(event.text) : event.text;

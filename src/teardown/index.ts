@@ -11,19 +11,37 @@
  * devloop, and, when the inventory recorded a UID, only if the UID still matches. Deletes carry a
  * UID precondition, so an object recreated meanwhile by someone else is never hit.
  *
+ * Namespaces: deleting a namespace deletes everything in it, so a Namespace devloop created is
+ * deleted only after devloop's own objects are deleted and gone, and only if a listing of the
+ * namespace taken right before its DELETE finds nothing devloop did not apply (deploy/namespace-guard.ts
+ * says what is ignored: kube-root-ca.crt, the default ServiceAccount, events, dependents of
+ * devloop's objects through ownerReferences, Endpoints of devloop's Services). A namespace that holds
+ * anything else, or where some type may not be listed (forbidden: nothing proves it free of foreign
+ * objects), is kept: a `teardown` event with status `kept` names up to five holders and says how to
+ * delete it by hand. That is a warning, not a failure (down still exits 0). The kept namespaces stay
+ * in the inventory (journal and in-cluster record hold only them), so a later `devloop down`, once
+ * the foreign objects are gone, deletes them; a run that can still not delete them says so again,
+ * and a run after they are deleted finds nothing and says "nothing to delete". The race that remains:
+ * an object created in the namespace after its type was listed and before the namespace DELETE
+ * reaches the server is deleted with it (Kubernetes has no "delete if empty"); the window is one
+ * listing round, and it closes once the namespace is terminating (the server refuses new objects).
+ * The same rule protects objects a person added in devloop's namespace and objects devloop left
+ * alone there (recreated, UID differs); objects outside devloop's namespaces are protected by labels.
+ *
  * Contract: called by `devloop down` and by the dev loop on Ctrl-C (pass a signal that has not fired:
  * the one that stopped the loop already has). Emits `teardown` events (started, planned, deleting,
- * deleted, waiting with `remaining`, skipped, done). Idempotent: a second run finds nothing and says
- * so. Throws FailureError naming what still exists after `deadlineSeconds`; the inventory is then
- * kept so a later run can finish.
+ * deleted, waiting with `remaining`, skipped, kept with `heldBy`, done). Idempotent: a second run
+ * finds nothing and says so. Throws FailureError naming what still exists after `deadlineSeconds`;
+ * the inventory is then kept so a later run can finish.
  */
 import { FailureError, throwIfAborted } from '../errors.js';
 import type { EventSink } from '../events.js';
 import { sleep, type KubeClient } from '../kube/client.js';
-import { KubeApiError } from '../kube/errors.js';
+import { isForbidden, KubeApiError } from '../kube/errors.js';
 import { describeObject, identity, type KubeObject, type ResourceInfo } from '../kube/types.js';
 import { mapLimit } from '../deploy/deployer.js';
-import { deleteClusterInventory, InventoryStore, inventorySecretName, INVENTORY_NAMESPACE, readClusterInventory } from '../deploy/inventory.js';
+import { deleteClusterInventory, InventoryStore, inventorySecretName, INVENTORY_NAMESPACE, readClusterInventory, writeClusterInventory } from '../deploy/inventory.js';
+import { describeKeptNamespace, namespaceHolders, type NamespaceHolders } from '../deploy/namespace-guard.js';
 import { describeOwner, isOwnedBy, projectSelector } from '../deploy/labels.js';
 import type { ObjectRef } from '../deploy/types.js';
 
@@ -48,6 +66,8 @@ export interface DownResult {
   deleted: ObjectRef[];
   /** Found in the inventory but left alone, with the reason. */
   skipped: Array<{ ref: ObjectRef; reason: string }>;
+  /** Namespaces devloop created but did not delete (or, with dryRun, would not): what holds them. */
+  kept: Array<{ ref: ObjectRef; heldBy: string[]; unlisted: string[] }>;
 }
 
 /** Kinds the label scan ignores: records of something else, or (Endpoints) maintained for a Service and deleted with it. */
@@ -92,8 +112,7 @@ export async function scanProjectObjects(
     try {
       return (await kube.list(resource, { labelSelector: selector, signal })).map((live) => ({ resource, live }));
     } catch (error) {
-      const forbidden = error instanceof Error && /forbidden/.test(error.message);
-      if (!forbidden) {
+      if (!isForbidden(error)) {
         if (error instanceof KubeApiError && (error.status === 404 || error.status === 405 || error.status === 503)) return []; // aggregated API gone or not listable
         throw error;
       }
@@ -106,7 +125,7 @@ export async function scanProjectObjects(
       const perNs = await Promise.all(
         namespaces.map((ns) =>
           kube.list(resource, { namespace: ns, labelSelector: selector, signal }).catch((e: unknown) => {
-            if (!(e instanceof Error && /forbidden/.test(e.message))) throw e;
+            if (!isForbidden(e)) throw e;
             denied = true;
             return [];
           }),
@@ -131,7 +150,7 @@ export async function down(kube: KubeClient, options: DownOptions): Promise<Down
   const journal = store?.objects() ?? [];
   // The in-cluster record is one of three sources: without read access to it, go on with the others.
   const record = await readClusterInventory(kube, project, signal).catch((error: unknown) => {
-    if (!(error instanceof Error && /forbidden/.test(error.message))) throw error;
+    if (!isForbidden(error)) throw error;
     sink.emit({ type: 'message', level: 'warn', text: `cannot read the in-cluster inventory (${error.message}); using the journal and the label scan` });
     return { objects: [] as ObjectRef[], uid: undefined, unreadable: true };
   });
@@ -181,39 +200,95 @@ export async function down(kube: KubeClient, options: DownOptions): Promise<Down
     } else toDelete.push(c);
   }
   // Namespaces last, CRDs just before them (their custom objects go first).
-  const rank = (c: Candidate) => (c.ref.kind === 'Namespace' ? 2 : c.ref.kind === 'CustomResourceDefinition' ? 1 : 0);
+  const rank = (c: Pick<Candidate, 'ref'>) => (c.ref.kind === 'Namespace' ? 2 : c.ref.kind === 'CustomResourceDefinition' ? 1 : 0);
   toDelete.sort((a, b) => rank(a) - rank(b));
 
+  const own = toDelete.map((c) => ({ ...c.ref, uid: c.live!.metadata.uid }));
+  const namespaceGuard = (c: Candidate) =>
+    namespaceHolders(kube, c.ref.name, own.filter((r) => !(r.kind === 'Namespace' && r.group === '' && r.name === c.ref.name)), { signal });
+  const kept: DownResult['kept'] = [];
+  const keep = (c: Candidate, found: NamespaceHolders, planned: boolean) => {
+    const heldBy = found.holders.map(({ ref }) => describeObject(ref));
+    kept.push({ ref: c.ref, heldBy, unlisted: found.unlisted });
+    sink.emit({ type: 'teardown', status: 'kept', object: describeObject(c.ref), heldBy, message: `${planned ? 'would be kept, ' : ''}${describeKeptNamespace(c.ref.name, found, kube.user)}` });
+  };
+  const keptSummary = () => (kept.length ? `; kept ${kept.map((k) => describeObject(k.ref)).join(', ')} (it holds objects devloop did not apply: see above)` : '');
+
   if (options.dryRun) {
-    for (const c of toDelete) sink.emit({ type: 'teardown', status: 'planned', object: describeObject(c.ref), message: 'would delete' });
-    sink.emit({ type: 'teardown', status: 'done', remaining: 0, message: toDelete.length ? `would delete ${toDelete.length} object${toDelete.length === 1 ? '' : 's'}` : 'nothing to delete' });
-    return { deleted: toDelete.map((c) => c.ref), skipped };
-  }
-
-  const deleted: ObjectRef[] = [];
-  for (const r of [0, 1, 2]) {
-    await mapLimit(
-      toDelete.filter((c) => rank(c) === r),
-      8,
-      async (c) => {
-        throwIfAborted(signal);
-        const name = describeObject(c.ref);
-        sink.emit({ type: 'teardown', status: 'deleting', object: name });
-        const outcome = await kube.delete(c.ref, { uid: c.live!.metadata.uid, signal });
-        if (outcome === 'conflict') {
-          skipped.push({ ref: c.ref, reason: 'replaced while deleting (UID differs): left alone' });
-          sink.emit({ type: 'teardown', status: 'skipped', object: name, message: 'replaced while deleting (UID differs): left alone' });
-          return;
+    const planned: ObjectRef[] = [];
+    for (const c of toDelete) {
+      if (rank(c) === 2) {
+        const found = await namespaceGuard(c);
+        if (found.holders.length > 0 || found.unlisted.length > 0) {
+          keep(c, found, true);
+          continue;
         }
-        deleted.push(c.ref);
-      },
-    );
+      }
+      planned.push(c.ref);
+      sink.emit({ type: 'teardown', status: 'planned', object: describeObject(c.ref), message: 'would delete' });
+    }
+    sink.emit({ type: 'teardown', status: 'done', remaining: 0, message: `${planned.length ? `would delete ${planned.length} object${planned.length === 1 ? '' : 's'}` : 'nothing to delete'}${keptSummary()}` });
+    return { deleted: planned, skipped, kept };
   }
 
-  // Wait until every deleted object is gone.
   const deadlineSeconds = options.deadlineSeconds ?? 120;
   const deadline = Date.now() + deadlineSeconds * 1000;
-  let remaining = [...deleted];
+  const deleted: ObjectRef[] = [];
+  const deleteAll = (candidates: Candidate[]) =>
+    mapLimit(candidates, 8, async (c) => {
+      throwIfAborted(signal);
+      const name = describeObject(c.ref);
+      sink.emit({ type: 'teardown', status: 'deleting', object: name });
+      const outcome = await kube.delete(c.ref, { uid: c.live!.metadata.uid, signal });
+      if (outcome === 'conflict') {
+        skipped.push({ ref: c.ref, reason: 'replaced while deleting (UID differs): left alone' });
+        sink.emit({ type: 'teardown', status: 'skipped', object: name, message: 'replaced while deleting (UID differs): left alone' });
+        return undefined;
+      }
+      deleted.push(c.ref);
+      return c.ref;
+    });
+
+  // Everything but namespaces (CRDs after their custom objects), until gone.
+  const first = [...(await deleteAll(toDelete.filter((c) => rank(c) === 0))), ...(await deleteAll(toDelete.filter((c) => rank(c) === 1)))];
+  await waitUntilGone(kube, first.filter((r): r is ObjectRef => r !== undefined), { deadline, deadlineSeconds, signal, sink });
+
+  // Namespaces: each is listed right before its delete and kept when it holds anything not devloop's.
+  for (const c of toDelete.filter((c) => rank(c) === 2)) {
+    throwIfAborted(signal);
+    const found = await namespaceGuard(c);
+    if (found.holders.length > 0 || found.unlisted.length > 0) keep(c, found, false);
+    else await deleteAll([c]);
+  }
+  await waitUntilGone(kube, deleted.filter((r) => rank({ ref: r }) === 2), { deadline, deadlineSeconds, signal, sink });
+
+  // Everything devloop deleted is gone: the inventory keeps only the namespaces kept (so a later down
+  // deletes them once they hold only devloop's objects), else it is cleared (journal, then record).
+  if (kept.length > 0) {
+    const remaining = kept.map((k) => ({ ...k.ref, uid: candidates.get(identity(k.ref))?.live?.metadata.uid ?? k.ref.uid }));
+    store?.write(remaining);
+    if (!('unreadable' in record)) await writeClusterInventory(kube, project, remaining, signal);
+  } else {
+    store?.clear();
+    if (!('unreadable' in record)) await deleteClusterInventory(kube, project, record.uid, signal);
+  }
+  sink.emit({
+    type: 'teardown',
+    status: 'done',
+    remaining: 0,
+    message: `${deleted.length ? `deleted ${deleted.length} object${deleted.length === 1 ? '' : 's'}${skipped.length ? `, left ${skipped.length} alone` : ''}` : `nothing to delete${skipped.length ? ` (left ${skipped.length} alone)` : ''}`}${keptSummary()}`,
+  });
+  return { deleted, skipped, kept };
+}
+
+/** Polls until every ref is gone, emitting `deleted` per object and `waiting`; throws FailureError past the deadline. */
+async function waitUntilGone(
+  kube: KubeClient,
+  refs: readonly ObjectRef[],
+  options: { deadline: number; deadlineSeconds: number; signal: AbortSignal; sink: EventSink },
+): Promise<void> {
+  const { signal, sink, deadline, deadlineSeconds } = options;
+  let remaining = [...refs];
   let reported = -1;
   while (remaining.length > 0) {
     throwIfAborted(signal);
@@ -242,15 +317,4 @@ export async function down(kube: KubeClient, options: DownOptions): Promise<Down
     }
     await sleep(300, signal);
   }
-
-  // Everything is gone: clear the inventory (journal, then the in-cluster record).
-  store?.clear();
-  if (!('unreadable' in record)) await deleteClusterInventory(kube, project, record.uid, signal);
-  sink.emit({
-    type: 'teardown',
-    status: 'done',
-    remaining: 0,
-    message: deleted.length ? `deleted ${deleted.length} object${deleted.length === 1 ? '' : 's'}${skipped.length ? `, left ${skipped.length} alone` : ''}` : `nothing to delete${skipped.length ? ` (left ${skipped.length} alone)` : ''}`,
-  });
-  return { deleted, skipped };
 }

@@ -166,10 +166,10 @@ export function reduceDashboard(model: DashboardModel, event: DevloopEvent): Das
       return event.status === 'ready' ? model : appendLines(model, [{ prefix: 'watch', text: `${event.status} ${event.root ?? ''} ${event.message ?? ''}`.trim(), kind: 'warn' }]);
     case 'teardown':
       return appendLines({ ...model, stopping: true }, [
-        { prefix: 'teardown', text: `${event.status}${event.object ? ` ${event.object}` : ''}${event.remaining !== undefined ? ` (${event.remaining} remaining)` : ''}${event.message ? ` ${event.message}` : ''}`, kind: event.status === 'failed' ? 'error' : 'info' },
+        { prefix: 'teardown', text: `${event.status}${event.object ? ` ${event.object}` : ''}${event.remaining !== undefined ? ` (${event.remaining} remaining)` : ''}${event.message ? ` ${event.message}` : ''}`, kind: event.status === 'failed' ? 'error' : event.status === 'kept' ? 'warn' : 'info' },
       ]);
     case 'prune':
-      return appendLines(model, [{ prefix: 'prune', text: `${event.status} ${event.object}`, kind: 'info' }]);
+      return appendLines(model, [{ prefix: 'prune', text: `${event.status} ${event.object}${event.status === 'kept' && event.message ? ` ${event.message}` : ''}`, kind: event.status === 'kept' ? 'warn' : 'info' }]);
     case 'error': {
       const e = event.error as { message?: string; details?: string[]; hint?: string };
       return appendLines(model, [
