@@ -16,7 +16,7 @@
  * - objects already being deleted (deletionTimestamp set): deleting the namespace loses nothing
  *   that is not already on its way out.
  * An object whose owners are all missing from the listing (its owner was deleted a moment ago and
- * the garbage collector has not reached it yet) is counted as a holder only if it is still there
+ * the garbage collector has not reached it yet), or Endpoints whose Service is missing, is counted as a holder only if it is still there
  * after the collector had time to act: the guard lists again, for up to `settleMs` (5 s).
  *
  * `unlisted` names the types that could not be listed (forbidden, or their API is unavailable):
@@ -117,7 +117,9 @@ export async function namespaceHolders(kube: KubeClient, namespace: string, own:
       return true;
     });
     // Orphans of an owner deleted a moment ago: the garbage collector removes them shortly.
-    const orphaned = ({ live }: { live: KubeObject }) => {
+    const services = new Set(objects.filter(({ resource }) => resource.group === '' && resource.kind === 'Service').map(({ live }) => live.metadata.name));
+    const orphaned = ({ resource, live }: { resource: ResourceInfo; live: KubeObject }) => {
+      if (resource.group === '' && resource.kind === 'Endpoints' && !services.has(live.metadata.name)) return true; // its Service is gone
       const owners = live.metadata.ownerReferences ?? [];
       return owners.length > 0 && owners.every((o) => !present.has(o.uid));
     };

@@ -1,0 +1,195 @@
+/**
+ * A fake Kubernetes API server for unit tests of teardown and deploy (never used by the CLI). It
+ * behaves like the real one where those tests depend on it:
+ * - namespace default exists (added unless given);
+ * - aggregated discovery of a fixed set of types (core, apps, discovery.k8s.io, events.k8s.io);
+ * - list (all namespaces or one, equality label selectors), get, server-side apply (creates or
+ *   replaces, keeps the UID), delete with a UID precondition (409 on mismatch);
+ * - namespaces: creating one adds what the control plane adds (ConfigMap kube-root-ca.crt,
+ *   ServiceAccount default); deleting one marks it Terminating (deletionTimestamp,
+ *   status.phase), refuses new objects in it (403 "being terminated"), and `namespaceDeletionMs`
+ *   later deletes everything in it, then the namespace itself;
+ * - garbage collection (background propagation): an object whose owners (ownerReferences) are all
+ *   gone is deleted, and so are Endpoints whose Service is gone (the endpoints controller), `gcDelayMs` after a delete when that is set, else only when the test calls
+ *   `collectGarbage()` (the real collector runs within seconds; tests choose the moment).
+ * - `forbidList`: resource names (e.g. `secrets`) whose list answers 403, as for a user without
+ *   that permission.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { KubeClient } from './client.js';
+import type { KubeObject } from './types.js';
+
+interface FakeType {
+  group: string;
+  kind: string;
+  resource: string;
+  namespaced: boolean;
+}
+
+const TYPES: FakeType[] = [
+  { group: '', kind: 'Namespace', resource: 'namespaces', namespaced: false },
+  { group: '', kind: 'ConfigMap', resource: 'configmaps', namespaced: true },
+  { group: '', kind: 'Secret', resource: 'secrets', namespaced: true },
+  { group: '', kind: 'ServiceAccount', resource: 'serviceaccounts', namespaced: true },
+  { group: '', kind: 'Service', resource: 'services', namespaced: true },
+  { group: '', kind: 'Endpoints', resource: 'endpoints', namespaced: true },
+  { group: '', kind: 'Pod', resource: 'pods', namespaced: true },
+  { group: '', kind: 'Event', resource: 'events', namespaced: true },
+  { group: 'apps', kind: 'Deployment', resource: 'deployments', namespaced: true },
+  { group: 'apps', kind: 'ReplicaSet', resource: 'replicasets', namespaced: true },
+  { group: 'discovery.k8s.io', kind: 'EndpointSlice', resource: 'endpointslices', namespaced: true },
+  { group: 'events.k8s.io', kind: 'Event', resource: 'events', namespaced: true },
+];
+
+export interface FakeApiOptions {
+  forbidList?: string[];
+  namespaceDeletionMs?: number;
+  gcDelayMs?: number;
+}
+
+export interface FakeApi {
+  kube: KubeClient;
+  /** Live objects by `key()`. Tests may add or remove objects directly (as kubectl would). */
+  live: Map<string, KubeObject>;
+  /** Keys of objects deleted by a DELETE call, in order (not those removed with a namespace or by GC). */
+  deletes: string[];
+  collectGarbage(): void;
+}
+
+/** `[group/]Kind/namespace/name`, e.g. `ConfigMap/blog/user-notes`, `apps/Deployment/blog/web`, `Namespace//blog`. */
+export function key(obj: Pick<KubeObject, 'apiVersion' | 'kind' | 'metadata'>): string {
+  const group = obj.apiVersion.includes('/') ? obj.apiVersion.split('/')[0] : '';
+  return `${group ? `${group}/` : ''}${obj.kind}/${obj.metadata.namespace ?? ''}/${obj.metadata.name}`;
+}
+
+let uidCounter = 0;
+
+export async function startFakeApi(objects: KubeObject[], options: FakeApiOptions = {}, cleanups: Array<() => void> = []): Promise<FakeApi> {
+  const live = new Map(objects.map((o) => [key(o), structuredClone(o)]));
+  // Every cluster has namespace default (devloop's in-cluster inventory record lives there).
+  if (!live.has('Namespace//default')) live.set('Namespace//default', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default', uid: 'default-ns-uid' } });
+  const deletes: string[] = [];
+  const namespaceDeletionMs = options.namespaceDeletionMs ?? 30;
+  const timers: NodeJS.Timeout[] = [];
+
+  const uids = () => new Set([...live.values()].map((o) => o.metadata.uid));
+  const collectGarbage = () => {
+    for (let removed = true; removed; ) {
+      removed = false;
+      const present = uids();
+      for (const [k, o] of live) {
+        const owners = o.metadata.ownerReferences ?? [];
+        const serviceGone = o.kind === 'Endpoints' && !live.has(`Service/${o.metadata.namespace}/${o.metadata.name}`);
+        if ((owners.length > 0 && owners.every((r) => !present.has(r.uid))) || serviceGone) {
+          live.delete(k);
+          removed = true;
+        }
+      }
+    }
+  };
+  const afterDelete = () => {
+    if (options.gcDelayMs !== undefined) timers.push(setTimeout(collectGarbage, options.gcDelayMs));
+  };
+  const addSystemObjects = (ns: string) => {
+    for (const o of [
+      { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'kube-root-ca.crt', namespace: ns, uid: `uid-${++uidCounter}` }, data: { 'ca.crt': 'x' } },
+      { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace: ns, uid: `uid-${++uidCounter}` } },
+    ]) live.set(key(o), o);
+  };
+
+  const groupsDiscovery = (groups: string[]) => ({
+    kind: 'APIGroupDiscoveryList',
+    items: groups.map((g) => ({
+      metadata: { name: g },
+      versions: [
+        {
+          version: 'v1',
+          resources: TYPES.filter((t) => t.group === g).map((t) => ({ resource: t.resource, responseKind: { kind: t.kind }, scope: t.namespaced ? 'Namespaced' : 'Cluster', verbs: ['get', 'list', 'patch', 'delete'] })),
+        },
+      ],
+    })),
+  });
+
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url!, 'http://x');
+    const send = (status: number, body: unknown) => {
+      res.statusCode = status;
+      res.end(JSON.stringify(body));
+    };
+    if (url.pathname === '/api') return send(200, groupsDiscovery(['']));
+    if (url.pathname === '/apis') return send(200, groupsDiscovery([...new Set(TYPES.map((t) => t.group).filter(Boolean))]));
+    const m = /^\/(?:api|apis\/([^/]+))\/v1(?:\/namespaces\/([^/]+))?\/([a-z]+)(?:\/([^/]+))?$/.exec(url.pathname);
+    if (!m) return send(404, { message: 'no route' });
+    const group = m[1] ?? '';
+    let [ns, resource, name] = [m[2] as string | undefined, m[3], m[4] as string | undefined];
+    if (resource === 'namespaces' && !name && ns) [name, ns] = [ns, undefined];
+    const type = TYPES.find((t) => t.group === group && t.resource === resource);
+    if (!type) return send(404, { message: `the server could not find the requested resource` });
+    const apiVersion = group ? `${group}/v1` : 'v1';
+    const objKey = (n: string) => key({ apiVersion, kind: type.kind, metadata: { name: n, namespace: type.namespaced ? ns : undefined } });
+
+    if (!name) {
+      if (options.forbidList?.includes(resource)) {
+        return send(403, { kind: 'Status', reason: 'Forbidden', code: 403, message: `${resource}${group ? `.${group}` : ''} is forbidden: User "me" cannot list resource "${resource}" in API group "${group}"${ns ? ` in the namespace "${ns}"` : ' at the cluster scope'}` });
+      }
+      const selector = (url.searchParams.get('labelSelector') ?? '').split(',').filter(Boolean).map((p) => p.split('='));
+      const items = [...live.values()].filter(
+        (o) => o.apiVersion === apiVersion && o.kind === type.kind && (!ns || o.metadata.namespace === ns) && selector.every(([k, v]) => o.metadata.labels?.[k] === v),
+      );
+      return send(200, { kind: `${type.kind}List`, metadata: {}, items: items.map(({ apiVersion: _a, kind: _k, ...rest }) => rest) });
+    }
+
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      const k = objKey(name!);
+      const obj = live.get(k);
+      if (req.method === 'GET') return obj ? send(200, obj) : send(404, { message: `${resource} "${name}" not found` });
+      if (req.method === 'DELETE') {
+        if (!obj) return send(404, { message: `${resource} "${name}" not found` });
+        const uid = (JSON.parse(body || '{}') as { preconditions?: { uid?: string } }).preconditions?.uid;
+        if (uid && uid !== obj.metadata.uid) return send(409, { message: 'precondition failed: UID in precondition does not match' });
+        deletes.push(k);
+        if (type.kind === 'Namespace') {
+          obj.metadata.deletionTimestamp ??= new Date().toISOString();
+          obj.status = { phase: 'Terminating' };
+          timers.push(
+            setTimeout(() => {
+              for (const [ok, o] of live) if (o.metadata.namespace === name) live.delete(ok);
+              live.delete(k);
+            }, namespaceDeletionMs),
+          );
+          return send(200, obj);
+        }
+        live.delete(k);
+        afterDelete();
+        return send(200, { kind: 'Status', status: 'Success' });
+      }
+      if (req.method === 'PATCH') {
+        const applied = JSON.parse(body) as KubeObject;
+        if (type.namespaced) {
+          const namespace = live.get(key({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }));
+          if (!namespace) return send(404, { kind: 'Status', code: 404, message: `namespaces "${ns}" not found` });
+          if (namespace.metadata.deletionTimestamp) {
+            return send(403, { kind: 'Status', reason: 'Forbidden', code: 403, message: `${resource} "${name}" is forbidden: unable to create new content in namespace ${ns} because it is being terminated` });
+          }
+        }
+        const next: KubeObject = { ...applied, apiVersion, kind: type.kind, metadata: { ...applied.metadata, namespace: type.namespaced ? ns : undefined, uid: obj?.metadata.uid ?? `uid-${++uidCounter}` } };
+        live.set(k, next);
+        if (!obj && type.kind === 'Namespace') addSystemObjects(name!);
+        return send(200, next);
+      }
+      return send(405, { message: `method ${req.method} not allowed` });
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const kube = new KubeClient(undefined, { context: 'fake', server: url, user: 'me', namespace: 'default', credentials: { context: 'fake', server: url, user: 'me', namespace: 'default', headers: {} } });
+  cleanups.push(() => {
+    timers.forEach(clearTimeout);
+    kube.close();
+    server.close();
+  });
+  return { kube, live, deletes, collectGarbage };
+}
