@@ -17,4 +17,14 @@ describe('dashboard model', () => {
     expect(model.logs.at(-1)).toMatchObject({ row: 'blog/posts', text: `line ${LOG_BUFFER_LINES + 49}` });
     expect(model.rows.map((r) => r.key)).toEqual(['blog/posts']);
   });
+
+  it('shows a namespace kept by teardown or prune as a warning with its reason', () => {
+    let model = initialModel('blog');
+    model = reduceDashboard(model, { type: 'teardown', status: 'kept', object: 'Namespace/blog', heldBy: ['ConfigMap/blog/user-notes'], message: 'not deleted: it holds ConfigMap/user-notes' });
+    model = reduceDashboard(model, { type: 'prune', status: 'kept', object: 'Namespace/old', heldBy: ['Secret/old/s'], message: 'not deleted: it holds Secret/s' });
+    expect(model.logs.map((l) => [l.prefix, l.kind, l.text])).toEqual([
+      ['teardown', 'warn', 'kept Namespace/blog not deleted: it holds ConfigMap/user-notes'],
+      ['prune', 'warn', 'kept Namespace/old not deleted: it holds Secret/s'],
+    ]);
+  });
 });

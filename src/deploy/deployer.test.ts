@@ -1,0 +1,57 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../config/load.js';
+import { CollectingSink } from '../events.js';
+import { startFakeApi } from '../kube/fake-api-server.js';
+import { KubeDeployer } from './deployer.js';
+import { InventoryStore } from './inventory.js';
+
+const cleanups: Array<() => void> = [];
+afterEach(() => cleanups.splice(0).forEach((c) => c()));
+
+/** A project whose manifests put a Namespace and a ConfigMap in namespace `ns`. */
+function project(dir: string, ns: string): void {
+  writeFileSync(path.join(dir, 'devloop.config.yaml'), `apiVersion: devloop/v1\nkind: Config\nmetadata:\n  name: shop\ndeploy:\n  namespace: ${ns}\n  kubectl:\n    manifests: ["k8s/*.yaml"]\n`);
+  mkdirSync(path.join(dir, 'k8s'), { recursive: true });
+  writeFileSync(path.join(dir, 'k8s', 'app.yaml'), `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${ns}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\n  namespace: ${ns}\ndata:\n  mode: dev\n`);
+}
+
+describe('KubeDeployer prune of a Namespace no longer rendered', () => {
+  it('keeps it (and its record) while it holds an object devloop did not apply, deletes it once it does not', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'devloop-prune-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const { kube, live } = await startFakeApi([], {}, cleanups);
+    const deploy = async () => {
+      const config = loadConfig({ cwd: dir, skipFileChecks: true });
+      const sink = new CollectingSink();
+      await new KubeDeployer(config, kube).deploy(config, { images: new Map(), wait: false, signal: new AbortController().signal, sink });
+      return sink.ofType('prune');
+    };
+    const journal = () => new InventoryStore(dir, 'fake', 'shop').objects().map((r) => `${r.kind}/${r.namespace ?? ''}/${r.name}`).sort();
+
+    project(dir, 'shop');
+    expect(await deploy()).toEqual([]);
+    expect(live.has('ConfigMap/shop/kube-root-ca.crt')).toBe(true); // the fake's control plane set the namespace up
+    live.set('ConfigMap/shop/user-notes', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'user-notes', namespace: 'shop', uid: 'notes-uid' }, data: { keep: 'me' } });
+
+    // The project moves to namespace shop2: ConfigMap/shop/app-config and Namespace/shop are stale.
+    project(dir, 'shop2');
+    const pruned = await deploy();
+    expect(pruned.map((e) => `${e.status} ${e.object}`)).toEqual(['deleting ConfigMap/shop/app-config', 'deleted ConfigMap/shop/app-config', 'kept Namespace/shop']);
+    const kept = pruned.at(-1)!;
+    expect(kept.heldBy).toEqual(['ConfigMap/shop/user-notes']);
+    expect(kept.message).toContain('it holds ConfigMap/user-notes, which devloop did not apply');
+    expect(kept.message).toContain('kubectl delete namespace shop');
+    expect(live.get('ConfigMap/shop/user-notes')?.data).toEqual({ keep: 'me' });
+    expect(live.get('Namespace//shop')?.metadata.deletionTimestamp).toBeUndefined();
+    expect(journal()).toEqual(['ConfigMap/shop2/app-config', 'Namespace//shop', 'Namespace//shop2']);
+
+    // Once the person's ConfigMap is gone, the next deploy prunes the namespace.
+    live.delete('ConfigMap/shop/user-notes');
+    const again = await deploy();
+    expect(again.map((e) => `${e.status} ${e.object}`)).toEqual(['deleting Namespace/shop', 'deleted Namespace/shop']);
+    expect(journal()).toEqual(['ConfigMap/shop2/app-config', 'Namespace//shop2']);
+  });
+});
