@@ -160,6 +160,7 @@ export function describeKeptNamespace(namespace: string, found: NamespaceHolders
   if (found.unlisted.length > 0) {
     reasons.push(`user ${user} may not list ${nameSome(found.unlisted, ' types')} in it, so devloop cannot tell whether it holds objects devloop did not apply`);
   }
-  const check = found.holders.length > 0 ? `Check ${found.holders.length === 1 ? 'it' : 'them'} (kubectl get -n ${namespace} ${found.holders.slice(0, NAMED_HOLDERS).map((h) => h.kubectlName).join(' ')})` : `Check what it holds (kubectl api-resources --namespaced --verbs=list -o name | xargs -n1 kubectl get -n ${namespace} --ignore-not-found)`;
-  return `not deleted: ${reasons.join('; ')}. ${check}, then delete the namespace yourself: kubectl delete namespace ${namespace} (or remove ${found.holders.length > 0 ? (found.holders.length === 1 ? 'it' : 'them') : 'what it holds'} and run devloop down again)`;
+  const them = found.holders.length === 1 ? 'it' : 'them';
+  const check = found.holders.length > 0 ? `Check ${them} (kubectl get -n ${namespace} ${found.holders.slice(0, NAMED_HOLDERS).map((h) => h.kubectlName).join(' ')})` : `Check what it holds (kubectl api-resources --namespaced --verbs=list -o name | xargs -n1 kubectl get -n ${namespace} --ignore-not-found)`;
+  return `because ${reasons.join(', and because ')}. ${check}, then delete the namespace yourself: kubectl delete namespace ${namespace} (or remove ${found.holders.length > 0 ? them : 'what it holds'} and run devloop down again)`;
 }

@@ -140,7 +140,7 @@ describe('down', () => {
     expect(kept.message).toContain('it holds ConfigMap/user-notes, which devloop did not apply');
     expect(kept.message).toContain('kubectl get -n blog configmaps/user-notes');
     expect(kept.message).toContain('kubectl delete namespace blog');
-    expect(sink.ofType('teardown').at(-1)).toMatchObject({ status: 'done', message: 'deleted 3 objects; kept Namespace/blog (it holds objects devloop did not apply: see above)' });
+    expect(sink.ofType('teardown').at(-1)).toMatchObject({ status: 'done', message: 'deleted 3 objects; kept Namespace/blog (see above)' });
     // Only the kept namespace remains recorded, in the journal and in the cluster.
     expect(store.objects()).toEqual([{ group: '', version: 'v1', kind: 'Namespace', name: 'blog', uid: 'ns-uid' }]);
     expect((await readClusterInventory(kube, 'p')).objects).toEqual([{ group: '', version: 'v1', kind: 'Namespace', name: 'blog', uid: 'ns-uid' }]);

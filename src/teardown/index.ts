@@ -210,9 +210,9 @@ export async function down(kube: KubeClient, options: DownOptions): Promise<Down
   const keep = (c: Candidate, found: NamespaceHolders, planned: boolean) => {
     const heldBy = found.holders.map(({ ref }) => describeObject(ref));
     kept.push({ ref: c.ref, heldBy, unlisted: found.unlisted });
-    sink.emit({ type: 'teardown', status: 'kept', object: describeObject(c.ref), heldBy, message: `${planned ? 'would be kept, ' : ''}${describeKeptNamespace(c.ref.name, found, kube.user)}` });
+    sink.emit({ type: 'teardown', status: 'kept', object: describeObject(c.ref), heldBy, message: `${planned ? '(dry run) ' : ''}${describeKeptNamespace(c.ref.name, found, kube.user)}` });
   };
-  const keptSummary = () => (kept.length ? `; kept ${kept.map((k) => describeObject(k.ref)).join(', ')} (it holds objects devloop did not apply: see above)` : '');
+  const keptSummary = () => (kept.length ? `; kept ${kept.map((k) => describeObject(k.ref)).join(', ')} (see above)` : '');
 
   if (options.dryRun) {
     const planned: ObjectRef[] = [];

@@ -20,11 +20,11 @@ describe('dashboard model', () => {
 
   it('shows a namespace kept by teardown or prune as a warning with its reason', () => {
     let model = initialModel('blog');
-    model = reduceDashboard(model, { type: 'teardown', status: 'kept', object: 'Namespace/blog', heldBy: ['ConfigMap/blog/user-notes'], message: 'not deleted: it holds ConfigMap/user-notes' });
-    model = reduceDashboard(model, { type: 'prune', status: 'kept', object: 'Namespace/old', heldBy: ['Secret/old/s'], message: 'not deleted: it holds Secret/s' });
+    model = reduceDashboard(model, { type: 'teardown', status: 'kept', object: 'Namespace/blog', heldBy: ['ConfigMap/blog/user-notes'], message: 'because it holds ConfigMap/user-notes' });
+    model = reduceDashboard(model, { type: 'prune', status: 'kept', object: 'Namespace/old', heldBy: ['Secret/old/s'], message: 'because it holds Secret/s' });
     expect(model.logs.map((l) => [l.prefix, l.kind, l.text])).toEqual([
-      ['teardown', 'warn', 'kept Namespace/blog not deleted: it holds ConfigMap/user-notes'],
-      ['prune', 'warn', 'kept Namespace/old not deleted: it holds Secret/s'],
+      ['teardown', 'warn', 'kept Namespace/blog because it holds ConfigMap/user-notes'],
+      ['prune', 'warn', 'kept Namespace/old because it holds Secret/s'],
     ]);
   });
 });
