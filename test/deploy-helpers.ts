@@ -35,3 +35,19 @@ export function labelledObjects(project: string): string[] {
   return out.split('\n').filter((l) => l.trim() !== '');
 }
 
+
+/** Moves a uniqueCopy of blog from namespace `from` to `to` (config and manifests); the project name stays. */
+export function renameNamespace(dir: string, from: string, to: string): void {
+  const configFile = path.join(dir, 'devloop.config.yaml');
+  writeFileSync(configFile, readFileSync(configFile, 'utf8').replace(new RegExp(`namespace: ${from}\\b`, 'g'), `namespace: ${to}`));
+  const manifestDir = path.join(dir, 'infra/k8s');
+  for (const f of readdirSync(manifestDir)) {
+    const file = path.join(manifestDir, f);
+    writeFileSync(
+      file,
+      readFileSync(file, 'utf8')
+        .replace(new RegExp(`namespace: ${from}$`, 'gm'), `namespace: ${to}`)
+        .replace(new RegExp(`^kind: Namespace\\nmetadata:\\n  name: ${from}$`, 'm'), `kind: Namespace\nmetadata:\n  name: ${to}`),
+    );
+  }
+}
