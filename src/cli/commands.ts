@@ -145,7 +145,7 @@ export const COMMANDS: CommandSpec[] = [
     summary: 'delete everything devloop ever applied for this project',
     usage: 'devloop down [--dry-run]',
     description:
-      'Deletes every object in the inventory (the local journal, the in-cluster record and a label scan for this project), namespaces last, and waits until they are gone. Works after a crash and when the config changed or no longer parses.',
+      'Deletes every object in the inventory (the local journal, the in-cluster record and a label scan for this project), namespaces last, and waits until they are gone. A namespace that holds objects devloop did not apply is kept (and named, with how to delete it by hand); it stays recorded, so a later down deletes it once they are gone. Works after a crash and when the config changed or no longer parses.',
     options: {
       'dry-run': { type: 'boolean' },
     },
