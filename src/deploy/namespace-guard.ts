@@ -3,7 +3,7 @@
  * prune), it lists what the namespace holds, because deleting a namespace deletes everything in it,
  * objects devloop never applied included.
  *
- * Contract: `namespaceHolders(kube, namespace, own, signal)` lists the namespace across every
+ * Contract: `namespaceHolders(kube, namespace, own, { signal })` lists the namespace across every
  * served namespaced type that can be listed and deleted (discovery, as the teardown label scan
  * does; the namespace controller deletes exactly those) and returns the objects that would be lost
  * with it although devloop did not apply them. Not counted:
@@ -16,8 +16,10 @@
  * - objects already being deleted (deletionTimestamp set): deleting the namespace loses nothing
  *   that is not already on its way out.
  * An object whose owners are all missing from the listing (its owner was deleted a moment ago and
- * the garbage collector has not reached it yet), or Endpoints whose Service is missing, is counted as a holder only if it is still there
- * after the collector had time to act: the guard lists again, for up to `settleMs` (5 s).
+ * the garbage collector has not reached it yet), or Endpoints whose Service is missing, counts as a
+ * holder only if it is still there after the controllers had time to act: while every holder is
+ * such an orphan, the guard lists again, for up to `settleMs` (5 s). May block that long; honours
+ * `signal`. Errors other than forbidden / unavailable types propagate.
  *
  * `unlisted` names the types that could not be listed (forbidden, or their API is unavailable):
  * then nothing proves the namespace free of foreign objects, and the caller must keep it.
@@ -31,7 +33,7 @@
 import { throwIfAborted } from '../errors.js';
 import { sleep, type KubeClient } from '../kube/client.js';
 import { isForbidden, KubeApiError } from '../kube/errors.js';
-import { describeObject, joinApiVersion, type KubeObject, type ResourceInfo } from '../kube/types.js';
+import type { KubeObject, ResourceInfo } from '../kube/types.js';
 import { mapLimit } from './map-limit.js';
 import type { ObjectRef } from './types.js';
 
