@@ -17,8 +17,9 @@
  *   that is not already on its way out.
  * An object whose owners are all missing from the listing (its owner was deleted a moment ago and
  * the garbage collector has not reached it yet), or Endpoints whose Service is missing, counts as a
- * holder only if it is still there after the controllers had time to act: while every holder is
- * such an orphan, the guard lists again, for up to `settleMs` (5 s). May block that long; honours
+ * holder only if it is still there after the controllers had time to act: while any holder is
+ * such an orphan, the guard lists again, for up to `settleMs` (5 s), even when other holders
+ * already decide that the namespace stays, so that the message names only what will stay. May block that long; honours
  * `signal`. Errors other than forbidden / unavailable types propagate.
  *
  * `unlisted` names the types that could not be listed (forbidden, or their API is unavailable):
@@ -125,7 +126,7 @@ export async function namespaceHolders(kube: KubeClient, namespace: string, own:
       const owners = live.metadata.ownerReferences ?? [];
       return owners.length > 0 && owners.every((o) => !present.has(o.uid));
     };
-    if (foreign.length > 0 && foreign.every(orphaned) && Date.now() < settleBy) {
+    if (foreign.some(orphaned) && Date.now() < settleBy) {
       await sleep(500, signal);
       continue;
     }

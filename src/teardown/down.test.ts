@@ -185,6 +185,18 @@ describe('down', () => {
     expect([...live.keys()]).toEqual(['Namespace//default']);
   });
 
+  it('names only what stays when a foreign object keeps the namespace while the collector is still removing orphans', async () => {
+    // Seen on the real cluster: the ReplicaSet is gone, its pods not yet marked for deletion.
+    const notes = obj('v1', 'ConfigMap', 'blog', 'user-notes', 'notes-uid', { data: { keep: 'me' } });
+    const { objects, journal } = blog([notes, obj('v1', 'Pod', 'blog', 'web-old-q1', 'old-pod-uid', { owner: 'old-rs-uid' })]);
+    const { kube, live, root } = await setup(objects, journal, { gcDelayMs: 800 });
+    const sink = new CollectingSink();
+    const result = await down(kube, { project: 'p', rootDir: root, signal: signal(), sink });
+    expect(result.kept[0]?.heldBy).toEqual(['ConfigMap/blog/user-notes']);
+    expect(live.has('Pod/blog/web-old-q1')).toBe(false);
+    expect(sink.ofType('teardown').find((e) => e.status === 'kept')?.message).toMatch(/^because it holds ConfigMap\/user-notes, which devloop did not apply/);
+  });
+
   it('keeps the namespace when a type in it may not be listed, and says which', async () => {
     const { objects, journal } = blog();
     const { kube, live, deletes, root } = await setup(objects, journal, { forbidList: ['secrets'] });
