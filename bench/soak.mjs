@@ -337,7 +337,10 @@ let finishing;
 async function finish(reason) {
   finishing ??= (async () => {
     const leftovers = [];
-    if (MODE === 'api-down' && !relay.server) await relay.up(); // teardown needs the API server
+    if (MODE === 'api-down' && !relay.server) {
+      // teardown needs the API server
+      await relay.up().catch((e) => leftovers.push(`the relay could not listen again (${e.message}): devloop's teardown could not reach the API server`));
+    }
     const pidsBefore = exit ? [] : descendants(child.pid);
     for (const p of pidsBefore) seenDescendants.add(p);
     const stopStarted = Date.now();
@@ -472,7 +475,7 @@ if (failure) {
   verdicts.push(false);
 }
 out();
-out('| phase | seconds | edits | VERSION edits | builds started | builds failed | soak.html syncs acked | syncs failed | deploys failed | errors | warnings |');
+out('| phase | seconds | edits | VERSION edits | builds started | builds failed | soak.html sync acks (all pods) | syncs failed | deploys failed | errors | warnings |');
 out('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
 for (const p of ['start-up', ...phases]) {
   const c = counters[p];
