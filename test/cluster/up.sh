@@ -3,9 +3,11 @@
 # Debian packages (installed when missing), the Kubernetes binaries (built when not cached), the
 # docker engine, a registry on localhost:5000, a locally built pause image, containerd, etcd,
 # kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and kube-proxy.
-# Idempotent: when everything already runs it prints the status and exits 0; components that died
-# are started again. Every wait is bounded; on a failure the failing component's log tail is printed
-# and the exit status is 1. See README.md next to this file.
+# Idempotent: when everything already runs and answers its health check it prints the status and
+# exits 0; components that died are started again (one still exiting is waited for first), and those
+# that started before the running API server (it was restarted under them) are restarted. Every wait
+# is bounded; on a failure the failing component's log tail is printed and the exit status is 1.
+# See README.md next to this file ("What cluster:up checks on a running cluster").
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/env.sh"
