@@ -13,12 +13,19 @@ import { describe, expect, it } from 'vitest';
 const clusterDir = join(dirname(fileURLToPath(import.meta.url)), 'cluster');
 
 function clusterEnv() {
-  const [bin, state, containerdRun, kubeconfig, bridge] = execFileSync(
+  const [bin, state, containerdRun, kubeconfig, bridge, dependents] = execFileSync(
     'bash',
-    ['-c', 'source "$1/env.sh"; printf "%s\\n" "$CLUSTER_BIN" "$CLUSTER_STATE" "$CONTAINERD_RUN" "$KUBECONFIG_PATH" "$CNI_BRIDGE"', 'env', clusterDir],
+    [
+      '-c',
+      'source "$1/env.sh"; source "$1/lib.sh"; printf "%s\\n" "$CLUSTER_BIN" "$CLUSTER_STATE" "$CONTAINERD_RUN" "$KUBECONFIG_PATH" "$CNI_BRIDGE" "${APISERVER_DEPENDENTS[*]}"',
+      'env',
+      clusterDir,
+    ],
     { encoding: 'utf8' },
   ).split('\n');
-  return { bin, state, containerdRun, kubeconfig, bridge };
+  /** What cluster:up restarts after an API server restart (APISERVER_DEPENDENTS in lib.sh). */
+  const apiserverDependents = dependents.split(' ').filter(Boolean);
+  return { bin, state, containerdRun, kubeconfig, bridge, apiserverDependents };
 }
 
 /** Processes that belong to the cluster: anything run from its binaries or pointed at its state. */
@@ -49,8 +56,6 @@ function clusterProcesses(env: ReturnType<typeof clusterEnv>, dockerdPid: number
   }
   return found;
 }
-
-const DEPENDENTS = ['kube-controller-manager', 'kube-scheduler', 'kubelet', 'kube-proxy'];
 
 function componentPid(env: ReturnType<typeof clusterEnv>, name: string): number {
   return Number(readFileSync(join(env.state, 'run', `${name}.pid`), 'utf8').trim());
@@ -144,7 +149,8 @@ describe('cluster:down and cluster:up again', () => {
 
   it('cluster:up after the API server was killed (SIGKILL): every component works again and a Deployment rolls out', async () => {
     const apiserver = componentPid(env, 'kube-apiserver');
-    const before = Object.fromEntries(DEPENDENTS.map((c) => [c, componentPid(env, c)]));
+    expect(env.apiserverDependents).toContain('kube-controller-manager');
+    const before = Object.fromEntries(env.apiserverDependents.map((c) => [c, componentPid(env, c)]));
     process.kill(apiserver, 'SIGKILL');
     // no wait for it to be gone: cluster:up must cope with an API server that is still exiting
     const up = await execa('bash', [join(clusterDir, 'up.sh')], { all: true, reject: false, timeout: 170_000 });
@@ -153,7 +159,7 @@ describe('cluster:down and cluster:up again', () => {
     const restarted = componentPid(env, 'kube-apiserver');
     expect(restarted).not.toBe(apiserver);
     // what depends on the API server started after the new one (restarted by cluster:up)
-    for (const c of DEPENDENTS) {
+    for (const c of env.apiserverDependents) {
       const pid = componentPid(env, c);
       expect(pid, `${c} should have been restarted (was ${before[c]})`).not.toBe(before[c]);
       expect(startTicks(pid), `${c} should start after kube-apiserver`).toBeGreaterThanOrEqual(startTicks(restarted));
