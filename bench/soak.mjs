@@ -284,7 +284,8 @@ const counters = Object.fromEntries(
   [...phases, 'start-up'].map((p) => [p, { edits: 0, versionEdits: 0, buildsStarted: 0, buildsFailed: 0, synced: 0, syncFailed: 0, deployFailed: 0, deployReady: 0, errors: 0, warnings: 0 }]),
 );
 const recent = [];
-let firstWarning;
+/** Warnings by their first line (numbers blanked), for the report. */
+const warningKinds = new Map();
 let ready = false;
 const spawnedAt = Date.now();
 const child = spawn(process.execPath, [path.join(root, 'bin', 'devloop'), 'dev', '--output', 'json'], {
@@ -326,7 +327,8 @@ child.stdout.on('data', (chunk) => {
     else if (e.type === 'error') c.errors++;
     else if (e.type === 'message' && e.level === 'warn') {
       c.warnings++;
-      firstWarning ??= String(e.text).split('\n')[0];
+      const kind = String(e.text).split('\n')[0].replace(/\d+/g, 'N').slice(0, 160);
+      warningKinds.set(kind, (warningKinds.get(kind) ?? 0) + 1);
     }
   }
 });
@@ -482,7 +484,10 @@ for (const p of ['start-up', ...phases]) {
   const secs = p === 'start-up' ? '' : p === 'warm-up' ? Math.min(WARMUP, SECONDS) : p === 'down' ? DOWN_SECONDS : p === 'recovered' ? SECONDS - DOWN_AT - DOWN_SECONDS : (MODE === 'api-down' ? DOWN_AT : SECONDS) - WARMUP;
   out(`| ${p} | ${secs} | ${c.edits} | ${c.versionEdits} | ${c.buildsStarted} | ${c.buildsFailed} | ${c.synced} | ${c.syncFailed} | ${c.deployFailed} | ${c.errors} | ${c.warnings} |`);
 }
-if (firstWarning) out(`first warning: ${firstWarning}`);
+if (warningKinds.size) {
+  const top = [...warningKinds].sort((a, b) => b[1] - a[1]).slice(0, 5);
+  out(`warnings by kind (${warningKinds.size} kinds; the most frequent): ${top.map(([k, n]) => `${n}x "${k}"`).join('; ')}`);
+}
 const extraBuilds = phases.map((p) => [p, counters[p].buildsStarted - counters[p].versionEdits]).filter(([, n]) => n > 0);
 if (extraBuilds.length) out(`builds beyond one per VERSION edit (e.g. failed syncs falling back to a rebuild): ${extraBuilds.map(([p, n]) => `${p} +${n}`).join(', ')}`);
 
