@@ -30,7 +30,7 @@ else
     say "dockerd (pid $(cat "$docker_pid_file")) runs but does not answer yet: waiting"
   else
     printf '\n===== %s starting dockerd =====\n' "$(date -u +%FT%TZ)" >>"$docker_log"
-    setsid dockerd --host=unix:///var/run/docker.sock >>"$docker_log" 2>&1 </dev/null &
+    detach dockerd --host=unix:///var/run/docker.sock >>"$docker_log" 2>&1 </dev/null &
     echo $! >"$docker_pid_file"
     say "started dockerd (pid $!, log $docker_log)"
   fi

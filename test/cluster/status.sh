@@ -18,9 +18,14 @@ else
   printf '%-24s %-8s %-8s %s\n' dockerd DOWN - "$DOCKER_STATE/dockerd.log"
   ok=1
 fi
+stale=" $(stale_dependents | tr '\n' ' ')"
 for c in "${CLUSTER_COMPONENTS[@]}"; do
   pf=$(pid_file "$c")
-  if component_alive "$c"; then
+  if [[ $stale == *" $c "* ]]; then
+    # it outlived an API server restart: cluster:up restarts it
+    printf '%-24s %-8s %-8s %s\n' "$c" STALE "$(cat "$pf")" "started before kube-apiserver (pid $(component_pid kube-apiserver)); $(log_file "$c")"
+    ok=1
+  elif component_alive "$c"; then
     printf '%-24s %-8s %-8s %s\n' "$c" running "$(cat "$pf")" "$(log_file "$c")"
   else
     printf '%-24s %-8s %-8s %s\n' "$c" DOWN - "$(log_file "$c")"
@@ -40,6 +45,7 @@ else
   ok=1
 fi
 echo
+echo "cgroups:    $(cgroup_layout) (cgroupfs driver)"
 echo "registry:   $REGISTRY_HOST (storage $CLUSTER_STATE/registry)"
 echo "logs:       $CLUSTER_LOGS"
 echo "state:      $CLUSTER_STATE (binaries: $CLUSTER_BIN)"

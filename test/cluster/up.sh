@@ -3,9 +3,11 @@
 # Debian packages (installed when missing), the Kubernetes binaries (built when not cached), the
 # docker engine, a registry on localhost:5000, a locally built pause image, containerd, etcd,
 # kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and kube-proxy.
-# Idempotent: when everything already runs it prints the status and exits 0; components that died
-# are started again. Every wait is bounded; on a failure the failing component's log tail is printed
-# and the exit status is 1. See README.md next to this file.
+# Idempotent: when everything already runs and answers its health check it prints the status and
+# exits 0; components that died are started again (one still exiting is waited for first), and those
+# that started before the running API server (it was restarted under them) are restarted. Every wait
+# is bounded; on a failure the failing component's log tail is printed and the exit status is 1.
+# See README.md next to this file ("What cluster:up checks on a running cluster").
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/env.sh"
@@ -21,11 +23,13 @@ print_export() {
   echo "export KUBECONFIG=$KUBECONFIG_PATH"
 }
 
+# Every component runs, answers its health check (one that is shutting down no longer does), and
+# none started before the running API server.
 cluster_healthy() {
   local c
-  for c in "${CLUSTER_COMPONENTS[@]}"; do component_alive "$c" || return 1; done
   [ -x "$CLUSTER_BIN/kubectl" ] && [ -s "$KUBECONFIG_PATH" ] || return 1
-  kctl get --raw /readyz >/dev/null 2>&1 || return 1
+  for c in "${CLUSTER_COMPONENTS[@]}"; do component_alive "$c" && component_healthy "$c" || return 1; done
+  [ -z "$(stale_dependents)" ] || return 1
   docker info >/dev/null 2>&1 || return 1
 }
 
@@ -71,11 +75,42 @@ fi
 [ -d /proc/sys/net/bridge ] || die "" "bridge netfilter is missing (no /proc/sys/net/bridge; br_netfilter module not loadable)"
 sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1 net.bridge.bridge-nf-call-ip6tables=1
 sysctl -qw fs.inotify.max_user_instances=8192 fs.inotify.max_user_watches=524288 || true
-for c in cpu cpuacct cpuset memory pids; do
-  if ! grep -qw "$c" /proc/self/cgroup && ! grep -qw "$c" /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
-    die "" "cgroup controller $c is not available (the kubelet needs cpu, cpuacct, cpuset, memory, pids)"
+# cgroups. v1 (a hierarchy per controller, also "hybrid" with the unified one beside them): what
+# our machines have and the only layout exercised here. v2 (the unified hierarchy, the default of
+# Debian 12 and of every systemd >= 247 distribution): implemented from the kubelet's and
+# containerd's documentation, NOT exercised here. Both run the kubelet with cgroupDriver cgroupfs
+# (supported on v2 too) and runc with SystemdCgroup = false; only v1 gets failCgroupV1: false.
+CGROUP_LAYOUT=$(cgroup_layout)
+if [ "$CGROUP_LAYOUT" = v2 ]; then
+  # v2 has no cpuacct: cpu accounting is part of the cpu controller.
+  for c in cpu cpuset memory pids; do
+    grep -qw "$c" /sys/fs/cgroup/cgroup.controllers ||
+      die "" "cgroup v2: controller $c is not in /sys/fs/cgroup/cgroup.controllers (the kubelet needs cpu, cpuset, memory, pids)"
+  done
+  # The kubelet (cgroupfs driver) makes /sys/fs/cgroup/kubepods: the root must hand these
+  # controllers down to its children. Allowed on the real root; in a container with a cgroup
+  # namespace of its own, the root must first hold no process (move them to a child cgroup).
+  want=""
+  for c in cpu cpuset memory pids hugetlb io; do
+    if grep -qw "$c" /sys/fs/cgroup/cgroup.controllers && ! grep -qw "$c" /sys/fs/cgroup/cgroup.subtree_control; then
+      want+=" +$c"
+    fi
+  done
+  if [ -n "$want" ]; then
+    echo "$want" >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null ||
+      die "" "cgroup v2: cannot enable${want} in /sys/fs/cgroup/cgroup.subtree_control (inside a container, move its processes out of the root cgroup first)"
+    say "cgroup v2: enabled${want} for the root cgroup's children"
   fi
-done
+  failcgroupv1_setting=""
+else
+  for c in cpu cpuacct cpuset memory pids; do
+    grep -qw "$c" /proc/self/cgroup ||
+      die "" "cgroup v1: controller $c is not mounted (the kubelet needs cpu, cpuacct, cpuset, memory, pids)"
+  done
+  # cgroup v1 is in maintenance mode in the kubelet (KEP-4569): keep it accepted explicitly
+  failcgroupv1_setting="failCgroupV1: false"
+fi
+say "cgroup $CGROUP_LAYOUT"
 [ -e /dev/kmsg ] || say "warning: /dev/kmsg is missing; the kubelet's OOM watcher will complain"
 # Pods must not reach anything but this machine and each other: drop what they would forward off
 # the node (traffic to the node's own addresses is not forwarded, so it is unaffected).
@@ -115,7 +150,7 @@ start_daemon kube-apiserver "$CLUSTER_BIN/kube-apiserver" \
 ln -sf "$DOCKER_STATE/dockerd.log" "$CLUSTER_LOGS/dockerd.log" 2>/dev/null || true
 
 mkdir -p "$CLUSTER_STATE/registry"
-cat >"$CLUSTER_STATE/registry.yml" <<EOF
+write_if_changed "$CLUSTER_STATE/registry.yml" <<EOF
 version: 0.1
 log:
   level: info
@@ -160,13 +195,15 @@ if grep -qw overlay /proc/filesystems; then
   rm -rf "$t"
 fi
 restrict_oom=false
+oom_setting=""
 if ! (echo -999 >/proc/self/oom_score_adj) 2>/dev/null; then
   restrict_oom=true
+  oom_setting="oomScoreAdj: 0"
   say "cannot lower oom_score_adj here (no CAP_SYS_RESOURCE): containerd restrict_oom_score_adj = true"
 fi
 for h in "localhost:$REGISTRY_PORT" "127.0.0.1:$REGISTRY_PORT"; do
   mkdir -p "$CONTAINERD_ROOT/certs.d/$h"
-  cat >"$CONTAINERD_ROOT/certs.d/$h/hosts.toml" <<EOF
+  write_if_changed "$CONTAINERD_ROOT/certs.d/$h/hosts.toml" <<EOF
 server = "http://localhost:$REGISTRY_PORT"
 
 [host."http://localhost:$REGISTRY_PORT"]
@@ -174,7 +211,7 @@ server = "http://localhost:$REGISTRY_PORT"
   skip_verify = true
 EOF
 done
-cat >"$CLUSTER_STATE/containerd.toml" <<EOF
+write_if_changed "$CLUSTER_STATE/containerd.toml" <<EOF
 # containerd of the devloop test cluster (written by test/cluster/up.sh)
 version = 2
 root = "$CONTAINERD_ROOT/root"
@@ -216,7 +253,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   [plugins."io.containerd.grpc.v1.cri".registry]
     config_path = "$CONTAINERD_ROOT/certs.d"
 EOF
-cat >"$CNI_CONF_DIR/10-$CNI_NETWORK.conflist" <<EOF
+write_if_changed "$CNI_CONF_DIR/10-$CNI_NETWORK.conflist" <<EOF
 {
   "cniVersion": "1.0.0",
   "name": "$CNI_NETWORK",
@@ -262,6 +299,12 @@ data:
     help: "file://$here/README.md"
 EOF
 
+# What started against an earlier API server is restarted (see APISERVER_DEPENDENTS in lib.sh).
+for c in $(stale_dependents); do
+  say "$c (pid $(component_pid "$c")) started before the running kube-apiserver (pid $(component_pid kube-apiserver)): restarting it"
+  stop_component "$c" 10
+done
+
 start_daemon kube-controller-manager "$CLUSTER_BIN/kube-controller-manager" \
   --kubeconfig="$pki/controller-manager.kubeconfig" \
   --bind-address=127.0.0.1 --leader-elect=false --cluster-name=devloop \
@@ -275,12 +318,12 @@ start_daemon kube-scheduler "$CLUSTER_BIN/kube-scheduler" \
 
 # --- 9. kubelet, kube-proxy -----------------------------------------------------------------------
 mkdir -p "$CLUSTER_STATE/kubelet" "$CLUSTER_STATE/pod-logs"
-cat >"$CLUSTER_STATE/kubelet.yaml" <<EOF
+write_if_changed "$CLUSTER_STATE/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 containerRuntimeEndpoint: unix://$CONTAINERD_SOCK
 cgroupDriver: cgroupfs
-failCgroupV1: false
+$failcgroupv1_setting
 failSwapOn: false
 authentication:
   anonymous:
@@ -309,13 +352,13 @@ evictionHard:
   imagefs.inodesFree: "0%"
 hairpinMode: promiscuous-bridge
 maxPods: 110
+$oom_setting
 EOF
-[ "$restrict_oom" = true ] && echo "oomScoreAdj: 0" >>"$CLUSTER_STATE/kubelet.yaml"
 start_daemon kubelet "$CLUSTER_BIN/kubelet" --config="$CLUSTER_STATE/kubelet.yaml" \
   --kubeconfig="$pki/kubelet.kubeconfig" --root-dir="$CLUSTER_STATE/kubelet" \
   --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" --v=1
 
-cat >"$CLUSTER_STATE/kube-proxy.yaml" <<EOF
+write_if_changed "$CLUSTER_STATE/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection:
@@ -331,8 +374,8 @@ iptables:
   localhostNodePorts: false
 conntrack:
   maxPerCore: 0
+$oom_setting
 EOF
-[ "$restrict_oom" = true ] && echo "oomScoreAdj: 0" >>"$CLUSTER_STATE/kube-proxy.yaml"
 start_daemon kube-proxy "$CLUSTER_BIN/kube-proxy" --config="$CLUSTER_STATE/kube-proxy.yaml" --v=1
 
 # --- 10. ready ------------------------------------------------------------------------------------
