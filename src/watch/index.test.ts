@@ -169,7 +169,9 @@ describe('startWatcher', () => {
     const batch = await b.next();
     expect(batch).toHaveLength(50);
     expect(batch.every((c) => c.kind === 'add')).toBe(true);
-    await new Promise((r) => setTimeout(r, 200));
+    // A later write comes through alone: nothing of the burst was left for a second batch.
+    write('web/src/sentinel.js');
+    expect((await b.next()).map((c) => path.relative(dir, c.path))).toEqual(['web/src/sentinel.js']);
     expect(b.received).toHaveLength(0);
   });
 
@@ -280,10 +282,23 @@ describe('startWatcher', () => {
   it('closes on abort', async () => {
     const b = batches();
     watcher = await startWatcher(config(), { signal: controller.signal, sink: new CollectingSink(), onBatch: b.onBatch });
-    controller.abort();
-    await new Promise((r) => setTimeout(r, 50));
-    write('web/src/after-close.js');
-    await expect(b.next(400)).rejects.toThrow('no batch');
+    // A second watcher on the same tree, still open, shows when a batch would have been delivered.
+    const witnessController = new AbortController();
+    const witness = batches();
+    const witnessWatcher = await startWatcher(config(), { signal: witnessController.signal, sink: new CollectingSink(), onBatch: witness.onBatch });
+    try {
+      controller.abort();
+      await watcher.close();
+      write('web/src/after-close.js');
+      expect((await witness.next()).map((c) => path.relative(dir, c.path))).toEqual(['web/src/after-close.js']);
+      // One more round trip through the witness: the closed watcher has had as long to report.
+      write('web/src/after-close-2.js');
+      expect((await witness.next()).map((c) => path.relative(dir, c.path))).toEqual(['web/src/after-close-2.js']);
+      expect(b.received).toEqual([]);
+    } finally {
+      witnessController.abort();
+      await witnessWatcher.close();
+    }
   });
 });
 
