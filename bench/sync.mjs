@@ -47,6 +47,7 @@ const { loadConfig } = await import(path.join(repo, 'dist/config/load.js'));
 const { planChanges } = await import(path.join(repo, 'dist/plan/index.js'));
 const { createSyncer } = await import(path.join(repo, 'dist/sync/index.js'));
 const { startWatcher } = await import(path.join(repo, 'dist/watch/index.js'));
+const { loadContextFilters } = await import(path.join(repo, 'dist/build/live-filter.js'));
 const { createKubeClient } = await import(path.join(repo, 'dist/kube/client.js'));
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'devloop-bench-sync-'));
@@ -114,6 +115,7 @@ try {
   writeFileSync(watched, 'initial');
   let pending;
   const watcher = await startWatcher(config, {
+    contextFilters: loadContextFilters(config),
     signal: controller.signal,
     sink: { emit: () => undefined },
     onBatch: (changes) => {

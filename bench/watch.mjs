@@ -43,11 +43,12 @@ if (process.argv[2] === '--child') {
   } else {
     const { loadConfig } = await import(path.join(repo, 'dist/config/load.js'));
     const { startWatcher } = await import(path.join(repo, 'dist/watch/index.js'));
+    const { loadContextFilters } = await import(path.join(repo, 'dist/build/live-filter.js'));
     const config = loadConfig({ cwd: root });
     const events = [];
     const controller = new AbortController();
     watchStarted = performance.now();
-    const w = await startWatcher(config, { signal: controller.signal, sink: { emit: (e) => events.push(e) }, onBatch: () => undefined });
+    const w = await startWatcher(config, { signal: controller.signal, sink: { emit: (e) => events.push(e) }, onBatch: () => undefined, contextFilters: loadContextFilters(config) });
     fileCount = w.fileCount;
     const warning = events.find((e) => e.type === 'watch' && e.status === 'large-tree');
     if (warning) process.stderr.write(`large-tree warning: ${warning.message}\n`);

@@ -5,7 +5,7 @@
  */
 import type { Artifact, Config } from '../config/load.js';
 import { UsageError } from '../errors.js';
-import { closest } from '../config/load.js';
+import { closest } from '../shared/suggest.js';
 
 type Graphable = Pick<Artifact, 'image' | 'requires'>;
 

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { CommandContext } from './commands.js';
+import type { CommandContext } from './context.js';
 import { ConfigError, UsageError } from '../errors.js';
 
 export interface DownTarget {

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, UsageError } from '../errors.js';
-import { closest, findConfigFile, findRequiresCycle, loadConfig, mergeOverride, parseConfig } from './load.js';
+import { findConfigFile, findRequiresCycle, loadConfig, mergeOverride, parseConfig } from './load.js';
 
 let dir: string;
 
@@ -168,10 +168,6 @@ describe('config validation reports every problem as file:line:column', () => {
 });
 
 describe('helpers', () => {
-  it('closest finds typos only', () => {
-    expect(closest('contxt', ['context', 'dockerfile'])).toBe('context');
-    expect(closest('zzzzzz', ['context', 'dockerfile'])).toBeUndefined();
-  });
   it('findRequiresCycle', () => {
     expect(findRequiresCycle([{ image: 'a', requires: [{ image: 'b', alias: 'B' }] }, { image: 'b', requires: [] }])).toBeUndefined();
     expect(findRequiresCycle([{ image: 'a', requires: [{ image: 'b', alias: 'B' }] }, { image: 'b', requires: [{ image: 'a', alias: 'A' }] }])).toEqual(['a', 'b', 'a']);

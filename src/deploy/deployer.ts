@@ -19,21 +19,8 @@ import { describeOwner, isOwnedBy } from './labels.js';
 import { formatSource, readManifests } from './manifests.js';
 import { offlineScope, renderObjects, type RenderedObject, type ScopeLookup } from './render.js';
 import { waitForRollout } from './rollout.js';
+import { mapLimit } from '../shared/concurrency.js';
 import type { DeployOptions, DeployResult, Deployer, ImageTarget, ObjectRef } from './types.js';
-
-/** Runs `fn` over `items` with at most `limit` at once; results in input order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i], i);
-    }
-  });
-  await Promise.all(workers);
-  return results;
-}
 
 export function refOf(obj: KubeObject, uid?: string): ObjectRef {
   const { namespace, ...rest } = keyOf(obj);
