@@ -10,7 +10,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import micromatch from 'micromatch';
-import { normalizeGlob } from '../shared/globs.js';
+import { globMatcher, normalizeGlob } from '../shared/globs.js';
 import { runTool } from '../shared/subprocess.js';
 import { isMap, isSeq, LineCounter, parseAllDocuments, type Document } from 'yaml';
 import type { Config } from '../config/load.js';
@@ -56,7 +56,7 @@ export function expandGlobs(rootDir: string, patterns: string[]): { files: strin
       }
     } else {
       const base = path.resolve(rootDir, scan.base || '.');
-      const matcher = micromatch.matcher(normalized, { dot: false });
+      const matcher = globMatcher(normalized);
       walk(base, (file) => {
         const rel = path.relative(rootDir, file).split(path.sep).join('/');
         if (matcher(rel)) files.add(file);

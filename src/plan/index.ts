@@ -13,7 +13,7 @@
  * 4. Inside one or more artifact contexts (a path belongs to every context containing it):
  *    - dockerignored in that context -> ignore (the decision names the pattern, when known);
  *    - in the most specific (deepest) containing context only: the first sync rule whose `src`
- *      matches the path relative to the context (micromatch, dot: true) -> sync (copy, or delete
+ *      matches the path relative to the context (shared/globs.ts) -> sync (copy, or delete
  *      for unlink/unlinkDir), unless the image is in `state.syncDisabled` -> rebuild;
  *    - otherwise -> rebuild of that image plus its dependents. An enclosing context (e.g. a base
  *      image built from `.`) that does not dockerignore the path is rebuilt too: the file is part
