@@ -219,14 +219,13 @@ export async function startWatcher(config: Config, options: WatcherOptions): Pro
   const ignored = createIgnoredPredicate(config, filters, (dir) => {
     if (prunedByDockerignore.size < 100_000) prunedByDockerignore.add(dir);
   });
-  const debounceMs = config.watch.debounceMs ?? 50;
   const largeTree = options.largeTreeFiles ?? LARGE_TREE_FILES;
 
   let ready = false;
   let fileCount = 0;
   /** Files directly in each directory, during the initial scan (subtree sizes are derived at ready). */
   const directFiles = new Map<string, number>();
-  const batches = new BatchCoalescer({ quietMs: debounceMs, maxWaitMs: MAX_BATCH_WAIT_MS, onBatch });
+  const batches = new BatchCoalescer({ quietMs: config.watch.debounceMs, maxWaitMs: MAX_BATCH_WAIT_MS, onBatch });
   let closed = false;
 
   const watcher: FSWatcher = chokidar.watch(roots, {
