@@ -298,7 +298,7 @@ export class KubeDeployer implements Deployer {
 }
 
 /** The Deployer for `config`'s cluster. `kube` comes from createKubeClient(config). */
-export function createDeployer(config: Config, kube: KubeClient): KubeDeployer {
+export function createDeployer(config: Config, kube: KubeClient): Deployer {
   return new KubeDeployer(config, kube);
 }
 
