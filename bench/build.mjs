@@ -1,21 +1,24 @@
 // Benchmark: a no-op `devloop build` of fixtures/blog against what a user would otherwise run,
 // `docker build` of the same five artifacts (requires order, same tags, warm layer cache), plus
 // start-up time of `devloop --version` and `devloop build --help` against `node -e 0`.
+// The 5,000-file context has two devloop rows: warm hash cache, and cold (cache file removed
+// before each sample, as after a fresh clone). Samples interleaved, statistics from stats.mjs.
 //
-// Run: npx tsc -p tsconfig.json && bash fixtures/prepare.sh && node bench/build.mjs [iterations]
+// Run: npx tsc -p tsconfig.json && bash fixtures/prepare.sh && node bench/build.mjs [iterations (>= 10)]
 // Imports nothing from src/: drives bin/devloop and the docker CLI via child_process.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { interleave, MIN_SAMPLES, printTable } from './stats.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const bin = path.join(root, 'bin', 'devloop');
-const iterations = Math.max(1, Math.min(50, Number(process.argv[2] ?? 5)));
-const startupRuns = 10;
+const iterations = Math.max(MIN_SAMPLES, Math.min(50, Number(process.argv[2] ?? MIN_SAMPLES)));
+const startupRuns = Math.max(MIN_SAMPLES, iterations);
 const LARGE_FILES = 5000;
-const deadline = Date.now() + 10 * 60_000; // every loop stops here, whatever the counts
+const deadline = Date.now() + 20 * 60_000; // every loop stops here, whatever the counts
 const env = { ...process.env, NO_COLOR: '1', DOCKER_BUILDKIT: '0' };
 
 if (!existsSync(path.join(root, 'dist', 'cli', 'main.js'))) throw new Error('dist/ is missing: run npx tsc -p tsconfig.json first');
@@ -28,16 +31,6 @@ function timed(cmd, args, options = {}) {
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}\n${r.stdout}\n${r.stderr}`);
   return { ms, stdout: r.stdout };
 }
-function repeat(n, fn) {
-  const samples = [];
-  for (let i = 0; i < n && Date.now() < deadline; i++) samples.push(fn());
-  return samples;
-}
-function pct(samples, p) {
-  const s = [...samples].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
-}
-
 const dir = mkdtempSync(path.join(os.tmpdir(), 'devloop-bench-build-'));
 try {
   cpSync(path.join(root, 'fixtures', 'blog'), dir, { recursive: true, verbatimSymlinks: true });
@@ -64,14 +57,13 @@ try {
   dockerBuildAll(); // warm the layer cache for these exact contexts
 
   const rows = [];
-  const devloopNoop = repeat(iterations, () => timed(process.execPath, [bin, 'build'], { cwd: dir }).ms);
-  const dockerWarm = repeat(iterations, dockerBuildAll);
-  const devloopColdHashes = repeat(iterations, () => {
-    rmSync(path.join(dir, '.devloop', 'cache', 'file-hashes.json'), { force: true });
-    return timed(process.execPath, [bin, 'build'], { cwd: dir }).ms;
-  });
-  rows.push(['no-op build, 5 images', 'devloop build', devloopNoop, 'docker build x5 (warm cache)', dockerWarm]);
-  rows.push(['no-op build, no hash cache', 'devloop build', devloopColdHashes, 'docker build x5 (warm cache)', dockerWarm]);
+  const row = (what, a, as, b, bs) => rows.push({ what, devloop: { label: a, samples: as }, baseline: { label: b, samples: bs } });
+  const devloopBuild = (cwd) => () => timed(process.execPath, [bin, 'build'], { cwd }).ms;
+  const dropHashCache = (cwd) => (side) => side === 'devloop' && rmSync(path.join(cwd, '.devloop', 'cache', 'file-hashes.json'), { force: true });
+  const warm = await interleave(iterations, devloopBuild(dir), dockerBuildAll, { deadline });
+  row('no-op build, 5 images', 'devloop build', warm.devloop, 'docker build x5 (warm cache)', warm.baseline);
+  const coldHashes = await interleave(iterations, devloopBuild(dir), dockerBuildAll, { deadline, before: dropHashCache(dir) });
+  row('no-op build, 5 images, cold hash cache', 'devloop build', coldHashes.devloop, 'docker build x5 (warm cache)', coldHashes.baseline);
 
   // A large context: one artifact of LARGE_FILES files (4 KiB each), FROM scratch + COPY.
   const large = path.join(dir, 'large');
@@ -95,39 +87,24 @@ try {
   timed(process.execPath, [bin, 'build', '--file-output', largeOut], { cwd: large });
   const largeTag = JSON.parse(readFileSync(largeOut, 'utf8')).builds[0].tag;
   timed('docker', ['build', '-q', '-t', largeTag, path.join(large, 'ctx')]);
-  const largeNoop = repeat(iterations, () => timed(process.execPath, [bin, 'build'], { cwd: large }).ms);
-  const largeDocker = repeat(iterations, () => timed('docker', ['build', '-q', '-t', largeTag, path.join(large, 'ctx')]).ms);
-  rows.push([`no-op build, ${LARGE_FILES} files`, 'devloop build', largeNoop, 'docker build (warm cache)', largeDocker]);
+  const dockerLarge = () => timed('docker', ['build', '-q', '-t', largeTag, path.join(large, 'ctx')]).ms;
+  const largeWarm = await interleave(iterations, devloopBuild(large), dockerLarge, { deadline });
+  row(`no-op build, ${LARGE_FILES} files, warm hash cache`, 'devloop build', largeWarm.devloop, 'docker build (warm cache)', largeWarm.baseline);
+  const largeCold = await interleave(iterations, devloopBuild(large), dockerLarge, { deadline, before: dropHashCache(large) });
+  row(`no-op build, ${LARGE_FILES} files, cold hash cache`, 'devloop build', largeCold.devloop, 'docker build (warm cache)', largeCold.baseline);
   execFileSync('docker', ['rmi', largeTag], { stdio: 'ignore' });
 
-  const nodeStart = repeat(startupRuns, () => timed(process.execPath, ['-e', '0']).ms);
-  const version = repeat(startupRuns, () => timed(process.execPath, [bin, '--version']).ms);
-  const help = repeat(startupRuns, () => timed(process.execPath, [bin, 'build', '--help']).ms);
-  rows.push(['start-up', 'devloop --version', version, 'node -e 0', nodeStart]);
-  rows.push(['start-up', 'devloop build --help', help, 'node -e 0', nodeStart]);
+  const node0 = () => timed(process.execPath, ['-e', '0']).ms;
+  const version = await interleave(startupRuns, () => timed(process.execPath, [bin, '--version']).ms, node0, { deadline });
+  row('start-up', 'devloop --version', version.devloop, 'node -e 0', version.baseline);
+  const help = await interleave(startupRuns, () => timed(process.execPath, [bin, 'build', '--help']).ms, node0, { deadline });
+  row('start-up', 'devloop build --help', help.devloop, 'node -e 0', help.baseline);
 
   const dockerVersion = execFileSync('docker', ['version', '--format', '{{.Client.Version}} / engine {{.Server.Version}}'], { encoding: 'utf8' }).trim();
-  console.log(`devloop build benchmark: node ${process.version}, docker ${dockerVersion} (classic builder), ${os.cpus().length} CPUs`);
-  console.log(`iterations: ${iterations} per build row, ${startupRuns} per start-up row; times in ms\n`);
-  const header = ['what', 'devloop', 'n', 'p50', 'p95', 'baseline', 'n', 'p50', 'p95', 'p50 ratio'];
-  const body = rows.map(([what, a, as, b, bs]) => [
-    what,
-    a,
-    String(as.length),
-    pct(as, 50).toFixed(0),
-    pct(as, 95).toFixed(0),
-    b,
-    String(bs.length),
-    pct(bs, 50).toFixed(0),
-    pct(bs, 95).toFixed(0),
-    `${(pct(as, 50) / pct(bs, 50)).toFixed(2)}x`,
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
-  const line = (r) => r.map((c, i) => c.padEnd(widths[i])).join('  ');
-  console.log(line(header));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  body.forEach((r) => console.log(line(r)));
-  console.log('\nratio < 1: devloop is faster than the baseline.');
+  printTable(
+    `devloop build benchmark: node ${process.version}, docker ${dockerVersion} (classic builder), ${os.cpus().length} CPUs; ${iterations} samples per side per build row, ${startupRuns} per start-up row; times in ms`,
+    rows,
+  );
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -3,23 +3,26 @@
  * Deploy and teardown, devloop against what a user would otherwise run, side by side in one run:
  *
  * 1. `devloop deploy` of the blog fixture (images already built and pushed: the cached path) against
- *    `kubectl apply -f` + `kubectl rollout status` of the same manifests as rendered by `devloop
- *    render` (applied under another project and namespace so the two never collide). Both start
- *    from nothing (namespace absent) every iteration and end with every Deployment available.
+ *    what a user's script would run: one `kubectl apply -f` of the same manifests as rendered by
+ *    `devloop render`, then one `kubectl rollout status` per Deployment, all in parallel. Every
+ *    sample, of either side, deploys into a namespace of its own that did not exist before, and
+ *    ends with every Deployment available; the namespace is deleted afterwards (untimed).
  * 2. `devloop down` against `kubectl delete -f --wait` on 100 ConfigMaps (a generated fixture in a
  *    temp dir, one namespace each, namespace included).
  *
- * Runs alternate which tool goes first and pause 4 s between runs, so neither inherits the
- * kubelet's teardown of the other's pods.
+ * Samples interleaved (devloop, kubectl, devloop, ...), at least 10 of each, with a 4 s pause
+ * before each so neither inherits the kubelet's teardown of the other's pods; statistics and
+ * ratios from stats.mjs.
  *
- * Usage: node bench/deploy.mjs [--iterations N]   (needs dist/ built, Docker and the test cluster)
- * Bounded: at most N iterations per measure and 15 minutes in all.
+ * Usage: node bench/deploy.mjs [--iterations N (>= 10)]   (needs dist/ built, Docker and the test cluster)
+ * Bounded: N samples per side and measure, 40 minutes in all.
  */
-import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { interleave, MIN_SAMPLES, printTable } from './stats.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const devloopBin = path.join(root, 'bin', 'devloop');
@@ -27,8 +30,8 @@ const kubeconfig = process.env.KUBECONFIG ?? '/var/lib/devloop-cluster/kubeconfi
 const kubectlBin = process.env.DEVLOOP_KUBECTL ?? path.join(os.homedir(), '.cache/devloop-cluster/v1.34.4/bin/kubectl');
 const env = { ...process.env, KUBECONFIG: kubeconfig, NO_COLOR: '1' };
 const iterArg = process.argv.indexOf('--iterations');
-const iterations = Math.max(1, Math.min(20, Number(iterArg > 0 ? process.argv[iterArg + 1] : 5)));
-const budgetMs = 15 * 60_000;
+const iterations = Math.max(MIN_SAMPLES, Math.min(30, Number(iterArg > 0 ? process.argv[iterArg + 1] : MIN_SAMPLES)));
+const budgetMs = 40 * 60_000;
 const startedAt = Date.now();
 const id = Date.now().toString(36);
 
@@ -43,11 +46,20 @@ function run(cmd, args, options = {}) {
 }
 const devloop = (args, cwd, options) => run(process.execPath, [devloopBin, ...args], { cwd, ...options });
 const kubectl = (args, options) => run(kubectlBin, args, options);
-const overBudget = () => Date.now() - startedAt > budgetMs;
 
-function percentile(samples, p) {
-  const s = [...samples].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
+/** Runs a command without blocking the event loop; resolves when it exits 0, rejects otherwise. */
+function runAsync(cmd, args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else reject(new Error(`${path.basename(cmd)} ${args.join(' ')} exited ${code}\n${stderr}`));
+    });
+  });
 }
 const fmt = (ms) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`);
 
@@ -77,86 +89,99 @@ function configMapFixture(name, count) {
 }
 
 const rows = [];
-function report(what, tool, samples) {
-  rows.push({ what, tool, n: samples.length, p50: percentile(samples, 50), p95: percentile(samples, 95) });
+function report(what, devloopLabel, devloopSamples, baselineLabel, baselineSamples, unit) {
+  rows.push({ what, unit, devloop: { label: devloopLabel, samples: devloopSamples }, baseline: { label: baselineLabel, samples: baselineSamples } });
 }
 
-function main() {
+async function main() {
   kubectl(['get', '--raw', '/readyz']);
-  console.error(`devloop bench: deploy/down, ${iterations} iterations, cluster ${kubeconfig}`);
+  console.error(`devloop bench: deploy/down, ${iterations} samples per side, cluster ${kubeconfig}`);
+  const deadline = startedAt + budgetMs;
 
-  // ---- 1. deploy of the blog fixture, cached images
-  const a = `bench-dl-${id}`;
-  const b = `bench-kc-${id}`;
-  const dlDir = blogCopy(a);
-  const kcDir = blogCopy(b);
+  // ---- 1. deploy of the blog fixture, cached images, a new namespace every sample
+  const warmName = `bench-warm-${id}`;
+  const warmDir = blogCopy(warmName);
+  const kcName = `bench-kc-${id}`;
+  const kcDir = blogCopy(kcName);
+  const leftovers = [];
   try {
     console.error('warm-up: building and pushing the blog images once');
-    devloop(['deploy'], dlDir);
-    devloop(['down'], dlDir);
-    const rendered = path.join(kcDir, 'rendered.yaml');
-    writeFileSync(rendered, devloop(['render'], kcDir).stdout);
-    const deployments = readFileSync(rendered, 'utf8').split(/^---$/m).filter((d) => /^kind: Deployment$/m.test(d)).map((d) => /^  name: (\S+)$/m.exec(d)[1]);
+    devloop(['deploy'], warmDir);
+    devloop(['down'], warmDir);
+    // Rendered once under kcName; each kubectl sample gets a copy with its own namespace.
+    const renderedText = devloop(['render'], kcDir).stdout;
+    const deployments = renderedText.split(/^---$/m).filter((d) => /^kind: Deployment$/m.test(d)).map((d) => /^  name: (\S+)$/m.exec(d)[1]);
 
-    const dlSamples = [];
     const dlApplied = [];
-    const kcSamples = [];
-    const measureDevloop = () => {
+    const devloopSample = async (i) => {
+      const name = `bench-dl-${id}-${i}`;
+      const dir = blogCopy(name);
+      // The warm-up's hash cache, so the sample measures a deploy with images known, not hashing.
+      const cache = path.join(warmDir, '.devloop', 'cache');
+      if (existsSync(cache)) cpSync(cache, path.join(dir, '.devloop', 'cache'), { recursive: true });
+      leftovers.push(() => {
+        devloop(['down'], dir, { allowFail: true });
+        rmSync(dir, { recursive: true, force: true });
+      });
+      spawnSync('sleep', ['4']);
       const t0 = Date.now();
-      const r = devloop(['deploy', '--output', 'json'], dlDir);
-      dlSamples.push(r.ms);
+      const r = devloop(['deploy', '--output', 'json'], dir);
       // devloop's own share: process start, config, build cache check, render, ownership check, inventory, apply.
       const applied = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((e) => e.type === 'deploy' && e.status === 'applied' && e.count !== undefined);
       if (applied) dlApplied.push(Date.parse(applied.time) - t0);
-      devloop(['down'], dlDir);
+      devloop(['down'], dir);
+      rmSync(dir, { recursive: true, force: true });
+      leftovers.pop();
+      console.error(`  deploy #${i + 1}: devloop ${fmt(r.ms)}`);
+      return r.ms;
     };
-    const measureKubectl = () => {
-      const apply = kubectl(['apply', '-f', rendered]).ms;
-      let status = 0;
-      for (const d of deployments) status += kubectl(['rollout', 'status', `deployment/${d}`, '-n', b, '--timeout=240s']).ms;
-      kcSamples.push(apply + status);
-      kubectl(['delete', '-f', rendered, '--wait=true']);
+    const kubectlSample = async (i) => {
+      const ns = `bench-kc-${id}-${i}`;
+      const file = path.join(kcDir, `rendered-${i}.yaml`);
+      writeFileSync(file, renderedText.split(kcName).join(ns));
+      leftovers.push(() => kubectl(['delete', 'namespace', ns, '--ignore-not-found', '--wait=true'], { allowFail: true }));
+      spawnSync('sleep', ['4']);
+      const t0 = performance.now();
+      await runAsync(kubectlBin, ['apply', '-f', file]);
+      await Promise.all(deployments.map((d) => runAsync(kubectlBin, ['rollout', 'status', `deployment/${d}`, '-n', ns, '--timeout=240s'])));
+      const ms = performance.now() - t0;
+      kubectl(['delete', 'namespace', ns, '--wait=true']);
+      leftovers.pop();
+      console.error(`  deploy #${i + 1}: kubectl apply + parallel rollout status ${fmt(ms)}`);
+      return ms;
     };
-    for (let i = 0; i < iterations && !overBudget(); i++) {
-      // Alternate who goes first, and let the kubelet finish tearing down the previous pods.
-      for (const measure of i % 2 === 0 ? [measureDevloop, measureKubectl] : [measureKubectl, measureDevloop]) {
-        spawnSync('sleep', ['4']);
-        measure();
-      }
-      console.error(`  deploy #${i + 1}: devloop ${fmt(dlSamples.at(-1))} (all applied after ${fmt(dlApplied.at(-1))}), kubectl apply + rollout status ${fmt(kcSamples.at(-1))}`);
-    }
-    report('deploy blog (9 objects, 5 pods), cached images', 'devloop deploy', dlSamples);
-    report('deploy blog (9 objects, 5 pods), cached images', 'kubectl apply -f + rollout status', kcSamples);
-    report('deploy blog: devloop start -> all 9 objects applied', 'devloop deploy (share before the wait)', dlApplied);
+    const deploys = await interleave(iterations, devloopSample, kubectlSample, { deadline });
+    report('deploy blog (9 objects, 5 pods) into a new namespace, cached images', 'devloop deploy', deploys.devloop, 'kubectl apply + rollout status per Deployment in parallel', deploys.baseline);
+    console.log(`devloop start -> all 9 objects applied (devloop's share before the rollout wait): p50 ${fmt(dlApplied.sort((x, y) => x - y)[Math.ceil(dlApplied.length / 2) - 1] ?? NaN)} over ${dlApplied.length} samples`);
   } finally {
-    devloop(['down'], dlDir, { allowFail: true });
-    kubectl(['delete', 'namespace', b, '--ignore-not-found', '--wait=true'], { allowFail: true });
-    rmSync(dlDir, { recursive: true, force: true });
+    for (const undo of leftovers.reverse()) undo();
+    devloop(['down'], warmDir, { allowFail: true });
+    rmSync(warmDir, { recursive: true, force: true });
     rmSync(kcDir, { recursive: true, force: true });
   }
 
-  // ---- 2. down vs kubectl delete on 100 objects
+  // ---- 2. down vs kubectl delete on 100 objects (each side applies, untimed, before its delete)
   const c = `bench-cm-dl-${id}`;
   const d = `bench-cm-kc-${id}`;
   const cmDl = configMapFixture(c, 100);
   const cmKc = configMapFixture(d, 100);
   try {
     const kcFile = path.join(cmKc, 'k8s', 'configmaps.yaml');
-    const applyDl = [];
-    const applyKc = [];
-    const downDl = [];
-    const deleteKc = [];
-    for (let i = 0; i < iterations && !overBudget(); i++) {
-      applyDl.push(devloop(['deploy'], cmDl).ms);
-      downDl.push(devloop(['down'], cmDl).ms);
-      applyKc.push(kubectl(['apply', '-f', kcFile]).ms);
-      deleteKc.push(kubectl(['delete', '-f', kcFile, '--wait=true']).ms);
-      console.error(`  100 objects #${i + 1}: devloop deploy ${fmt(applyDl.at(-1))} / down ${fmt(downDl.at(-1))}; kubectl apply ${fmt(applyKc.at(-1))} / delete --wait ${fmt(deleteKc.at(-1))}`);
-    }
-    report('delete 100 objects (99 ConfigMaps + namespace), wait until gone', 'devloop down', downDl);
-    report('delete 100 objects (99 ConfigMaps + namespace), wait until gone', 'kubectl delete -f --wait', deleteKc);
-    report('apply 100 objects (no workloads)', 'devloop deploy', applyDl);
-    report('apply 100 objects (no workloads)', 'kubectl apply -f', applyKc);
+    const applied = { devloop: [], kubectl: [] };
+    const deletes = await interleave(
+      iterations,
+      () => {
+        applied.devloop.push(devloop(['deploy'], cmDl).ms);
+        return devloop(['down'], cmDl).ms;
+      },
+      () => {
+        applied.kubectl.push(kubectl(['apply', '-f', kcFile]).ms);
+        return kubectl(['delete', '-f', kcFile, '--wait=true']).ms;
+      },
+      { deadline },
+    );
+    report('delete 100 objects (99 ConfigMaps + namespace), wait until gone', 'devloop down', deletes.devloop, 'kubectl delete -f --wait', deletes.baseline);
+    report('apply 100 objects (no workloads)', 'devloop deploy', applied.devloop, 'kubectl apply -f', applied.kubectl);
   } finally {
     devloop(['down'], cmDl, { allowFail: true });
     kubectl(['delete', 'namespace', d, '--ignore-not-found', '--wait=true'], { allowFail: true });
@@ -164,14 +189,7 @@ function main() {
     rmSync(cmKc, { recursive: true, force: true });
   }
 
-  // ---- table
-  const lines = ['| measure | tool | n | p50 | p95 | p50 ratio (devloop / kubectl) |', '| --- | --- | --- | --- | --- | --- |'];
-  for (const r of rows) {
-    const base = rows.find((o) => o.what === r.what && o.tool.startsWith('kubectl'));
-    const ratio = r.tool.startsWith('devloop') && base ? `${(r.p50 / base.p50).toFixed(2)}x` : '';
-    lines.push(`| ${r.what} | ${r.tool} | ${r.n} | ${fmt(r.p50)} | ${fmt(r.p95)} | ${ratio} |`);
-  }
-  console.log(lines.join('\n'));
+  printTable(`devloop deploy / down against kubectl, cluster ${kubeconfig}; times in ms`, rows);
 }
 
-main();
+await main();

@@ -10,25 +10,30 @@
 // emitted only after the in-container agent acknowledged the write); each round is then verified by
 // reading the file back with kubectl exec (not timed).
 //
+// devloop and baseline samples are interleaved (A B A B), at least 10 of each; statistics and the
+// devloop/baseline ratios come from stats.mjs. The in-pod view of sync latency (a reader in each
+// container) is bench/sync.mjs; here "synced" is devloop's acknowledged `sync` event, and for
+// kubectl cp the exit of both processes.
+//
 // Usage: node bench/dev.mjs   (needs dist/ built, fixtures prepared, Docker and the test cluster)
-// Bounds (env): BENCH_SINGLE_ROUNDS (30), BENCH_BURST_ROUNDS (5), BENCH_CP_ROUNDS (10),
-// BENCH_REBUILD_ROUNDS (3), BENCH_SOAK_SECONDS (300). Every wait has a timeout.
+// Bounds (env, each at least 10): BENCH_SINGLE_ROUNDS (20), BENCH_BURST_ROUNDS (10),
+// BENCH_REBUILD_ROUNDS (10); BENCH_SOAK_SECONDS (300). Every wait has a timeout.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { interleave, MIN_SAMPLES, printTable } from './stats.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const KUBECONFIG = process.env.KUBECONFIG ?? '/var/lib/devloop-cluster/kubeconfig';
 const KUBECTL = process.env.DEVLOOP_KUBECTL ?? path.join(os.homedir(), '.cache/devloop-cluster/v1.34.4/bin/kubectl');
 const env = { ...process.env, KUBECONFIG, NO_COLOR: '1' };
 const num = (name, fallback) => Number(process.env[name] ?? fallback);
-const SINGLE_ROUNDS = num('BENCH_SINGLE_ROUNDS', 30);
-const BURST_ROUNDS = num('BENCH_BURST_ROUNDS', 5);
-const CP_ROUNDS = num('BENCH_CP_ROUNDS', 10);
-const REBUILD_ROUNDS = num('BENCH_REBUILD_ROUNDS', 3);
+const SINGLE_ROUNDS = Math.max(MIN_SAMPLES, num('BENCH_SINGLE_ROUNDS', 20));
+const BURST_ROUNDS = Math.max(MIN_SAMPLES, num('BENCH_BURST_ROUNDS', MIN_SAMPLES));
+const REBUILD_ROUNDS = Math.max(MIN_SAMPLES, num('BENCH_REBUILD_ROUNDS', MIN_SAMPLES));
 const SOAK_SECONDS = num('BENCH_SOAK_SECONDS', 300);
 const BURST_FILES = 1000;
 
@@ -48,13 +53,6 @@ function runAsync(cmd, args, timeout = 300_000) {
     });
   });
 }
-
-function percentile(values, p) {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
-const ms = (v) => (Number.isFinite(v) ? `${v.toFixed(0)} ms` : 'n/a');
 
 // ---- a private copy of the fixture, its own project name, namespace and ports -------------------
 const project = `bench-${randomBytes(3).toString('hex')}`;
@@ -169,72 +167,72 @@ try {
     return last;
   }
 
-  // ---- 1a. one file ------------------------------------------------------------------------------
-  const single = [];
-  for (let round = 0; round < SINGLE_ROUNDS; round++) {
-    const content = `single ${round} ${Date.now()}\n`;
-    const from = events.length;
-    const t0 = performance.now();
-    writeFileSync(path.join(publicDir, 'bench-one.html'), content);
-    const done = await syncedEverywhere(['/app/public/bench-one.html'], from, 30_000);
-    single.push(done - t0);
-    if (round === SINGLE_ROUNDS - 1) {
-      for (const pod of replicas) {
-        const read = kubectl(['exec', '-n', ns, pod, '--', 'cat', '/app/public/bench-one.html']);
-        if (read !== content) throw new Error(`verification failed in ${pod}: ${JSON.stringify(read)}`);
-      }
-    }
-    await sleep(250);
-  }
-
-  // ---- 1b. a 1,000-file burst ---------------------------------------------------------------------
-  const burst = [];
-  /** From the last of the 1,000 writes: what kubectl cp, which starts with the files written, compares to. */
-  const burstFromLast = [];
-  for (let round = 0; round < BURST_ROUNDS; round++) {
-    const burstDir = path.join(publicDir, `burst-${round}`);
-    mkdirSync(burstDir, { recursive: true });
-    const from = events.length;
-    const files = [];
-    const t0 = performance.now();
-    for (let i = 0; i < BURST_FILES; i++) {
-      writeFileSync(path.join(burstDir, `f${i}.txt`), `burst ${round} file ${i}\n`);
-      files.push(`/app/public/burst-${round}/f${i}.txt`);
-    }
-    const tLast = performance.now();
-    const done = await syncedEverywhere(files, from, 120_000);
-    burst.push(done - t0);
-    burstFromLast.push(done - tLast);
-    for (const pod of replicas) {
-      const count = kubectl(['exec', '-n', ns, pod, '--', 'sh', '-c', `ls /app/public/burst-${round} | wc -l`]).trim();
-      if (Number(count) !== BURST_FILES) throw new Error(`verification failed in ${pod}: ${count} files`);
-    }
-    await sleep(500);
-  }
-
-  // ---- 1c. kubectl cp of the same files into the same replicas (in parallel) ----------------------
-  const cpSingle = [];
+  // ---- 1. one file, then a 1,000-file burst, each interleaved with kubectl cp into the same replicas
   const oneFile = path.join(dir, 'cp-one.html');
-  for (let round = 0; round < CP_ROUNDS; round++) {
+  const cpOne = async (round) => {
     writeFileSync(oneFile, `cp ${round}\n`);
     const t0 = performance.now();
     await Promise.all(replicas.map((pod) => runAsync(KUBECTL, ['cp', oneFile, `${ns}/${pod}:/app/public/cp-one.html`])));
-    cpSingle.push(performance.now() - t0);
-  }
-  const cpBurst = [];
+    return performance.now() - t0;
+  };
+  const single = await interleave(
+    SINGLE_ROUNDS,
+    async (round) => {
+      const content = `single ${round} ${Date.now()}\n`;
+      const from = events.length;
+      const t0 = performance.now();
+      writeFileSync(path.join(publicDir, 'bench-one.html'), content);
+      const done = await syncedEverywhere(['/app/public/bench-one.html'], from, 30_000);
+      if (round === SINGLE_ROUNDS - 1) {
+        for (const pod of replicas) {
+          const read = kubectl(['exec', '-n', ns, pod, '--', 'cat', '/app/public/bench-one.html']);
+          if (read !== content) throw new Error(`verification failed in ${pod}: ${JSON.stringify(read)}`);
+        }
+      }
+      await sleep(250);
+      return done - t0;
+    },
+    cpOne,
+  );
+
+  /** From the last of the 1,000 writes: what kubectl cp, which starts with the files written, compares to. */
+  const burstFromLast = [];
   const cpDir = path.join(dir, 'cp-burst');
   mkdirSync(cpDir, { recursive: true });
   for (let i = 0; i < BURST_FILES; i++) writeFileSync(path.join(cpDir, `f${i}.txt`), `cp burst file ${i}\n`);
-  for (let round = 0; round < Math.min(3, BURST_ROUNDS); round++) {
-    const t0 = performance.now();
-    await Promise.all(replicas.map((pod) => runAsync(KUBECTL, ['cp', cpDir, `${ns}/${pod}:/app/public/cp-burst-${round}`])));
-    cpBurst.push(performance.now() - t0);
-  }
+  const burst = await interleave(
+    BURST_ROUNDS,
+    async (round) => {
+      const burstDir = path.join(publicDir, `burst-${round}`);
+      mkdirSync(burstDir, { recursive: true });
+      const from = events.length;
+      const files = [];
+      const t0 = performance.now();
+      for (let i = 0; i < BURST_FILES; i++) {
+        writeFileSync(path.join(burstDir, `f${i}.txt`), `burst ${round} file ${i}\n`);
+        files.push(`/app/public/burst-${round}/f${i}.txt`);
+      }
+      const tLast = performance.now();
+      const done = await syncedEverywhere(files, from, 120_000);
+      burstFromLast.push(done - tLast);
+      for (const pod of replicas) {
+        const count = kubectl(['exec', '-n', ns, pod, '--', 'sh', '-c', `ls /app/public/burst-${round} | wc -l`]).trim();
+        if (Number(count) !== BURST_FILES) throw new Error(`verification failed in ${pod}: ${count} files`);
+      }
+      await sleep(500);
+      return done - t0;
+    },
+    async (round) => {
+      const t0 = performance.now();
+      await Promise.all(replicas.map((pod) => runAsync(KUBECTL, ['cp', cpDir, `${ns}/${pod}:/app/public/cp-burst-${round}`])));
+      return performance.now() - t0;
+    },
+  );
 
   results.push(
-    ['edit-to-synced, 1 file, 2 replicas', single, cpSingle, 'kubectl cp (2 replicas in parallel)'],
-    [`edit-to-synced, ${BURST_FILES}-file burst, from 1st write`, burst, cpBurst, 'kubectl cp of the directory'],
-    [`edit-to-synced, ${BURST_FILES}-file burst, from last write`, burstFromLast, cpBurst, 'kubectl cp of the directory'],
+    ['edit-to-synced, 1 file, 2 replicas', single.devloop, single.baseline, 'kubectl cp (2 replicas in parallel)'],
+    [`edit-to-synced, ${BURST_FILES}-file burst, from 1st write`, burst.devloop, burst.baseline, 'kubectl cp of the directory (2 replicas in parallel)'],
+    [`edit-to-synced, ${BURST_FILES}-file burst, from last write`, burstFromLast, burst.baseline, 'kubectl cp of the directory (2 replicas in parallel)'],
   );
 
   // ---- 2. rebuild: edit-to-new-pod-Ready ----------------------------------------------------------
@@ -304,20 +302,12 @@ try {
   };
 
   // ---- report ------------------------------------------------------------------------------------
-  const rows = results.map(([name, ours, theirs, baseline]) => {
-    const p50 = percentile(ours, 50);
-    const b50 = percentile(theirs, 50);
-    return [name, ours.length, ms(p50), ms(percentile(ours, 95)), baseline, theirs.length, ms(b50), ms(percentile(theirs, 95)), `${(b50 / p50).toFixed(1)}x`];
-  });
-  const header = ['measure', 'n', 'devloop p50', 'devloop p95', 'baseline', 'n', 'baseline p50', 'baseline p95', 'speed-up (p50)'];
-  const table = [header, ...rows];
-  const widths = header.map((_, i) => Math.max(...table.map((r) => String(r[i]).length)));
-  const line = (r) => `| ${r.map((c, i) => String(c).padEnd(widths[i])).join(' | ')} |`;
   console.log(`\ndevloop dev benchmark (${new Date().toISOString()}, ${os.cpus().length} CPUs, cluster ${KUBECONFIG})`);
   console.log(`start-up to watching (cached images): ${(startupMs / 1000).toFixed(1)} s`);
-  console.log(line(header));
-  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
-  for (const r of rows) console.log(line(r));
+  printTable(
+    'devloop dev against doing it by hand; times in ms',
+    results.map(([what, ours, theirs, baseline]) => ({ what, devloop: { label: 'devloop dev', samples: ours }, baseline: { label: baseline, samples: theirs } })),
+  );
   const first = rss[0].mb;
   const early = rss.find((s) => s.t >= 60)?.mb ?? first;
   const end = rss.at(-1).mb;

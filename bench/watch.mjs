@@ -1,17 +1,18 @@
 #!/usr/bin/env node
 // Watcher ready time and memory on a generated 101k-file monorepo (20 services, 100k files in
-// node_modules), devloop's watcher vs plain chokidar, each in a fresh process:
-//   - chokidar reference:   chokidar.watch(root) pruning node_modules by name (the floor for pruning)
-//   - devloop, pruned:      startWatcher with each service's .dockerignore excluding node_modules
-//   - devloop, no pruning:  the same tree without .dockerignore files (everything watched)
-//   - chokidar baseline:    chokidar.watch(root) with nothing ignored (what a naive tool does)
-// Usage: node bench/watch.mjs [--runs N] [--tree DIR]   (needs dist/: npx tsc -p tsconfig.json)
-// Loops are bounded: N runs per mode (default 3 pruned, 2 for the slow modes), 60 s per run.
+// node_modules), devloop's watcher vs plain chokidar, each sample in a fresh process:
+//   headline: devloop with each service's .dockerignore excluding node_modules
+//             vs chokidar.watch(root) pruning the same trees (ignored: basename === node_modules)
+//   context:  both with nothing pruned (no .dockerignore; chokidar with nothing ignored)
+// Samples interleaved (devloop, chokidar, devloop, ...), statistics and ratios from stats.mjs.
+// Usage: node bench/watch.mjs [--runs N (>= 10)] [--tree DIR]   (needs dist/: npx tsc -p tsconfig.json)
+// Loops are bounded: N samples per side and row, 60 s per sample, 30 min in all.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { interleave, MIN_SAMPLES, printTable } from './stats.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SERVICES = 20;
@@ -43,11 +44,12 @@ if (process.argv[2] === '--child') {
   } else {
     const { loadConfig } = await import(path.join(repo, 'dist/config/load.js'));
     const { startWatcher } = await import(path.join(repo, 'dist/watch/index.js'));
+    const { loadContextFilters } = await import(path.join(repo, 'dist/build/live-filter.js'));
     const config = loadConfig({ cwd: root });
     const events = [];
     const controller = new AbortController();
     watchStarted = performance.now();
-    const w = await startWatcher(config, { signal: controller.signal, sink: { emit: (e) => events.push(e) }, onBatch: () => undefined });
+    const w = await startWatcher(config, { signal: controller.signal, sink: { emit: (e) => events.push(e) }, onBatch: () => undefined, contextFilters: loadContextFilters(config) });
     fileCount = w.fileCount;
     const warning = events.find((e) => e.type === 'watch' && e.status === 'large-tree');
     if (warning) process.stderr.write(`large-tree warning: ${warning.message}\n`);
@@ -64,7 +66,8 @@ if (process.argv[2] === '--child') {
 
 // ---------------------------------------------------------------- parent
 const treeDir = arg('--tree', path.join(os.tmpdir(), 'devloop-bench-watch-tree'));
-const runs = Number(arg('--runs', '3'));
+const runs = Math.max(MIN_SAMPLES, Number(arg('--runs', String(MIN_SAMPLES))));
+const deadline = Date.now() + 30 * 60_000;
 
 function generateTree(root) {
   const marker = path.join(root, '.generated');
@@ -117,59 +120,39 @@ function measure(mode, root) {
   });
 }
 
-const pct = (values, p) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-};
-
 if (!existsSync(path.join(repo, 'dist/watch/index.js'))) {
   execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: repo, stdio: 'inherit' });
 }
 generateTree(treeDir);
 
-const plan = [
-  { label: 'devloop watcher, node_modules pruned (.dockerignore)', mode: 'devloop', dockerignore: true, runs },
-  { label: 'devloop watcher, nothing pruned (no .dockerignore)', mode: 'devloop', dockerignore: false, runs: Math.min(runs, 2) },
-  { label: 'chokidar 5, nothing ignored (baseline)', mode: 'chokidar', dockerignore: true, runs: Math.min(runs, 2) },
-  { label: 'chokidar 5, ignored: basename === node_modules (reference)', mode: 'chokidar-pruned', dockerignore: true, runs },
-];
-const rows = plan.map((step) => ({ step, results: [] }));
 let warning = '';
+const sample = (mode, dockerignore, into) => async () => {
+  setDockerignore(treeDir, dockerignore);
+  const r = await measure(mode, treeDir);
+  if (r.stderr) warning = r.stderr;
+  into.push(r);
+  return r.readyMs;
+};
+const pruned = { devloop: [], chokidar: [] };
+const unpruned = { devloop: [], chokidar: [] };
 try {
-  // The pruned mode first; then the two slow modes alternate, so load from other processes on the
-  // machine falls on both alike.
-  const order = [];
-  for (let i = 0; i < plan[0].runs; i++) order.push(0, 3);
-  for (let i = 0; i < Math.max(plan[1].runs, plan[2].runs); i++) {
-    if (i < plan[1].runs) order.push(1);
-    if (i < plan[2].runs) order.push(2);
-  }
-  for (const index of order) {
-    const step = plan[index];
-    setDockerignore(treeDir, step.dockerignore);
-    const r = await measure(step.mode, treeDir);
-    if (r.stderr) warning = r.stderr;
-    rows[index].results.push(r);
-  }
+  await interleave(runs, sample('devloop', true, pruned.devloop), sample('chokidar-pruned', true, pruned.chokidar), { deadline });
+  await interleave(runs, sample('devloop', false, unpruned.devloop), sample('chokidar', true, unpruned.chokidar), { deadline });
 } finally {
   setDockerignore(treeDir, true);
 }
 
-const baseline = rows.find((r) => r.step.mode === 'chokidar');
-const baseReady = pct(baseline.results.map((r) => r.readyMs), 50);
-const baseRss = pct(baseline.results.map((r) => r.rssMb), 50);
-console.log(`\nWatcher on ${treeDir} (${SERVICES} services, ${SERVICES * PACKAGES_PER_SERVICE * FILES_PER_PACKAGE} files in node_modules), Node ${process.version}, ${os.cpus().length} CPUs`);
-console.log('ready = from the watch call (startWatcher / chokidar.watch) to ready; with load = from process start, module and config loading included');
-console.log('| watcher | runs | files watched | ready p50 (ms) | ready p95 (ms) | with load p50 (ms) | RSS after ready p50 (MB) | peak RSS (MB) | ready vs baseline | RSS vs baseline |');
-console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
-for (const { step, results } of rows) {
-  const ready50 = pct(results.map((r) => r.readyMs), 50);
-  const ready95 = pct(results.map((r) => r.readyMs), 95);
-  const rss50 = pct(results.map((r) => r.rssMb), 50);
-  const peak = Math.max(...results.map((r) => r.maxRssMb));
-  console.log(
-    `| ${step.label} | ${results.length} | ${results[0].fileCount} | ${ready50.toFixed(0)} | ${ready95.toFixed(0)} | ${pct(results.map((r) => r.totalMs), 50).toFixed(0)} | ${rss50.toFixed(0)} | ${peak.toFixed(0)} | ${(ready50 / baseReady).toFixed(3)}x | ${(rss50 / baseRss).toFixed(2)}x |`,
-  );
-}
-console.log('\nTargets: ready < 500 ms and < 150 MB on this tree (pruned).');
+const rowsOf = (what, devloopLabel, baselineLabel, pair) => [
+  { what: `${what}: ready`, devloop: { label: devloopLabel, samples: pair.devloop.map((r) => r.readyMs) }, baseline: { label: baselineLabel, samples: pair.chokidar.map((r) => r.readyMs) } },
+  { what: `${what}: ready, process start included`, devloop: { label: devloopLabel, samples: pair.devloop.map((r) => r.totalMs) }, baseline: { label: baselineLabel, samples: pair.chokidar.map((r) => r.totalMs) } },
+  { what: `${what}: RSS after ready`, unit: 'MB', devloop: { label: devloopLabel, samples: pair.devloop.map((r) => r.rssMb) }, baseline: { label: baselineLabel, samples: pair.chokidar.map((r) => r.rssMb) } },
+];
+const files = (pair) => `devloop watches ${pair.devloop[0]?.fileCount ?? '?'} files, chokidar ${pair.chokidar[0]?.fileCount ?? '?'}`;
+printTable(
+  `Watcher on ${treeDir} (${SERVICES} services, ${SERVICES * PACKAGES_PER_SERVICE * FILES_PER_PACKAGE} files in node_modules), Node ${process.version}, ${os.cpus().length} CPUs. Headline: node_modules pruned on both sides (${files(pruned)})`,
+  rowsOf('pruned', 'devloop (.dockerignore)', 'chokidar (ignored: node_modules)', pruned),
+);
+printTable(`Context: nothing pruned on either side (${files(unpruned)})`, rowsOf('unpruned', 'devloop (no .dockerignore)', 'chokidar (nothing ignored)', unpruned));
+console.log('ready: from the watch call (startWatcher / chokidar.watch) to ready; process start included: from process start, module and config loading included.');
+console.log('Targets: ready < 500 ms and < 150 MB on this tree (pruned).');
 if (warning) console.log(`Unpruned run announced: ${warning.replace(/^large-tree warning: /, '')}`);

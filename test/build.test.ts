@@ -54,12 +54,32 @@ function imageExists(ref: string): boolean {
   }
 }
 
+/** What the engine says about an image: its ID and creation time (a rebuild changes at least one). */
+function engineImage(ref: string): { id: string; created: string } {
+  const [id, created] = docker(['image', 'inspect', '--format', '{{.Id}} {{.Created}}', ref], 30_000).trim().split(' ');
+  return { id, created };
+}
+/**
+ * The engine's events that make or remove an image name (tag, untag, delete, import, load) between
+ * two instants (Docker event timestamps, in seconds). Pulls are left out: the cluster's kubelet may pull.
+ */
+function engineImageEvents(since: number, until: number): string[] {
+  const actions = ['tag', 'untag', 'delete', 'import', 'load'].flatMap((a) => ['--filter', `event=${a}`]);
+  return docker(['events', '--since', String(since), '--until', String(until), '--filter', 'type=image', ...actions, '--format', '{{.Action}} {{.Actor.Attributes.name}}'], 30_000)
+    .split('\n')
+    .filter(Boolean);
+}
+
+/** The tag of each image after the first build, in the fixture's unchanged state. */
+let firstTags: Record<string, string> = {};
+
 beforeAll(async () => {
   requireDocker();
   project = copyFixture('blog');
   // Bring every image up to date once; later tests measure from this state.
   const first = await runDevloop(['build', '-o', 'json'], { cwd: cwd() });
   expect(first.exitCode, first.stderr).toBe(0);
+  for (const e of buildEvents(first.stdout)) if ((e.status === 'built' || e.status === 'cached') && e.tag) firstTags[e.image] = e.tag;
 });
 afterAll(() => {
   project?.cleanup();
@@ -73,12 +93,23 @@ afterAll(() => {
 });
 
 describe('devloop build', () => {
-  it('builds every artifact of the fixture, then a second build builds nothing', async () => {
+  it('builds every artifact of the fixture, then a second build builds nothing (checked in the engine)', async () => {
+    expect(Object.keys(firstTags).sort()).toEqual([...IMAGES].sort());
+    const before = Object.fromEntries(IMAGES.map((i) => [i, engineImage(firstTags[i])]));
+    // Docker event times have one-second resolution: start on a fresh second so the window is exact.
+    const since = Math.floor(Date.now() / 1000) + 1;
+    await new Promise((r) => setTimeout(r, since * 1000 - Date.now()));
     const again = await devloop(['build', '-o', 'json']);
+    const until = Math.ceil(Date.now() / 1000) + 1;
     expect(again.exitCode, again.stderr).toBe(0);
     expect(finalStatus(again.stdout)).toEqual(Object.fromEntries(IMAGES.map((i) => [i, 'cached'])));
     expect(buildEvents(again.stdout).filter((e) => e.status === 'building')).toEqual([]);
-    for (const e of buildEvents(again.stdout)) expect(imageExists(e.tag!)).toBe(true);
+    // The engine agrees: the same images (ID and creation time) under the same tags, and no image
+    // was built, tagged or removed while devloop ran.
+    for (const e of buildEvents(again.stdout)) expect(e.tag).toBe(firstTags[e.image]);
+    expect(Object.fromEntries(IMAGES.map((i) => [i, engineImage(firstTags[i])]))).toEqual(before);
+    await new Promise((r) => setTimeout(r, Math.max(0, until * 1000 - Date.now())));
+    expect(engineImageEvents(since, until)).toEqual([]);
   });
 
   it('a content change: --dry-run names the file and builds nothing; then only that image is rebuilt', async () => {
@@ -90,11 +121,16 @@ describe('devloop build', () => {
     expect(imageExists(planned![1])).toBe(false);
     for (const other of IMAGES.filter((i) => i !== 'blog/posts')) expect(dry.stdout).toMatch(new RegExp(`${other}: cached`));
 
+    const since = Math.floor(Date.now() / 1000);
     const run = await devloop(['build', '-o', 'json']);
+    const until = Math.ceil(Date.now() / 1000) + 1;
     expect(run.exitCode, run.stderr).toBe(0);
     expect(finalStatus(run.stdout)).toEqual({ 'blog/base': 'cached', 'blog/posts': 'built', 'blog/comments': 'cached', 'blog/query': 'cached', 'blog/client': 'cached' });
     const built = buildEvents(run.stdout).find((e) => e.status === 'built')!;
     expect(built.tag).toBe(planned![1]);
+    // The engine's events show a build (the probe the no-op test relies on sees one when it happens).
+    await new Promise((r) => setTimeout(r, Math.max(0, until * 1000 - Date.now())));
+    expect(engineImageEvents(since, until)).toContain(`tag ${built.tag}`);
     expect(imageExists(built.tag!)).toBe(true);
     expect(docker(['run', '--rm', built.tag!, 'cat', '/app/public/index.html'])).toMatch(/<!-- /);
   });

@@ -171,7 +171,7 @@ describe('devloop dev', () => {
     writeFileSync(dockerfile, `${original}\nRUN echo "intentional failure for the e2e test" && exit 3\n`);
     const failed = await session.waitFor((e) => e.type === 'build' && e.image === 'blog/comments' && e.status === 'failed', 120_000, from, 'the failed build');
     expect(JSON.stringify(failed)).toContain('intentional failure for the e2e test');
-    await new Promise((r) => setTimeout(r, 1000));
+    // Still running; the rebuild after the fix below proves the loop went on (waitFor fails if it exits).
     expect(session.running).toBe(true);
 
     const fixedFrom = session.events.length;
@@ -221,7 +221,11 @@ describe('devloop dev', () => {
     await session.waitFor((e) => e.type === 'sync' && e.status === 'replayed' && e.pod === target && (e.copied as string[]).includes('/app/public/restart.html'), 60_000, from, 'the replay into the restarted container');
     expect(readInPod(ns, target, '/app/public/restart.html')).toBe(content);
     await session.waitFor((e) => e.type === 'log' && e.pod === target && String(e.line).startsWith('comments starting'), 30_000, from, 'the new instance\'s first line');
-    await new Promise((r) => setTimeout(r, 2000));
+    // A line written to the new instance's output now: once devloop shows it, the log follower has
+    // passed everything before it, so a repeated start line would already be here.
+    const probe = `log probe ${Date.now()}`;
+    kubectl(['exec', '-n', ns, target, '--', 'sh', '-c', `echo '${probe}' > /proc/1/fd/1`]);
+    await session.waitFor((e) => e.type === 'log' && e.pod === target && e.line === probe, 30_000, from, 'the probe line');
     // the new instance's start line once, the old instance's lines not again
     const starts = session.ofType('log', from).filter((e) => e.pod === target && String(e.line).startsWith('comments starting'));
     expect(starts).toHaveLength(1);

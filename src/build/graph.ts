@@ -1,13 +1,13 @@
 /**
  * The `requires` graph of the artifacts: which images a selection needs, in which order they build,
- * and which images depend on others. Pure functions over the config; the config loader has already
- * rejected cycles and unknown requirements.
+ * which images depend on others, and whether `requires` forms a cycle. Pure functions over the
+ * config's artifacts; the config loader rejects cycles (with findRequiresCycle) and unknown requirements.
  */
-import type { Artifact, Config } from '../config/load.js';
+import type { ArtifactConfig } from '../config/schema.js';
 import { UsageError } from '../errors.js';
-import { closest } from '../config/load.js';
+import { closest } from '../shared/suggest.js';
 
-type Graphable = Pick<Artifact, 'image' | 'requires'>;
+type Graphable = Pick<ArtifactConfig, 'image' | 'requires'>;
 
 /**
  * The named images plus everything they require, transitively, in config order.
@@ -41,7 +41,7 @@ export function unknownImage(image: string, known: string[]): UsageError {
  * The given images plus every image that requires one of them, transitively (the images that must
  * rebuild when these change), in config order. Unknown names are ignored.
  */
-export function dependentsOf(config: Pick<Config, 'build'> | { build: { artifacts: readonly Graphable[] } }, images: Iterable<string>): string[] {
+export function dependentsOf(config: { build: { artifacts: readonly Graphable[] } }, images: Iterable<string>): string[] {
   const artifacts = config.build.artifacts as readonly Graphable[];
   const result = new Set<string>(images);
   let grew = true;
@@ -79,4 +79,30 @@ export function buildOrder<A extends Graphable>(artifacts: readonly A[]): A[] {
   };
   for (const a of artifacts) visit(a, 0);
   return order;
+}
+
+/** A cycle in `requires` as a list of images ending where it started, or undefined. */
+export function findRequiresCycle(artifacts: readonly Graphable[]): string[] | undefined {
+  const edges = new Map(artifacts.map((a) => [a.image, a.requires.map((r) => r.image)]));
+  const state = new Map<string, 'visiting' | 'done'>();
+  const stack: string[] = [];
+  const visit = (image: string): string[] | undefined => {
+    if (state.get(image) === 'done') return undefined;
+    if (state.get(image) === 'visiting') return [...stack.slice(stack.indexOf(image)), image];
+    state.set(image, 'visiting');
+    stack.push(image);
+    for (const next of edges.get(image) ?? []) {
+      if (next === image || !edges.has(next)) continue;
+      const found = visit(next);
+      if (found) return found;
+    }
+    stack.pop();
+    state.set(image, 'done');
+    return undefined;
+  };
+  for (const image of edges.keys()) {
+    const found = visit(image);
+    if (found) return found;
+  }
+  return undefined;
 }

@@ -14,7 +14,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { FailureError, UsageError } from '../errors.js';
 import { createBuilder, selectArtifacts, type BuildResult } from '../build/index.js';
-import type { CommandContext } from './commands.js';
+import type { CommandContext } from './context.js';
 import { formatDuration } from '../output/format.js';
 
 /** Skaffold's `--file-output` document: the images built (or found current) and their references. */

@@ -5,41 +5,11 @@
  * Commands only parse flags and call services: the work lives in the phase folders.
  */
 import type { ParseArgsConfig } from 'node:util';
-import type { Config } from '../config/load.js';
-import type { EventSink } from '../events.js';
-import type { Writable } from '../output/plain.js';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 
-export interface GlobalOptions {
-  cwd: string;
-  configFile?: string;
-  profiles: string[];
-  output: 'text' | 'json';
-  color: boolean;
-  verbose: boolean;
-}
-
-export interface CommandContext extends GlobalOptions {
-  /** Fires on the first Ctrl-C or SIGTERM. */
-  signal: AbortSignal;
-  /** The renderer for this run's output mode (plain lines or JSON lines). */
-  sink: EventSink;
-  stdout: Writable & { isTTY?: boolean; columns?: number; rows?: number };
-  stderr: Writable;
-  stdin: NodeJS.ReadStream;
-  /** Positional arguments after the command name. */
-  args: string[];
-  /** The command's own flags, parsed. */
-  flags: Record<string, string | boolean | string[] | undefined>;
-  /** Loads the config for this run (-f, -C, -p honoured). Throws ConfigError. */
-  loadConfig(options?: { skipFileChecks?: boolean }): Promise<Config>;
-}
-
-export interface CommandModule {
-  /** Runs the command; resolves to the exit code. Throws DevloopError for failures. */
-  run(ctx: CommandContext): Promise<number>;
-}
+export type { CommandContext, CommandModule, GlobalOptions } from './context.js';
+import type { CommandModule } from './context.js';
 
 export interface CommandSpec {
   name: string;

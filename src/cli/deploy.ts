@@ -2,7 +2,7 @@
  * `devloop deploy`: build what changed, render, apply with an inventory, wait for the rollout (like
  * `skaffold run`). Parses flags and calls the build and deploy phases; the work lives there.
  */
-import type { CommandContext } from './commands.js';
+import type { CommandContext } from './context.js';
 import { FailureError, InterruptedError } from '../errors.js';
 import type { BuildResult } from '../build/types.js';
 

@@ -13,7 +13,7 @@ import { followContainerLog } from '../kube/logs.js';
 import { forwardSocket } from '../kube/portforward.js';
 import { startPodWatcher } from '../observe/pods.js';
 import { readService } from '../observe/portforward.js';
-import type { CommandContext } from './commands.js';
+import type { CommandContext } from './context.js';
 
 /** `--flag=false` / `--flag=true` / absent. */
 function booleanFlag(ctx: CommandContext, name: string, fallback: boolean): boolean {
@@ -30,7 +30,8 @@ async function createServices(ctx: CommandContext, config: Config, kube: KubeCli
   const { createDeployer, loadImages } = await import('../deploy/index.js');
   const { down } = await import('../teardown/index.js');
   const { createSyncer } = await import('../sync/index.js');
-  const { startWatcher, loadContextFilters } = await import('../watch/index.js');
+  const { startWatcher } = await import('../watch/index.js');
+  const { filtersForPlan, loadContextFilters } = await import('../build/live-filter.js');
   const { planChanges } = await import('../plan/index.js');
   const kubeConfig = kube.kubeConfig;
   const deployer = createDeployer(config, kube);
@@ -38,11 +39,13 @@ async function createServices(ctx: CommandContext, config: Config, kube: KubeCli
     builder: createBuilder(),
     deployer,
     syncer: createSyncer(kube, sink),
-    startWatcher: (c, options) => startWatcher(c, options),
-    planChanges: (changes, c, state) => planChanges(changes, c, state),
+    startWatcher: (c, options) => startWatcher(c, { ...options, contextFilters: options.contextFilters ?? loadContextFilters(c) }),
+    // The planner reads no file: it gets the .dockerignore matchers as values, re-read first when the batch edits one.
+    planChanges: (changes, c, state) =>
+      planChanges(changes, c, { ...state, contextFilters: filtersForPlan(changes.map((change) => change.path), c, state.contextFilters) }),
     dependentsOf: (c, images) => dependentsOf(c, images),
     manifestFiles: async (c) => (await import('../deploy/manifests.js')).manifestFiles(c),
-    contextFilters: (c) => loadContextFilters(c),
+    contextFilters: async (c) => loadContextFilters(c),
     loadImages,
     reloadConfig: () => ctx.loadConfig(),
     down: async (c, options) => {

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { CommandContext } from './commands.js';
+import type { CommandContext } from './context.js';
 import { ConfigError, UsageError } from '../errors.js';
 
 export interface DownTarget {
@@ -13,7 +13,7 @@ export interface DownTarget {
   rootDir: string;
   kubeContext?: string;
   namespace?: string;
-  /** How long to wait for deleted objects to be gone (deploy.statusCheckDeadlineSeconds, else 120 s). */
+  /** How long to wait for deleted objects to be gone (deploy.statusCheckDeadlineSeconds, else its schema default). */
   deadlineSeconds?: number;
   /** What devloop did to find the project when the config did not load, for the user. */
   fallback?: string;
@@ -98,7 +98,7 @@ export async function run(ctx: CommandContext): Promise<number> {
       rootDir: target.rootDir,
       namespaces: target.namespace ? [target.namespace] : [],
       dryRun: Boolean(ctx.flags['dry-run']),
-      deadlineSeconds: Math.max(60, target.deadlineSeconds ?? 120),
+      deadlineSeconds: Math.max(60, target.deadlineSeconds ?? (await import('../config/schema.js')).DEPLOY_DEFAULTS.statusCheckDeadlineSeconds),
       signal: ctx.signal,
       sink: ctx.sink,
     });

@@ -3,7 +3,7 @@
  * namespace, devloop labels) as YAML on stdout. Changes nothing: builds nothing (tags are computed
  * by a dry-run build), applies nothing. Warnings go to stderr so stdout stays valid YAML.
  */
-import type { CommandContext } from './commands.js';
+import type { CommandContext } from './context.js';
 import { EnvironmentError } from '../errors.js';
 import type { EventSink } from '../events.js';
 

@@ -91,19 +91,19 @@ export const DeploySchema = z
       .strictObject({
         manifests: z.array(z.string()).default([]).describe('Globs of manifest files, relative to the config file.'),
       })
-      .optional()
+      .prefault({})
       .describe('Plain Kubernetes manifests.'),
     kustomize: z
       .strictObject({
         paths: z.array(z.string()).default([]).describe('Kustomization directories, relative to the config file.'),
       })
-      .optional()
+      .prefault({})
       .describe('Kustomizations rendered with `kubectl kustomize`.'),
     helm: z
       .strictObject({
         releases: z.array(HelmReleaseSchema).default([]),
       })
-      .optional()
+      .prefault({})
       .describe('Helm charts rendered with `helm template`.'),
   })
   .describe('What to deploy and where.');
@@ -168,13 +168,17 @@ export const ConfigSchema = z
           .describe('Project name. Scopes labels and the inventory of applied objects.'),
       })
       .describe('Project metadata.'),
-    build: BuildSchema.default({ tagPolicy: 'inputDigest', concurrency: 2, push: 'auto', artifacts: [] }),
-    deploy: DeploySchema.optional(),
+    // prefault: an absent section is parsed as {}, so its defaults come from its own fields only.
+    build: BuildSchema.prefault({}),
+    deploy: DeploySchema.prefault({}),
     portForward: z.array(PortForwardSchema).default([]),
-    watch: WatchSchema.default({ ignore: [], debounceMs: 50 }),
+    watch: WatchSchema.prefault({}),
     profiles: z.array(ProfileSchema).default([]),
   })
   .describe('devloop configuration (devloop.config.yaml).');
+
+/** The deploy section's defaults, as the schema fills them in (for callers without a parsed config). */
+export const DEPLOY_DEFAULTS: Readonly<z.output<typeof DeploySchema>> = DeploySchema.parse({});
 
 export type RawConfig = z.output<typeof ConfigSchema>;
 export type ArtifactConfig = z.output<typeof ArtifactSchema>;

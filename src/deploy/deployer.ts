@@ -18,12 +18,10 @@ import { InventoryStore, mergeRefs, readClusterInventory, writeClusterInventory 
 import { describeOwner, isOwnedBy } from './labels.js';
 import { formatSource, readManifests } from './manifests.js';
 import { offlineScope, renderObjects, type RenderedObject, type ScopeLookup } from './render.js';
-import { mapLimit } from './map-limit.js';
 import { describeKeptNamespace, namespaceHolders } from './namespace-guard.js';
 import { waitForRollout } from './rollout.js';
+import { mapLimit } from '../shared/concurrency.js';
 import type { DeployOptions, DeployResult, Deployer, ImageTarget, ObjectRef } from './types.js';
-
-export { mapLimit };
 
 export function refOf(obj: KubeObject, uid?: string): ObjectRef {
   const { namespace, ...rest } = keyOf(obj);
@@ -317,7 +315,7 @@ export class KubeDeployer implements Deployer {
 }
 
 /** The Deployer for `config`'s cluster. `kube` comes from createKubeClient(config). */
-export function createDeployer(config: Config, kube: KubeClient): KubeDeployer {
+export function createDeployer(config: Config, kube: KubeClient): Deployer {
   return new KubeDeployer(config, kube);
 }
 

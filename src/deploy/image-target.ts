@@ -12,6 +12,7 @@ import type { EventSink } from '../events.js';
 import type { Config } from '../config/load.js';
 import type { KubeClient } from '../kube/client.js';
 import { isForbidden } from '../kube/errors.js';
+import { runTool } from '../shared/subprocess.js';
 import type { ImageTarget } from './types.js';
 
 /**
@@ -76,19 +77,15 @@ export async function loadImages(target: ImageTarget, refs: readonly string[], s
     command = 'k3d';
     args = ['image', 'import', '--cluster', target.cluster, ...refs];
   } else return;
-  const { execa } = await import('execa');
   const started = Date.now();
   sink.emit({ type: 'message', level: 'info', text: `loading ${refs.length} image${refs.length === 1 ? '' : 's'} into ${target.kind} cluster ${target.cluster}` });
-  const result = await execa(command, args, { cancelSignal: signal, reject: false });
-  if ((result as { code?: string }).code === 'ENOENT' || (result.failed && /ENOENT/.test(String(result.message ?? '')))) {
-    throw new EnvironmentError(`the context is a ${target.kind} cluster but ${command} is not on PATH, so built images cannot be loaded into it`, {
-      hint: `Install ${command}, or give the cluster a local registry announced by the KEP-1755 local-registry-hosting ConfigMap.`,
-    });
-  }
-  if (signal.aborted) throw Object.assign(new Error('aborted'), { name: 'AbortError' });
+  const missing = new EnvironmentError(`the context is a ${target.kind} cluster but ${command} is not on PATH, so built images cannot be loaded into it`, {
+    hint: `Install ${command}, or give the cluster a local registry announced by the KEP-1755 local-registry-hosting ConfigMap.`,
+  });
+  const result = await runTool(command, args, { signal, missing });
   if (result.exitCode !== 0) {
     throw new FailureError(`${command} ${args.slice(0, 3).join(' ')} failed (exit ${result.exitCode})`, {
-      details: String(result.stderr ?? '').trim().split('\n').slice(-10),
+      details: result.stderr.trim().split('\n').slice(-10),
       hint: `Check that the ${target.kind} cluster "${target.cluster}" is running.`,
     });
   }

@@ -1,6 +1,9 @@
 /**
  * Image references in manifests: parsing, matching them to artifacts, and rewriting them to the
- * built references. Pure functions: they return new objects and never mutate their arguments.
+ * built references. No I/O. `rewriteImages` returns a copy and leaves its argument alone;
+ * `podSpecsOf` and `podTemplateMetadataOf` return references INTO the object they are given, for
+ * callers that edit a copy they own (labels.ts), and `podTemplateMetadataOf` adds an empty
+ * `metadata` to a template that has none.
  */
 import type { KubeObject } from '../kube/types.js';
 

@@ -4,7 +4,7 @@
  * - `loadImages(target, refs, ...)`: kind / minikube / k3d image loading after a build.
  * - labels and selectors that find a project's objects and pods.
  */
-export { createDeployer, KubeDeployer, renderOffline, mapLimit } from './deployer.js';
+export { createDeployer, renderOffline } from './deployer.js';
 export { detectImageTarget, loadImages, localRegistryHost, shouldPush, targetForContext } from './image-target.js';
 export { InventoryStore, listJournals, readClusterInventory, inventorySecretName, INVENTORY_NAMESPACE } from './inventory.js';
 export { isOwnedBy, projectLabels, projectSelector, MANAGED_BY_LABEL, PROJECT_LABEL } from './labels.js';

@@ -10,6 +10,8 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import micromatch from 'micromatch';
+import { globMatcher, normalizeGlob } from '../shared/globs.js';
+import { runTool } from '../shared/subprocess.js';
 import { isMap, isSeq, LineCounter, parseAllDocuments, type Document } from 'yaml';
 import type { Config } from '../config/load.js';
 import { ConfigError, EnvironmentError, FailureError, type ConfigProblem } from '../errors.js';
@@ -41,7 +43,7 @@ export function expandGlobs(rootDir: string, patterns: string[]): { files: strin
   const files = new Set<string>();
   const unmatched: string[] = [];
   for (const pattern of patterns) {
-    const normalized = pattern.replace(/^\.\//, '');
+    const normalized = normalizeGlob(pattern);
     const scan = micromatch.scan(normalized);
     const before = files.size;
     if (!scan.isGlob) {
@@ -54,7 +56,7 @@ export function expandGlobs(rootDir: string, patterns: string[]): { files: strin
       }
     } else {
       const base = path.resolve(rootDir, scan.base || '.');
-      const matcher = micromatch.matcher(normalized, { dot: false });
+      const matcher = globMatcher(normalized);
       walk(base, (file) => {
         const rel = path.relative(rootDir, file).split(path.sep).join('/');
         if (matcher(rel)) files.add(file);
@@ -153,22 +155,14 @@ export function kubectlCommand(): string {
 }
 
 async function run(command: string, args: string[], cwd: string, signal: AbortSignal, missing: EnvironmentError): Promise<string> {
-  const { execa } = await import('execa');
-  try {
-    const result = await execa(command, args, { cwd, cancelSignal: signal, reject: false, stripFinalNewline: false });
-    if ((result as { code?: string }).code === 'ENOENT' || /ENOENT/.test(String((result as { originalMessage?: string }).originalMessage ?? ''))) throw missing;
-    if (signal.aborted) throw Object.assign(new Error('aborted'), { name: 'AbortError' });
-    if (result.exitCode !== 0) {
-      throw new FailureError(`${command} ${args.join(' ')} failed (exit ${result.exitCode})`, {
-        details: String(result.stderr ?? '').trim().split('\n').slice(-15),
-        hint: 'Fix the error above (it comes from the tool, run in ' + cwd + ').',
-      });
-    }
-    return String(result.stdout ?? '');
-  } catch (error) {
-    if ((error as { code?: string }).code === 'ENOENT') throw missing;
-    throw error;
+  const result = await runTool(command, args, { cwd, signal, missing, stripFinalNewline: false });
+  if (result.exitCode !== 0) {
+    throw new FailureError(`${command} ${args.join(' ')} failed (exit ${result.exitCode})`, {
+      details: result.stderr.trim().split('\n').slice(-15),
+      hint: 'Fix the error above (it comes from the tool, run in ' + cwd + ').',
+    });
   }
+  return result.stdout;
 }
 
 /** Reads every manifest source of the config, in config order. */

@@ -35,7 +35,7 @@ import { throwIfAborted } from '../errors.js';
 import { sleep, type KubeClient } from '../kube/client.js';
 import { isForbidden, KubeApiError } from '../kube/errors.js';
 import type { KubeObject, ResourceInfo } from '../kube/types.js';
-import { mapLimit } from './map-limit.js';
+import { mapLimit } from '../shared/concurrency.js';
 import type { ObjectRef } from './types.js';
 
 /** Kinds never counted: records of something else, not objects anyone would miss. */

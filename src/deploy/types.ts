@@ -4,6 +4,7 @@
 import type { Config } from '../config/load.js';
 import type { EventSink } from '../events.js';
 import type { ObjectKey } from '../kube/types.js';
+import type { RenderedObject } from './render.js';
 
 /** Where built images must go so the target cluster can pull them. */
 export type ImageTarget =
@@ -42,4 +43,13 @@ export interface Deployer {
   imageTarget(signal: AbortSignal): Promise<ImageTarget>;
   /** Renders, records the inventory, applies server-side, prunes, waits. Throws FailureError on a failed rollout. */
   deploy(config: Config, options: DeployOptions): Promise<DeployResult>;
+  /**
+   * Renders the config's manifests with `images` substituted (`devloop render`); touches the cluster
+   * only for discovery. Throws ConfigError for a manifest problem.
+   */
+  render(config: Config, images: ReadonlyMap<string, string>, signal: AbortSignal, sink?: EventSink): Promise<RenderedObject[]>;
+  /** What this process has recorded as applied (a copy; empty before the first deploy), for teardown on exit. */
+  inventory(): ObjectRef[];
+  /** The namespace objects that name none go to: deploy.namespace, else the kubeconfig context's. */
+  namespace(config?: Config): string;
 }

@@ -19,6 +19,7 @@ import https from 'node:https';
 import { BugError, EnvironmentError, UsageError } from '../errors.js';
 import { kubeconfigFiles, loadStaticCredentials, type StaticCredentials } from './kubeconfig.js';
 import { httpError, KubeApiError, networkError, UNREACHABLE_HINT, type KubeStatus } from './errors.js';
+import { sleep } from '../shared/abort.js';
 import {
   joinApiVersion,
   splitApiVersion,
@@ -638,16 +639,5 @@ function abortError(): Error {
   return error;
 }
 
-/** Resolves after `ms`, or early (without rejecting) when `signal` aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
+/** `sleep` lives in src/shared/abort.ts; re-exported for the modules that import it from here. */
+export { sleep };

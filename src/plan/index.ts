@@ -1,9 +1,9 @@
 /**
  * The dev loop's planner: a pure function from (a batch of file changes, the config, the loop's
- * state) to a Plan value. It performs no I/O of its own and starts nothing (the passed-in
- * .dockerignore filters re-read their file when it is part of the batch); executing the plan is
- * src/dev/'s job. Everything it needs beyond the config (the rendered manifest files, which images cannot be
- * synced, each context's .dockerignore matcher) is passed in `PlanState`.
+ * state) to a Plan value. It performs no I/O and starts nothing; executing the plan is src/dev/'s
+ * job. Everything it needs beyond the config (the rendered manifest files, which images cannot be
+ * synced, each context's .dockerignore matcher as a value) is passed in `PlanState`: a batch that
+ * edits a .dockerignore must come with matchers already re-read (build's `filtersForPlan`).
  *
  * Decision rules, per change (one ChangeEvent per change and per artifact context involved):
  * 1. The config file -> reload-config.
@@ -13,7 +13,7 @@
  * 4. Inside one or more artifact contexts (a path belongs to every context containing it):
  *    - dockerignored in that context -> ignore (the decision names the pattern, when known);
  *    - in the most specific (deepest) containing context only: the first sync rule whose `src`
- *      matches the path relative to the context (micromatch, dot: true) -> sync (copy, or delete
+ *      matches the path relative to the context (shared/globs.ts) -> sync (copy, or delete
  *      for unlink/unlinkDir), unless the image is in `state.syncDisabled` -> rebuild;
  *    - otherwise -> rebuild of that image plus its dependents. An enclosing context (e.g. a base
  *      image built from `.`) that does not dockerignore the path is rebuilt too: the file is part
@@ -25,12 +25,17 @@
  * own changes (a removal matching a sync rule deletes the whole directory in the container).
  */
 import path from 'node:path';
-import micromatch from 'micromatch';
 import type { Artifact, Config } from '../config/load.js';
-import type { ChangeEvent } from '../events.js';
 import { buildOrder, dependentsOf } from '../build/graph.js';
-import type { FileChange } from '../watch/index.js';
+import type { ChangeEvent } from '../events.js';
+import type { ContextFilter } from '../shared/context-filter.js';
+import { globMatcher as compileGlob } from '../shared/globs.js';
+import { relativeInside } from '../shared/paths.js';
+import { netChanges, type FileChange } from '../watch/changes.js';
 import { matchingIgnoreGlob } from '../watch/ignore.js';
+
+/** Kept under its old name for the dev engine's imports. */
+export type { ContextFilter as ContextFilterLike } from '../shared/context-filter.js';
 
 export interface SyncOp {
   image: string;
@@ -51,23 +56,13 @@ export interface Plan {
   decisions: ChangeEvent[];
 }
 
-/** The .dockerignore matcher of one context (the build helper's `contextFileFilter(artifact)`). */
-export interface ContextFilterLike {
-  /** relPath is relative to the context, with `/` separators. */
-  isExcluded(relPath: string, isDir: boolean): boolean;
-  /** The pattern that decided an exclusion, when the filter can tell. */
-  excludedBy?(relPath: string, isDir: boolean): string | undefined;
-  /** Re-reads the rules (the .dockerignore changed in this batch); the planner's only I/O. */
-  refresh?(): void;
-}
-
 export interface PlanState {
   /** Absolute paths of manifest files currently rendered. */
   manifestFiles: ReadonlySet<string>;
   /** Images whose sync is unusable (no tar/sh, read-only): their syncable changes rebuild instead. */
   syncDisabled: ReadonlySet<string>;
-  /** Each image's .dockerignore matcher; an image without one excludes nothing. */
-  contextFilters?: ReadonlyMap<string, ContextFilterLike>;
+  /** Each image's .dockerignore matcher (a value: planning reads no file); an image without one excludes nothing. */
+  contextFilters?: ReadonlyMap<string, ContextFilter>;
 }
 
 /** Compiled globs, per planChanges call (compiling is most of micromatch's cost). */
@@ -77,51 +72,11 @@ function globMatcher(): GlobMatcher {
   return (glob, subject) => {
     let m = compiled.get(glob);
     if (!m) {
-      m = micromatch.matcher(glob, { dot: true });
+      m = compileGlob(glob);
       compiled.set(glob, m);
     }
     return m(subject);
   };
-}
-
-/** Forward slashes, so globs and container paths are the same on every platform. */
-function toPosix(p: string): string {
-  return p.split(path.sep).join('/');
-}
-
-/** `child` relative to `dir` when inside it (or equal: ''), else undefined. */
-export function relativeInside(dir: string, child: string): string | undefined {
-  const rel = path.relative(dir, child);
-  if (rel === '') return '';
-  if (rel.startsWith('..') || path.isAbsolute(rel)) return undefined;
-  return toPosix(rel);
-}
-
-/**
- * Keeps the net effect per path of a sequence of changes (last state wins; created then removed in
- * the same batch vanishes; removed then re-created is a change). Order of first appearance is kept.
- */
-export function netChanges(changes: readonly FileChange[]): FileChange[] {
-  const first = new Map<string, FileChange['kind']>();
-  const last = new Map<string, FileChange['kind']>();
-  for (const c of changes) {
-    if (!first.has(c.path)) first.set(c.path, c.kind);
-    last.set(c.path, c.kind);
-  }
-  const result: FileChange[] = [];
-  for (const [p, firstKind] of first) {
-    const lastKind = last.get(p)!;
-    const isDir = lastKind === 'addDir' || lastKind === 'unlinkDir';
-    const existedBefore = firstKind === 'change' || firstKind === 'unlink' || firstKind === 'unlinkDir';
-    const existsAfter = lastKind === 'add' || lastKind === 'change' || lastKind === 'addDir';
-    if (!existedBefore && !existsAfter) continue;
-    let kind: FileChange['kind'];
-    if (existedBefore && existsAfter) kind = isDir ? 'addDir' : 'change';
-    else if (existsAfter) kind = isDir ? 'addDir' : 'add';
-    else kind = isDir ? 'unlinkDir' : 'unlink';
-    result.push({ path: p, kind });
-  }
-  return result;
 }
 
 /** Where a synced file lands: dest joined with the path minus `strip` (when the path starts with it). */
@@ -155,7 +110,7 @@ function manifestMatch(file: string, config: Config, state: PlanState, match: Gl
   return { matched: false, why: '' };
 }
 
-function dockerignorePattern(filter: ContextFilterLike | undefined, rel: string, isDir: boolean): string | undefined | false {
+function dockerignorePattern(filter: ContextFilter | undefined, rel: string, isDir: boolean): string | undefined | false {
   if (!filter) return false;
   // A path is excluded when it or any directory above it is (the watcher prunes whole directories).
   const segments = rel.split('/');
@@ -181,12 +136,6 @@ export function planChanges(changes: FileChange[], config: Config, state: PlanSt
   const rootDir = config.rootDir;
   const match = globMatcher();
   const net = netChanges(changes);
-
-  // A .dockerignore edited in this batch decides the other changes of the batch with its new rules.
-  for (const artifact of artifacts) {
-    const ignoreFile = path.join(artifact.contextDir, '.dockerignore');
-    if (net.some((c) => c.path === ignoreFile)) state.contextFilters?.get(artifact.image)?.refresh?.();
-  }
 
   for (const change of net) {
     const file = change.path;

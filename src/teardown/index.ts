@@ -39,7 +39,7 @@ import type { EventSink } from '../events.js';
 import { sleep, type KubeClient } from '../kube/client.js';
 import { isForbidden, KubeApiError } from '../kube/errors.js';
 import { describeObject, identity, type KubeObject, type ResourceInfo } from '../kube/types.js';
-import { mapLimit } from '../deploy/deployer.js';
+import { mapLimit } from '../shared/concurrency.js';
 import { deleteClusterInventory, InventoryStore, inventorySecretName, INVENTORY_NAMESPACE, readClusterInventory, writeClusterInventory } from '../deploy/inventory.js';
 import { describeKeptNamespace, namespaceHolders, type NamespaceHolders } from '../deploy/namespace-guard.js';
 import { describeOwner, isOwnedBy, projectSelector } from '../deploy/labels.js';

@@ -1,6 +1,7 @@
 /**
  * The dashboard's state, derived from the same events every renderer gets. `reduceDashboard` is
- * pure: (model, event) -> model, so rows and the log pane are unit-tested without a terminal.
+ * pure: (model, event) -> model, reading no clock and nothing else outside its arguments, so rows
+ * and the log pane are unit-tested without a terminal.
  *
  * Rows: one per artifact (from `build` events), plus one per workload whose pods run no artifact.
  * Pods join the row of the artifact their image was built from (`pod` events carry `images`).
@@ -24,7 +25,7 @@ export interface ServiceRow {
   pods: Record<string, PodCell>;
   /** Workloads (`deployment/posts`) whose pods are in this row. */
   workloads: string[];
-  lastSync?: { files: number; durationMs?: number; status: string; at: number };
+  lastSync?: { files: number; durationMs?: number; status: string };
   urls: string[];
 }
 
@@ -125,7 +126,7 @@ export function reduceDashboard(model: DashboardModel, event: DevloopEvent): Das
     case 'sync': {
       const rows = upsertRow(model.rows, event.artifact, (row) => ({
         ...row,
-        lastSync: { files: event.copied.length + event.deleted.length, durationMs: event.durationMs, status: event.status, at: Date.now() },
+        lastSync: { files: event.copied.length + event.deleted.length, durationMs: event.durationMs, status: event.status },
       }));
       const next = { ...model, rows };
       return event.status === 'failed'

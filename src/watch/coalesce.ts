@@ -12,8 +12,7 @@
  * never after `close()`.
  */
 import { lstatSync } from 'node:fs';
-import { netChanges } from '../plan/index.js';
-import type { FileChange } from './index.js';
+import { netChanges, type FileChange } from './changes.js';
 
 export interface CoalescerOptions {
   quietMs: number;

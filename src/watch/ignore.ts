@@ -3,6 +3,7 @@
  * planner (records why a change was ignored). Pure.
  */
 import micromatch from 'micromatch';
+import { GLOB_OPTIONS } from '../shared/globs.js';
 
 /**
  * The first `watch.ignore` glob (relative to config.rootDir) matching `relPath` or one of the
@@ -11,7 +12,7 @@ import micromatch from 'micromatch';
 export function matchingIgnoreGlob(
   relPath: string,
   globs: readonly string[],
-  match: (glob: string, subject: string) => boolean = (glob, subject) => micromatch.isMatch(subject, glob, { dot: true }),
+  match: (glob: string, subject: string) => boolean = (glob, subject) => micromatch.isMatch(subject, glob, GLOB_OPTIONS),
 ): string | undefined {
   if (globs.length === 0 || relPath === '') return undefined;
   const segments = relPath.split('/');

@@ -4,8 +4,9 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseConfig, type Config } from '../config/load.js';
 import { CollectingSink } from '../events.js';
-import { createIgnoredPredicate, describeLargeTree, startWatcher, watchRoots, type FileChange, type Watcher } from './index.js';
+import { createIgnoredPredicate, describeLargeTree, startWatcher, watchRoots, type FileChange, type Watcher, type WatcherOptions } from './index.js';
 import { matchingIgnoreGlob } from './ignore.js';
+import { loadContextFilters } from '../build/live-filter.js';
 
 let dir: string;
 let watcher: Watcher | undefined;
@@ -38,6 +39,11 @@ watch:
 ${extra}`;
   const file = write('devloop.config.yaml', text);
   return parseConfig(text, file);
+}
+
+/** startWatcher with the .dockerignore filters the dev loop gives it (src/build's live filters). */
+function watchTree(c: Config, options: Omit<WatcherOptions, 'contextFilters'>): Promise<Watcher> {
+  return startWatcher(c, { ...options, contextFilters: loadContextFilters(c) });
 }
 
 function tree(): void {
@@ -102,8 +108,7 @@ describe('watchRoots', () => {
 describe('createIgnoredPredicate', () => {
   it('prunes .git, dockerignored trees and watch.ignore, never manifests or the config', async () => {
     const c = config();
-    const { loadContextFilters } = await import('./index.js');
-    const ignored = createIgnoredPredicate(c, await loadContextFilters(c));
+    const ignored = createIgnoredPredicate(c, loadContextFilters(c));
     const dirStats = { isDirectory: () => true } as never;
     const fileStats = { isDirectory: () => false } as never;
     expect(ignored(path.join(dir, 'services/api/node_modules'), dirStats)).toBe(true);
@@ -135,8 +140,7 @@ deploy:
       path.join(dir, 'devloop.config.yaml'),
     );
     expect(watchRoots(c).map((r) => path.relative(dir, r))).toEqual(['']);
-    const { loadContextFilters } = await import('./index.js');
-    const ignored = createIgnoredPredicate(c, await loadContextFilters(c));
+    const ignored = createIgnoredPredicate(c, loadContextFilters(c));
     const dirStats = { isDirectory: () => true } as never;
     const fileStats = { isDirectory: () => false } as never;
     expect(ignored(dir, dirStats)).toBe(false);
@@ -156,7 +160,7 @@ describe('startWatcher', () => {
   it('reports ready with the files watched, pruned trees excluded', async () => {
     const sink = new CollectingSink();
     const b = batches();
-    watcher = await startWatcher(config(), { signal: controller.signal, sink, onBatch: b.onBatch });
+    watcher = await watchTree(config(), { signal: controller.signal, sink, onBatch: b.onBatch });
     // api: Dockerfile, .dockerignore, public/index.html; web: Dockerfile, src/app.js; k8s/app.yaml; config
     expect(watcher.fileCount).toBe(7);
     expect(sink.ofType('watch')).toEqual([expect.objectContaining({ status: 'ready', fileCount: 7 })]);
@@ -164,19 +168,21 @@ describe('startWatcher', () => {
 
   it('coalesces a burst into one batch after the quiet window', async () => {
     const b = batches();
-    watcher = await startWatcher(config(), { signal: controller.signal, sink: new CollectingSink(), onBatch: b.onBatch });
+    watcher = await watchTree(config(), { signal: controller.signal, sink: new CollectingSink(), onBatch: b.onBatch });
     for (let i = 0; i < 50; i++) write(`services/api/public/p${i}.html`, String(i));
     const batch = await b.next();
     expect(batch).toHaveLength(50);
     expect(batch.every((c) => c.kind === 'add')).toBe(true);
-    await new Promise((r) => setTimeout(r, 200));
+    // A later write comes through alone: nothing of the burst was left for a second batch.
+    write('web/src/sentinel.js');
+    expect((await b.next()).map((c) => path.relative(dir, c.path))).toEqual(['web/src/sentinel.js']);
     expect(b.received).toHaveLength(0);
   });
 
   it('flushes a batch within MAX_BATCH_WAIT_MS under a constant stream of events', async () => {
     const b = batches();
     // A 400 ms quiet window that a write every 15 ms never leaves: only the cap can flush.
-    watcher = await startWatcher(config('', 400), { signal: controller.signal, sink: new CollectingSink(), onBatch: b.onBatch });
+    watcher = await watchTree(config('', 400), { signal: controller.signal, sink: new CollectingSink(), onBatch: b.onBatch });
     const started = Date.now();
     let i = 0;
     const timer = setInterval(() => write(`web/src/stream${i++}.js`), 15);
@@ -191,7 +197,7 @@ describe('startWatcher', () => {
 
   it('reports a save that follows another within 50 ms (chokidar drops that change event)', async () => {
     const b = batches();
-    watcher = await startWatcher(config(), { signal: controller.signal, sink: new CollectingSink(), onBatch: b.onBatch });
+    watcher = await watchTree(config(), { signal: controller.signal, sink: new CollectingSink(), onBatch: b.onBatch });
     const file = path.join(dir, 'web/src/app.js');
     writeFileSync(file, 'first save');
     await b.next();
@@ -204,7 +210,7 @@ describe('startWatcher', () => {
 
   it('turns an atomic save (write temp, rename over) into one change of the real file', async () => {
     const b = batches();
-    watcher = await startWatcher(config(), { signal: controller.signal, sink: new CollectingSink(), onBatch: b.onBatch });
+    watcher = await watchTree(config(), { signal: controller.signal, sink: new CollectingSink(), onBatch: b.onBatch });
     const target = path.join(dir, 'services/api/public/index.html');
     const temp = path.join(dir, 'services/api/public/.index.html.12345.tmp-save');
     writeFileSync(temp, 'new content');
@@ -215,7 +221,7 @@ describe('startWatcher', () => {
 
   it('turns a vim-style save (rename away, write new, delete backup) into one change', async () => {
     const b = batches();
-    watcher = await startWatcher(config(), { signal: controller.signal, sink: new CollectingSink(), onBatch: b.onBatch });
+    watcher = await watchTree(config(), { signal: controller.signal, sink: new CollectingSink(), onBatch: b.onBatch });
     const target = path.join(dir, 'web/src/app.js');
     renameSync(target, `${target}~`);
     writeFileSync(target, 'v2');
@@ -226,7 +232,7 @@ describe('startWatcher', () => {
 
   it('never reports changes inside pruned trees', async () => {
     const b = batches();
-    watcher = await startWatcher(config(), { signal: controller.signal, sink: new CollectingSink(), onBatch: b.onBatch });
+    watcher = await watchTree(config(), { signal: controller.signal, sink: new CollectingSink(), onBatch: b.onBatch });
     write('services/api/node_modules/b/index.js');
     write('services/api/generated/more.txt');
     write('services/api/x.log');
@@ -239,7 +245,7 @@ describe('startWatcher', () => {
   it('reports deletions, manifests and the config file', async () => {
     const b = batches();
     const c = config();
-    watcher = await startWatcher(c, { signal: controller.signal, sink: new CollectingSink(), onBatch: b.onBatch });
+    watcher = await watchTree(c, { signal: controller.signal, sink: new CollectingSink(), onBatch: b.onBatch });
     rmSync(path.join(dir, 'web/src/app.js'));
     writeFileSync(path.join(dir, 'k8s/app.yaml'), 'kind: Service');
     writeFileSync(c.file, `${'#'}\n${'x: 1'}`);
@@ -251,7 +257,7 @@ describe('startWatcher', () => {
   it('follows edits of a .dockerignore: a directory it stops excluding is watched from then on', async () => {
     write('services/api/gen/a.txt', 'generated');
     const b = batches();
-    watcher = await startWatcher(config(), { signal: controller.signal, sink: new CollectingSink(), onBatch: b.onBatch });
+    watcher = await watchTree(config(), { signal: controller.signal, sink: new CollectingSink(), onBatch: b.onBatch });
     write('services/api/.dockerignore', 'node_modules\n*.log\n');
     await b.next(); // the edit itself, with gen/ not excluded before either
     write('services/api/.dockerignore', 'node_modules\n*.log\ngen\n');
@@ -270,7 +276,7 @@ describe('startWatcher', () => {
   it('announces a large tree with its biggest subtrees and the watch.ignore line to add', async () => {
     for (let s = 0; s < 3; s++) for (let i = 0; i < 40; i++) write(`web/pkgs/p${s}/vendor/d${i}/f.js`);
     const sink = new CollectingSink();
-    watcher = await startWatcher(config(), { signal: controller.signal, sink, onBatch: () => undefined, largeTreeFiles: 100 });
+    watcher = await watchTree(config(), { signal: controller.signal, sink, onBatch: () => undefined, largeTreeFiles: 100 });
     const warning = sink.ofType('watch').find((e) => e.status === 'large-tree');
     expect(warning?.fileCount).toBe(127);
     expect(warning?.message).toContain('3 vendor directories (120 files, e.g. web/pkgs/p');
@@ -279,11 +285,24 @@ describe('startWatcher', () => {
 
   it('closes on abort', async () => {
     const b = batches();
-    watcher = await startWatcher(config(), { signal: controller.signal, sink: new CollectingSink(), onBatch: b.onBatch });
-    controller.abort();
-    await new Promise((r) => setTimeout(r, 50));
-    write('web/src/after-close.js');
-    await expect(b.next(400)).rejects.toThrow('no batch');
+    watcher = await watchTree(config(), { signal: controller.signal, sink: new CollectingSink(), onBatch: b.onBatch });
+    // A second watcher on the same tree, still open, shows when a batch would have been delivered.
+    const witnessController = new AbortController();
+    const witness = batches();
+    const witnessWatcher = await watchTree(config(), { signal: witnessController.signal, sink: new CollectingSink(), onBatch: witness.onBatch });
+    try {
+      controller.abort();
+      await watcher.close();
+      write('web/src/after-close.js');
+      expect((await witness.next()).map((c) => path.relative(dir, c.path))).toEqual(['web/src/after-close.js']);
+      // One more round trip through the witness: the closed watcher has had as long to report.
+      write('web/src/after-close-2.js');
+      expect((await witness.next()).map((c) => path.relative(dir, c.path))).toEqual(['web/src/after-close-2.js']);
+      expect(b.received).toEqual([]);
+    } finally {
+      witnessController.abort();
+      await witnessWatcher.close();
+    }
   });
 });
 

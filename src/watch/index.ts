@@ -17,16 +17,13 @@ import chokidar, { type FSWatcher } from 'chokidar';
 import micromatch from 'micromatch';
 import type { Config } from '../config/load.js';
 import type { EventSink } from '../events.js';
-import type { ContextFilterLike } from '../plan/index.js';
-import { relativeInside } from '../plan/index.js';
+import type { ContextFilter, LiveContextFilter } from '../shared/context-filter.js';
+import { GLOB_OPTIONS, globMatcher, normalizeGlob } from '../shared/globs.js';
+import { relativeInside } from '../shared/paths.js';
 import { BatchCoalescer } from './coalesce.js';
-import { liveContextFilter, type LiveContextFilter } from './live-filter.js';
 
-export interface FileChange {
-  /** Absolute path. */
-  path: string;
-  kind: 'add' | 'change' | 'unlink' | 'addDir' | 'unlinkDir';
-}
+export type { FileChange } from './changes.js';
+import type { FileChange } from './changes.js';
 
 export interface Watcher {
   close(): Promise<void>;
@@ -38,8 +35,11 @@ export interface WatcherOptions {
   signal: AbortSignal;
   sink: EventSink;
   onBatch(changes: FileChange[]): void;
-  /** Each image's .dockerignore matcher (build helper's `contextFileFilter`); default: read now. */
-  contextFilters?: ReadonlyMap<string, ContextFilterLike>;
+  /**
+   * Each image's .dockerignore matcher (src/build's `loadContextFilters`). A live one (with
+   * `refresh`) is re-read when its .dockerignore changes, before the change is batched.
+   */
+  contextFilters: ReadonlyMap<string, ContextFilter | LiveContextFilter>;
   /** Overrides the large-tree threshold (tests). */
   largeTreeFiles?: number;
 }
@@ -74,14 +74,6 @@ export function watchRoots(config: Config): string[] {
 }
 
 /**
- * Each image's .dockerignore matcher, from the build helper (the same rules the build context
- * uses), following edits of the file while devloop runs (see live-filter.ts).
- */
-export async function loadContextFilters(config: Config): Promise<Map<string, LiveContextFilter>> {
-  return new Map(config.build.artifacts.map((a) => [a.image, liveContextFilter(a)]));
-}
-
-/**
  * The `ignored` predicate given to chokidar. A path is pruned when it is under `.git`, matches a
  * `watch.ignore` glob, or is excluded by the .dockerignore of every context that contains it.
  * Manifests and the config file are never pruned. Without stats (chokidar asks first without),
@@ -89,13 +81,13 @@ export async function loadContextFilters(config: Config): Promise<Map<string, Li
  */
 export function createIgnoredPredicate(
   config: Config,
-  filters: ReadonlyMap<string, ContextFilterLike>,
+  filters: ReadonlyMap<string, ContextFilter>,
   /** Told about each path pruned because every context containing it dockerignores it. */
   onPrunedByDockerignore?: (dir: string) => void,
 ): (p: string, stats?: Stats) => boolean {
   // Called for every path chokidar meets (100k+ in a big tree): string prefixes, no path.relative.
-  const ignoreMatchers = config.watch.ignore.map((g) => micromatch.matcher(g, { dot: true }));
-  const manifestMatchers = config.deploy.kubectl.manifests.map((g) => micromatch.matcher(g, { dot: true }));
+  const ignoreMatchers = config.watch.ignore.map((g) => globMatcher(g));
+  const manifestMatchers = config.deploy.kubectl.manifests.map((g) => globMatcher(g));
   const prefixOf = (dir: string) => (dir.endsWith(path.sep) ? dir : dir + path.sep);
   const rootPrefix = prefixOf(config.rootDir);
   const contexts = config.build.artifacts.map((a) => ({ prefix: prefixOf(a.contextDir), filter: filters.get(a.image) }));
@@ -110,7 +102,7 @@ export function createIgnoredPredicate(
     ...wholeDirs.map((d) => d.slice(0, -1)),
     ...config.deploy.helm.releases.flatMap((r) => r.valuesFiles.map((v) => path.resolve(config.rootDir, v))),
   ];
-  const globSegments = config.deploy.kubectl.manifests.map((g) => g.split('/').map((seg) => (seg === '**' ? null : micromatch.matcher(seg, { dot: true }))));
+  const globSegments = config.deploy.kubectl.manifests.map((g) => normalizeGlob(g).split('/').map((seg) => (seg === '**' ? null : micromatch.matcher(seg, GLOB_OPTIONS))));
   /** Whether some manifest glob can match a path below the directory `rel` (segment by segment). */
   const globCanMatchBelow = (rel: string) => {
     const segs = rel === '' ? [] : rel.split('/');
@@ -220,21 +212,20 @@ export function describeLargeTree(dirCounts: ReadonlyMap<string, number>, rootDi
 export async function startWatcher(config: Config, options: WatcherOptions): Promise<Watcher> {
   const { signal, sink, onBatch } = options;
   const started = performance.now();
-  const filters = options.contextFilters ?? (await loadContextFilters(config));
+  const filters = options.contextFilters;
   const roots = watchRoots(config);
   /** Paths pruned by a .dockerignore: watched again if an edit of it stops excluding them. */
   const prunedByDockerignore = new Set<string>();
   const ignored = createIgnoredPredicate(config, filters, (dir) => {
     if (prunedByDockerignore.size < 100_000) prunedByDockerignore.add(dir);
   });
-  const debounceMs = config.watch.debounceMs ?? 50;
   const largeTree = options.largeTreeFiles ?? LARGE_TREE_FILES;
 
   let ready = false;
   let fileCount = 0;
   /** Files directly in each directory, during the initial scan (subtree sizes are derived at ready). */
   const directFiles = new Map<string, number>();
-  const batches = new BatchCoalescer({ quietMs: debounceMs, maxWaitMs: MAX_BATCH_WAIT_MS, onBatch });
+  const batches = new BatchCoalescer({ quietMs: config.watch.debounceMs, maxWaitMs: MAX_BATCH_WAIT_MS, onBatch });
   let closed = false;
 
   const watcher: FSWatcher = chokidar.watch(roots, {

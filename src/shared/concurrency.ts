@@ -1,4 +1,7 @@
-/** Runs `fn` over `items` with at most `limit` at once; results in input order. */
+/**
+ * Maps `items` through `fn` with at most `limit` calls in flight; results keep the input order.
+ * The first rejection rejects the whole; workers already running go on taking items.
+ */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
