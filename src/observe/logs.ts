@@ -11,6 +11,7 @@
  *   attaches to the new instance;
  * - `stop()` ends every stream; no event is emitted after it resolves.
  */
+import { BACKOFF_MAX_MS, backoffMs } from '../backoff.js';
 import type { EventSink } from '../events.js';
 import { comparableTimestamp, type ContainerRef, type FollowOptions, type StreamEnd, type TimestampedLine } from '../kube/logs.js';
 import type { ContainerSnapshot, PodUpdate } from './pods.js';
@@ -24,9 +25,8 @@ export interface LogStreamer {
   stop(): Promise<void>;
 }
 
-/** Bounds on re-attaching a stream that keeps dropping while its container runs. */
-const REATTACH_MIN_MS = 100;
-const REATTACH_MAX_MS = 5000;
+/** How long to wait before re-attaching a stream that keeps dropping (cluster unreachable...): the shared backoff. */
+const REATTACH_MAX_MS = BACKOFF_MAX_MS;
 
 export function restartMarker(exitCode: number | undefined, reason: string | undefined): string {
   return `container restarted (exit code ${exitCode ?? 'unknown'}, reason ${reason ?? 'unknown'})`;
@@ -119,7 +119,7 @@ class ContainerFollower {
       }
       if (dropped) {
         quickEnds++;
-        await this.waitForChange(Math.min(REATTACH_MAX_MS, REATTACH_MIN_MS * 2 ** Math.min(quickEnds, 6)));
+        await this.waitForChange(backoffMs(quickEnds - 1));
         if (signal.aborted) break;
       }
       attachedInstance = c.containerID;
