@@ -238,6 +238,7 @@ export class KubeClient {
         req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
       }
       req.on('error', (error) => {
+        this.unanswered.delete(pending);
         options.signal?.removeEventListener('abort', onAbort);
         if ((error as Error).name === 'AbortError') return reject(error);
         reject(networkError(error, this.server, this.context) ?? new EnvironmentError(`request to the cluster at ${this.server} failed: ${(error as Error).message}`, { hint: UNREACHABLE_HINT, cause: error }));
