@@ -141,11 +141,20 @@ describe('devloop dev survives faults of the cluster and the engine', () => {
 
   /** Waits until every running posts replica has `expected` at /app/public/<rel> (undefined: the file is absent). */
   async function inEveryReplica(rel: string, expected: string | undefined, timeoutMs = 90_000): Promise<void> {
-    await eventually(`/app/public/${rel} ${expected === undefined ? 'gone' : 'up to date'} in every posts replica`, timeoutMs, () => {
+    await eventuallyOrDescribe(`/app/public/${rel} ${expected === undefined ? 'gone' : 'up to date'} in every posts replica`, timeoutMs, () => {
       const replicas = pods(ns, 'posts').filter((p) => !p.terminating);
       if (replicas.length !== 2 || !replicas.every((p) => p.running)) return undefined;
       return replicas.every((p) => readInPod(ns, p.name, `/app/public/${rel}`) === expected);
     });
+  }
+
+  /** `eventually`, with the session's last events in the failure. */
+  async function eventuallyOrDescribe<T>(what: string, timeoutMs: number, probe: () => T | undefined | false): Promise<T> {
+    try {
+      return await eventually(what, timeoutMs, probe);
+    } catch (error) {
+      throw new Error(`${(error as Error).message}\n${session.describe(60)}`);
+    }
   }
 
   /** The loop is alive: a fresh edit is synced into every replica without a build. */
@@ -161,7 +170,8 @@ describe('devloop dev survives faults of the cluster and the engine', () => {
   it('a pod deleted in the middle of a sync: the edit reaches every pod (the replacement by replay), nothing rebuilds', async () => {
     const from = session.events.length;
     const [victim] = pods(ns, 'posts').filter((p) => p.running);
-    const content = `${'x'.repeat(2_000_000)}\nmid-sync ${Date.now()}\n`;
+    // large enough that the sync is still under way when the pod goes, small enough for kubectl's output buffer
+    const content = `${'x'.repeat(900_000)}\nmid-sync ${Date.now()}\n`;
     writeFileSync(file('big.html'), content);
     await session.waitFor((e) => e.type === 'change' && String(e.path).endsWith('big.html'), 30_000, from, 'the change to be planned');
     kubectl(['delete', 'pod', '-n', ns, victim.name, '--wait=false']);
