@@ -110,7 +110,7 @@ function secondsUntil(iso: string | undefined, now: number): number {
 
 /**
  * `cluster` events as lines. While unreachable, repeated probe failures print only now and then
- * (the 1st, then every 15th) so a long outage does not flood the log; JSON output gets them all.
+ * (the first, then every 15th probe) so a long outage does not flood the log; JSON output gets them all.
  */
 export function formatClusterEvent(event: ClusterEvent, p: Palette, now = Date.now()): string | undefined {
   const since = event.since ? new Date(event.since).toISOString().slice(11, 19) : undefined;
@@ -119,7 +119,7 @@ export function formatClusterEvent(event: ClusterEvent, p: Palette, now = Date.n
       return p.yellow(`waiting for the cluster (no answer for ${Math.round((event.noAnswerMs ?? 0) / 1000)}s)`);
     case 'unreachable': {
       const attempt = event.attempt ?? 0;
-      if (attempt > 1 && attempt % 15 !== 0) return undefined;
+      if (attempt > 0 && attempt % 15 !== 0) return undefined;
       const pending = event.pendingFiles ? `; ${event.pendingFiles} edited file(s) will be synced when it answers` : '';
       const head = `cluster unreachable${since ? ` since ${since}` : ''}${event.message ? `: ${event.message}` : ''}`;
       return p.yellow(`${head}${pending}; next retry in ${secondsUntil(event.nextRetry, now)}s`);
