@@ -415,7 +415,7 @@ describe('DevEngine', () => {
 
     it('probes on the capped backoff until the cluster answers', async () => {
       let answers = false;
-      const f = fakes({ plan: syncPlan, syncOutcome: async () => refused(), probeAnswers: () => answers });
+      const f = fakes({ plan: syncPlan, syncOutcome: async () => (answers ? undefined : refused()), probeAnswers: () => answers });
       const s = start(f);
       await until(s.ready, 'ready');
       f.podUpdate({ snapshot: pod('posts-1', 'localhost:5000/blog/posts:v2'), deleted: false, transitions: [] });
@@ -429,7 +429,8 @@ describe('DevEngine', () => {
       expect(attempts.slice(0, 3)).toEqual([0, 1, 2]);
       answers = true;
       // the next probe is at most 4 s away (the cap)
-      for (let i = 0; i < 120 && !s.engine.state.cluster.reachable; i++) await tick(50);
+      for (let i = 0; i < 120 && !s.sink.ofType('cluster').some((e) => e.status === 'reachable'); i++) await tick(50);
+      expect(s.sink.ofType('cluster').some((e) => e.status === 'reachable')).toBe(true);
       expect(s.engine.state.cluster.reachable).toBe(true);
       s.controller.abort();
       await s.exit;
