@@ -234,6 +234,7 @@ describe('devloop dev survives faults of the cluster and the engine', () => {
     const probes = session.ofType('cluster', from).filter((e) => e.status === 'unreachable');
     expect(probes.length).toBeGreaterThanOrEqual(3);
 
+    console.log(`API server down, devloop said: ${JSON.stringify(session.events.slice(from).filter((e) => e.type === 'cluster' || e.type === 'message').slice(0, 8))}`);
     await restoreCluster({ apiServerRestarted: true });
     broken = 'none';
     await session.waitFor((e) => e.type === 'cluster' && e.status === 'reachable', 60_000, from, 'the cluster reachable again');
@@ -258,6 +259,7 @@ describe('devloop dev survives faults of the cluster and the engine', () => {
       'the push failure',
     );
     const text = JSON.stringify(session.events.slice(from));
+    console.log(`registry down, devloop said: ${JSON.stringify(failure)}`);
     expect(text, JSON.stringify(failure)).toMatch(/registry localhost:5000/);
     expect(text).toMatch(/cannot reach the registry|not answering|Check that the registry/);
     await sleep(1_000);
@@ -292,6 +294,7 @@ describe('devloop dev survives faults of the cluster and the engine', () => {
       'the build failure',
     );
     const text = JSON.stringify(session.events.slice(from));
+    console.log(`dockerd down, devloop said: ${JSON.stringify(session.events.slice(from).filter((e) => e.type === 'message' || (e.type === 'build' && e.status === 'failed')))}`);
     expect(text).toMatch(/cannot reach the Docker engine/);
     expect(text).toMatch(/docker|dockerd/i);
     await sleep(1_000);
