@@ -105,6 +105,8 @@ function fakes(
       async replay(target) {
         replays.push(target);
         log.push(`replay ${target.pod}`);
+        const error = await options.syncOutcome?.();
+        if (error) throw error;
       },
       resetImage: (image) => log.push(`reset ${image}`),
       forget: () => undefined,
@@ -411,6 +413,24 @@ describe('DevEngine', () => {
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
+    });
+
+    it('replays into a container that started during the outage once the cluster answers', async () => {
+      let down = false;
+      const f = fakes({ plan: syncPlan, syncOutcome: async () => (down ? refused() : undefined), probeAnswers: () => !down });
+      const s = start(f);
+      await until(s.ready, 'ready');
+      down = true;
+      const started = pod('posts-9', 'localhost:5000/blog/posts:v2');
+      f.podUpdate({ snapshot: started, deleted: false, transitions: [{ kind: 'started', container: started.containers[0] }] });
+      await until(() => !s.engine.state.cluster.reachable, 'unreachable');
+      expect(f.replays.map((r) => r.pod)).toEqual(['posts-9']);
+      down = false;
+      await until(() => f.replays.length === 2, 'the replay after the outage');
+      expect(f.replays[1].pod).toBe('posts-9');
+      expect(f.builds.length).toBe(1);
+      s.controller.abort();
+      await s.exit;
     });
 
     it('probes on the capped backoff until the cluster answers', async () => {

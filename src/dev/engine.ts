@@ -68,7 +68,10 @@ export interface DevOptions {
   sink: EventSink;
 }
 
-/** The single state of a dev session. Only `dispatch` and the queued work change it. */
+/**
+ * The single state of a dev session. Only `dispatch` and the queued work change it (and the cluster
+ * probe its own retry bookkeeping in `cluster` while unreachable).
+ */
 export interface DevState {
   config: Config;
   phase: 'starting' | 'running' | 'stopping';
@@ -120,6 +123,8 @@ export class DevEngine {
   private podWatcher?: PodWatcher;
   private logs?: LogStreamer;
   private forwards?: PortForwarder;
+  /** Containers whose replay could not reach the cluster, by `namespace/pod/container`: replayed once it answers. */
+  private readonly replaysAfterOutage = new Map<string, ContainerTarget>();
 
   constructor(
     config: Config,
@@ -367,9 +372,9 @@ export class DevEngine {
         try {
           await this.services.syncer.replay(target, this.signal);
         } catch (error) {
-          // the ledger stays: the container is replayed again when it next (re)starts, and the
-          // files edited meanwhile are synced when the cluster answers
+          // the ledger stays: the replay runs again once the cluster answers
           if (!isClusterUnreachable(error)) throw error;
+          this.replaysAfterOutage.set(`${id}/${target.container}`, target);
           this.dispatch({ type: 'cluster-unreachable', error });
         }
       });
@@ -450,6 +455,7 @@ export class DevEngine {
       for (const p of pathsOf(op.image)) this.state.unsyncedPaths.add(p);
     };
     if (!this.state.cluster.reachable) {
+      if (ops.length === 0) return failed;
       for (const op of ops) remember(op);
       this.sink.emit({
         type: 'message',
@@ -569,6 +575,20 @@ export class DevEngine {
     if (!state.cluster.reachable) return;
     if (state.deployPending || state.failedImages.size > 0) await this.rebuildAndDeploy([], false);
     if (!state.cluster.reachable || this.signal.aborted) return;
+    const replays = [...this.replaysAfterOutage.values()];
+    this.replaysAfterOutage.clear();
+    for (const target of replays) {
+      const pod = state.pods.get(`${target.namespace}/${target.pod}`);
+      if (!pod || !this.targetsOf(target.image).some((t) => t.pod === target.pod && t.container === target.container)) continue;
+      try {
+        await this.services.syncer.replay(target, this.signal);
+      } catch (error) {
+        if (!isClusterUnreachable(error)) throw error;
+        this.replaysAfterOutage.set(`${target.namespace}/${target.pod}/${target.container}`, target);
+        this.dispatch({ type: 'cluster-unreachable', error });
+        return;
+      }
+    }
     const paths = [...state.unsyncedPaths];
     state.unsyncedPaths.clear();
     if (paths.length === 0) return;
