@@ -9,6 +9,7 @@
  * - sync (sync/):               `sync`
  * - observe (observe/):         `pod`, `log`, `portForward`
  * - teardown (teardown/):       `teardown`
+ * - the dev loop (dev/):        `cluster` (reachability of the API server)
  * - anyone:                     `message`
  * - cli/main.ts only:           `error`
  *
@@ -150,6 +151,33 @@ export interface TeardownEvent {
   heldBy?: string[];
 }
 
+/**
+ * The API server's reachability, as the dev loop sees it:
+ * - `waiting`: a sync or apply has had no answer for `noAnswerMs` (emitted about every second from 2 s on);
+ * - `unreachable`: a call failed because the cluster cannot be reached; syncs are remembered and
+ *   nothing rebuilds. Emitted when it became unreachable and after each failed probe (`attempt`);
+ * - `reachable`: a probe got an answer after an outage; `resync` files are synced again.
+ */
+export interface ClusterEvent {
+  type: 'cluster';
+  status: 'waiting' | 'unreachable' | 'reachable';
+  /** API server URL. */
+  server?: string;
+  /** unreachable, reachable: when the outage began (ISO 8601). */
+  since?: string;
+  /** unreachable: when the next probe runs (ISO 8601). */
+  nextRetry?: string;
+  /** unreachable: failed probes so far (0 when it just became unreachable). */
+  attempt?: number;
+  /** waiting: how long the oldest call has waited for an answer. */
+  noAnswerMs?: number;
+  /** unreachable: files edited since, to sync when it answers; reachable: files being re-synced. */
+  pendingFiles?: number;
+  /** reachable: whether a redeploy follows (a deploy failed or is pending). */
+  redeploy?: boolean;
+  message?: string;
+}
+
 export interface MessageEvent {
   type: 'message';
   level: 'info' | 'warn' | 'debug';
@@ -172,6 +200,7 @@ export type DevloopEvent =
   | LogEvent
   | PortForwardEvent
   | TeardownEvent
+  | ClusterEvent
   | MessageEvent
   | ErrorEvent;
 

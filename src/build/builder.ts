@@ -123,8 +123,10 @@ async function runBuilds(docker: DockerClient, config: Config, options: BuildOpt
     } catch (error) {
       if (error instanceof DevloopError && (error.kind === 'environment' || error.kind === 'interrupted' || error.kind === 'user')) {
         fatal ??= error;
-        if (error.kind !== 'interrupted') sink.emit({ type: 'build', image: artifact.image, status: 'failed', reason: error.message });
-        return { image: artifact.image, tag: '', status: 'failed', reason: error.message };
+        // the hint says what to do (start the engine, check the registry): it belongs on the event
+        const hint = error.hint ? { hint: error.hint } : {};
+        if (error.kind !== 'interrupted') sink.emit({ type: 'build', image: artifact.image, status: 'failed', reason: error.message, ...hint });
+        return { image: artifact.image, tag: '', status: 'failed', reason: error.message, ...hint };
       }
       throw error;
     } finally {

@@ -60,6 +60,8 @@ async function createServices(ctx: CommandContext, config: Config, kube: KubeCli
     },
     startPodWatcher: (options) => startPodWatcher(kubeConfig, options),
     followLog: (ref, options, onLine) => followContainerLog(kubeConfig, ref, options, onLine),
+    probeCluster: (signal) => kube.probeReady(signal),
+    clusterNoAnswerMs: () => kube.oldestUnansweredMs(),
     portForward: {
       forward: (target, socket, onError) => forwardSocket(kubeConfig, target, socket, onError),
       readService: (namespace, name, port) => readService(kube, namespace, name, port),

@@ -8,6 +8,7 @@ import type { DeployOptions } from '../deploy/types.js';
 import { ConfigError, FailureError } from '../errors.js';
 import { CollectingSink, type EventSink } from '../events.js';
 import type { PodSnapshot, PodUpdate } from '../observe/pods.js';
+import { ClusterUnreachableError } from '../kube/errors.js';
 import { DevEngine } from './engine.js';
 import type { ContainerTarget, DevServices, FileChange, Plan, SyncOp } from './services.js';
 
@@ -47,7 +48,19 @@ function pod(name: string, image: string, restartCount = 0, containerID = 'c1'):
 }
 
 /** Fakes of every phase that record what the engine asked, in order. */
-function fakes(options: { failBuild?: () => boolean; plan?: (changes: FileChange[]) => Plan } = {}) {
+function fakes(
+  options: {
+    failBuild?: () => boolean;
+    plan?: (changes: FileChange[]) => Plan;
+    /** What the next sync call throws (undefined: it succeeds); may wait first. */
+    syncOutcome?: () => Promise<unknown>;
+    /** What a deploy throws (undefined: it succeeds). */
+    deployError?: () => unknown;
+    /** Whether the cluster probe answers. */
+    probeAnswers?: () => boolean;
+  } = {},
+) {
+  const probes: number[] = [];
   const log: string[] = [];
   let version = 1;
   let onBatch: (changes: FileChange[]) => void = () => undefined;
@@ -77,17 +90,23 @@ function fakes(options: { failBuild?: () => boolean; plan?: (changes: FileChange
       imageTarget: async () => ({ kind: 'registry', registry: 'localhost:5000', local: true }),
       async deploy(_c: Config, o: DeployOptions) {
         log.push(`deploy ${[...o.images.values()].join(',')}`);
+        const error = options.deployError?.();
+        if (error) throw error;
         return { applied: [], pruned: [] };
       },
     },
     syncer: {
       async sync(op, targets) {
         syncs.push({ op, targets });
-        log.push(`sync ${op.image} ${op.copy.map((c) => c.containerPath).join(',')}`);
+        log.push(`sync ${op.image} ${op.copy.map((c) => c.containerPath).join(',')}${op.delete.length ? ` delete ${op.delete.join(',')}` : ''}`);
+        const error = await options.syncOutcome?.();
+        if (error) throw error;
       },
       async replay(target) {
         replays.push(target);
         log.push(`replay ${target.pod}`);
+        const error = await options.syncOutcome?.();
+        if (error) throw error;
       },
       resetImage: (image) => log.push(`reset ${image}`),
       forget: () => undefined,
@@ -126,6 +145,11 @@ function fakes(options: { failBuild?: () => boolean; plan?: (changes: FileChange
       return { ended: 'aborted' };
     },
     portForward: { readService: async () => ({ selector: {}, targetPort: 1 }), forward: async () => undefined },
+    async probeCluster() {
+      probes.push(Date.now());
+      if (!(options.probeAnswers?.() ?? true)) throw new ClusterUnreachableError('cannot reach the cluster at https://127.0.0.1:6443 (context t): ECONNREFUSED', { code: 'ECONNREFUSED' });
+    },
+    clusterNoAnswerMs: () => 0,
   };
   return {
     services,
@@ -133,7 +157,9 @@ function fakes(options: { failBuild?: () => boolean; plan?: (changes: FileChange
     syncs,
     replays,
     builds,
+    probes,
     batch: (...paths: string[]) => onBatch(paths.map((p) => ({ path: p, kind: 'change' }))),
+    batchChanges: (changes: FileChange[]) => onBatch(changes),
     podUpdate: (u: PodUpdate) => onPod(u),
     releaseBuild: () => releaseBuild?.(),
     blockNextBuild: () => (blockNextBuild = true),
@@ -317,4 +343,168 @@ describe('DevEngine', () => {
     expect(await s.exit).toBe(0);
     expect(f.log.at(-1)).toBe('down');
   });
+
+  describe('when the cluster cannot be reached', () => {
+    const refused = () => new ClusterUnreachableError('cannot reach the cluster at https://127.0.0.1:6443 (context t): ECONNREFUSED', { code: 'ECONNREFUSED' });
+    /** The real planner's shape: one SyncOp (copies and deletes) plus a `sync` decision per path. */
+    const syncPlan = (changes: FileChange[]): Plan => ({
+      reloadConfig: false,
+      syncs: [
+        {
+          image: 'blog/posts',
+          copy: changes.filter((c) => c.kind !== 'unlink').map((c) => ({ localPath: c.path, containerPath: `/app/${path.basename(c.path)}` })),
+          delete: changes.filter((c) => c.kind === 'unlink').map((c) => `/app/${path.basename(c.path)}`),
+        },
+      ],
+      rebuild: [],
+      redeploy: false,
+      decisions: changes.map((c) => ({ type: 'change' as const, path: c.path, artifact: 'blog/posts', action: 'sync' as const, reason: 'rule' })),
+    });
+
+    it('never rebuilds, remembers every path edited meanwhile, and re-syncs their latest content (deletions too) once a probe answers', async () => {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'devloop-engine-outage-'));
+      try {
+        const [a, b, c] = ['a.html', 'b.html', 'c.html'].map((n) => path.join(dir, n));
+        for (const f of [a, b, c]) writeFileSync(f, 'v1');
+        let down = false;
+        const f = fakes({ plan: syncPlan, syncOutcome: async () => (down ? refused() : undefined), probeAnswers: () => !down });
+        const s = start(f);
+        await until(s.ready, 'ready');
+        f.podUpdate({ snapshot: pod('posts-1', 'localhost:5000/blog/posts:v2'), deleted: false, transitions: [] });
+        f.podUpdate({ snapshot: pod('posts-2', 'localhost:5000/blog/posts:v2'), deleted: false, transitions: [] });
+        const buildsBefore = f.builds.length;
+        const deploysBefore = f.log.filter((l) => l.startsWith('deploy')).length;
+
+        down = true;
+        f.batch(a);
+        await until(() => s.sink.ofType('cluster').some((e) => e.status === 'unreachable'), 'the unreachable state');
+        expect(s.engine.state.cluster.reachable).toBe(false);
+        expect([...s.engine.state.unsyncedPaths]).toEqual([a]);
+        const syncCalls = f.syncs.length;
+        // edits while unreachable: no sync attempt, no build; a path edited twice is kept once
+        f.batch(b);
+        await until(() => s.engine.state.unsyncedPaths.size === 2, 'b remembered');
+        f.batch(a);
+        writeFileSync(a, 'v2');
+        rmSync(c);
+        onBatchUnlink(f, c);
+        await until(() => s.engine.state.unsyncedPaths.size === 3, 'c remembered');
+        expect(f.syncs.length).toBe(syncCalls);
+        expect(f.builds.length).toBe(buildsBefore);
+        const unreachable = s.sink.ofType('cluster').filter((e) => e.status === 'unreachable');
+        expect(unreachable[0].since).toBeTruthy();
+        expect(Date.parse(unreachable[0].nextRetry!)).toBeGreaterThanOrEqual(Date.parse(unreachable[0].since!));
+
+        down = false;
+        await until(() => s.sink.ofType('cluster').some((e) => e.status === 'reachable'), 'the reachable event');
+        await until(() => f.syncs.length === syncCalls + 1, 'the resync');
+        const resync = f.syncs.at(-1)!;
+        expect(resync.op.copy.map((x) => x.localPath).sort()).toEqual([a, b].sort());
+        expect(resync.op.delete).toEqual(['/app/c.html']);
+        expect(resync.targets.map((t) => t.pod)).toEqual(['posts-1', 'posts-2']);
+        expect(s.engine.state.unsyncedPaths.size).toBe(0);
+        expect(s.engine.state.cluster.reachable).toBe(true);
+        // nothing to redeploy: no manifest, image or failed deploy changed
+        expect(f.builds.length).toBe(buildsBefore);
+        expect(f.log.filter((l) => l.startsWith('deploy')).length).toBe(deploysBefore);
+        expect(s.sink.ofType('message').some((m) => m.text.includes('rebuilding'))).toBe(false);
+        s.controller.abort();
+        expect(await s.exit).toBe(0);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('replays into a container that started during the outage once the cluster answers', async () => {
+      let down = false;
+      const f = fakes({ plan: syncPlan, syncOutcome: async () => (down ? refused() : undefined), probeAnswers: () => !down });
+      const s = start(f);
+      await until(s.ready, 'ready');
+      down = true;
+      const started = pod('posts-9', 'localhost:5000/blog/posts:v2');
+      f.podUpdate({ snapshot: started, deleted: false, transitions: [{ kind: 'started', container: started.containers[0] }] });
+      await until(() => !s.engine.state.cluster.reachable, 'unreachable');
+      expect(f.replays.map((r) => r.pod)).toEqual(['posts-9']);
+      down = false;
+      await until(() => f.replays.length === 2, 'the replay after the outage');
+      expect(f.replays[1].pod).toBe('posts-9');
+      expect(f.builds.length).toBe(1);
+      s.controller.abort();
+      await s.exit;
+    });
+
+    it('probes on the capped backoff until the cluster answers', async () => {
+      let answers = false;
+      const f = fakes({ plan: syncPlan, syncOutcome: async () => (answers ? undefined : refused()), probeAnswers: () => answers });
+      const s = start(f);
+      await until(s.ready, 'ready');
+      f.podUpdate({ snapshot: pod('posts-1', 'localhost:5000/blog/posts:v2'), deleted: false, transitions: [] });
+      f.batch('/p/posts/public/x.html');
+      await until(() => f.probes.length >= 3, 'three probes');
+      const gaps = f.probes.slice(1).map((t, i) => t - f.probes[i]);
+      // 500 then 1000 ms apart (the first waited 250): doubling
+      expect(gaps[0]).toBeGreaterThanOrEqual(450);
+      expect(gaps[1]).toBeGreaterThanOrEqual(950);
+      const attempts = s.sink.ofType('cluster').filter((e) => e.status === 'unreachable').map((e) => e.attempt);
+      expect(attempts.slice(0, 3)).toEqual([0, 1, 2]);
+      answers = true;
+      // the next probe is at most 4 s away (the cap)
+      for (let i = 0; i < 120 && !s.sink.ofType('cluster').some((e) => e.status === 'reachable'); i++) await tick(50);
+      expect(s.sink.ofType('cluster').some((e) => e.status === 'reachable')).toBe(true);
+      expect(s.engine.state.cluster.reachable).toBe(true);
+      s.controller.abort();
+      await s.exit;
+    }, 15_000);
+
+    it('a deploy that cannot reach the cluster stays pending and runs once it answers; a later sync-only outage deploys nothing', async () => {
+      let down = false;
+      const f = fakes({
+        plan: (changes) => ({ reloadConfig: false, syncs: [], rebuild: ['blog/posts'], redeploy: false, decisions: changes.map((c) => ({ type: 'change' as const, path: c.path, artifact: 'blog/posts', action: 'rebuild' as const, reason: 'no rule' })) }),
+        deployError: () => (down ? refused() : undefined),
+        probeAnswers: () => !down,
+      });
+      const s = start(f);
+      await until(s.ready, 'ready');
+      down = true;
+      f.batch('/p/posts/src/app.js');
+      await until(() => !s.engine.state.cluster.reachable, 'unreachable');
+      expect(s.engine.state.deployPending).toBe(true);
+      const deploys = f.log.filter((l) => l.startsWith('deploy')).length;
+      // a build during the outage still builds (Docker is up) but does not try to deploy
+      f.batch('/p/posts/src/app2.js');
+      await until(() => f.builds.length === 3, 'the second build');
+      await tick(20);
+      expect(f.log.filter((l) => l.startsWith('deploy')).length).toBe(deploys);
+      down = false;
+      await until(() => f.log.filter((l) => l.startsWith('deploy')).length === deploys + 1, 'the deploy after recovery');
+      expect(s.engine.state.deployPending).toBe(false);
+      const reachable = s.sink.ofType('cluster').find((e) => e.status === 'reachable');
+      expect(reachable?.redeploy).toBe(true);
+      s.controller.abort();
+      await s.exit;
+    }, 10_000);
+
+    it('shows "waiting for the cluster" while a sync gets no answer for 2 s', async () => {
+      const f = fakes({ plan: syncPlan, syncOutcome: () => new Promise((r) => setTimeout(() => r(undefined), 3_300)) });
+      const s = start(f);
+      await until(s.ready, 'ready');
+      f.podUpdate({ snapshot: pod('posts-1', 'localhost:5000/blog/posts:v2'), deleted: false, transitions: [] });
+      f.batch('/p/posts/public/slow.html');
+      await until(() => f.syncs.length === 1, 'the sync');
+      for (let i = 0; i < 100 && !s.sink.ofType('cluster').some((e) => e.status === 'reachable'); i++) await tick(50);
+      const waiting = s.sink.ofType('cluster').filter((e) => e.status === 'waiting');
+      expect(waiting.length).toBeGreaterThanOrEqual(1);
+      expect(waiting[0].noAnswerMs).toBeGreaterThanOrEqual(2_000);
+      expect(waiting.at(-1)!.noAnswerMs).toBeGreaterThanOrEqual(waiting[0].noAnswerMs!);
+      expect(s.sink.ofType('cluster').at(-1)?.status).toBe('reachable');
+      expect(s.engine.state.cluster.reachable).toBe(true);
+      s.controller.abort();
+      await s.exit;
+    }, 10_000);
+  });
 });
+
+/** Dispatches a deletion the way the watcher reports it. */
+function onBatchUnlink(f: ReturnType<typeof fakes>, file: string): void {
+  f.batchChanges([{ path: file, kind: 'unlink' }]);
+}

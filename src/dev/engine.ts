@@ -6,12 +6,23 @@
  * - the file watcher:         `files-changed` (a coalesced batch)
  * - the pod watcher:          `pod-updated` (new snapshot, started/restarted containers)
  * - the work queue itself:    `build-finished`, `deploy-finished`
+ * - sync and deploy failures: `cluster-unreachable` (the call could not reach the API server)
+ * - the cluster probe:         `cluster-reachable` (a probe answered after an outage)
  * - the dashboard's keys:     `rebuild-requested` (r), `full-sync-requested` (s), `quit-requested` (q)
  *
  * Start-up: watch files (changes made during start-up are queued, not lost), build every artifact
  * (for the registry the cluster pulls from), watch pods and stream logs (so nothing is muted during
  * the first rollout), deploy and wait, then port-forwards. A failed build or deploy does not end the
  * loop: the error is shown in full and the next change retries what failed.
+ *
+ * Cluster outages: a sync or deploy that cannot reach the cluster (ClusterUnreachableError,
+ * classified in src/kube) is a state, not a failure: nothing rebuilds. The paths of the files it
+ * could not sync, and of every file edited while the cluster is unreachable, are kept as a set
+ * (their content is read when it answers, so memory does not grow with the number of edits); a
+ * deploy due meanwhile stays pending. A probe (`probeCluster`) runs on the shared backoff (250 ms
+ * doubling to 4 s) until it answers; then the pending deploy runs (if any) and the remembered files
+ * are synced with their latest content (deleted ones deleted) into every container of the current
+ * build. A sync or deploy call with no answer for 2 s emits `cluster` `waiting` events.
  *
  * Teardown (on `signal` or `q`): every started part registered its stop; they run in reverse, each
  * failure reported and skipped, new work refused from the first moment; then `down` deletes what was
@@ -27,7 +38,9 @@ import { createLogStreamer, type LogStreamer } from '../observe/logs.js';
 import { artifactOfImage, type PodSnapshot, type PodUpdate, type PodWatcher } from '../observe/pods.js';
 import { startPortForwards, type PortForwarder } from '../observe/portforward.js';
 import { setMaxListeners } from 'node:events';
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
+import { backoffMs } from '../shared/backoff.js';
+import { isClusterUnreachable, type ClusterUnreachableError } from '../kube/errors.js';
 import path from 'node:path';
 import micromatch from 'micromatch';
 import type { ContainerTarget, ContextFilter, DevServices, FileChange, SyncOp, Watcher } from './services.js';
@@ -37,6 +50,8 @@ export type DevAction =
   | { type: 'pod-updated'; update: PodUpdate }
   | { type: 'build-finished'; results: BuildResult[] }
   | { type: 'deploy-finished'; ok: boolean }
+  | { type: 'cluster-unreachable'; error: ClusterUnreachableError }
+  | { type: 'cluster-reachable' }
   | { type: 'rebuild-requested'; images: string[] }
   | { type: 'full-sync-requested'; image: string }
   | { type: 'quit-requested' };
@@ -53,7 +68,10 @@ export interface DevOptions {
   sink: EventSink;
 }
 
-/** The single state of a dev session. Only `dispatch` and the queued work change it. */
+/**
+ * The single state of a dev session. Only `dispatch` and the queued work change it (and the cluster
+ * probe its own retry bookkeeping in `cluster` while unreachable).
+ */
 export interface DevState {
   config: Config;
   phase: 'starting' | 'running' | 'stopping';
@@ -69,7 +87,21 @@ export interface DevState {
   syncDisabled: Set<string>;
   pods: Map<string, PodSnapshot>;
   pendingChanges: FileChange[];
+  /** Whether the API server answers; `unreachable` from a call that could not reach it until a probe answers. */
+  cluster: ClusterState;
+  /**
+   * Local paths whose sync did not reach the cluster (edited while it was unreachable): synced with
+   * their content of that moment once it answers. A set of paths, never contents.
+   */
+  unsyncedPaths: Set<string>;
 }
+
+export type ClusterState =
+  | { reachable: true }
+  | { reachable: false; since: number; message: string; attempt: number; nextRetryAt: number };
+
+/** A sync or apply with no answer for this long shows "waiting for the cluster". */
+export const WAITING_NOTICE_MS = 2_000;
 
 interface Stoppable {
   name: string;
@@ -91,6 +123,8 @@ export class DevEngine {
   private podWatcher?: PodWatcher;
   private logs?: LogStreamer;
   private forwards?: PortForwarder;
+  /** Containers whose replay could not reach the cluster, by `namespace/pod/container`: replayed once it answers. */
+  private readonly replaysAfterOutage = new Map<string, ContainerTarget>();
 
   constructor(
     config: Config,
@@ -109,6 +143,8 @@ export class DevEngine {
       syncDisabled: new Set(),
       pods: new Map(),
       pendingChanges: [],
+      cluster: { reachable: true },
+      unsyncedPaths: new Set(),
     };
   }
 
@@ -154,6 +190,26 @@ export class DevEngine {
       case 'deploy-finished':
         state.deployPending = !action.ok;
         return;
+      case 'cluster-unreachable':
+        if (state.phase === 'stopping' || !state.cluster.reachable) return;
+        state.cluster = { reachable: false, since: Date.now(), message: action.error.message, attempt: 0, nextRetryAt: Date.now() };
+        void this.probeUntilReachable();
+        return;
+      case 'cluster-reachable': {
+        if (state.cluster.reachable) return;
+        const since = state.cluster.since;
+        state.cluster = { reachable: true };
+        if (state.phase === 'stopping') return;
+        this.sink.emit({
+          type: 'cluster',
+          status: 'reachable',
+          since: new Date(since).toISOString(),
+          pendingFiles: state.unsyncedPaths.size,
+          redeploy: state.deployPending,
+        });
+        this.enqueue(() => this.resyncAfterOutage());
+        return;
+      }
       case 'rebuild-requested':
         if (state.phase === 'stopping') return;
         this.enqueue(() => this.rebuildAndDeploy(action.images, false));
@@ -313,7 +369,14 @@ export class DevEngine {
         const pod = state.pods.get(id);
         const container = pod?.containers.find((c) => c.name === target.container);
         if (!container || container.state !== 'running' || pod?.terminating) return;
-        await this.services.syncer.replay(target, this.signal);
+        try {
+          await this.services.syncer.replay(target, this.signal);
+        } catch (error) {
+          // the ledger stays: the replay runs again once the cluster answers
+          if (!isClusterUnreachable(error)) throw error;
+          this.replaysAfterOutage.set(`${id}/${target.container}`, target);
+          this.dispatch({ type: 'cluster-unreachable', error });
+        }
       });
     }
   }
@@ -376,14 +439,33 @@ export class DevEngine {
 
     const rebuild = new Set(rebuildAll ? state.config.build.artifacts.map((a) => a.image) : plan.rebuild);
     const syncs = rebuildAll ? [] : plan.syncs.filter((op) => !rebuild.has(op.image));
-    const fallbacks = await this.runSyncs(syncs);
+    const fallbacks = await this.runSyncs(syncs, (image) => syncedPaths(plan.decisions, image));
     for (const image of fallbacks) rebuild.add(image);
     await this.rebuildAndDeploy([...rebuild], redeploy);
   }
 
-  /** Applies syncs in parallel; returns the images whose sync failed and must rebuild instead. */
-  private async runSyncs(ops: SyncOp[]): Promise<string[]> {
+  /**
+   * Applies syncs in parallel; returns the images whose sync failed and must rebuild instead. A sync
+   * that cannot reach the cluster (or is not tried because it is unreachable) rebuilds nothing: the
+   * local paths behind it (`pathsOf(image)`) are remembered and synced when the cluster answers.
+   */
+  private async runSyncs(ops: SyncOp[], pathsOf: (image: string) => string[]): Promise<string[]> {
     const failed: string[] = [];
+    const remember = (op: SyncOp) => {
+      for (const p of pathsOf(op.image)) this.state.unsyncedPaths.add(p);
+    };
+    if (!this.state.cluster.reachable) {
+      if (ops.length === 0) return failed;
+      for (const op of ops) remember(op);
+      this.sink.emit({
+        type: 'message',
+        level: 'info',
+        text: `cluster unreachable: ${this.state.unsyncedPaths.size} edited file(s) will be synced when it answers`,
+      });
+      return failed;
+    }
+    const started = Date.now();
+    const stopNotice = this.noticeSilence(() => Date.now() - started);
     await Promise.all(
       ops.map(async (op) => {
         try {
@@ -399,6 +481,11 @@ export class DevEngine {
           await this.services.syncer.sync(op, targets, this.signal);
         } catch (error) {
           if (this.signal.aborted) return;
+          if (isClusterUnreachable(error)) {
+            remember(op);
+            this.dispatch({ type: 'cluster-unreachable', error });
+            return;
+          }
           const e = toDevloopError(error);
           // the Syncer already emitted a failed `sync` event per container; a container that cannot
           // take syncs at all (no sh/tar, read-only, permissions) disables sync for the image
@@ -411,8 +498,110 @@ export class DevEngine {
           failed.push(op.image);
         }
       }),
-    );
+    ).finally(stopNotice);
     return failed;
+  }
+
+  /**
+   * While a call runs: once `noAnswerMs()` reaches 2 s, emits a `cluster` `waiting` event about
+   * every second, and a `reachable` one (with the time waited) when the call ends after that.
+   * Returns the function that ends the watch.
+   */
+  private noticeSilence(noAnswerMs: () => number): () => void {
+    let longest = 0;
+    const timer = setInterval(() => {
+      const waited = noAnswerMs();
+      if (waited < WAITING_NOTICE_MS || !this.state.cluster.reachable || this.signal.aborted) return;
+      longest = Math.max(longest, waited);
+      this.sink.emit({ type: 'cluster', status: 'waiting', noAnswerMs: waited });
+    }, 1_000);
+    timer.unref();
+    return () => {
+      clearInterval(timer);
+      if (longest > 0 && this.state.cluster.reachable && !this.signal.aborted) {
+        this.sink.emit({ type: 'cluster', status: 'reachable', noAnswerMs: longest, message: 'the cluster answered' });
+      }
+    };
+  }
+
+  /**
+   * Probes the API server on the shared backoff until it answers (then dispatches
+   * `cluster-reachable`) or the session stops. Emits `cluster` `unreachable` before each wait.
+   */
+  private async probeUntilReachable(): Promise<void> {
+    const { state, signal } = this;
+    for (let attempt = 0; !signal.aborted && !state.cluster.reachable; attempt++) {
+      const delay = backoffMs(attempt);
+      const cluster = state.cluster;
+      cluster.attempt = attempt;
+      cluster.nextRetryAt = Date.now() + delay;
+      this.sink.emit({
+        type: 'cluster',
+        status: 'unreachable',
+        since: new Date(cluster.since).toISOString(),
+        nextRetry: new Date(cluster.nextRetryAt).toISOString(),
+        attempt,
+        pendingFiles: state.unsyncedPaths.size,
+        message: cluster.message,
+      });
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, delay);
+        function done() {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', done);
+          resolve();
+        }
+        signal.addEventListener('abort', done, { once: true });
+      });
+      if (signal.aborted) return;
+      try {
+        await this.services.probeCluster(signal);
+        this.dispatch({ type: 'cluster-reachable' });
+        return;
+      } catch (error) {
+        if (signal.aborted) return;
+        if (!state.cluster.reachable) state.cluster.message = toDevloopError(error).message;
+      }
+    }
+  }
+
+  /**
+   * After an outage: runs the deploy that failed or was postponed (with any build that failed), then
+   * syncs the latest content of every remembered path (a path gone from disk is deleted) into every
+   * container of the current build. Nothing is rebuilt for these files.
+   */
+  private async resyncAfterOutage(): Promise<void> {
+    const { state, services } = this;
+    if (!state.cluster.reachable) return;
+    if (state.deployPending || state.failedImages.size > 0) await this.rebuildAndDeploy([], false);
+    if (!state.cluster.reachable || this.signal.aborted) return;
+    const replays = [...this.replaysAfterOutage.values()];
+    this.replaysAfterOutage.clear();
+    for (const target of replays) {
+      const pod = state.pods.get(`${target.namespace}/${target.pod}`);
+      if (!pod || !this.targetsOf(target.image).some((t) => t.pod === target.pod && t.container === target.container)) continue;
+      try {
+        await this.services.syncer.replay(target, this.signal);
+      } catch (error) {
+        if (!isClusterUnreachable(error)) throw error;
+        this.replaysAfterOutage.set(`${target.namespace}/${target.pod}/${target.container}`, target);
+        this.dispatch({ type: 'cluster-unreachable', error });
+        return;
+      }
+    }
+    const paths = [...state.unsyncedPaths];
+    state.unsyncedPaths.clear();
+    if (paths.length === 0) return;
+    const changes: FileChange[] = await Promise.all(
+      paths.map(async (p) => ({ path: p, kind: (await stat(p).then(() => true, () => false)) ? ('change' as const) : ('unlink' as const) })),
+    );
+    const plan = services.planChanges(changes, state.config, {
+      manifestFiles: this.manifestFiles,
+      syncDisabled: state.syncDisabled,
+      contextFilters: this.contextFilters,
+    });
+    const fallbacks = await this.runSyncs(plan.syncs, (image) => syncedPaths(plan.decisions, image));
+    if (fallbacks.length > 0) await this.rebuildAndDeploy(fallbacks, false);
   }
 
   /**
@@ -464,8 +653,14 @@ export class DevEngine {
       });
       return;
     }
+    if (!state.cluster.reachable) {
+      state.deployPending = true;
+      this.sink.emit({ type: 'message', level: 'info', text: 'cluster unreachable: the deploy runs when it answers' });
+      return;
+    }
     const images = new Map([...state.builds].map(([image, result]) => [image, result.tag]));
     state.applied = true;
+    const stopNotice = this.noticeSilence(() => services.clusterNoAnswerMs());
     try {
       // the session's pod watcher reports every pod all along: the deployer's own pod events while
       // it waits for the rollout would repeat them
@@ -475,7 +670,14 @@ export class DevEngine {
     } catch (error) {
       this.dispatch({ type: 'deploy-finished', ok: false });
       if (this.signal.aborted) return;
+      if (isClusterUnreachable(error)) {
+        this.sink.emit({ type: 'message', level: 'warn', text: `deploy postponed: ${error.message}; it runs when the cluster answers` });
+        this.dispatch({ type: 'cluster-unreachable', error });
+        return;
+      }
       this.reportFailure(error, 'deploy failed');
+    } finally {
+      stopNotice();
     }
   }
 
@@ -516,7 +718,7 @@ export class DevEngine {
       this.sink.emit({ type: 'message', level: 'info', text: `${image}: no file matches its sync rules` });
       return;
     }
-    const failed = await this.runSyncs([op]);
+    const failed = await this.runSyncs([op], () => files);
     if (failed.length) await this.rebuildAndDeploy(failed, false);
   }
 
@@ -541,6 +743,11 @@ export class DevEngine {
     // the run's signal has fired: teardown gets its own, which only a second Ctrl-C (process exit) ends
     await this.services.down(state.config, { signal: new AbortController().signal, sink: this.sink });
   }
+}
+
+/** The local paths a plan syncs into `image` (copied or deleted), from its decisions. */
+function syncedPaths(decisions: readonly { path: string; artifact?: string; action: string }[], image: string): string[] {
+  return decisions.filter((d) => d.action === 'sync' && d.artifact === image).map((d) => d.path);
 }
 
 /** Files of a build context that a build would send (.dockerignore applied; ignored trees pruned). */

@@ -41,5 +41,12 @@ export interface DevServices {
   down(config: Config, options: { signal: AbortSignal; sink: EventSink }): Promise<void>;
   startPodWatcher(options: { project: string; signal: AbortSignal; sink: EventSink; onUpdate(update: PodUpdate): void }): PodWatcher;
   followLog: FollowLog;
+  /**
+   * A cheap call that tells whether the API server serves again (GET /readyz with a short timeout).
+   * Rejects with ClusterUnreachableError when it does not.
+   */
+  probeCluster(signal: AbortSignal): Promise<void>;
+  /** How long the oldest REST call in flight has waited for an answer, in ms (0: none waits). */
+  clusterNoAnswerMs(): number;
   portForward: Pick<PortForwardDeps, 'readService' | 'forward'>;
 }

@@ -18,7 +18,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { BugError, EnvironmentError, UsageError } from '../errors.js';
 import { kubeconfigFiles, loadStaticCredentials, type StaticCredentials } from './kubeconfig.js';
-import { httpError, KubeApiError, networkError, UNREACHABLE_HINT, type KubeStatus } from './errors.js';
+import { ClusterUnreachableError, httpError, KubeApiError, networkError, UNREACHABLE_HINT, type KubeStatus } from './errors.js';
 import { sleep } from '../shared/abort.js';
 import {
   joinApiVersion,
@@ -147,6 +147,8 @@ export class KubeClient {
   private agent?: http.Agent;
   private discoveryCache?: Promise<ResourceInfo[]>;
   private readonly groupVersionCache = new Map<string, Promise<ResourceInfo[]>>();
+  /** Start times of requests sent and not yet answered (watches excluded: they wait by design). */
+  private readonly unanswered = new Set<{ since: number }>();
 
   constructor(kubeConfig: KubeConfigLike | undefined, info: { context: string; server: string; user: string; namespace: string; credentials?: StaticCredentials }) {
     this.loadedKubeConfig = kubeConfig;
@@ -228,15 +230,22 @@ export class KubeClient {
       const onAbort = () => req.destroy(abortError());
       options.signal?.addEventListener('abort', onAbort, { once: true });
       const timeoutMs = options.timeoutMs ?? 30_000;
+      const pending = { since: Date.now() };
+      if (timeoutMs > 0) {
+        this.unanswered.add(pending);
+        req.on('close', () => this.unanswered.delete(pending));
+      }
       if (timeoutMs > 0) {
         req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
       }
       req.on('error', (error) => {
+        this.unanswered.delete(pending);
         options.signal?.removeEventListener('abort', onAbort);
         if ((error as Error).name === 'AbortError') return reject(error);
         reject(networkError(error, this.server, this.context) ?? new EnvironmentError(`request to the cluster at ${this.server} failed: ${(error as Error).message}`, { hint: UNREACHABLE_HINT, cause: error }));
       });
       req.on('response', (res) => {
+        this.unanswered.delete(pending);
         const done = (p: Promise<RawResponse>) =>
           p.then(
             (r) => {
@@ -268,9 +277,30 @@ export class KubeClient {
     return parsed as T;
   }
 
-  /** Checks that the API server answers; throws the unreachable EnvironmentError otherwise. */
-  async ping(signal?: AbortSignal): Promise<void> {
-    await this.request('GET', '/version', { signal, timeoutMs: 10_000 });
+  /** Checks that the API server answers; throws ClusterUnreachableError (an EnvironmentError) otherwise. */
+  async ping(signal?: AbortSignal, timeoutMs = 10_000): Promise<void> {
+    await this.request('GET', '/version', { signal, timeoutMs });
+  }
+
+  /**
+   * Whether the API server is back to serving: GET /readyz (answered without credentials on every
+   * conformant cluster), with a short timeout. Rejects with ClusterUnreachableError when there is no
+   * answer, and when it answers not ready (starting up): either way, calls would still fail.
+   */
+  async probeReady(signal?: AbortSignal, timeoutMs = 3_000): Promise<void> {
+    const res = await this.send('GET', '/readyz', { signal, timeoutMs, accept: 'text/plain' });
+    if (res.status >= 200 && res.status < 300) return;
+    throw new ClusterUnreachableError(`the cluster at ${this.server} (context ${this.context}) is not ready yet: GET /readyz answered ${res.status}`);
+  }
+
+  /**
+   * How long the oldest request in flight has waited for an answer (response headers), in ms; 0
+   * when none waits. Watches are not counted. Lets the dev loop say "waiting for the cluster".
+   */
+  oldestUnansweredMs(now = Date.now()): number {
+    let oldest = now;
+    for (const p of this.unanswered) oldest = Math.min(oldest, p.since);
+    return now - oldest;
   }
 
   // ---------------------------------------------------------------- discovery

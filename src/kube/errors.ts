@@ -58,6 +58,7 @@ const NETWORK_CODES = new Set([
   'EHOSTUNREACH',
   'ENETUNREACH',
   'EPIPE',
+  'EPROTO',
   'UND_ERR_SOCKET',
   'UND_ERR_CONNECT_TIMEOUT',
 ]);
@@ -75,19 +76,55 @@ const TLS_CODES = new Set([
 export const UNREACHABLE_HINT =
   'Is the cluster running and is this the right context? (For the test cluster: npm run cluster:up.) Check with `kubectl cluster-info`.';
 
+/**
+ * The cluster could not be reached at all: connection refused or reset, no answer in time, TLS
+ * failure. A state of the environment, not a failure of the user's code: the dev loop waits for the
+ * cluster to answer again instead of rebuilding. An EnvironmentError, so commands that do not
+ * handle it end with its hint as before.
+ */
+export class ClusterUnreachableError extends EnvironmentError {
+  /** The transport error code (ECONNREFUSED, ETIMEDOUT, a TLS code...), when there is one. */
+  readonly code?: string;
+
+  constructor(message: string, options: { hint?: string; cause?: unknown; code?: string } = {}) {
+    super(message, { hint: options.hint ?? UNREACHABLE_HINT, cause: options.cause });
+    this.code = options.code;
+  }
+}
+
+export function isClusterUnreachable(error: unknown): error is ClusterUnreachableError {
+  return error instanceof ClusterUnreachableError;
+}
+
+/** The transport error code of `error`, looking through wrappers (`cause`, a websocket ErrorEvent's `error`). */
+function transportCode(error: unknown): string | undefined {
+  let current = error as { code?: unknown; cause?: unknown; error?: unknown } | undefined;
+  for (let depth = 0; current && typeof current === 'object' && depth < 4; depth++) {
+    if (typeof current.code === 'string') return current.code;
+    current = (current.error ?? current.cause) as typeof current;
+  }
+  return undefined;
+}
+
 /** Classifies a transport error (no HTTP answer). Returns undefined when it is not one. */
-export function networkError(error: unknown, server: string, context: string): EnvironmentError | undefined {
-  const code = (error as { code?: string } | undefined)?.code;
+export function networkError(error: unknown, server: string, context: string): ClusterUnreachableError | undefined {
+  const code = transportCode(error);
   if (code && NETWORK_CODES.has(code)) {
-    return new EnvironmentError(`cannot reach the cluster at ${server} (context ${context}): ${code}`, { hint: UNREACHABLE_HINT, cause: error });
+    return new ClusterUnreachableError(`cannot reach the cluster at ${server} (context ${context}): ${code}`, { cause: error, code });
   }
   if (code && TLS_CODES.has(code)) {
-    return new EnvironmentError(`the cluster at ${server} (context ${context}) presented a certificate devloop cannot trust: ${code}`, {
+    return new ClusterUnreachableError(`the cluster at ${server} (context ${context}) presented a certificate devloop cannot trust: ${code}`, {
       hint: 'The kubeconfig may be stale (the cluster was recreated): refresh it, or check certificate-authority-data for this cluster.',
       cause: error,
+      code,
     });
   }
   return undefined;
+}
+
+/** A request that got no answer for `ms` (a frozen API server accepts connections but never replies). */
+export function noAnswerError(server: string, context: string, what: string, ms: number): ClusterUnreachableError {
+  return new ClusterUnreachableError(`the cluster at ${server} (context ${context}) did not answer ${what} within ${Math.round(ms / 1000)} s`, { code: 'ETIMEDOUT' });
 }
 
 /** Classifies an HTTP error answer: 401/403 become environment errors, the rest KubeApiError. */

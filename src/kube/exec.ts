@@ -11,9 +11,14 @@
  *   server's message.
  * - the websocket may close without a status (pod deleted, connection dropped): `exited` then
  *   resolves with `{ code: undefined, message: 'connection closed' }`.
+ * - opening is classified here, once: a transport failure (refused, reset, TLS) rejects with
+ *   `ClusterUnreachableError`, and so does an upgrade with no answer within `connectTimeoutMs`
+ *   (client-node sets no handshake timeout: a frozen API server would hang it forever); a pod or
+ *   container that does not exist (HTTP 404) rejects with `KubeApiError` 404 (`isNotFound`).
  */
 import { PassThrough, Writable } from 'node:stream';
 import { Exec, type KubeConfig, type V1Status } from '@kubernetes/client-node';
+import { KubeApiError, networkError, noAnswerError } from './errors.js';
 import type { ContainerRef } from './types.js';
 
 export interface ExecExit {
@@ -33,6 +38,24 @@ export interface ExecStream {
 }
 
 const MAX_MESSAGE_BYTES = 256 * 1024;
+/** How long opening the websocket may go unanswered before the cluster counts as unreachable. */
+export const EXEC_CONNECT_TIMEOUT_MS = 10_000;
+
+/** Turns what client-node rejects a failed websocket upgrade with into a classified error. */
+export function classifyExecOpenError(error: unknown, kubeConfig: Pick<KubeConfig, 'getCurrentCluster' | 'getCurrentContext'>, target: ContainerRef): unknown {
+  const server = kubeConfig.getCurrentCluster()?.server ?? 'the API server';
+  const unreachable = networkError(error, server, kubeConfig.getCurrentContext());
+  if (unreachable) return unreachable;
+  const maybe = error as { message?: string } | undefined;
+  const text = error instanceof Error ? error.message : (maybe?.message ?? '');
+  if (/Unexpected server response: 404/.test(text)) {
+    return new KubeApiError(404, 'POST', `/api/v1/namespaces/${target.namespace}/pods/${target.pod}/exec`, {
+      message: `the pod or container ${target.namespace}/${target.pod}/${target.container} does not exist (any more)`,
+      reason: 'NotFound',
+    });
+  }
+  return error;
+}
 
 /**
  * Drops the query of exec URLs quoted in server messages: it holds the whole command (a script),
@@ -60,6 +83,7 @@ export async function openExecStream(
   target: ContainerRef,
   command: string[],
   handlers: { onStdout(chunk: Buffer): void; onStderr(chunk: Buffer): void },
+  connectTimeoutMs = EXEC_CONNECT_TIMEOUT_MS,
 ): Promise<ExecStream> {
   const stdin = new PassThrough();
   const stdout = new Writable({
@@ -79,9 +103,25 @@ export async function openExecStream(
   let statusSeen: ExecExit | undefined;
 
   const exec = new Exec(kubeConfig);
-  const ws = await exec.exec(target.namespace, target.pod, target.container, command, stdout, stderr, stdin, false, (status) => {
+  const opening = exec.exec(target.namespace, target.pod, target.container, command, stdout, stderr, stdin, false, (status) => {
     statusSeen = exitFromStatus(status);
   });
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      // the upgrade may still complete later: close that socket instead of leaking it
+      opening.then((late) => late.close()).catch(() => undefined);
+      reject(noAnswerError(kubeConfig.getCurrentCluster()?.server ?? 'the API server', kubeConfig.getCurrentContext(), `an exec into ${target.namespace}/${target.pod}`, connectTimeoutMs));
+    }, connectTimeoutMs);
+  });
+  let ws: Awaited<typeof opening>;
+  try {
+    ws = await Promise.race([opening, timedOut]);
+  } catch (error) {
+    throw classifyExecOpenError(error, kubeConfig, target);
+  } finally {
+    clearTimeout(timer);
+  }
   ws.on('close', () => resolveExit(statusSeen ?? { message: 'connection closed' }));
   ws.on('error', (error: Error) => resolveExit(statusSeen ?? { message: `connection error: ${redactExecUrls(error.message)}` }));
   if (ws.readyState === ws.CLOSED) resolveExit(statusSeen ?? { message: 'connection closed' });

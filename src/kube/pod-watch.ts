@@ -8,6 +8,7 @@
  *   vanished meanwhile are reported as DELETED, so callers never keep a ghost pod.
  */
 import { CoreV1Api, Watch, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { backoffMs } from '../shared/backoff.js';
 import { sleep } from './client.js';
 
 /** The pod shapes callers of `watchPods` read, so they need not import client-node themselves. */
@@ -29,7 +30,9 @@ const key = (pod: V1Pod) => `${pod.metadata?.namespace}/${pod.metadata?.name}`;
 /**
  * Starts listing and watching. `ready` resolves once the first list was delivered (or the signal
  * aborted); `done` resolves when `signal` aborts. Never rejects: failures go to `onTrouble` and are
- * retried with a bounded backoff (at most 5 s apart).
+ * retried for as long as the signal allows, on the shared backoff (250 ms doubling to 4 s apart,
+ * src/backoff.ts); after a failure the next watch re-lists, so pods that changed or vanished
+ * meanwhile are reported.
  */
 export function watchPods(kubeConfig: KubeConfig, options: PodWatchOptions): { ready: Promise<void>; done: Promise<void> } {
   const core = kubeConfig.makeApiClient(CoreV1Api);
@@ -76,6 +79,10 @@ export function watchPods(kubeConfig: KubeConfig, options: PodWatchOptions): { r
               controller?.abort();
               return;
             }
+            if (troubled) {
+              troubled = false;
+              options.onTrouble('pod watch resumed');
+            }
             const rv = object.metadata?.resourceVersion;
             if (rv) last = rv;
             if (type === 'BOOKMARK') return;
@@ -85,7 +92,7 @@ export function watchPods(kubeConfig: KubeConfig, options: PodWatchOptions): { r
           },
           (error: unknown) => {
             if (error && !options.signal.aborted && (error as Error).name !== 'AbortError') {
-              options.onTrouble(`pod watch ended: ${(error as Error).message ?? String(error)}`);
+              trouble(`pod watch ended: ${(error as Error).message ?? String(error)}`);
             }
             finish(last);
           },
@@ -95,12 +102,18 @@ export function watchPods(kubeConfig: KubeConfig, options: PodWatchOptions): { r
           if (options.signal.aborted) c.abort();
         })
         .catch((error: unknown) => {
-          options.onTrouble(`pod watch failed: ${(error as Error).message ?? String(error)}`);
+          trouble(`pod watch failed: ${(error as Error).message ?? String(error)}`);
           finish(last);
         });
     });
   }
 
+  // one message per streak of failures, not one per retry: an outage of minutes stays readable
+  let troubled = false;
+  const trouble = (message: string) => {
+    if (!troubled) options.onTrouble(`${message} (retrying every few seconds)`);
+    troubled = true;
+  };
   const done = (async () => {
     let resourceVersion = '';
     let failures = 0;
@@ -109,6 +122,8 @@ export function watchPods(kubeConfig: KubeConfig, options: PodWatchOptions): { r
         if (!resourceVersion) {
           resourceVersion = await relist();
           resolveReady();
+          if (troubled) options.onTrouble('pod watch resumed');
+          troubled = false;
         }
         const started = Date.now();
         resourceVersion = await watchOnce(resourceVersion);
@@ -116,9 +131,9 @@ export function watchPods(kubeConfig: KubeConfig, options: PodWatchOptions): { r
       } catch (error) {
         failures++;
         resourceVersion = '';
-        options.onTrouble(`listing pods failed: ${(error as Error).message ?? String(error)}`);
+        trouble(`listing pods failed: ${(error as Error).message ?? String(error)}`);
       }
-      if (failures > 0) await sleep(Math.min(5000, 250 * 2 ** Math.min(failures, 5)), options.signal);
+      if (failures > 0) await sleep(backoffMs(failures - 1), options.signal);
     }
     resolveReady();
   })();

@@ -72,4 +72,44 @@ describe('log streamer', () => {
     expect(lines[1]).toMatchObject({ line: 'container restarted (exit code 2, reason Error)', marker: true });
     expect(lines.map((l) => l.line)).toContain('line 2');
   });
+
+  it('keeps retrying while the cluster refuses, then resumes from where it was: no line lost, none repeated', async () => {
+    const attachments: Array<string | undefined> = [];
+    const ends: StreamEnd[] = [];
+    const scripts: Array<TimestampedLine[] | 'refused'> = [
+      [
+        { timestamp: '2026-01-01T00:00:01.1Z', text: 'a' },
+        { timestamp: '2026-01-01T00:00:01.5Z', text: 'b' },
+      ],
+      'refused',
+      'refused',
+      [
+        { timestamp: '2026-01-01T00:00:01.1Z', text: 'a' },
+        { timestamp: '2026-01-01T00:00:01.5Z', text: 'b' },
+        { timestamp: '2026-01-01T00:00:03Z', text: 'written during the outage' },
+        { timestamp: '2026-01-01T00:00:04Z', text: 'd' },
+      ],
+    ];
+    const follow: FollowLog = async (_ref, options, onLine) => {
+      attachments.push(options.sinceTime);
+      const script = scripts.shift();
+      if (!script) {
+        await new Promise((r) => options.signal.addEventListener('abort', r));
+        return { ended: 'aborted' } satisfies StreamEnd;
+      }
+      const end: StreamEnd = script === 'refused' ? { ended: 'not-running', message: 'connect ECONNREFUSED 127.0.0.1:6443' } : { ended: 'closed' };
+      if (script !== 'refused') script.forEach(onLine);
+      ends.push(end);
+      return end;
+    };
+    const sink = new CollectingSink();
+    const streamer = createLogStreamer(follow, sink);
+    streamer.update({ snapshot: snapshot(0, 'c1'), deleted: false, transitions: [] });
+    for (let i = 0; i < 400 && attachments.length < 5; i++) await new Promise((r) => setTimeout(r, 10));
+    await streamer.stop();
+    expect(attachments.length).toBe(5);
+    // every retry asks from the newest line seen: during the outage, then after the last line
+    expect(attachments.slice(1)).toEqual(['2026-01-01T00:00:01Z', '2026-01-01T00:00:01Z', '2026-01-01T00:00:01Z', '2026-01-01T00:00:04Z']);
+    expect(sink.ofType('log').map((e) => e.line)).toEqual(['a', 'b', 'written during the outage', 'd']);
+  });
 });

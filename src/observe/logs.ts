@@ -7,10 +7,13 @@
  *   instance with logs (running, or terminated/crash-looping with output to show);
  * - a dropped stream is re-attached with `sinceTime` and lines already emitted are skipped (by
  *   timestamp, then by text among lines of the same timestamp), so nothing is duplicated or lost;
+ *   a stream that drops or is refused (cluster unreachable) is retried on the shared backoff
+ *   (src/backoff.ts: 250 ms doubling to 4 s) for as long as the pod lives;
  * - a restart emits a marker line `container restarted (exit code N, reason R)` and the follower
  *   attaches to the new instance;
  * - `stop()` ends every stream; no event is emitted after it resolves.
  */
+import { backoffMs } from '../shared/backoff.js';
 import type { EventSink } from '../events.js';
 import { comparableTimestamp, type ContainerRef, type FollowOptions, type StreamEnd, type TimestampedLine } from '../kube/logs.js';
 import type { ContainerSnapshot, PodUpdate } from './pods.js';
@@ -24,9 +27,6 @@ export interface LogStreamer {
   stop(): Promise<void>;
 }
 
-/** Bounds on re-attaching a stream that keeps dropping while its container runs. */
-const REATTACH_MIN_MS = 100;
-const REATTACH_MAX_MS = 5000;
 
 export function restartMarker(exitCode: number | undefined, reason: string | undefined): string {
   return `container restarted (exit code ${exitCode ?? 'unknown'}, reason ${reason ?? 'unknown'})`;
@@ -119,7 +119,7 @@ class ContainerFollower {
       }
       if (dropped) {
         quickEnds++;
-        await this.waitForChange(Math.min(REATTACH_MAX_MS, REATTACH_MIN_MS * 2 ** Math.min(quickEnds, 6)));
+        await this.waitForChange(backoffMs(quickEnds - 1));
         if (signal.aborted) break;
       }
       attachedInstance = c.containerID;
@@ -130,8 +130,11 @@ class ContainerFollower {
       if (Date.now() - started > 10_000) quickEnds = 0;
       if (end.ended === 'gone' || end.ended === 'aborted') break;
       if (end.ended === 'not-running') {
+        // refused: the container waits, or the cluster cannot be reached. Retried on the shared
+        // backoff (at most 4 s apart) for as long as the pod lives, sooner when its state changes.
         attachedInstance = undefined;
-        await this.waitForChange(REATTACH_MAX_MS);
+        quickEnds++;
+        await this.waitForChange(backoffMs(quickEnds - 1));
       }
     }
   }

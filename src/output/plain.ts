@@ -2,7 +2,7 @@
  * Renders events as plain text lines: the renderer without a TTY, and the base of CI logs.
  * Contract: one event gives zero or more whole lines; it never throws; errors go to `err`.
  */
-import type { DevloopEvent, EventSink } from '../events.js';
+import type { ClusterEvent, DevloopEvent, EventSink } from '../events.js';
 import type { Palette } from './color.js';
 import { formatDuration } from './format.js';
 
@@ -87,6 +87,8 @@ export class PlainRenderer implements EventSink {
         return `port-forward ${event.resource}: ${event.status} ${event.address}:${event.localPort} -> ${event.remotePort}${event.pod ? ` (${event.pod})` : ''}${event.message ? ` ${event.message}` : ''}`;
       case 'teardown':
         return `teardown: ${event.status === 'kept' ? p.yellow('kept') : event.status}${event.object ? ` ${event.object}` : ''}${event.remaining !== undefined ? ` (${event.remaining} remaining)` : ''}${event.message ? ` ${event.message}` : ''}`;
+      case 'cluster':
+        return formatClusterEvent(event, p);
       case 'message':
         if (event.level === 'debug' && !this.verbose) return undefined;
         return event.level === 'warn' ? p.yellow(`warning: ${event.text}`) : event.level === 'debug' ? p.dim(event.text) : event.text;
@@ -98,5 +100,33 @@ export class PlainRenderer implements EventSink {
         return lines.join('\n');
       }
     }
+  }
+}
+
+/** Seconds from now until `iso`, at least 0. */
+function secondsUntil(iso: string | undefined, now: number): number {
+  return iso ? Math.max(0, Math.round((Date.parse(iso) - now) / 1000)) : 0;
+}
+
+/**
+ * `cluster` events as lines. While unreachable, repeated probe failures print only now and then
+ * (the first, then every 15th probe) so a long outage does not flood the log; JSON output gets them all.
+ */
+export function formatClusterEvent(event: ClusterEvent, p: Palette, now = Date.now()): string | undefined {
+  const since = event.since ? new Date(event.since).toISOString().slice(11, 19) : undefined;
+  switch (event.status) {
+    case 'waiting':
+      return p.yellow(`waiting for the cluster (no answer for ${Math.round((event.noAnswerMs ?? 0) / 1000)}s)`);
+    case 'unreachable': {
+      const attempt = event.attempt ?? 0;
+      if (attempt > 0 && attempt % 15 !== 0) return undefined;
+      const pending = event.pendingFiles ? `; ${event.pendingFiles} edited file(s) will be synced when it answers` : '';
+      const head = `cluster unreachable${since ? ` since ${since}` : ''}${event.message ? `: ${event.message}` : ''}`;
+      return p.yellow(`${head}${pending}; next retry in ${secondsUntil(event.nextRetry, now)}s`);
+    }
+    case 'reachable':
+      return p.green(
+        `cluster reachable again${since ? ` (unreachable since ${since})` : ''}${event.pendingFiles ? `; re-syncing ${event.pendingFiles} file(s)` : ''}${event.redeploy ? '; redeploying' : ''}`,
+      );
   }
 }

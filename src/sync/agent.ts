@@ -20,6 +20,7 @@
  * Contract: `AgentChannel.send` resolves only once the agent acknowledged the batch, i.e. the files
  * are written in the container.
  */
+import { DevloopError } from '../errors.js';
 import { redactExecUrls, type ExecStream } from '../kube/exec.js';
 import type { ContainerRef } from '../kube/types.js';
 
@@ -149,6 +150,8 @@ export class AgentChannel {
         },
       });
     } catch (error) {
+      // classified by src/kube/exec.ts (cluster unreachable, pod gone): travels up as it is
+      if (error instanceof DevloopError) throw error;
       throw new AgentError(`cannot exec into ${describe(target)}: ${errorText(error)}`, true);
     }
     void channel.stream.exited.then((exit) => {
@@ -198,9 +201,11 @@ export class AgentChannel {
    * Sends one batch: removes `deletes` (absolute container paths), then extracts `tar` at `/`.
    * Resolves on the agent's ack; rejects with AgentUnusableError (read-only, permission),
    * AgentError (broken channel, timeout, other failures), or when `signal` aborts. The default
-   * timeout is 60 s plus 1 s per MB of tar.
+   * timeout is 20 s plus 1 s per MB of tar: the agent acks within milliseconds, so a missing ack
+   * means the stream is stuck (frozen API server, dead node); the broken channel is then reopened,
+   * and reopening tells an unreachable cluster (ClusterUnreachableError) from a slow container.
    */
-  send(deletes: readonly string[], tar: Buffer, signal: AbortSignal, timeoutMs = 60_000 + Math.ceil(tar.length / 1_000_000) * 1_000): Promise<void> {
+  send(deletes: readonly string[], tar: Buffer, signal: AbortSignal, timeoutMs = 20_000 + Math.ceil(tar.length / 1_000_000) * 1_000): Promise<void> {
     for (const d of deletes) {
       if (/[\n\r\0]/.test(d)) throw new AgentError(`cannot sync a path containing a newline: ${JSON.stringify(d)}`, false);
     }

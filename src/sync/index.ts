@@ -10,13 +10,18 @@
  * Errors: a container that cannot take syncs (no sh, no tar, read-only filesystem, permission
  * denied) rejects with `SyncUnusableError` (a FailureError saying why and that a rebuild is done
  * instead); the caller adds the image to `PlanState.syncDisabled`. A broken channel (pod deleted,
- * connection lost) is reopened once; if that fails, FailureError. Never a silent no-op.
+ * connection lost, no ack) is reopened once; if that fails, FailureError. A cluster that cannot be
+ * reached rejects with `ClusterUnreachableError` (classified in src/kube, passed through untouched:
+ * the caller waits for the cluster, it does not rebuild). A container whose pod is gone (404 on
+ * reopening) is skipped with a `debug` message: its replacement gets the op from the ledger when it
+ * starts. Never a silent no-op otherwise.
  */
 import path from 'node:path';
 import { FailureError, InterruptedError } from '../errors.js';
 import type { EventSink } from '../events.js';
 import type { SyncOp } from '../plan/index.js';
 import type { KubeClient } from '../kube/client.js';
+import { isClusterUnreachable, isNotFound } from '../kube/errors.js';
 import { openExecStream } from '../kube/exec.js';
 import { AgentChannel, AgentError, AgentUnusableError, type AgentLauncher, type UnusableReason } from './agent.js';
 import { SyncLedger } from './ledger.js';
@@ -178,6 +183,15 @@ export function createSyncer(kube: SyncKubeClient, sink: EventSink, options: Syn
         return;
       } catch (error) {
         if (signal.aborted) throw new InterruptedError();
+        if (isClusterUnreachable(error)) {
+          channels.delete(key(target));
+          throw error;
+        }
+        if (isNotFound(error)) {
+          channels.delete(key(target));
+          sink.emit({ type: 'message', level: 'debug', text: `${key(target)} is gone; its replacement gets ${op.image}'s synced files when it starts` });
+          return;
+        }
         const failure = toFailure(error, op.image, target);
         const retriable = error instanceof AgentError && error.broken && attempt === 0;
         if (retriable) {

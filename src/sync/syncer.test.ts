@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CollectingSink } from '../events.js';
 import type { ExecStream } from '../kube/exec.js';
 import type { AgentLauncher } from './agent.js';
+import { ClusterUnreachableError, KubeApiError } from '../kube/errors.js';
 import { createSyncer, SyncUnusableError, type ContainerTarget } from './index.js';
 
 const BUSYBOX = '/bin/busybox';
@@ -167,6 +168,43 @@ describe('Syncer over the sh agent', () => {
     await syncer.sync({ image: 'blog/posts', copy: [{ localPath: writeWork('after.txt', 'after'), containerPath: path.join(box, 'app/after.txt') }], delete: [] }, [target()], signal());
     expect(readFileSync(path.join(box, 'app/after.txt'), 'utf8')).toBe('after');
     expect(launcher.launches).toBe(2);
+    await syncer.close();
+  });
+
+  it('passes ClusterUnreachableError through untouched when the channel breaks and cannot be reopened (no failure, no rebuild fallback)', async () => {
+    const real = localLauncher();
+    let unreachable = false;
+    const launcher: AgentLauncher = async (t, command, handlers) => {
+      if (unreachable) throw new ClusterUnreachableError('cannot reach the cluster at https://127.0.0.1:6443 (context t): ECONNREFUSED', { code: 'ECONNREFUSED' });
+      return real(t, command, handlers);
+    };
+    const sink = new CollectingSink();
+    const syncer = createSyncer({ kubeConfig: undefined as never }, sink, { launch: launcher });
+    const op = (name: string) => ({ image: 'blog/posts', copy: [{ localPath: writeWork(name, name), containerPath: path.join(box, 'app', name) }], delete: [] });
+    await syncer.sync(op('one.txt'), [target()], signal());
+    real.kill(); // the API server went away: the exec stream closes
+    unreachable = true;
+    await new Promise((r) => setTimeout(r, 100));
+    const error = await syncer.sync(op('two.txt'), [target()], signal()).then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(ClusterUnreachableError);
+    expect(error).not.toBeInstanceOf(SyncUnusableError);
+    expect(sink.ofType('sync').filter((e) => e.status === 'failed')).toEqual([]);
+    // the cluster is back: the same syncer opens a new channel
+    unreachable = false;
+    await syncer.sync(op('three.txt'), [target()], signal());
+    expect(readFileSync(path.join(box, 'app/three.txt'), 'utf8')).toBe('three.txt');
+    await syncer.close();
+  });
+
+  it('skips a container whose pod is gone (404 on reopening): its replacement gets the ledger replayed', async () => {
+    const launcher: AgentLauncher = async () => {
+      throw new KubeApiError(404, 'POST', '/api/v1/namespaces/ns/pods/p1/exec', { message: 'the pod or container ns/p1/c does not exist (any more)' });
+    };
+    const sink = new CollectingSink();
+    const syncer = createSyncer({ kubeConfig: undefined as never }, sink, { launch: launcher });
+    await syncer.sync({ image: 'blog/posts', copy: [{ localPath: writeWork('x.txt', 'x'), containerPath: path.join(box, 'x.txt') }], delete: [] }, [target()], signal());
+    expect(sink.ofType('sync').filter((e) => e.status === 'failed')).toEqual([]);
+    expect(sink.ofType('message').some((m) => m.level === 'debug' && m.text.includes('is gone'))).toBe(true);
     await syncer.close();
   });
 

@@ -11,7 +11,7 @@
 import React, { useState, useSyncExternalStore } from 'react';
 import { Box, Text, useInput, useStdout } from 'ink';
 import type { DashboardAction } from './actions.js';
-import { describeRow, type DashboardModel, type LogLine } from './model.js';
+import { describeCluster, describeRow, type DashboardModel, type LogLine } from './model.js';
 
 export interface DashboardStore {
   get(): DashboardModel;
@@ -100,7 +100,8 @@ export function Dashboard({ store, onAction, columns, rows }: DashboardProps) {
   const lines = (filter ? model.logs.filter((l) => l.row === filter) : model.logs).slice(-logHeight);
 
   const nameWidth = Math.min(14, Math.max(8, ...model.rows.map((r) => r.key.length)));
-  const header = `devloop dev · ${model.project} · ${filter ? `logs of ${filter} (esc: all)` : 'all logs'}${model.explain ? ' · explain' : ''}${model.stopping ? ' · stopping' : ''}`;
+  const clusterCell = describeCluster(model);
+  const header = `devloop dev · ${model.project} · ${filter ? `logs of ${filter} (esc: all)` : 'all logs'}${model.explain ? ' · explain' : ''}${model.stopping ? ' · stopping' : ''}${clusterCell ? ` · ${clusterCell}` : ''}`;
 
   if (help) {
     return (

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { initialModel, LOG_BUFFER_LINES, logPrefix, reduceDashboard } from './model.js';
+import { PlainRenderer } from '../output/plain.js';
+import { createPalette } from '../output/color.js';
+import { describeCluster, initialModel, LOG_BUFFER_LINES, logPrefix, reduceDashboard } from './model.js';
 
 describe('dashboard model', () => {
   it('shortens ReplicaSet pod names and omits a container named like its workload', () => {
@@ -25,6 +27,33 @@ describe('dashboard model', () => {
     expect(model.logs.map((l) => [l.prefix, l.kind, l.text])).toEqual([
       ['teardown', 'warn', 'kept Namespace/blog because it holds ConfigMap/user-notes'],
       ['prune', 'warn', 'kept Namespace/old because it holds Secret/s'],
+    ]);
+  });
+
+  it('shows the cluster unreachable (since, next retry, files to sync) in the header until it is reachable again; plain output says the same', () => {
+    const now = Date.parse('2026-01-01T10:00:10Z');
+    let model = initialModel('blog');
+    model = reduceDashboard(model, { type: 'cluster', status: 'waiting', noAnswerMs: 3_100 });
+    expect(describeCluster(model, now)).toBe('waiting for the cluster (no answer for 3s)');
+    const unreachable = { type: 'cluster' as const, status: 'unreachable' as const, since: '2026-01-01T10:00:02Z', nextRetry: '2026-01-01T10:00:14Z', attempt: 4, pendingFiles: 2, message: 'ECONNREFUSED' };
+    model = reduceDashboard(model, unreachable);
+    model = reduceDashboard(model, { ...unreachable, attempt: 5 });
+    expect(describeCluster(model, now)).toBe('cluster unreachable since 10:00:02, retry in 4s, 2 file(s) to sync');
+    expect(model.logs.filter((l) => l.prefix === 'cluster')).toHaveLength(1);
+    model = reduceDashboard(model, { type: 'cluster', status: 'reachable', since: unreachable.since, pendingFiles: 2 });
+    expect(describeCluster(model, now)).toBeUndefined();
+    expect(model.logs.at(-1)?.text).toBe('reachable again; re-syncing 2 file(s)');
+
+    const lines: string[] = [];
+    const plain = new PlainRenderer({ write: (l: string) => lines.push(l) }, { write: () => undefined }, createPalette(false));
+    plain.emit({ type: 'cluster', status: 'waiting', noAnswerMs: 2_400 });
+    plain.emit({ ...unreachable, attempt: 0 });
+    plain.emit({ ...unreachable, attempt: 2 }); // repeated probe failures are not all printed
+    plain.emit({ type: 'cluster', status: 'reachable', since: unreachable.since, pendingFiles: 2 });
+    expect(lines.map((l) => l.trim().replace(/retry in \d+s/, 'retry in Ns'))).toEqual([
+      'waiting for the cluster (no answer for 2s)',
+      'cluster unreachable since 10:00:02: ECONNREFUSED; 2 edited file(s) will be synced when it answers; next retry in Ns',
+      'cluster reachable again (unreachable since 10:00:02); re-syncing 2 file(s)',
     ]);
   });
 });

@@ -50,6 +50,8 @@ export interface DashboardModel {
   /** Last deploy status line. */
   deploy?: string;
   stopping: boolean;
+  /** The API server's reachability, from `cluster` events; absent while it answers. */
+  cluster?: { status: 'waiting' | 'unreachable'; since?: string; nextRetry?: string; noAnswerMs?: number; pendingFiles?: number };
 }
 
 export const LOG_BUFFER_LINES = 1000;
@@ -169,6 +171,22 @@ export function reduceDashboard(model: DashboardModel, event: DevloopEvent): Das
       return appendLines({ ...model, stopping: true }, [
         { prefix: 'teardown', text: `${event.status}${event.object ? ` ${event.object}` : ''}${event.remaining !== undefined ? ` (${event.remaining} remaining)` : ''}${event.message ? ` ${event.message}` : ''}`, kind: event.status === 'failed' ? 'error' : event.status === 'kept' ? 'warn' : 'info' },
       ]);
+    case 'cluster': {
+      if (event.status === 'reachable') {
+        const { cluster: _gone, ...rest } = model;
+        return appendLines(rest, [{ prefix: 'cluster', text: `reachable again${event.pendingFiles ? `; re-syncing ${event.pendingFiles} file(s)` : ''}${event.redeploy ? '; redeploying' : ''}`, kind: 'info' }]);
+      }
+      if (event.status === 'waiting') {
+        // an outage already shown stays shown: a slow call during it says nothing new
+        if (model.cluster?.status === 'unreachable') return model;
+        return { ...model, cluster: { status: 'waiting', noAnswerMs: event.noAnswerMs } };
+      }
+      const cluster = { status: 'unreachable' as const, since: event.since, nextRetry: event.nextRetry, pendingFiles: event.pendingFiles };
+      const next = { ...model, cluster };
+      return model.cluster?.status === 'unreachable'
+        ? next
+        : appendLines(next, [{ prefix: 'cluster', text: `unreachable${event.message ? `: ${event.message}` : ''}; edits are kept and synced when it answers`, kind: 'warn' }]);
+    }
     case 'prune':
       return appendLines(model, [{ prefix: 'prune', text: `${event.status} ${event.object}${event.status === 'kept' && event.message ? ` ${event.message}` : ''}`, kind: event.status === 'kept' ? 'warn' : 'info' }]);
     case 'error': {
@@ -181,6 +199,17 @@ export function reduceDashboard(model: DashboardModel, event: DevloopEvent): Das
     }
   }
   return model;
+}
+
+/** The header's cluster cell: "cluster unreachable since 10:02:03, retry in 3s", or undefined while it answers. */
+export function describeCluster(model: DashboardModel, now = Date.now()): string | undefined {
+  const c = model.cluster;
+  if (!c) return undefined;
+  if (c.status === 'waiting') return `waiting for the cluster (no answer for ${Math.round((c.noAnswerMs ?? 0) / 1000)}s)`;
+  const since = c.since ? ` since ${new Date(c.since).toISOString().slice(11, 19)}` : '';
+  const retry = c.nextRetry ? `, retry in ${Math.max(0, Math.round((Date.parse(c.nextRetry) - now) / 1000))}s` : '';
+  const pending = c.pendingFiles ? `, ${c.pendingFiles} file(s) to sync` : '';
+  return `cluster unreachable${since}${retry}${pending}`;
 }
 
 /** One-line summary cells of a row, for the view. */
