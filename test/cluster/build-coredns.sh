@@ -17,7 +17,7 @@ grep -q "github.com/coredns/coredns $COREDNS_VERSION\$" "$here/coredns/go.mod" |
   { echo "coredns/go.mod does not require github.com/coredns/coredns $COREDNS_VERSION (COREDNS_VERSION in env.sh)" >&2; exit 1; }
 
 mkdir -p "$COREDNS_BIN"
-echo "building CoreDNS $COREDNS_VERSION into $COREDNS_BIN (cold: about 2 minutes on 2 cores, longer on a slow network)" >&2
+echo "building CoreDNS $COREDNS_VERSION into $COREDNS_BIN (cold: 2.5-5 minutes on 2 cores, longer on a slow network)" >&2
 cd "$here/coredns"
 ldflags="-s -w -X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION"
 GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$COREDNS_BIN/coredns.tmp" . >&2
