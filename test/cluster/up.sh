@@ -308,8 +308,9 @@ EOF
 # Cluster DNS. CoreDNS runs on this machine (started below) and reads the API as devloop-coredns
 # (pki.sh) with the rights of CoreDNS's own deployment manifest. Pods reach it through the Service
 # kube-system/kube-dns at the fixed ClusterIP the kubelet hands them (clusterDNS); the Service has
-# no selector: its one EndpointSlice, kept here, points at the node's address and CoreDNS's port,
-# and kube-proxy routes to it like to any endpoint.
+# no selector: its one EndpointSlice, kept here (its managed-by label is not the EndpointSlice
+# controller's, which leaves it alone), points at the node's address and CoreDNS's port, and
+# kube-proxy routes to it like to any endpoint.
 kctl apply -f - >/dev/null <<EOF || die kube-apiserver "creating the kube-dns Service, its EndpointSlice and CoreDNS's RBAC failed"
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
@@ -357,7 +358,7 @@ metadata:
   namespace: kube-system
   labels:
     kubernetes.io/service-name: kube-dns
-    endpointslice.kubernetes.io/managed-by: devloop.dev/test-cluster
+    endpointslice.kubernetes.io/managed-by: up.test-cluster.devloop.dev
 addressType: IPv4
 ports:
 - {name: dns, port: $COREDNS_DNS_PORT, protocol: UDP}
