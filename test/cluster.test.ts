@@ -230,11 +230,16 @@ describe('the devloop test cluster', () => {
     expect(resolvConf).toMatch(new RegExp(`^nameserver ${env.dnsIp.replace(/\./g, '\\.')}$`, 'm'));
     expect(resolvConf).toContain(`search ${namespace}.svc.${env.domain} svc.${env.domain} ${env.domain}`);
     // busybox nslookup asks the nameserver directly (it adds the search domains to a name without
-    // a dot only): NAME and the full name, answered with the Service's ClusterIP
+    // a dot only, all of them: for NAME it also prints NXDOMAIN for NAME.svc.cluster.local and
+    // NAME.cluster.local and exits 1): NAME and the full name, answered with the ClusterIP
     for (const name of [app, fqdn]) {
       const answer = await eventually(`nslookup ${name} to answer ${ip}`, 30, async () => {
-        const out = await inPod('timeout', '10', '/bin/busybox', 'nslookup', '-type=a', name);
-        return out.includes(`Address: ${ip}`) ? out : undefined;
+        const r = await execa(
+          kubectlPath,
+          ['--kubeconfig', env.kubeconfig, '-n', namespace, 'exec', `deployment/${app}`, '--', '/bin/busybox', 'timeout', '10', '/bin/busybox', 'nslookup', '-type=a', name],
+          { reject: false, timeout: 60_000 },
+        );
+        return r.stdout.includes(`Address: ${ip}`) ? r.stdout : undefined;
       });
       expect(answer).toContain(`Server:\t\t${env.dnsIp}`);
       expect(answer).toContain(`Name:\t${fqdn}`);
