@@ -49,6 +49,7 @@ function clusterProcesses(env: ReturnType<typeof clusterEnv>, dockerdPid: number
       (cmd.startsWith(env.bin + '/') && !cmd.startsWith(env.bin + '/kubectl')) || // components, not clients
       (/^\S*docker-registry /.test(cmd) && cmd.includes(env.state + '/')) ||
       (/^\S*containerd /.test(cmd) && cmd.includes(env.state + '/')) ||
+      (/^\S*coredns /.test(cmd) && cmd.includes(env.state + '/')) || // its own bin dir; -conf STATE/Corefile
       (/^\S*containerd-shim/.test(cmd) && cmd.includes(env.containerdRun + '/')) ||
       /\/kubepods[/.]/.test(cgroup) || // the pods' containers
       (dockerdPid !== undefined && Number(pid) === dockerdPid);

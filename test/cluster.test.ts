@@ -16,11 +16,16 @@ const clusterDir = join(dirname(fileURLToPath(import.meta.url)), 'cluster');
 function clusterEnv(): Record<string, string> {
   const out = execFileSync(
     'bash',
-    ['-c', 'source "$1/env.sh"; printf "%s\\n" "$CLUSTER_BIN" "$KUBECONFIG_PATH" "$REGISTRY_HOST" "$KUBE_VERSION" "$NODE_NAME"', 'env', clusterDir],
+    [
+      '-c',
+      'source "$1/env.sh"; printf "%s\\n" "$CLUSTER_BIN" "$KUBECONFIG_PATH" "$REGISTRY_HOST" "$KUBE_VERSION" "$NODE_NAME" "$CLUSTER_DNS_IP" "$CLUSTER_DOMAIN"',
+      'env',
+      clusterDir,
+    ],
     { encoding: 'utf8' },
   ).split('\n');
-  const [bin, kubeconfig, registry, version, node] = out;
-  return { bin, kubeconfig, registry, version, node };
+  const [bin, kubeconfig, registry, version, node, dnsIp, domain] = out;
+  return { bin, kubeconfig, registry, version, node, dnsIp, domain };
 }
 
 const env = clusterEnv();
@@ -213,6 +218,57 @@ describe('the devloop test cluster', () => {
       return out.includes(token) ? out : undefined;
     });
     expect(body).toContain(token);
+  }, TEST_TIMEOUT);
+
+  it('resolves the Service by NAME, NAME.NAMESPACE and NAME.NAMESPACE.svc.cluster.local (CoreDNS)', async () => {
+    const svc = await kubectlJson('-n', namespace, 'get', 'service', app);
+    const ip: string = svc.spec.clusterIP;
+    const fqdn = `${app}.${namespace}.svc.${env.domain}`;
+    const inPod = (...args: string[]) => kubectl('-n', namespace, 'exec', `deployment/${app}`, '--', '/bin/busybox', ...args);
+    // the kubelet's clusterDNS and clusterDomain, as every ClusterFirst pod gets them
+    const resolvConf = await inPod('cat', '/etc/resolv.conf');
+    expect(resolvConf).toMatch(new RegExp(`^nameserver ${env.dnsIp.replace(/\./g, '\\.')}$`, 'm'));
+    expect(resolvConf).toContain(`search ${namespace}.svc.${env.domain} svc.${env.domain} ${env.domain}`);
+    // busybox nslookup asks the nameserver directly (it adds the search domains to a name without
+    // a dot only, all of them: for NAME it also prints NXDOMAIN for NAME.svc.cluster.local and
+    // NAME.cluster.local and exits 1): NAME and the full name, answered with the ClusterIP
+    for (const name of [app, fqdn]) {
+      const answer = await eventually(`nslookup ${name} to answer ${ip}`, 30, async () => {
+        const r = await execa(
+          kubectlPath,
+          ['--kubeconfig', env.kubeconfig, '-n', namespace, 'exec', `deployment/${app}`, '--', '/bin/busybox', 'timeout', '10', '/bin/busybox', 'nslookup', '-type=a', name],
+          { reject: false, timeout: 60_000 },
+        );
+        return r.stdout.includes(`Address: ${ip}`) ? r.stdout : undefined;
+      });
+      expect(answer).toContain(`Server:\t\t${env.dnsIp}`);
+      expect(answer).toContain(`Name:\t${fqdn}`);
+    }
+    // the libc resolver of a program in the pod (search list, ndots:5) resolves all three forms;
+    // the page served through the Service shows the name led to it
+    for (const name of [app, `${app}.${namespace}`, fqdn]) {
+      const body = await inPod('timeout', '10', '/bin/busybox', 'wget', '-q', '-O', '-', `http://${name}/`);
+      expect(body, `http://${name}/`).toContain(token);
+    }
+  }, TEST_TIMEOUT);
+
+  it('does not resolve names outside the cluster: CoreDNS refuses them, it forwards nothing', async () => {
+    const inPod = (...args: string[]) =>
+      execa(kubectlPath, ['--kubeconfig', env.kubeconfig, '-n', namespace, 'exec', `deployment/${app}`, '--', '/bin/busybox', ...args], {
+        reject: false,
+        timeout: 60_000,
+      });
+    const lookup = await inPod('timeout', '10', '/bin/busybox', 'nslookup', '-type=a', 'example.com.');
+    const out = `${lookup.stdout}\n${lookup.stderr}`;
+    expect(lookup.exitCode, out).not.toBe(0);
+    expect(out).toContain(`Server:\t\t${env.dnsIp}`);
+    // REFUSED comes from CoreDNS itself (none of its zones holds the name); a forwarded lookup would
+    // have answered NOERROR with addresses, or NXDOMAIN
+    expect(out).toMatch(/server can't find example\.com\.?: REFUSED/);
+    expect(out).not.toMatch(/^Name:/m);
+    const fetch = await inPod('timeout', '10', '/bin/busybox', 'wget', '-q', '-O', '-', 'http://example.com/');
+    expect(fetch.exitCode).not.toBe(0);
+    expect(fetch.stderr).toContain("bad address 'example.com'");
   }, TEST_TIMEOUT);
 
   it('garbage-collects the ReplicaSet and Pods of a deleted Deployment', async () => {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # cluster:down - stops every process cluster:up started, by pid, and removes the cluster's state:
-# kubelet first, then kube-proxy, the control plane, etcd, the pods' containers and their
+# kubelet first, then kube-proxy, CoreDNS, the control plane, etcd, the pods' containers and their
 # containerd shims, containerd, the registry, and dockerd when docker-up.sh started it (set
 # DEVLOOP_KEEP_DOCKER=1 to keep it). Unmounts what the kubelet and containerd mounted, removes the
 # cni0 bridge, the pods' network namespaces and iptables chains, and the state directory.
@@ -16,6 +16,7 @@ source "$here/lib.sh"
 # server would wait for long-running requests such as watches and port-forwards).
 stop_component kubelet 10
 stop_component kube-proxy 5
+stop_component coredns 5
 stop_component kube-scheduler 5
 stop_component kube-controller-manager 5
 stop_component kube-apiserver 5

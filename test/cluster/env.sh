@@ -41,3 +41,12 @@ node_ip() {
   [ -n "${ip:-}" ] || ip=$(ip -4 -o addr show scope global 2>/dev/null | awk '{split($4, a, "/"); print a[1]; exit}')
   echo "${ip:-127.0.0.1}"
 }
+# Cluster DNS: CoreDNS, built from its Go module (build-coredns.sh, module in coredns/), runs on this
+# machine next to the other components, listening on the node's address; pods reach it through the
+# selector-less Service kube-system/kube-dns at CLUSTER_DNS_IP (kubelet clusterDNS).
+COREDNS_VERSION=v1.14.0
+COREDNS_BIN=$DEVLOOP_CLUSTER_CACHE/coredns-$COREDNS_VERSION/bin
+CLUSTER_DOMAIN=cluster.local
+CLUSTER_DNS_IP=10.96.0.10
+COREDNS_DNS_PORT=10053
+COREDNS_READY_PORT=10055

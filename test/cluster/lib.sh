@@ -55,6 +55,7 @@ component_match() {
   case $1 in
     registry) echo docker-registry ;;
     containerd) echo "$CLUSTER_STATE/containerd.toml" ;;
+    coredns) echo "$CLUSTER_STATE/Corefile" ;;
     *) echo "$1" ;;
   esac
 }
@@ -72,6 +73,7 @@ component_ports() {
     kube-scheduler) echo 10259 ;;
     kubelet) echo "10250 10248" ;;
     kube-proxy) echo "10256 10249" ;;
+    coredns) echo "$COREDNS_DNS_PORT $COREDNS_READY_PORT" ;;
   esac
 }
 
@@ -120,6 +122,8 @@ component_healthy() {
     kube-scheduler) curl -fsSk -m 5 https://127.0.0.1:10259/healthz ;;
     kubelet) curl -fsS -m 5 http://127.0.0.1:10248/healthz ;;
     kube-proxy) curl -fsS -m 5 http://127.0.0.1:10256/healthz ;;
+    # 200 once the kubernetes plugin has listed services, endpointslices, namespaces and pods
+    coredns) curl -fsS -m 5 "http://127.0.0.1:$COREDNS_READY_PORT/ready" ;;
     *) return 1 ;;
   esac >/dev/null 2>&1
 }
@@ -142,15 +146,20 @@ cgroup_layout() {
 
 # write_if_changed FILE: write stdin to FILE only when it differs from FILE's content (a daemon
 # watching its config file, as kube-proxy does, exits when it is rewritten, even unchanged).
+# Sets CONFIG_CHANGED to 1 when it wrote FILE, else to 0 (for daemons that read their config only
+# at start: up.sh restarts them).
+CONFIG_CHANGED=0
 write_if_changed() {
   local f=$1 tmp
   tmp=$(mktemp "$f.XXXXXX")
   cat >"$tmp"
   if [ -f "$f" ] && cmp -s "$tmp" "$f"; then
     rm -f "$tmp"
+    CONFIG_CHANGED=0
   else
     chmod 644 "$tmp"
     mv "$tmp" "$f"
+    CONFIG_CHANGED=1
   fi
 }
 
@@ -302,8 +311,9 @@ kctl() { "$CLUSTER_BIN/kubectl" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
 ctr_k8s() { ctr --address "$CONTAINERD_SOCK" --namespace k8s.io "$@"; }
 
 # The components of the cluster, in start order (dockerd is handled by docker-up.sh).
-CLUSTER_COMPONENTS=(registry containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
+CLUSTER_COMPONENTS=(registry containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy coredns)
 # The components that talk to the API server and must start after the running one: cluster:up
 # restarts those that started before it (stale_dependents). Each of them, left running, comes
-# back after an API server restart only a minute or more later (measurements: README.md).
-APISERVER_DEPENDENTS=(kube-controller-manager kube-scheduler kubelet kube-proxy)
+# back after an API server restart only a minute or more later (measurements: README.md). CoreDNS
+# watches services, endpointslices, namespaces and pods with the same client-go informers.
+APISERVER_DEPENDENTS=(kube-controller-manager kube-scheduler kubelet kube-proxy coredns)

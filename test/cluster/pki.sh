@@ -12,6 +12,7 @@
 #   kubelet-client.*             CN=system:node:<node> O=system:nodes
 #   kubelet-serving.*            kubelet's HTTPS server (node IP, 127.0.0.1, node name)
 #   kube-proxy.*                 CN=system:kube-proxy
+#   coredns.*                    CN=devloop-coredns (ClusterRole devloop:coredns, bound by up.sh)
 
 # sign_cert NAME CN O KIND [SANS]: key and certificate NAME.{key,crt} signed by the CA.
 # KIND is client, server or both; SANS an openssl subjectAltName value.
@@ -93,6 +94,7 @@ ensure_pki() {
   sign_cert kubelet-serving "system:node:$NODE_NAME" system:nodes server \
     "IP:127.0.0.1,IP:$ip,DNS:localhost,DNS:$NODE_NAME"
   sign_cert kube-proxy system:kube-proxy "" client
+  sign_cert coredns devloop-coredns "" client
   if [ ! -s "$CLUSTER_PKI/sa.key" ]; then
     openssl genrsa -out "$CLUSTER_PKI/sa.key" 2048 2>/dev/null
     openssl rsa -in "$CLUSTER_PKI/sa.key" -pubout -out "$CLUSTER_PKI/sa.pub" 2>/dev/null
@@ -103,4 +105,5 @@ ensure_pki() {
   write_kubeconfig "$CLUSTER_PKI/scheduler.kubeconfig" scheduler
   write_kubeconfig "$CLUSTER_PKI/kubelet.kubeconfig" kubelet-client
   write_kubeconfig "$CLUSTER_PKI/kube-proxy.kubeconfig" kube-proxy
+  write_kubeconfig "$CLUSTER_PKI/coredns.kubeconfig" coredns
 }

@@ -2,7 +2,9 @@
 # cluster:up - brings up the project's single-node Kubernetes test cluster on this machine:
 # Debian packages (installed when missing), the Kubernetes binaries (built when not cached), the
 # docker engine, a registry on localhost:5000, a locally built pause image, containerd, etcd,
-# kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and kube-proxy.
+# kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy and CoreDNS (the
+# cluster DNS, built from its Go module like the Kubernetes binaries; it answers only for
+# cluster.local and the reverse zones, never forwards a lookup).
 # Idempotent: when everything already runs and answers its health check it prints the status and
 # exits 0; components that died are started again (one still exiting is waited for first), and those
 # that started before the running API server (it was restarted under them) are restarted. Every wait
@@ -60,6 +62,8 @@ if [ ! -f "$CLUSTER_BIN/.complete" ]; then
   say "building Kubernetes $KUBE_VERSION (not cached in $CLUSTER_BIN)"
 fi
 "$here/build.sh" >/dev/null || die "" "build.sh failed"
+[ -f "$COREDNS_BIN/.complete" ] || say "building CoreDNS $COREDNS_VERSION (not cached in $COREDNS_BIN)"
+"$here/build-coredns.sh" >/dev/null || die "" "build-coredns.sh failed"
 
 # --- 3. node set-up -------------------------------------------------------------------------------
 mkdir -p "$CLUSTER_STATE" "$CLUSTER_LOGS" "$CLUSTER_RUN" "$CLUSTER_PKI"
@@ -119,6 +123,9 @@ iptables -F DEVLOOP-POD-EGRESS
 iptables -A DEVLOOP-POD-EGRESS -o "$CNI_BRIDGE" -j RETURN
 iptables -A DEVLOOP-POD-EGRESS -m comment --comment "devloop test cluster: pods talk only to this machine and pods" -j REJECT
 iptables -C FORWARD -i "$CNI_BRIDGE" -j DEVLOOP-POD-EGRESS 2>/dev/null || iptables -I FORWARD 1 -i "$CNI_BRIDGE" -j DEVLOOP-POD-EGRESS
+# The kubelet's resolvConf: what pods with dnsPolicy Default (and the host network) get; pods with
+# the default dnsPolicy ClusterFirst get the cluster DNS (clusterDNS below). A lookup there fails
+# fast instead of leaving the machine.
 echo "nameserver 127.0.0.1" >"$CLUSTER_STATE/resolv.conf"
 
 # --- 4. certificates, kubeconfigs -----------------------------------------------------------------
@@ -298,6 +305,69 @@ data:
     hostFromContainerRuntime: "$REGISTRY_HOST"
     help: "file://$here/README.md"
 EOF
+# Cluster DNS. CoreDNS runs on this machine (started below) and reads the API as devloop-coredns
+# (pki.sh) with the rights of CoreDNS's own deployment manifest. Pods reach it through the Service
+# kube-system/kube-dns at the fixed ClusterIP the kubelet hands them (clusterDNS); the Service has
+# no selector: its one EndpointSlice, kept here (its managed-by label is not the EndpointSlice
+# controller's, which leaves it alone), points at the node's address and CoreDNS's port, and
+# kube-proxy routes to it like to any endpoint.
+kctl apply -f - >/dev/null <<EOF || die kube-apiserver "creating the kube-dns Service, its EndpointSlice and CoreDNS's RBAC failed"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: devloop:coredns
+rules:
+- apiGroups: [""]
+  resources: [endpoints, services, pods, namespaces]
+  verbs: [list, watch]
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: devloop:coredns
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: devloop:coredns
+subjects:
+- apiGroup: rbac.authorization.k8s.io
+  kind: User
+  name: devloop-coredns
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: kube-dns
+  namespace: kube-system
+  labels:
+    k8s-app: kube-dns
+    kubernetes.io/name: CoreDNS
+spec:
+  clusterIP: $CLUSTER_DNS_IP
+  ports:
+  - {name: dns, port: 53, protocol: UDP, targetPort: $COREDNS_DNS_PORT}
+  - {name: dns-tcp, port: 53, protocol: TCP, targetPort: $COREDNS_DNS_PORT}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: kube-dns-node
+  namespace: kube-system
+  labels:
+    kubernetes.io/service-name: kube-dns
+    endpointslice.kubernetes.io/managed-by: up.test-cluster.devloop.dev
+addressType: IPv4
+ports:
+- {name: dns, port: $COREDNS_DNS_PORT, protocol: UDP}
+- {name: dns-tcp, port: $COREDNS_DNS_PORT, protocol: TCP}
+endpoints:
+- addresses: ["$NODE_IP"]
+  conditions: {ready: true}
+  nodeName: $NODE_NAME
+EOF
 
 # What started against an earlier API server is restarted (see APISERVER_DEPENDENTS in lib.sh).
 for c in $(stale_dependents); do
@@ -340,6 +410,8 @@ healthzBindAddress: 127.0.0.1
 healthzPort: 10248
 readOnlyPort: 0
 resolvConf: $CLUSTER_STATE/resolv.conf
+clusterDNS: ["$CLUSTER_DNS_IP"]
+clusterDomain: $CLUSTER_DOMAIN
 podLogsDirectory: $CLUSTER_STATE/pod-logs
 registerNode: true
 serializeImagePulls: false
@@ -354,6 +426,11 @@ hairpinMode: promiscuous-bridge
 maxPods: 110
 $oom_setting
 EOF
+# the kubelet reads its config file only at start (its pods keep running while it restarts)
+if ((CONFIG_CHANGED)) && component_alive kubelet; then
+  say "kubelet.yaml changed: restarting the kubelet"
+  stop_component kubelet 10
+fi
 start_daemon kubelet "$CLUSTER_BIN/kubelet" --config="$CLUSTER_STATE/kubelet.yaml" \
   --kubeconfig="$pki/kubelet.kubeconfig" --root-dir="$CLUSTER_STATE/kubelet" \
   --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" --v=1
@@ -378,6 +455,28 @@ $oom_setting
 EOF
 start_daemon kube-proxy "$CLUSTER_BIN/kube-proxy" --config="$CLUSTER_STATE/kube-proxy.yaml" --v=1
 
+# CoreDNS serves the cluster's zones only. No forward plugin, on purpose: a name outside them gets
+# REFUSED (no server block matches) and an unknown name inside them NXDOMAIN, so no lookup ever
+# leaves the machine. No cache either: a Service is resolvable as soon as CoreDNS's watch sees it.
+write_if_changed "$CLUSTER_STATE/Corefile" <<EOF
+# CoreDNS of the devloop test cluster (written by test/cluster/up.sh)
+$CLUSTER_DOMAIN:$COREDNS_DNS_PORT in-addr.arpa:$COREDNS_DNS_PORT ip6.arpa:$COREDNS_DNS_PORT {
+    bind $NODE_IP
+    errors
+    ready 127.0.0.1:$COREDNS_READY_PORT
+    kubernetes $CLUSTER_DOMAIN in-addr.arpa ip6.arpa {
+        kubeconfig $pki/coredns.kubeconfig $CLUSTER_CONTEXT
+        pods insecure
+    }
+}
+EOF
+# no reload plugin: CoreDNS reads its Corefile only at start
+if ((CONFIG_CHANGED)) && component_alive coredns; then
+  say "Corefile changed: restarting CoreDNS"
+  stop_component coredns 5
+fi
+start_daemon coredns "$COREDNS_BIN/coredns" -conf "$CLUSTER_STATE/Corefile"
+
 # --- 10. ready ------------------------------------------------------------------------------------
 wait_for kube-controller-manager 60 "kube-controller-manager /healthz" curl -fsSk https://127.0.0.1:10257/healthz
 wait_for kube-scheduler 60 "kube-scheduler /healthz" curl -fsSk https://127.0.0.1:10259/healthz
@@ -386,6 +485,7 @@ wait_for kubelet 120 "node $NODE_NAME Ready" \
   sh -c "'$CLUSTER_BIN/kubectl' --kubeconfig '$KUBECONFIG_PATH' get node '$NODE_NAME' -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' | grep -qx True"
 wait_for kube-controller-manager 60 "ServiceAccount default/default" kctl -n default get serviceaccount default
 wait_for kube-proxy 30 "kube-proxy /healthz" curl -fsS http://127.0.0.1:10256/healthz
+wait_for coredns 30 "CoreDNS /ready on 127.0.0.1:$COREDNS_READY_PORT" curl -fsS "http://127.0.0.1:$COREDNS_READY_PORT/ready"
 
 say "up in $((SECONDS - started_at))s"
 print_export
