@@ -17,7 +17,9 @@ import { CONFIG_HINT, issueToProblems } from './issues.js';
 import { byPosition, locator } from './locate.js';
 import { applyProfiles } from './profiles.js';
 import { ConfigSchema, type ArtifactConfig, type DeployConfig, type PortForwardConfig, type RawConfig } from './schema.js';
+import { normalise } from './normalise.js';
 import { checkSemantics, lenientView } from './semantics.js';
+import { isSkaffoldText, parseSkaffoldConfig, SKAFFOLD_FILE_NAMES } from './skaffold/read.js';
 
 
 export const CONFIG_FILE_NAMES = ['devloop.config.yaml', 'devloop.config.yml', 'devloop.yaml', 'devloop.yml'];
@@ -48,6 +50,14 @@ export interface Config {
   deploy: DeployConfig;
   portForward: PortForwardConfig[];
   watch: RawConfig['watch'];
+  /** Set when the file was a Skaffold config read in its place (src/config/skaffold/). */
+  source?: {
+    format: 'skaffold';
+    /** The file's apiVersion, e.g. skaffold/v4beta14. */
+    apiVersion: string;
+    /** Keys present in the file that do not matter to a dev loop, as paths (`test`, `deploy.logs`). */
+    ignored: string[];
+  };
 }
 
 export interface LoadOptions {
@@ -70,24 +80,32 @@ export function findConfigFile(cwd: string, file?: string): string {
     }
     return resolved;
   }
+  // A devloop config anywhere up the tree wins over a skaffold.yaml, even a nearer one.
+  const found = nearest(cwd, CONFIG_FILE_NAMES) ?? nearest(cwd, SKAFFOLD_FILE_NAMES);
+  if (found) return found;
+  throw new UsageError(`no devloop.config.yaml (or skaffold.yaml) in ${path.resolve(cwd)} or any parent directory`, {
+    hint: 'Run devloop in your project, pass -f FILE, or start from devloop.config.example.yaml.',
+  });
+}
+
+/** The first of `names` in cwd or its nearest parent that has one. */
+function nearest(cwd: string, names: readonly string[]): string | undefined {
   let dir = path.resolve(cwd);
   for (;;) {
-    for (const name of CONFIG_FILE_NAMES) {
+    for (const name of names) {
       const candidate = path.join(dir, name);
       if (existsSync(candidate)) return candidate;
     }
     const parent = path.dirname(dir);
-    if (parent === dir) break;
+    if (parent === dir) return undefined;
     dir = parent;
   }
-  throw new UsageError(`no devloop.config.yaml in ${path.resolve(cwd)} or any parent directory`, {
-    hint: 'Run devloop in your project, pass -f FILE, or start from devloop.config.example.yaml.',
-  });
 }
 
 export function loadConfig(options: LoadOptions): Config {
   const file = findConfigFile(options.cwd, options.file);
   const text = readFileSync(file, 'utf8');
+  if (isSkaffoldText(text)) return parseSkaffoldConfig(text, file, options);
   return parseConfig(text, file, options);
 }
 
@@ -127,28 +145,6 @@ export function parseConfig(text: string, file: string, options: Omit<LoadOption
   const problems = checkSemantics(merged, path.dirname(file), locate, options.skipFileChecks ?? false);
   if (problems.length > 0) throw new ConfigError(problems, undefined, CONFIG_HINT);
   return normalise(merged, file, options.profiles ?? []);
-}
-
-function normalise(raw: RawConfig, file: string, profiles: string[]): Config {
-  const rootDir = path.dirname(file);
-  return {
-    file,
-    rootDir,
-    name: raw.metadata.name,
-    profiles,
-    build: {
-      tagPolicy: raw.build.tagPolicy,
-      concurrency: raw.build.concurrency,
-      push: raw.build.push,
-      artifacts: raw.build.artifacts.map((a) => {
-        const contextDir = path.resolve(rootDir, a.context);
-        return { ...a, contextDir, dockerfilePath: path.resolve(contextDir, a.dockerfile) };
-      }),
-    },
-    deploy: raw.deploy,
-    portForward: raw.portForward,
-    watch: raw.watch,
-  };
 }
 
 function firstLine(s: string): string {
