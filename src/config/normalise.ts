@@ -1,6 +1,6 @@
 /** The validated config document turned into the `Config` every phase works from: absolute paths. */
 import path from 'node:path';
-import type { Config } from './load.js';
+import type { Config } from './types.js';
 import type { RawConfig } from './schema.js';
 
 export function normalise(raw: RawConfig, file: string, profiles: string[], source?: Config['source']): Config {

@@ -300,3 +300,24 @@ metadata: { name: second }
     expect(problemsOf(text, ['minikube'])).toContainEqual(expect.stringMatching(/skaffold\.yaml:3:1: profiles: -p minikube: devloop does not read Skaffold profiles yet/));
   });
 });
+
+describe('refusals of Skaffold meanings devloop does not follow yet', () => {
+  it('says why a require needs an alias and that named ports need a number', () => {
+    const problems = problemsOf(`apiVersion: skaffold/v4beta14
+kind: Config
+build:
+  artifacts:
+    - image: acme/base
+      context: base
+    - image: acme/web
+      context: web
+      requires: [{ image: acme/base }]
+portForward:
+  - { resourceName: web, port: http }
+`);
+    expect(problems).toEqual([
+      expect.stringMatching(/skaffold\.yaml:9:18: build\.artifacts\[1\]\.requires\[0\]\.alias: a required image without alias only orders the builds .* \(add alias: NAME/),
+      expect.stringMatching(/skaffold\.yaml:11:32: portForward\[0\]\.port: expected number, got string "http": named ports are not read yet \(use the port number\)/),
+    ]);
+  });
+});

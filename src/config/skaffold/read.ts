@@ -21,7 +21,7 @@ import { normalise } from '../normalise.js';
 import { ConfigSchema } from '../schema.js';
 import { checkSemantics, lenientView } from '../semantics.js';
 import { SKAFFOLD_KEYS, type KeySpec } from './keys.js';
-import type { Config, LoadOptions } from '../load.js';
+import type { Config, LoadOptions } from '../types.js';
 
 export const SKAFFOLD_FILE_NAMES = ['skaffold.yaml'];
 
@@ -113,7 +113,9 @@ export function parseSkaffoldConfig(text: string, file: string, options: Skaffol
   const parsed = ConfigSchema.safeParse(document);
   if (!parsed.success) {
     problems.push(
-      ...parsed.error.issues.flatMap((issue) => issueToProblems({ ...issue, path: translate(issue.path as PropertyKey[]) } as typeof issue, data, locate)),
+      ...parsed.error.issues
+        .flatMap((issue) => issueToProblems({ ...issue, path: translate(issue.path as PropertyKey[]) } as typeof issue, data, locate))
+        .map(withSkaffoldFix),
     );
   }
   const semantic = checkSemantics(parsed.success ? parsed.data : lenientView(document), rootDir, translatedLocate, options.skipFileChecks ?? false);
@@ -321,6 +323,21 @@ function skaffoldPathText(text: string): string {
     .replace(/^(build\.artifacts\[\d+\])\.(dockerfile|target|buildArgs)/, '$1.docker.$2')
     .replace(/^build\.(push|concurrency)/, 'build.local.$1')
     .replace(/^deploy\.namespace/, 'deploy.kubectl.defaultNamespace');
+}
+
+/** The fix for schema problems whose cause is a Skaffold feature devloop reads differently. */
+function withSkaffoldFix(problem: ConfigProblem): ConfigProblem {
+  if (/^build\.artifacts\[\d+\]\.requires\[\d+\]\.alias$/.test(problem.path) && problem.message.startsWith('missing')) {
+    return {
+      ...problem,
+      message: 'a required image without alias only orders the builds in Skaffold; devloop passes every required image as a build arg',
+      fix: 'add alias: NAME and use it in the Dockerfile as FROM ${NAME}',
+    };
+  }
+  if (/^portForward\[\d+\]\.port$/.test(problem.path) && problem.message.includes('got string')) {
+    return { ...problem, message: `${problem.message}: named ports are not read yet`, fix: 'use the port number' };
+  }
+  return problem;
 }
 
 function dedupe(problems: ConfigProblem[]): ConfigProblem[] {
