@@ -187,7 +187,7 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
       stdin: io.stdin,
       args: parsed.args,
       flags: parsed.flags,
-      loadConfig: (options) => loadConfigFor(parsed.global, options, sink),
+      loadConfig: ({ announceTo, ...options } = {}) => loadConfigFor(parsed.global, options, announceTo ?? sink),
     };
     process.exitCode = await module.run(ctx);
   } catch (error) {

@@ -212,8 +212,11 @@ verify:
 deploy:
   logs:
     prefix: container
+profiles:
+  - name: ci
+    build: { local: { push: true } }
 `);
-    expect(loadConfig({ cwd: dir }).source?.ignored).toEqual(['test', 'verify', 'deploy.logs']);
+    expect(loadConfig({ cwd: dir }).source?.ignored).toEqual(['test', 'verify', 'deploy.logs', 'profiles[0]']);
   });
 });
 

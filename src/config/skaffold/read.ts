@@ -104,7 +104,7 @@ export function parseSkaffoldConfig(text: string, file: string, options: Skaffol
   if (data.kind !== 'Config') {
     problems.push({ ...locate(['kind']), path: 'kind', message: 'a Skaffold config has kind: Config', fix: 'set kind: Config' });
   }
-  problems.push(...profileProblems(data, options.profiles ?? [], locate));
+  problems.push(...profileProblems(data, options.profiles ?? [], locate, ignored));
 
   const { document, origins } = toDevloopDocument(data, path.dirname(file));
   const translate = (segments: PropertyKey[]) => toSkaffoldPath(segments, origins);
@@ -173,8 +173,11 @@ function stringsIn(value: unknown, at: PropertyKey[]): Array<[PropertyKey[], str
   return [];
 }
 
-/** Skaffold profiles are not applied yet: activated ones (by rule or by -p) are refused, the rest listed as ignored. */
-function profileProblems(data: Record<string, unknown>, requested: string[], locate: Locate): ConfigProblem[] {
+/**
+ * Skaffold profiles are not applied yet: activated ones (by rule or by -p) are refused; the rest,
+ * which only -p would apply, are listed as ignored (`profiles[0]`).
+ */
+function profileProblems(data: Record<string, unknown>, requested: string[], locate: Locate, ignored: string[]): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const profiles = Array.isArray(data.profiles) ? data.profiles : [];
   profiles.forEach((p, i) => {
@@ -185,6 +188,8 @@ function profileProblems(data: Record<string, unknown>, requested: string[], loc
         message: 'Skaffold activates this profile automatically; devloop does not read Skaffold profiles yet',
         fix: 'fold the profile into the config, or remove it',
       });
+    } else {
+      ignored.push(formatPath(['profiles', i]));
     }
   });
   if (requested.length > 0) {
