@@ -26,7 +26,7 @@ const refused = (does: string, instead: string): KeySpec => ({ t: 'refused', doe
 
 const WRITE_DEVLOOP = 'write the equivalent in devloop.config.yaml';
 const otherBuilder = (name: string) =>
-  refused(`builds the image with ${name}`, 'build it with a Dockerfile (docker: {dockerfile: ...}), the only builder devloop has');
+  refused(`builds the image with ${name}`, 'build it with a Dockerfile (docker.dockerfile): devloop has no other builder');
 
 const artifact = map({
   image: value,
@@ -48,8 +48,8 @@ const artifact = map({
   requires: list(map({ image: value, alias: value, path: refused('requires an artifact from another config', 'list that artifact in this file') })),
   sync: map({
     manual: list(map({ src: value, dest: value, strip: value })),
-    infer: refused('infers sync rules from the Dockerfile COPY/ADD lines', 'write the rules as sync.manual (src, dest, strip)'),
-    auto: refused('lets the builder decide which files to sync', 'write the rules as sync.manual (src, dest, strip)'),
+    infer: refused('infers sync rules from the Dockerfile COPY/ADD lines', 'write the rules as sync.manual with src, dest and strip'),
+    auto: refused('lets the builder decide which files to sync', 'write the rules as sync.manual with src, dest and strip'),
     hooks: refused('runs commands before/after each sync', 'remove sync.hooks'),
   }),
   hooks: refused('runs commands before/after the build', 'run them outside devloop'),
