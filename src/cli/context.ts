@@ -28,8 +28,11 @@ export interface CommandContext extends GlobalOptions {
   args: string[];
   /** The command's own flags, parsed. */
   flags: Record<string, string | boolean | string[] | undefined>;
-  /** Loads the config for this run (-f, -C, -p honoured). Throws ConfigError. */
-  loadConfig(options?: { skipFileChecks?: boolean }): Promise<Config>;
+  /**
+   * Loads the config for this run (-f, -C, -p honoured). Throws ConfigError. When the file is a
+   * Skaffold config, says so once per run as info messages on `announceTo` (default: `sink`).
+   */
+  loadConfig(options?: { skipFileChecks?: boolean; announceTo?: EventSink }): Promise<Config>;
 }
 
 export interface CommandModule {

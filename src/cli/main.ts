@@ -187,7 +187,7 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
       stdin: io.stdin,
       args: parsed.args,
       flags: parsed.flags,
-      loadConfig: (options) => loadConfigFor(parsed.global, options),
+      loadConfig: ({ announceTo, ...options } = {}) => loadConfigFor(parsed.global, options, announceTo ?? sink),
     };
     process.exitCode = await module.run(ctx);
   } catch (error) {
@@ -210,7 +210,19 @@ function reportError(error: DevloopError, sink: EventSink, _io: MainIO): void {
 }
 
 /** Loads the config lazily, so --help and --version never import the YAML parser or the schema. */
-async function loadConfigFor(global: GlobalOptions, options: { skipFileChecks?: boolean } = {}) {
+async function loadConfigFor(global: GlobalOptions, options: { skipFileChecks?: boolean } = {}, sink?: EventSink) {
   const { loadConfig } = await import('../config/load.js');
-  return loadConfig({ cwd: global.cwd, file: global.configFile, profiles: global.profiles, ...options });
+  const config = loadConfig({ cwd: global.cwd, file: global.configFile, profiles: global.profiles, ...options });
+  // Said once per run, not on every reload of the dev loop.
+  if (config.source && sink && !announced.has(sink)) {
+    announced.add(sink);
+    sink.emit({ type: 'message', level: 'info', text: `reading ${config.file}: a Skaffold config (${config.source.apiVersion})` });
+    if (config.source.ignored.length > 0) {
+      sink.emit({ type: 'message', level: 'info', text: `ignored (no effect on a dev loop): ${config.source.ignored.join(', ')}` });
+    }
+  }
+  return config;
 }
+
+/** Sinks that have been told the config is a Skaffold config. */
+const announced = new WeakSet<EventSink>();

@@ -8,8 +8,11 @@ import { EnvironmentError } from '../errors.js';
 import type { EventSink } from '../events.js';
 
 export async function run(ctx: CommandContext): Promise<number> {
-  const config = await ctx.loadConfig();
   const warn = (text: string) => ctx.stderr.write(`warning: ${text}\n`);
+  // Which file was read (a Skaffold config) goes to stderr too.
+  const config = await ctx.loadConfig({
+    announceTo: { emit: (e) => (e.type === 'message' && e.level === 'info' ? ctx.stderr.write(`${e.text}\n`) : undefined) },
+  });
   // Only warnings reach the user: everything on stdout is the YAML.
   const sink: EventSink = { emit: (e) => (e.type === 'message' && e.level === 'warn' ? warn(e.text) : undefined) };
   const { createKubeClient } = await import('../kube/client.js');

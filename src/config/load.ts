@@ -16,50 +16,16 @@ import { ConfigError, UsageError } from '../errors.js';
 import { CONFIG_HINT, issueToProblems } from './issues.js';
 import { byPosition, locator } from './locate.js';
 import { applyProfiles } from './profiles.js';
-import { ConfigSchema, type ArtifactConfig, type DeployConfig, type PortForwardConfig, type RawConfig } from './schema.js';
+import { ConfigSchema } from './schema.js';
+import type { Config, LoadOptions } from './types.js';
+import { normalise } from './normalise.js';
 import { checkSemantics, lenientView } from './semantics.js';
+import { isSkaffoldText, parseSkaffoldConfig, SKAFFOLD_FILE_NAMES } from './skaffold/read.js';
 
 
 export const CONFIG_FILE_NAMES = ['devloop.config.yaml', 'devloop.config.yml', 'devloop.yaml', 'devloop.yml'];
 
-/** An artifact with its paths resolved. */
-export interface Artifact extends ArtifactConfig {
-  /** Absolute build context directory. */
-  contextDir: string;
-  /** Absolute Dockerfile path. */
-  dockerfilePath: string;
-}
-
-/** The normalised config every phase works from. */
-export interface Config {
-  /** Absolute path of the config file. */
-  file: string;
-  /** Directory of the config file: every relative path in the config is relative to it. */
-  rootDir: string;
-  /** metadata.name: scopes labels and the inventory. */
-  name: string;
-  profiles: string[];
-  build: {
-    tagPolicy: RawConfig['build']['tagPolicy'];
-    concurrency: number;
-    push: 'auto' | boolean;
-    artifacts: Artifact[];
-  };
-  deploy: DeployConfig;
-  portForward: PortForwardConfig[];
-  watch: RawConfig['watch'];
-}
-
-export interface LoadOptions {
-  /** Directory to start the search from (the -C flag, else the process cwd). */
-  cwd: string;
-  /** Explicit config file (the -f flag), relative to cwd. */
-  file?: string;
-  /** Profiles to activate, in order (-p). */
-  profiles?: string[];
-  /** Skip checks that touch the filesystem beyond the config file (contexts, Dockerfiles). */
-  skipFileChecks?: boolean;
-}
+export type { Artifact, Config, LoadOptions } from './types.js';
 
 /** The config file for cwd: -f if given, else the nearest of CONFIG_FILE_NAMES in cwd or a parent. */
 export function findConfigFile(cwd: string, file?: string): string {
@@ -70,24 +36,32 @@ export function findConfigFile(cwd: string, file?: string): string {
     }
     return resolved;
   }
+  // A devloop config anywhere up the tree wins over a skaffold.yaml, even a nearer one.
+  const found = nearest(cwd, CONFIG_FILE_NAMES) ?? nearest(cwd, SKAFFOLD_FILE_NAMES);
+  if (found) return found;
+  throw new UsageError(`no devloop.config.yaml (or skaffold.yaml) in ${path.resolve(cwd)} or any parent directory`, {
+    hint: 'Run devloop in your project, pass -f FILE, or start from devloop.config.example.yaml.',
+  });
+}
+
+/** The first of `names` in cwd or its nearest parent that has one. */
+function nearest(cwd: string, names: readonly string[]): string | undefined {
   let dir = path.resolve(cwd);
   for (;;) {
-    for (const name of CONFIG_FILE_NAMES) {
+    for (const name of names) {
       const candidate = path.join(dir, name);
       if (existsSync(candidate)) return candidate;
     }
     const parent = path.dirname(dir);
-    if (parent === dir) break;
+    if (parent === dir) return undefined;
     dir = parent;
   }
-  throw new UsageError(`no devloop.config.yaml in ${path.resolve(cwd)} or any parent directory`, {
-    hint: 'Run devloop in your project, pass -f FILE, or start from devloop.config.example.yaml.',
-  });
 }
 
 export function loadConfig(options: LoadOptions): Config {
   const file = findConfigFile(options.cwd, options.file);
   const text = readFileSync(file, 'utf8');
+  if (isSkaffoldText(text)) return parseSkaffoldConfig(text, file, options);
   return parseConfig(text, file, options);
 }
 
@@ -127,28 +101,6 @@ export function parseConfig(text: string, file: string, options: Omit<LoadOption
   const problems = checkSemantics(merged, path.dirname(file), locate, options.skipFileChecks ?? false);
   if (problems.length > 0) throw new ConfigError(problems, undefined, CONFIG_HINT);
   return normalise(merged, file, options.profiles ?? []);
-}
-
-function normalise(raw: RawConfig, file: string, profiles: string[]): Config {
-  const rootDir = path.dirname(file);
-  return {
-    file,
-    rootDir,
-    name: raw.metadata.name,
-    profiles,
-    build: {
-      tagPolicy: raw.build.tagPolicy,
-      concurrency: raw.build.concurrency,
-      push: raw.build.push,
-      artifacts: raw.build.artifacts.map((a) => {
-        const contextDir = path.resolve(rootDir, a.context);
-        return { ...a, contextDir, dockerfilePath: path.resolve(contextDir, a.dockerfile) };
-      }),
-    },
-    deploy: raw.deploy,
-    portForward: raw.portForward,
-    watch: raw.watch,
-  };
 }
 
 function firstLine(s: string): string {

@@ -1,0 +1,27 @@
+/** The validated config document turned into the `Config` every phase works from: absolute paths. */
+import path from 'node:path';
+import type { Config } from './types.js';
+import type { RawConfig } from './schema.js';
+
+export function normalise(raw: RawConfig, file: string, profiles: string[], source?: Config['source']): Config {
+  const rootDir = path.dirname(file);
+  return {
+    file,
+    rootDir,
+    name: raw.metadata.name,
+    profiles,
+    build: {
+      tagPolicy: raw.build.tagPolicy,
+      concurrency: raw.build.concurrency,
+      push: raw.build.push,
+      artifacts: raw.build.artifacts.map((a) => {
+        const contextDir = path.resolve(rootDir, a.context);
+        return { ...a, contextDir, dockerfilePath: path.resolve(contextDir, a.dockerfile) };
+      }),
+    },
+    deploy: raw.deploy,
+    portForward: raw.portForward,
+    watch: raw.watch,
+    ...(source ? { source } : {}),
+  };
+}

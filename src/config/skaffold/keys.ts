@@ -1,0 +1,131 @@
+/**
+ * The keys of a Skaffold config (skaffold/v2beta* .. skaffold/v4beta14) as devloop reads them:
+ * mapped (`value`, `map`, `list`, `free`), ignored because they do not change a dev loop, or
+ * refused because ignoring them would change what happens. A key missing from this table is
+ * reported as unknown, with a did-you-mean among its siblings.
+ */
+
+export type KeySpec =
+  /** A mapped value; its type is checked by devloop's schema after mapping. */
+  | { t: 'value' }
+  /** A mapping of user-chosen names (buildArgs, labels): any keys. */
+  | { t: 'free' }
+  | { t: 'map'; keys: Record<string, KeySpec> }
+  | { t: 'list'; item: KeySpec }
+  /** Read by Skaffold, irrelevant to a dev loop: listed once as ignored. */
+  | { t: 'ignored'; why: string }
+  /** Read by Skaffold in a way devloop does not follow: reported as a problem. */
+  | { t: 'refused'; does: string; instead: string };
+
+const value: KeySpec = { t: 'value' };
+const free: KeySpec = { t: 'free' };
+const map = (keys: Record<string, KeySpec>): KeySpec => ({ t: 'map', keys });
+const list = (item: KeySpec): KeySpec => ({ t: 'list', item });
+const ignored = (why: string): KeySpec => ({ t: 'ignored', why });
+const refused = (does: string, instead: string): KeySpec => ({ t: 'refused', does, instead });
+
+const WRITE_DEVLOOP = 'write the equivalent in devloop.config.yaml';
+const otherBuilder = (name: string) =>
+  refused(`builds the image with ${name}`, 'build it with a Dockerfile (docker.dockerfile): devloop has no other builder');
+
+const artifact = map({
+  image: value,
+  context: value,
+  docker: map({
+    dockerfile: value,
+    target: value,
+    buildArgs: free,
+    cacheFrom: ignored('build cache hints only change build speed'),
+    noCache: refused('builds without the layer cache', 'remove noCache; devloop uses the Docker cache'),
+    network: refused('runs RUN steps on another Docker network', 'remove network'),
+    addHost: refused('adds /etc/hosts entries during the build', 'remove addHost'),
+    secrets: refused('mounts build secrets', 'remove secrets'),
+    ssh: refused('forwards an SSH agent to the build', 'remove ssh'),
+    cliFlags: refused('passes extra flags to docker build', 'remove cliFlags'),
+    pullParent: ignored('devloop never pulls: no registry is assumed reachable'),
+    squash: ignored('squashing layers does not change what runs'),
+  }),
+  requires: list(map({ image: value, alias: value, path: refused('requires an artifact from another config', 'list that artifact in this file') })),
+  sync: map({
+    manual: list(map({ src: value, dest: value, strip: value })),
+    infer: refused('infers sync rules from the Dockerfile COPY/ADD lines', 'write the rules as sync.manual with src, dest and strip'),
+    auto: refused('lets the builder decide which files to sync', 'write the rules as sync.manual with src, dest and strip'),
+    hooks: refused('runs commands before/after each sync', 'remove sync.hooks'),
+  }),
+  hooks: refused('runs commands before/after the build', 'run them outside devloop'),
+  platforms: refused('builds for other CPU platforms', 'remove platforms; devloop builds for the engine\'s platform'),
+  runtimeType: ignored('only used by skaffold debug'),
+  jib: otherBuilder('Jib'),
+  kaniko: otherBuilder('Kaniko in the cluster'),
+  bazel: otherBuilder('Bazel'),
+  ko: otherBuilder('ko'),
+  buildpacks: otherBuilder('Cloud Native Buildpacks'),
+  custom: otherBuilder('a custom script'),
+});
+
+const kubectlDeploy = map({
+  manifests: value,
+  defaultNamespace: value,
+  remoteManifests: refused('applies manifests fetched from the cluster', 'copy them into the repository and list them in manifests'),
+  flags: refused('passes extra flags to kubectl', 'remove flags'),
+  hooks: refused('runs commands before/after the deploy', 'run them outside devloop'),
+});
+
+const helmOrKustomize = (what: string) => refused(`deploys with ${what}`, `this version reads raw manifests only: ${WRITE_DEVLOOP} (deploy.${what === 'Helm' ? 'helm' : 'kustomize'})`);
+
+export const SKAFFOLD_KEYS: KeySpec = map({
+  apiVersion: value,
+  kind: value,
+  metadata: map({ name: value, labels: ignored('labels on the config itself'), annotations: ignored('annotations on the config itself') }),
+  requires: refused('reads other Skaffold configs (multi-config)', `put everything in one skaffold.yaml, or ${WRITE_DEVLOOP}`),
+  build: map({
+    artifacts: list(artifact),
+    tagPolicy: map({
+      gitCommit: free,
+      inputDigest: free,
+      sha256: free,
+      dateTime: free,
+      envTemplate: refused('tags images from a template of environment variables', 'use gitCommit, inputDigest, sha256 or dateTime'),
+      customTemplate: refused('tags images from a template', 'use gitCommit, inputDigest, sha256 or dateTime'),
+    }),
+    local: map({
+      push: value,
+      concurrency: value,
+      useBuildkit: ignored('devloop builds with the Docker engine\'s own builder'),
+      useDockerCLI: ignored('devloop always uses the docker CLI'),
+      tryImportMissing: ignored('devloop never imports images from a registry'),
+    }),
+    insecureRegistries: ignored('registry TLS settings are the Docker engine\'s'),
+    platforms: refused('builds for other CPU platforms', 'remove platforms'),
+    googleCloudBuild: refused('builds on Google Cloud Build', 'build locally: remove googleCloudBuild'),
+    cluster: refused('builds in the cluster with Kaniko', 'build locally: remove cluster'),
+  }),
+  manifests: map({
+    rawYaml: value,
+    kustomize: helmOrKustomize('Kustomize'),
+    helm: helmOrKustomize('Helm'),
+    kpt: refused('renders with kpt', WRITE_DEVLOOP),
+    hooks: refused('runs commands before/after rendering', 'run them outside devloop'),
+    transform: refused('transforms manifests with kpt functions', 'apply the transformation to the files'),
+    validate: refused('validates manifests with kpt functions', 'remove validate'),
+  }),
+  deploy: map({
+    kubeContext: value,
+    statusCheckDeadlineSeconds: value,
+    statusCheck: ignored('devloop always waits for workloads to become ready'),
+    tolerateFailuresUntilDeadline: ignored('devloop waits until the deadline either way'),
+    logs: ignored('devloop shows the logs of every container'),
+    kubectl: kubectlDeploy,
+    kustomize: helmOrKustomize('Kustomize'),
+    helm: helmOrKustomize('Helm'),
+    kpt: refused('deploys with kpt', WRITE_DEVLOOP),
+    docker: refused('runs containers in Docker, not Kubernetes', 'deploy to Kubernetes with manifests'),
+    cloudrun: refused('deploys to Cloud Run', 'deploy to Kubernetes with manifests'),
+  }),
+  portForward: list(map({ resourceType: value, resourceName: value, namespace: value, port: value, localPort: value, address: value })),
+  profiles: value,
+  test: ignored('tests are not part of the dev loop'),
+  verify: ignored('verification tests are not part of the dev loop'),
+  customActions: refused('defines custom actions for skaffold exec', 'run them outside devloop'),
+  resourceSelector: refused('replaces images in custom resource kinds', 'use built-in workload kinds'),
+});

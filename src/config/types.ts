@@ -1,0 +1,49 @@
+/** The normalised config every phase works from, and the options of loading it. */
+import type { ArtifactConfig, DeployConfig, PortForwardConfig, RawConfig } from './schema.js';
+
+/** An artifact with its paths resolved. */
+export interface Artifact extends ArtifactConfig {
+  /** Absolute build context directory. */
+  contextDir: string;
+  /** Absolute Dockerfile path. */
+  dockerfilePath: string;
+}
+
+/** The normalised config every phase works from. */
+export interface Config {
+  /** Absolute path of the config file. */
+  file: string;
+  /** Directory of the config file: every relative path in the config is relative to it. */
+  rootDir: string;
+  /** metadata.name: scopes labels and the inventory. */
+  name: string;
+  profiles: string[];
+  build: {
+    tagPolicy: RawConfig['build']['tagPolicy'];
+    concurrency: number;
+    push: 'auto' | boolean;
+    artifacts: Artifact[];
+  };
+  deploy: DeployConfig;
+  portForward: PortForwardConfig[];
+  watch: RawConfig['watch'];
+  /** Set when the file was a Skaffold config read in its place (src/config/skaffold/). */
+  source?: {
+    format: 'skaffold';
+    /** The file's apiVersion, e.g. skaffold/v4beta14. */
+    apiVersion: string;
+    /** Keys present in the file that do not matter to a dev loop, as paths (`test`, `deploy.logs`). */
+    ignored: string[];
+  };
+}
+
+export interface LoadOptions {
+  /** Directory to start the search from (the -C flag, else the process cwd). */
+  cwd: string;
+  /** Explicit config file (the -f flag), relative to cwd. */
+  file?: string;
+  /** Profiles to activate, in order (-p). */
+  profiles?: string[];
+  /** Skip checks that touch the filesystem beyond the config file (contexts, Dockerfiles). */
+  skipFileChecks?: boolean;
+}
