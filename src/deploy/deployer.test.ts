@@ -55,3 +55,30 @@ describe('KubeDeployer prune of a Namespace no longer rendered', () => {
     expect(journal()).toEqual(['ConfigMap/shop2/app-config', 'Namespace//shop2']);
   });
 });
+
+describe('KubeDeployer into a new namespace', () => {
+  it('applies what starts no pods at once, and workloads only once the namespace has its ServiceAccount and CA', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'devloop-nssetup-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    // The controllers of this fake set a new namespace up 300 ms after it is created.
+    const { kube, live } = await startFakeApi([], { namespaceSetupMs: 300 }, cleanups);
+    project(dir, 'shop');
+    writeFileSync(
+      path.join(dir, 'k8s', 'web.yaml'),
+      `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: shop\nspec:\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers: [{name: web, image: nginx}]\n`,
+    );
+    const config = loadConfig({ cwd: dir, skipFileChecks: true });
+    const sink = new CollectingSink();
+    await new KubeDeployer(config, kube).deploy(config, { images: new Map(), wait: false, signal: new AbortController().signal, sink });
+    const version = (k: string) => Number(live.get(k)?.metadata.resourceVersion);
+    // Order of writes on the server: the ConfigMap before the set-up, the Deployment after it.
+    expect(version('ConfigMap/shop/app-config')).toBeLessThan(version('ServiceAccount/shop/default'));
+    expect(version('ConfigMap/shop/kube-root-ca.crt')).toBeLessThan(version('apps/Deployment/shop/web'));
+    expect(version('ServiceAccount/shop/default')).toBeLessThan(version('apps/Deployment/shop/web'));
+    const phases = sink.ofType('phase').filter((e) => e.status !== 'started').map((e) => e.name);
+    expect(phases).toEqual(expect.arrayContaining(['deploy/render', 'deploy/ownership-check', 'deploy/inventory-read', 'deploy/inventory-write', 'deploy/apply/namespaces', 'deploy/namespace-setup', 'deploy/apply/objects', 'deploy/apply/workloads', 'deploy/inventory-uids']));
+    const setup = sink.ofType('phase').find((e) => e.name === 'deploy/namespace-setup' && e.status === 'finished')!;
+    expect(setup.durationMs).toBeGreaterThanOrEqual(250);
+    expect(setup.durationMs).toBeLessThan(2_000);
+  });
+});
