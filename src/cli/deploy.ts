@@ -24,22 +24,20 @@ export async function run(ctx: CommandContext): Promise<number> {
   sink.emit({ type: 'phase', name: 'deploy/start-up', status: 'started', atMs: 0 });
   sink.emit({ type: 'phase', name: 'deploy/start-up', status: 'finished', atMs: Math.round(performance.now()), durationMs: Math.round(performance.now()) });
   const config = await timePhase(sink, 'deploy/load-config', () => ctx.loadConfig());
-  const kube = await timePhase(sink, 'deploy/connect', async () => {
-    const { createKubeClient } = await import('../kube/client.js');
-    const client = await createKubeClient(config, { lightweight: true });
-    try {
-      // Fail on an unreachable cluster before spending time on builds.
-      await client.ping(ctx.signal);
-    } catch (error) {
-      client.close();
-      throw error;
-    }
-    return client;
-  });
+  const { createKubeClient } = await import('../kube/client.js');
+  const kube = await createKubeClient(config, { lightweight: true });
   try {
     const { createDeployer, loadImages, shouldPush } = await import('../deploy/index.js');
     const deployer = createDeployer(config, kube);
-    const target = await timePhase(sink, 'deploy/image-target', () => deployer.imageTarget(ctx.signal));
+    // Discovery is needed by the render after the build: fetched meanwhile (a failure here is
+    // forgotten; the render asks again and reports it).
+    kube.discover(ctx.signal).catch(() => undefined);
+    // Fail on an unreachable cluster before spending time on builds; the image target is read at
+    // the same time (both are one request).
+    const [, target] = await Promise.all([
+      timePhase(sink, 'deploy/connect', () => kube.ping(ctx.signal)),
+      timePhase(sink, 'deploy/image-target', () => deployer.imageTarget(ctx.signal)),
+    ]);
     const push = shouldPush(config, target, Boolean(ctx.flags.push));
     const results = await timePhase(sink, 'deploy/build', async () => {
       const { createBuilder } = await import('../build/index.js');
