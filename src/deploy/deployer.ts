@@ -10,7 +10,7 @@
 import type { Config } from '../config/load.js';
 import { ConfigError, EnvironmentError, InterruptedError, throwIfAborted, UsageError } from '../errors.js';
 import { timePhase, type EventSink } from '../events.js';
-import { sleep, type KubeClient } from '../kube/client.js';
+import type { KubeClient } from '../kube/client.js';
 import { isForbidden, KubeApiError } from '../kube/errors.js';
 import { describeObject, identity, keyOf, joinApiVersion, type KubeObject } from '../kube/types.js';
 import { detectImageTarget } from './image-target.js';
@@ -36,6 +36,9 @@ export const POD_MAKING_KINDS = new Set(['Pod', 'Deployment', 'StatefulSet', 'Da
 
 /** How long a deploy waits for a new namespace's ServiceAccount and CA ConfigMap before going on. */
 const NAMESPACE_SETUP_TIMEOUT_MS = 5_000;
+
+/** How long a deploy waits for the CRDs it applied to be established. */
+const CRD_ESTABLISHED_TIMEOUT_MS = 60_000;
 
 /** Apply order: Namespaces, then CRDs, then everything else (in manifest order). */
 export function applyPhases(objects: readonly RenderedObject[]): RenderedObject[][] {
@@ -307,21 +310,43 @@ export class KubeDeployer implements Deployer {
     sink.emit({ type: 'message', level: 'debug', text: `new namespaces ${namespaces.join(', ')} ${missing.size ? `not yet set up after ${NAMESPACE_SETUP_TIMEOUT_MS / 1000} s (missing ${[...missing].join(', ')}); going on` : 'set up'} (${Date.now() - started} ms)` });
   }
 
+  /**
+   * Waits (up to 60 s) until every CRD applied is Established, watching each (list, then watch), so
+   * custom objects of its kinds can be applied next; then forgets the discovery cache. Throws
+   * EnvironmentError when one is not established in time, InterruptedError on abort.
+   */
   private async waitForCrds(crds: KubeObject[], signal: AbortSignal, sink: EventSink): Promise<void> {
-    const deadline = Date.now() + 60_000;
-    for (const crd of crds) {
-      for (;;) {
-        const live = await this.kube.get(keyOf(crd), signal);
-        const conds = ((live?.status as { conditions?: Array<{ type: string; status: string }> } | undefined)?.conditions ?? []);
-        if (conds.some((c) => c.type === 'Established' && c.status === 'True')) break;
-        if (signal.aborted) throw new InterruptedError();
-        if (Date.now() > deadline) {
-          throw new EnvironmentError(`CustomResourceDefinition ${crd.metadata.name} was not established within 60s`, { hint: 'Check the CRD with kubectl describe crd.' });
+    const established = (o: KubeObject) =>
+      (((o.status as { conditions?: Array<{ type: string; status: string }> } | undefined)?.conditions ?? [])).some((c) => c.type === 'Established' && c.status === 'True');
+    await Promise.all(
+      crds.map(async (crd) => {
+        const resource = await this.kube.resourceFor(crd.apiVersion, crd.kind, signal);
+        const watch = new AbortController();
+        const stop = () => watch.abort();
+        const timer = setTimeout(stop, CRD_ESTABLISHED_TIMEOUT_MS);
+        signal.addEventListener('abort', stop, { once: true });
+        let done = established(crd);
+        try {
+          if (!done) {
+            await this.kube.watch(resource, { fieldSelector: `metadata.name=${crd.metadata.name}`, signal: watch.signal }, (type, live) => {
+              if (type !== 'DELETED' && established(live)) {
+                done = true;
+                stop();
+              }
+            });
+          }
+        } finally {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', stop);
+          watch.abort();
         }
-        await sleep(250, signal);
-      }
-      sink.emit({ type: 'deploy', status: 'ready', object: describeObject(keyOf(crd)), message: 'established' });
-    }
+        if (signal.aborted) throw new InterruptedError();
+        if (!done) {
+          throw new EnvironmentError(`CustomResourceDefinition ${crd.metadata.name} was not established within ${CRD_ESTABLISHED_TIMEOUT_MS / 1000}s`, { hint: 'Check the CRD with kubectl describe crd.' });
+        }
+        sink.emit({ type: 'deploy', status: 'ready', object: describeObject(keyOf(crd)), message: 'established' });
+      }),
+    );
     this.kube.refreshDiscovery();
   }
 
