@@ -1,6 +1,9 @@
 /**
- * The real Deployer: render -> check ownership -> record the inventory -> apply (namespaces and
- * CRDs first) -> record UIDs -> prune what is no longer rendered -> wait for the rollout.
+ * The real Deployer: render -> check ownership (with the in-cluster record read meanwhile) ->
+ * record the inventory -> apply (namespaces, then CRDs, then the rest; in a new namespace, objects
+ * that start no pods go in while it is set up, workloads once it is) -> then, at the same time,
+ * record UIDs and prune what is no longer rendered, and wait for the rollout. Each step is a
+ * `phase` event (timePhase), so `-v` and `--output json` show where the time goes.
  *
  * Contract: the local journal and the in-cluster record list every object before the first apply
  * call, so a crash at any point leaves `devloop down` able to delete everything. Objects devloop did
