@@ -39,6 +39,8 @@ export async function run(ctx: CommandContext): Promise<number> {
       timePhase(sink, 'deploy/image-target', () => deployer.imageTarget(ctx.signal)),
     ]);
     const push = shouldPush(config, target, Boolean(ctx.flags.push));
+    // What the deploy reads that no image tag changes is read while the build runs.
+    deployer.prefetch?.(config, ctx.signal, sink);
     const results = await timePhase(sink, 'deploy/build', async () => {
       const { createBuilder } = await import('../build/index.js');
       return createBuilder().build(config, {

@@ -82,3 +82,35 @@ describe('KubeDeployer into a new namespace', () => {
     expect(setup.durationMs).toBeLessThan(2_000);
   });
 });
+
+describe('KubeDeployer.prefetch', () => {
+  it('reads while the build would run, and the ownership check still holds, also when the prefetch rendered other objects', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'devloop-prefetch-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const foreign = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'app-config', namespace: 'shop', uid: 'theirs' }, data: { mine: 'no' } };
+    const { kube, live } = await startFakeApi([foreign], {}, cleanups);
+    const deploy = async (prefetchDir: string) => {
+      const config = loadConfig({ cwd: dir, skipFileChecks: true });
+      const deployer = new KubeDeployer(config, kube);
+      const sink = new CollectingSink();
+      const prefetchConfig = prefetchDir === dir ? config : loadConfig({ cwd: prefetchDir, skipFileChecks: true });
+      deployer.prefetch(prefetchConfig, new AbortController().signal, sink);
+      const outcome = await deployer.deploy(config, { images: new Map(), wait: false, signal: new AbortController().signal, sink }).then(() => 'deployed', (e: Error) => e.message);
+      return { outcome, phases: sink.ofType('phase').filter((e) => e.status === 'finished').map((e) => e.name) };
+    };
+    project(dir, 'shop');
+    const same = await deploy(dir);
+    expect(same.outcome).toBe('ConfigMap/shop/app-config already exists and was not created by devloop for project "shop": nothing was applied');
+    // The reads ran once, inside the prefetch.
+    expect(same.phases.filter((n) => n === 'deploy/ownership-check')).toHaveLength(1);
+    expect(same.phases.indexOf('deploy/ownership-check')).toBeLessThan(same.phases.indexOf('deploy/prefetch'));
+
+    // A prefetch of another project's objects is not taken for this deploy's.
+    const other = mkdtempSync(path.join(os.tmpdir(), 'devloop-prefetch-other-'));
+    cleanups.push(() => rmSync(other, { recursive: true, force: true }));
+    project(other, 'elsewhere');
+    const mismatched = await deploy(other);
+    expect(mismatched.outcome).toContain('ConfigMap/shop/app-config already exists');
+    expect(live.get('ConfigMap/shop/app-config')?.data).toEqual({ mine: 'no' });
+  });
+});

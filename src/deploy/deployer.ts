@@ -51,10 +51,19 @@ export function applyPhases(objects: readonly RenderedObject[]): RenderedObject[
   return [ns, crds, rest].filter((p) => p.length > 0);
 }
 
+/** What a deploy reads before it writes: rendered identities, their live objects, the in-cluster record. */
+interface LiveReads {
+  ids: string[];
+  existing: Array<KubeObject | undefined>;
+  cluster: { objects: ObjectRef[]; uid?: string };
+}
+
 export class KubeDeployer implements Deployer {
   private target?: Promise<ImageTarget>;
   /** Objects applied by the last deploy of this process, for `down` on Ctrl-C. */
   private lastInventory: ObjectRef[] = [];
+  /** The reads started by prefetch(), for the next deploy of the same config. */
+  private prefetched?: { config: Config; reads: Promise<LiveReads> };
 
 
   constructor(
@@ -88,6 +97,27 @@ export class KubeDeployer implements Deployer {
     return renderObjects(objects, { project: config.name, namespace: this.namespace(config), images, isNamespaced: scope });
   }
 
+  prefetch(config: Config, signal: AbortSignal, sink?: EventSink): void {
+    const work = async () => {
+      // Image tags change no object's identity: rendering without them names the same objects.
+      const rendered = await this.render(config, new Map(), signal);
+      return { ids: rendered.map((o) => identity(keyOf(o.object))), ...(await this.readLive(rendered, config, signal, sink)) };
+    };
+    const reads = sink ? timePhase(sink, 'deploy/prefetch', work) : work();
+    reads.catch(() => undefined);
+    this.prefetched = { config, reads };
+  }
+
+  /** The live objects for the ownership check and the in-cluster record: independent reads, both at once. */
+  private async readLive(rendered: readonly RenderedObject[], config: Config, signal: AbortSignal, sink?: EventSink): Promise<Omit<LiveReads, 'ids'>> {
+    const time = <T>(name: string, work: () => Promise<T>) => (sink ? timePhase(sink, name, work) : work());
+    const [existing, cluster] = await Promise.all([
+      time('deploy/ownership-check', () => this.readExisting(rendered, signal)),
+      time('deploy/inventory-read', () => readClusterInventory(this.kube, config.name, signal)),
+    ]);
+    return { existing, cluster };
+  }
+
   async deploy(config: Config, options: DeployOptions): Promise<DeployResult> {
     const { signal, sink } = options;
     const started = Date.now();
@@ -95,12 +125,14 @@ export class KubeDeployer implements Deployer {
     const rendered = await timePhase(sink, 'deploy/render', () => this.render(config, options.images, signal, sink));
     throwIfAborted(signal);
 
-    // The ownership check and the in-cluster record are independent reads: both at once.
     const store = new InventoryStore(config.rootDir, this.kube.context, config.name, this.kube.server);
-    const [existing, cluster] = await Promise.all([
-      timePhase(sink, 'deploy/ownership-check', () => this.readExisting(rendered, signal)),
-      timePhase(sink, 'deploy/inventory-read', () => readClusterInventory(this.kube, config.name, signal)),
-    ]);
+    const early = this.prefetched?.config === config ? await this.prefetched.reads.catch(() => undefined) : undefined;
+    this.prefetched = undefined;
+    const ids = rendered.map((o) => identity(keyOf(o.object)));
+    const { existing, cluster } =
+      early && early.ids.length === ids.length && early.ids.every((id, i) => id === ids[i])
+        ? early
+        : await this.readLive(rendered, config, signal, sink);
     throwIfAborted(signal);
     // Ownership: nothing is applied when any rendered object belongs to someone else.
     const collisions = rendered
