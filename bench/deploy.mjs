@@ -14,7 +14,8 @@
  * before each so neither inherits the kubelet's teardown of the other's pods; statistics and
  * ratios from stats.mjs.
  *
- * Usage: node bench/deploy.mjs [--iterations N (>= 10)]   (needs dist/ built, Docker and the test cluster)
+ * Usage: node bench/deploy.mjs [--iterations N (>= 10)] [--deploy-only]   (needs dist/ built, Docker and the test cluster)
+ * --deploy-only: measure 1. only (the deploy of the blog fixture).
  * Bounded: N samples per side and measure, 40 minutes in all.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -160,6 +161,10 @@ async function main() {
     rmSync(kcDir, { recursive: true, force: true });
   }
 
+  if (process.argv.includes('--deploy-only')) {
+    printTable(`devloop deploy against kubectl, cluster ${kubeconfig}; times in ms`, rows);
+    return;
+  }
   // ---- 2. down vs kubectl delete on 100 objects (each side applies, untimed, before its delete)
   const c = `bench-cm-dl-${id}`;
   const d = `bench-cm-kc-${id}`;

@@ -10,7 +10,7 @@
  * - observe (observe/):         `pod`, `log`, `portForward`
  * - teardown (teardown/):       `teardown`
  * - the dev loop (dev/):        `cluster` (reachability of the API server)
- * - anyone:                     `message`
+ * - anyone:                     `message`, `phase` (through `timePhase`)
  * - cli/main.ts only:           `error`
  *
  * Contract: events are plain data (JSON-serialisable); emitting never blocks and never throws.
@@ -184,6 +184,23 @@ export interface MessageEvent {
   text: string;
 }
 
+/**
+ * One timed step of a command (`deploy/render`, `deploy/apply/namespaces`,
+ * `deploy/wait/deployment/blog/posts`...), emitted by `timePhase` when it starts and when it ends:
+ * the timeline `-v` prints and `--output json` carries. Phases nest by name (`deploy/apply` holds
+ * `deploy/apply/namespaces`) and may overlap (waits per workload run in parallel).
+ */
+export interface PhaseEvent {
+  type: 'phase';
+  /** Slash-separated, outermost first: `deploy/wait/deployment/blog/posts`. */
+  name: string;
+  status: 'started' | 'finished' | 'failed';
+  /** Milliseconds since the process started (performance.now()), so start-up cost shows too. */
+  atMs: number;
+  /** With `finished` and `failed`: how long the phase took. */
+  durationMs?: number;
+}
+
 export interface ErrorEvent {
   type: 'error';
   error: ReturnType<DevloopError['toJSON']>;
@@ -202,6 +219,7 @@ export type DevloopEvent =
   | TeardownEvent
   | ClusterEvent
   | MessageEvent
+  | PhaseEvent
   | ErrorEvent;
 
 /** Where phases send their events. Implementations must not throw and must not block. */
@@ -217,5 +235,23 @@ export class CollectingSink implements EventSink {
   }
   ofType<T extends DevloopEvent['type']>(type: T): Extract<DevloopEvent, { type: T }>[] {
     return this.events.filter((e): e is Extract<DevloopEvent, { type: T }> => e.type === type);
+  }
+}
+
+/**
+ * Runs `work` as phase `name`: emits `phase` started, then finished (or failed, when `work` throws;
+ * the error propagates unchanged) with its duration. Adds no waiting of its own.
+ */
+export async function timePhase<T>(sink: EventSink, name: string, work: () => Promise<T> | T): Promise<T> {
+  const start = performance.now();
+  sink.emit({ type: 'phase', name, status: 'started', atMs: Math.round(start) });
+  let status: PhaseEvent['status'] = 'failed';
+  try {
+    const result = await work();
+    status = 'finished';
+    return result;
+  } finally {
+    const end = performance.now();
+    sink.emit({ type: 'phase', name, status, atMs: Math.round(end), durationMs: Math.round(end - start) });
   }
 }

@@ -5,6 +5,7 @@
 import type { CommandContext } from './context.js';
 import { FailureError, InterruptedError } from '../errors.js';
 import type { BuildResult } from '../build/types.js';
+import { timePhase } from '../events.js';
 
 /** Built references by image name; throws FailureError when any build failed. */
 export function builtImages(results: readonly BuildResult[]): Map<string, string> {
@@ -18,32 +19,46 @@ export function builtImages(results: readonly BuildResult[]): Map<string, string
 }
 
 export async function run(ctx: CommandContext): Promise<number> {
-  const config = await ctx.loadConfig();
+  const { sink } = ctx;
+  // Node's own start-up and the imports before this line, as the first phase of the timeline.
+  sink.emit({ type: 'phase', name: 'deploy/start-up', status: 'started', atMs: 0 });
+  sink.emit({ type: 'phase', name: 'deploy/start-up', status: 'finished', atMs: Math.round(performance.now()), durationMs: Math.round(performance.now()) });
+  const config = await timePhase(sink, 'deploy/load-config', () => ctx.loadConfig());
   const { createKubeClient } = await import('../kube/client.js');
-  const { createDeployer, loadImages, shouldPush } = await import('../deploy/index.js');
   const kube = await createKubeClient(config, { lightweight: true });
   try {
-    // Fail on an unreachable cluster before spending time on builds.
-    await kube.ping(ctx.signal);
+    const { createDeployer, loadImages, shouldPush } = await import('../deploy/index.js');
     const deployer = createDeployer(config, kube);
-    const target = await deployer.imageTarget(ctx.signal);
+    // Discovery is needed by the render after the build: fetched meanwhile (a failure here is
+    // forgotten; the render asks again and reports it).
+    kube.discover(ctx.signal).catch(() => undefined);
+    // Fail on an unreachable cluster before spending time on builds; the image target is read at
+    // the same time (both are one request).
+    const [, target] = await Promise.all([
+      timePhase(sink, 'deploy/connect', () => kube.ping(ctx.signal)),
+      timePhase(sink, 'deploy/image-target', () => deployer.imageTarget(ctx.signal)),
+    ]);
     const push = shouldPush(config, target, Boolean(ctx.flags.push));
-    const { createBuilder } = await import('../build/index.js');
-    const results = await createBuilder().build(config, {
-      push,
-      registry: target.kind === 'registry' ? target.registry : undefined,
-      signal: ctx.signal,
-      sink: ctx.sink,
+    // What the deploy reads that no image tag changes is read while the build runs.
+    deployer.prefetch?.(config, ctx.signal, sink);
+    const results = await timePhase(sink, 'deploy/build', async () => {
+      const { createBuilder } = await import('../build/index.js');
+      return createBuilder().build(config, {
+        push,
+        registry: target.kind === 'registry' ? target.registry : undefined,
+        signal: ctx.signal,
+        sink,
+      });
     });
     const images = builtImages(results);
-    await loadImages(target, [...images.values()], ctx.signal, ctx.sink);
-    const result = await deployer.deploy(config, { images, adopt: Boolean(ctx.flags.adopt), signal: ctx.signal, sink: ctx.sink }).catch((error: unknown) => {
+    await timePhase(sink, 'deploy/load-images', () => loadImages(target, [...images.values()], ctx.signal, sink));
+    const result = await deployer.deploy(config, { images, adopt: Boolean(ctx.flags.adopt), signal: ctx.signal, sink }).catch((error: unknown) => {
       if (ctx.signal.aborted) {
         throw new InterruptedError('interrupted: what was applied so far stays in the cluster (it is in the inventory); devloop down deletes it');
       }
       throw error;
     });
-    ctx.sink.emit({
+    sink.emit({
       type: 'message',
       level: 'info',
       text: `deployed ${result.applied.length} objects for ${config.name} to ${kube.context}${result.pruned.length ? `, pruned ${result.pruned.length}` : ''}; delete them with devloop down`,

@@ -55,3 +55,62 @@ describe('KubeDeployer prune of a Namespace no longer rendered', () => {
     expect(journal()).toEqual(['ConfigMap/shop2/app-config', 'Namespace//shop2']);
   });
 });
+
+describe('KubeDeployer into a new namespace', () => {
+  it('applies what starts no pods at once, and workloads only once the namespace has its ServiceAccount and CA', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'devloop-nssetup-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    // The controllers of this fake set a new namespace up 300 ms after it is created.
+    const { kube, live } = await startFakeApi([], { namespaceSetupMs: 300 }, cleanups);
+    project(dir, 'shop');
+    writeFileSync(
+      path.join(dir, 'k8s', 'web.yaml'),
+      `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: shop\nspec:\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers: [{name: web, image: nginx}]\n`,
+    );
+    const config = loadConfig({ cwd: dir, skipFileChecks: true });
+    const sink = new CollectingSink();
+    await new KubeDeployer(config, kube).deploy(config, { images: new Map(), wait: false, signal: new AbortController().signal, sink });
+    const version = (k: string) => Number(live.get(k)?.metadata.resourceVersion);
+    // Order of writes on the server: the ConfigMap before the set-up, the Deployment after it.
+    expect(version('ConfigMap/shop/app-config')).toBeLessThan(version('ServiceAccount/shop/default'));
+    expect(version('ConfigMap/shop/kube-root-ca.crt')).toBeLessThan(version('apps/Deployment/shop/web'));
+    expect(version('ServiceAccount/shop/default')).toBeLessThan(version('apps/Deployment/shop/web'));
+    const phases = sink.ofType('phase').filter((e) => e.status !== 'started').map((e) => e.name);
+    expect(phases).toEqual(expect.arrayContaining(['deploy/render', 'deploy/ownership-check', 'deploy/inventory-read', 'deploy/inventory-write', 'deploy/apply/namespaces', 'deploy/namespace-setup', 'deploy/apply/objects', 'deploy/apply/workloads', 'deploy/inventory-uids']));
+    const setup = sink.ofType('phase').find((e) => e.name === 'deploy/namespace-setup' && e.status === 'finished')!;
+    expect(setup.durationMs).toBeGreaterThanOrEqual(250);
+    expect(setup.durationMs).toBeLessThan(2_000);
+  });
+});
+
+describe('KubeDeployer.prefetch', () => {
+  it('reads while the build would run, and the ownership check still holds, also when the prefetch rendered other objects', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'devloop-prefetch-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const foreign = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'app-config', namespace: 'shop', uid: 'theirs' }, data: { mine: 'no' } };
+    const { kube, live } = await startFakeApi([foreign], {}, cleanups);
+    const deploy = async (prefetchDir: string) => {
+      const config = loadConfig({ cwd: dir, skipFileChecks: true });
+      const deployer = new KubeDeployer(config, kube);
+      const sink = new CollectingSink();
+      const prefetchConfig = prefetchDir === dir ? config : loadConfig({ cwd: prefetchDir, skipFileChecks: true });
+      deployer.prefetch(prefetchConfig, new AbortController().signal, sink);
+      const outcome = await deployer.deploy(config, { images: new Map(), wait: false, signal: new AbortController().signal, sink }).then(() => 'deployed', (e: Error) => e.message);
+      return { outcome, phases: sink.ofType('phase').filter((e) => e.status === 'finished').map((e) => e.name) };
+    };
+    project(dir, 'shop');
+    const same = await deploy(dir);
+    expect(same.outcome).toBe('ConfigMap/shop/app-config already exists and was not created by devloop for project "shop": nothing was applied');
+    // The reads ran once, inside the prefetch.
+    expect(same.phases.filter((n) => n === 'deploy/ownership-check')).toHaveLength(1);
+    expect(same.phases.indexOf('deploy/ownership-check')).toBeLessThan(same.phases.indexOf('deploy/prefetch'));
+
+    // A prefetch of another project's objects is not taken for this deploy's.
+    const other = mkdtempSync(path.join(os.tmpdir(), 'devloop-prefetch-other-'));
+    cleanups.push(() => rmSync(other, { recursive: true, force: true }));
+    project(other, 'elsewhere');
+    const mismatched = await deploy(other);
+    expect(mismatched.outcome).toContain('ConfigMap/shop/app-config already exists');
+    expect(live.get('ConfigMap/shop/app-config')?.data).toEqual({ mine: 'no' });
+  });
+});

@@ -1,6 +1,9 @@
 /**
- * The real Deployer: render -> check ownership -> record the inventory -> apply (namespaces and
- * CRDs first) -> record UIDs -> prune what is no longer rendered -> wait for the rollout.
+ * The real Deployer: render -> check ownership (with the in-cluster record read meanwhile) ->
+ * record the inventory -> apply (namespaces, then CRDs, then the rest; in a new namespace, objects
+ * that start no pods go in while it is set up, workloads once it is) -> then, at the same time,
+ * record UIDs and prune what is no longer rendered, and wait for the rollout. Each step is a
+ * `phase` event (timePhase), so `-v` and `--output json` show where the time goes.
  *
  * Contract: the local journal and the in-cluster record list every object before the first apply
  * call, so a crash at any point leaves `devloop down` able to delete everything. Objects devloop did
@@ -9,8 +12,8 @@
  */
 import type { Config } from '../config/load.js';
 import { ConfigError, EnvironmentError, InterruptedError, throwIfAborted, UsageError } from '../errors.js';
-import type { EventSink } from '../events.js';
-import { sleep, type KubeClient } from '../kube/client.js';
+import { timePhase, type EventSink } from '../events.js';
+import type { KubeClient } from '../kube/client.js';
 import { isForbidden, KubeApiError } from '../kube/errors.js';
 import { describeObject, identity, keyOf, joinApiVersion, type KubeObject } from '../kube/types.js';
 import { detectImageTarget } from './image-target.js';
@@ -28,6 +31,18 @@ export function refOf(obj: KubeObject, uid?: string): ObjectRef {
   return { ...rest, ...(namespace ? { namespace } : {}), ...(uid ? { uid } : {}) };
 }
 
+/**
+ * Kinds whose objects make pods (directly or through a controller): applied only once new
+ * namespaces are set up (see waitForNamespaceSetup). Everything else goes in meanwhile.
+ */
+export const POD_MAKING_KINDS = new Set(['Pod', 'Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob', 'ReplicationController']);
+
+/** How long a deploy waits for a new namespace's ServiceAccount and CA ConfigMap before going on. */
+const NAMESPACE_SETUP_TIMEOUT_MS = 5_000;
+
+/** How long a deploy waits for the CRDs it applied to be established. */
+const CRD_ESTABLISHED_TIMEOUT_MS = 60_000;
+
 /** Apply order: Namespaces, then CRDs, then everything else (in manifest order). */
 export function applyPhases(objects: readonly RenderedObject[]): RenderedObject[][] {
   const ns = objects.filter((o) => o.object.kind === 'Namespace');
@@ -36,10 +51,20 @@ export function applyPhases(objects: readonly RenderedObject[]): RenderedObject[
   return [ns, crds, rest].filter((p) => p.length > 0);
 }
 
+/** What a deploy reads before it writes: rendered identities, their live objects, the in-cluster record. */
+interface LiveReads {
+  ids: string[];
+  existing: Array<KubeObject | undefined>;
+  cluster: { objects: ObjectRef[]; uid?: string };
+}
+
 export class KubeDeployer implements Deployer {
   private target?: Promise<ImageTarget>;
   /** Objects applied by the last deploy of this process, for `down` on Ctrl-C. */
   private lastInventory: ObjectRef[] = [];
+  /** The reads started by prefetch(), for the next deploy of the same config. */
+  private prefetched?: { config: Config; reads: Promise<LiveReads> };
+
 
   constructor(
     private readonly config: Config,
@@ -72,16 +97,44 @@ export class KubeDeployer implements Deployer {
     return renderObjects(objects, { project: config.name, namespace: this.namespace(config), images, isNamespaced: scope });
   }
 
+  prefetch(config: Config, signal: AbortSignal, sink?: EventSink): void {
+    const work = async () => {
+      // Image tags change no object's identity: rendering without them names the same objects.
+      const rendered = await this.render(config, new Map(), signal);
+      return { ids: rendered.map((o) => identity(keyOf(o.object))), ...(await this.readLive(rendered, config, signal, sink)) };
+    };
+    const reads = sink ? timePhase(sink, 'deploy/prefetch', work) : work();
+    reads.catch(() => undefined);
+    this.prefetched = { config, reads };
+  }
+
+  /** The live objects for the ownership check and the in-cluster record: independent reads, both at once. */
+  private async readLive(rendered: readonly RenderedObject[], config: Config, signal: AbortSignal, sink?: EventSink): Promise<Omit<LiveReads, 'ids'>> {
+    const time = <T>(name: string, work: () => Promise<T>) => (sink ? timePhase(sink, name, work) : work());
+    const [existing, cluster] = await Promise.all([
+      time('deploy/ownership-check', () => this.readExisting(rendered, signal)),
+      time('deploy/inventory-read', () => readClusterInventory(this.kube, config.name, signal)),
+    ]);
+    return { existing, cluster };
+  }
+
   async deploy(config: Config, options: DeployOptions): Promise<DeployResult> {
     const { signal, sink } = options;
     const started = Date.now();
     sink.emit({ type: 'deploy', status: 'rendering' });
-    const rendered = await this.render(config, options.images, signal, sink);
+    const rendered = await timePhase(sink, 'deploy/render', () => this.render(config, options.images, signal, sink));
     throwIfAborted(signal);
 
-    // Ownership: nothing is applied when any rendered object belongs to someone else.
-    const existing = await this.readExisting(rendered, signal);
+    const store = new InventoryStore(config.rootDir, this.kube.context, config.name, this.kube.server);
+    const early = this.prefetched?.config === config ? await this.prefetched.reads.catch(() => undefined) : undefined;
+    this.prefetched = undefined;
+    const ids = rendered.map((o) => identity(keyOf(o.object)));
+    const { existing, cluster } =
+      early && early.ids.length === ids.length && early.ids.every((id, i) => id === ids[i])
+        ? early
+        : await this.readLive(rendered, config, signal, sink);
     throwIfAborted(signal);
+    // Ownership: nothing is applied when any rendered object belongs to someone else.
     const collisions = rendered
       .map((o, i) => ({ o, live: existing[i] }))
       .filter(({ live }) => live && !isOwnedBy(live, config.name));
@@ -98,64 +151,103 @@ export class KubeDeployer implements Deployer {
     for (const { o } of collisions) sink.emit({ type: 'message', level: 'warn', text: `adopting ${describeObject(keyOf(o.object))} (--adopt): devloop now manages it and down will delete it` });
 
     // Inventory, before anything is applied.
-    const store = new InventoryStore(config.rootDir, this.kube.context, config.name, this.kube.server);
-    const cluster = await readClusterInventory(this.kube, config.name, signal);
     const previous = mergeRefs(cluster.objects, store.objects());
     const renderedRefs = rendered.map((o, i) => refOf(o.object, existing[i] && isOwnedBy(existing[i]!, config.name) ? existing[i]!.metadata.uid : undefined));
     let inventory = mergeRefs(previous, renderedRefs);
-    store.write(inventory);
-    await writeClusterInventory(this.kube, config.name, inventory, signal);
+    await timePhase(sink, 'deploy/inventory-write', async () => {
+      store.write(inventory);
+      await writeClusterInventory(this.kube, config.name, inventory, signal);
+    });
     this.lastInventory = inventory;
     throwIfAborted(signal);
 
     // Apply.
     sink.emit({ type: 'deploy', status: 'applying', count: rendered.length });
     const appliedObjects: KubeObject[] = [];
+    let namespaceSetup: Promise<void> | undefined;
+    const apply = (name: string, objects: RenderedObject[]) =>
+      timePhase(sink, `deploy/apply/${name}`, () =>
+        mapLimit(objects, 8, async (o) => {
+          throwIfAborted(signal);
+          const live = await this.applyOne(o, signal);
+          sink.emit({ type: 'deploy', status: 'applied', object: describeObject(keyOf(o.object)) });
+          return live;
+        }),
+      );
     for (const phase of applyPhases(rendered)) {
-      const results = await mapLimit(phase, 8, async (o) => {
-        throwIfAborted(signal);
-        const live = await this.applyOne(o, signal);
-        sink.emit({ type: 'deploy', status: 'applied', object: describeObject(keyOf(o.object)) });
-        return live;
-      });
-      appliedObjects.push(...results);
-      const created = phase.filter((o) => o.object.kind === 'Namespace' && !existing[rendered.indexOf(o)]).map((o) => o.object.metadata.name!);
-      if (created.length > 0) await this.waitForNamespaceSetup(created, signal, sink);
-      if (phase.some((o) => o.object.kind === 'CustomResourceDefinition')) {
-        await this.waitForCrds(results.filter((r) => r.kind === 'CustomResourceDefinition'), signal, sink);
+      const kind = phase[0].object.kind;
+      if (kind === 'Namespace') {
+        appliedObjects.push(...(await apply('namespaces', phase)));
+        const created = phase.filter((o) => !existing[rendered.indexOf(o)]).map((o) => o.object.metadata.name!);
+        if (created.length > 0) namespaceSetup = timePhase(sink, 'deploy/namespace-setup', () => this.waitForNamespaceSetup(created, signal, sink));
+      } else if (kind === 'CustomResourceDefinition') {
+        const results = await apply('crds', phase);
+        appliedObjects.push(...results);
+        await timePhase(sink, 'deploy/crds-established', () => this.waitForCrds(results, signal, sink));
+      } else {
+        // Objects that start no pods go in while new namespaces are still being set up; the pod
+        // makers wait for it (see waitForNamespaceSetup).
+        const makesPods = (o: RenderedObject) => POD_MAKING_KINDS.has(o.object.kind);
+        let othersFailed = false;
+        const [others, podMakers] = await Promise.all([
+          apply('objects', phase.filter((o) => !makesPods(o))).catch((error: unknown) => {
+            othersFailed = true;
+            throw error;
+          }),
+          (async () => {
+            await namespaceSetup;
+            return othersFailed ? [] : apply('workloads', phase.filter(makesPods));
+          })(),
+        ]);
+        appliedObjects.push(...others, ...podMakers);
       }
     }
+    await namespaceSetup;
     const appliedRefs = appliedObjects.map((o) => refOf(o, o.metadata.uid));
     inventory = mergeRefs(inventory, appliedRefs);
-    store.write(inventory);
-    await writeClusterInventory(this.kube, config.name, inventory, signal);
-    this.lastInventory = inventory;
     sink.emit({ type: 'deploy', status: 'applied', count: appliedObjects.length, durationMs: Date.now() - started });
 
-    // Prune what was applied before and is no longer rendered.
-    const renderedIds = new Set(rendered.map((o) => identity(keyOf(o.object))));
-    const stale = previous.filter((r) => !renderedIds.has(identity(r)));
-    const pruned = await this.prune(config.name, stale, signal, sink);
-    const forgotten = new Set([...pruned.deleted, ...pruned.forget].map(identity));
-    inventory = inventory.filter((r) => !forgotten.has(identity(r)));
-    if (forgotten.size > 0) {
+    // The UIDs are recorded while the rollout is watched: neither waits for the other.
+    const recordUids = timePhase(sink, 'deploy/inventory-uids', async () => {
       store.write(inventory);
       await writeClusterInventory(this.kube, config.name, inventory, signal);
-      this.lastInventory = inventory;
-    }
-
-    if (options.wait !== false) {
-      const target = await this.imageTarget(signal).catch(() => undefined);
-      await waitForRollout(this.kube, appliedObjects, {
-        project: config.name,
-        deadlineSeconds: config.deploy.statusCheckDeadlineSeconds,
-        artifacts: config.build.artifacts.map((a) => a.image),
-        registry: target?.kind === 'registry' ? target.registry : undefined,
-        signal,
-        sink,
-      });
-    }
-    return { applied: appliedRefs, pruned: pruned.deleted };
+    });
+    this.lastInventory = inventory;
+    const rollout =
+      options.wait === false
+        ? Promise.resolve()
+        : timePhase(sink, 'deploy/wait', async () => {
+            const target = await this.imageTarget(signal).catch(() => undefined);
+            await waitForRollout(this.kube, appliedObjects, {
+              project: config.name,
+              deadlineSeconds: config.deploy.statusCheckDeadlineSeconds,
+              artifacts: config.build.artifacts.map((a) => a.image),
+              registry: target?.kind === 'registry' ? target.registry : undefined,
+              signal,
+              sink,
+            });
+          });
+    // Prune what was applied before and is no longer rendered.
+    const pruning = (async () => {
+      await recordUids;
+      const renderedIds = new Set(rendered.map((o) => identity(keyOf(o.object))));
+      const stale = previous.filter((r) => !renderedIds.has(identity(r)));
+      if (stale.length === 0) return { deleted: [], forget: [] };
+      const pruned = await timePhase(sink, 'deploy/prune', () => this.prune(config.name, stale, signal, sink));
+      const forgotten = new Set([...pruned.deleted, ...pruned.forget].map(identity));
+      inventory = inventory.filter((r) => !forgotten.has(identity(r)));
+      if (forgotten.size > 0) {
+        store.write(inventory);
+        await writeClusterInventory(this.kube, config.name, inventory, signal);
+        this.lastInventory = inventory;
+      }
+      return pruned;
+    })();
+    // Both settle before deploy returns or throws: the inventory is never left half-written.
+    const [pruneOutcome, rolloutOutcome] = await Promise.allSettled([pruning, rollout]);
+    if (pruneOutcome.status === 'rejected') throw pruneOutcome.reason;
+    if (rolloutOutcome.status === 'rejected') throw rolloutOutcome.reason;
+    return { applied: appliedRefs, pruned: pruneOutcome.value.deleted };
   }
 
   /**
@@ -218,43 +310,78 @@ export class KubeDeployer implements Deployer {
 
   /**
    * Waits (up to 5 s) until the controllers have put `kube-root-ca.crt` and the `default`
-   * ServiceAccount into freshly created namespaces. Pods created before that wait about 2 s in
-   * ContainerCreating ("failed to sync configmap cache") for their service account token volume.
+   * ServiceAccount into freshly created namespaces. Pods created before that are refused (no
+   * service account) or wait about 2 s in ContainerCreating ("failed to sync configmap cache") for
+   * their service account token volume, which is where the time of a deploy into a new namespace
+   * used to swing. Watched (list, then watch), so it ends as soon as the API server knows both.
+   * After 5 s it goes on regardless (a debug message says so). Throws InterruptedError on abort.
    */
   private async waitForNamespaceSetup(namespaces: string[], signal: AbortSignal, sink: EventSink): Promise<void> {
     const started = Date.now();
-    const ready = async (ns: string) => {
-      const [ca, sa] = await Promise.all([
-        this.kube.get({ group: '', version: 'v1', kind: 'ConfigMap', namespace: ns, name: 'kube-root-ca.crt' }, signal),
-        this.kube.get({ group: '', version: 'v1', kind: 'ServiceAccount', namespace: ns, name: 'default' }, signal),
-      ]);
-      return ca !== undefined && sa !== undefined;
-    };
-    let pending = namespaces;
-    while (pending.length > 0 && Date.now() - started < 5_000) {
-      if (signal.aborted) throw new InterruptedError();
-      const done = await Promise.all(pending.map(ready));
-      pending = pending.filter((_, i) => !done[i]);
-      if (pending.length > 0) await sleep(50, signal);
+    const missing = new Set(namespaces.flatMap((ns) => [`${ns}/ConfigMap`, `${ns}/ServiceAccount`]));
+    const watches = new AbortController();
+    const stop = () => watches.abort();
+    const timer = setTimeout(stop, NAMESPACE_SETUP_TIMEOUT_MS);
+    signal.addEventListener('abort', stop, { once: true });
+    try {
+      const [configMaps, serviceAccounts] = await Promise.all([this.kube.resourceFor('v1', 'ConfigMap', signal), this.kube.resourceFor('v1', 'ServiceAccount', signal)]);
+      const seen = (what: string) => (type: string) => {
+        if (type === 'DELETED') return;
+        missing.delete(what);
+        if (missing.size === 0) stop();
+      };
+      await Promise.all(
+        namespaces.flatMap((ns) => [
+          this.kube.watch(configMaps, { namespace: ns, fieldSelector: 'metadata.name=kube-root-ca.crt', signal: watches.signal }, seen(`${ns}/ConfigMap`)),
+          this.kube.watch(serviceAccounts, { namespace: ns, fieldSelector: 'metadata.name=default', signal: watches.signal }, seen(`${ns}/ServiceAccount`)),
+        ]),
+      );
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', stop);
+      watches.abort();
     }
-    sink.emit({ type: 'message', level: 'debug', text: `new namespaces ${namespaces.join(', ')} ${pending.length ? 'not yet set up after 5 s; going on' : 'set up'} (${Date.now() - started} ms)` });
+    if (signal.aborted) throw new InterruptedError();
+    sink.emit({ type: 'message', level: 'debug', text: `new namespaces ${namespaces.join(', ')} ${missing.size ? `not yet set up after ${NAMESPACE_SETUP_TIMEOUT_MS / 1000} s (missing ${[...missing].join(', ')}); going on` : 'set up'} (${Date.now() - started} ms)` });
   }
 
+  /**
+   * Waits (up to 60 s) until every CRD applied is Established, watching each (list, then watch), so
+   * custom objects of its kinds can be applied next; then forgets the discovery cache. Throws
+   * EnvironmentError when one is not established in time, InterruptedError on abort.
+   */
   private async waitForCrds(crds: KubeObject[], signal: AbortSignal, sink: EventSink): Promise<void> {
-    const deadline = Date.now() + 60_000;
-    for (const crd of crds) {
-      for (;;) {
-        const live = await this.kube.get(keyOf(crd), signal);
-        const conds = ((live?.status as { conditions?: Array<{ type: string; status: string }> } | undefined)?.conditions ?? []);
-        if (conds.some((c) => c.type === 'Established' && c.status === 'True')) break;
-        if (signal.aborted) throw new InterruptedError();
-        if (Date.now() > deadline) {
-          throw new EnvironmentError(`CustomResourceDefinition ${crd.metadata.name} was not established within 60s`, { hint: 'Check the CRD with kubectl describe crd.' });
+    const established = (o: KubeObject) =>
+      (((o.status as { conditions?: Array<{ type: string; status: string }> } | undefined)?.conditions ?? [])).some((c) => c.type === 'Established' && c.status === 'True');
+    await Promise.all(
+      crds.map(async (crd) => {
+        const resource = await this.kube.resourceFor(crd.apiVersion, crd.kind, signal);
+        const watch = new AbortController();
+        const stop = () => watch.abort();
+        const timer = setTimeout(stop, CRD_ESTABLISHED_TIMEOUT_MS);
+        signal.addEventListener('abort', stop, { once: true });
+        let done = established(crd);
+        try {
+          if (!done) {
+            await this.kube.watch(resource, { fieldSelector: `metadata.name=${crd.metadata.name}`, signal: watch.signal }, (type, live) => {
+              if (type !== 'DELETED' && established(live)) {
+                done = true;
+                stop();
+              }
+            });
+          }
+        } finally {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', stop);
+          watch.abort();
         }
-        await sleep(250, signal);
-      }
-      sink.emit({ type: 'deploy', status: 'ready', object: describeObject(keyOf(crd)), message: 'established' });
-    }
+        if (signal.aborted) throw new InterruptedError();
+        if (!done) {
+          throw new EnvironmentError(`CustomResourceDefinition ${crd.metadata.name} was not established within ${CRD_ESTABLISHED_TIMEOUT_MS / 1000}s`, { hint: 'Check the CRD with kubectl describe crd.' });
+        }
+        sink.emit({ type: 'deploy', status: 'ready', object: describeObject(keyOf(crd)), message: 'established' });
+      }),
+    );
     this.kube.refreshDiscovery();
   }
 

@@ -1,6 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CollectingSink } from '../events.js';
+import { startFakeApi } from '../kube/fake-api-server.js';
+import { projectLabels } from './labels.js';
 import type { KubeObject } from '../kube/types.js';
-import { diagnosePodStatus, podBelongsTo, podState, shortPullMessage, workloadProgress } from './rollout.js';
+import { diagnosePodStatus, isNewer, podBelongsTo, podState, shortPullMessage, waitForRollout, workloadProgress, type RolloutOptions } from './rollout.js';
 import { targetForContext } from './image-target.js';
 
 const obj = (kind: string, spec: unknown, status: unknown, meta: Partial<KubeObject['metadata']> = {}): KubeObject => ({ apiVersion: 'v1', kind, metadata: { name: 'x', namespace: 'ns', generation: 2, ...meta }, spec, status } as KubeObject);
@@ -83,5 +86,95 @@ describe('runtime errors', () => {
     expect(shortRuntimeMessage('failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "sh": executable file not found in $PATH: unknown')).toBe(
       'exec: "sh": executable file not found in $PATH',
     );
+  });
+});
+
+describe('waitForRollout against an API server that watches like the real one', () => {
+  const cleanups: Array<() => void> = [];
+  afterEach(() => cleanups.splice(0).forEach((c) => c()));
+  const labels = projectLabels('shop');
+  const deployment = (status: Record<string, unknown>): KubeObject => ({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'web', namespace: 'shop', generation: 1, labels },
+    spec: { replicas: 1, selector: { matchLabels: { app: 'web' } } },
+    status: { observedGeneration: 1, ...status },
+  });
+  const notReady = { replicas: 1, updatedReplicas: 1, availableReplicas: 0 };
+  const ready = { replicas: 1, updatedReplicas: 1, availableReplicas: 1 };
+  const pod = (containerStatus: Record<string, unknown>): KubeObject => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'web-5d9f8c6b5-x2k4q', namespace: 'shop', uid: 'pod-uid', labels: { ...labels, app: 'web' } },
+    spec: { containers: [{ name: 'web', image: 'localhost:5000/missing:1' }] },
+    status: { phase: 'Pending', containerStatuses: [{ name: 'web', ready: false, restartCount: 0, ...containerStatus }] },
+  });
+  const options = (sink: CollectingSink, extra: Partial<RolloutOptions> = {}): RolloutOptions => ({
+    project: 'shop',
+    deadlineSeconds: 20,
+    artifacts: [],
+    // The safety-net read comes only after a minute: whatever decides sooner is the watch.
+    pollMs: 60_000,
+    signal: new AbortController().signal,
+    sink,
+    ...extra,
+  });
+
+  it('sees the Deployment turn available from the watch, without waiting for a read', async () => {
+    const { kube, live } = await startFakeApi([deployment(notReady)], {}, cleanups);
+    const sink = new CollectingSink();
+    const waiting = waitForRollout(kube, [deployment(notReady)], options(sink));
+    await new Promise((r) => setTimeout(r, 150));
+    expect(sink.ofType('deploy').some((e) => e.status === 'ready')).toBe(false);
+    const changedAt = Date.now();
+    live.set('apps/Deployment/shop/web', deployment(ready));
+    await waiting;
+    expect(Date.now() - changedAt).toBeLessThan(1000);
+    expect(sink.ofType('deploy').filter((e) => e.status === 'ready').map((e) => e.object)).toEqual(['Deployment/shop/web']);
+    const phases = sink.ofType('phase').map((e) => `${e.name} ${e.status}`);
+    expect(phases).toEqual(['deploy/wait/Deployment/shop/web started', 'deploy/wait/Deployment/shop/web finished']);
+  });
+
+  it('stops at once on a pod that cannot pull its image, and names the image', async () => {
+    const { kube, live } = await startFakeApi([deployment(notReady)], {}, cleanups);
+    const sink = new CollectingSink();
+    const waiting = waitForRollout(kube, [deployment(notReady)], options(sink));
+    await new Promise((r) => setTimeout(r, 100));
+    live.set('Pod/shop/web-5d9f8c6b5-x2k4q', pod({ state: { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "localhost:5000/missing:1": not found' } } }));
+    const error = await waiting.then(() => undefined, (e: unknown) => e as Error);
+    expect(error?.message).toContain('Deployment/shop/web: the cluster cannot pull image localhost:5000/missing:1');
+    expect(sink.ofType('pod').map((e) => e.state)).toEqual(['ImagePullBackOff']);
+    expect(sink.ofType('phase').at(-1)).toMatchObject({ name: 'deploy/wait/Deployment/shop/web', status: 'failed' });
+  });
+
+  it('reports a workload deleted while it is waited for', async () => {
+    const { kube, live } = await startFakeApi([deployment(notReady)], {}, cleanups);
+    const waiting = waitForRollout(kube, [deployment(notReady)], options(new CollectingSink()));
+    await new Promise((r) => setTimeout(r, 100));
+    live.delete('apps/Deployment/shop/web');
+    await expect(waiting).rejects.toThrow('Deployment/shop/web disappeared while devloop waited for it');
+  });
+
+  it('falls back to reads every second when the watches are refused', async () => {
+    const { kube, live } = await startFakeApi([deployment(notReady)], { forbidWatch: ['deployments', 'pods'] }, cleanups);
+    const sink = new CollectingSink();
+    const started = Date.now();
+    const waiting = waitForRollout(kube, [deployment(notReady)], options(sink));
+    await new Promise((r) => setTimeout(r, 100));
+    live.set('apps/Deployment/shop/web', deployment(ready));
+    await waiting;
+    // Not the 60 s safety read: the 1 s read of a watch in trouble.
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(sink.ofType('deploy').some((e) => e.status === 'ready')).toBe(true);
+  });
+
+  it('takes an object read over a watched one only when it is not older', () => {
+    const at = (rv?: string): KubeObject => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', resourceVersion: rv } });
+    expect(isNewer(at('12'), at('11'))).toBe(true);
+    expect(isNewer(at('11'), at('12'))).toBe(false);
+    expect(isNewer(at('12'), at('12'))).toBe(true);
+    expect(isNewer(at('abc'), at('12'))).toBe(true);
+    expect(isNewer(at('1'), undefined)).toBe(true);
+    expect(isNewer(at('1'), null)).toBe(true);
   });
 });

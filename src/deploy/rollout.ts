@@ -3,18 +3,25 @@
  * can act on (image pull failures, crash loops with their last log lines, unschedulable pods,
  * failing probes, failed jobs).
  *
- * Contract: polls the cluster every `pollMs` (default 400 ms); emits `deploy` events (waiting,
- * ready, failed) per workload and a `pod` event whenever a pod's state changes; never sleeps longer
- * than one poll. Resolves when all are ready; throws FailureError (exit 1) naming each workload that
+ * Contract: watches the workloads and the project's pods and judges readiness from each change as
+ * it arrives (no poll interval decides when readiness is seen); a fresh read at the start and
+ * every `pollMs` (default 5 s, 1 s while a watch reports errors) is the safety net. Emits `deploy`
+ * events (waiting, ready, failed) and a `phase` event pair (`deploy/wait/<workload>`) per
+ * workload, and a `pod` event whenever a pod's state changes. Resolves when all are ready; throws FailureError (exit 1) naming each workload that
  * failed or missed its deadline (`deadlineSeconds` each, counted from the start of the wait);
  * throws InterruptedError on abort.
  */
 import { FailureError, InterruptedError } from '../errors.js';
 import type { EventSink } from '../events.js';
-import { POD_RESOURCE, sleep, type KubeClient } from '../kube/client.js';
-import { describeObject, keyOf, type KubeObject } from '../kube/types.js';
+import { POD_RESOURCE, type KubeClient } from '../kube/client.js';
+import { describeObject, identity, keyOf, type KubeObject } from '../kube/types.js';
 import { artifactFor, parseImageRef, registryOf } from './images.js';
 import { projectSelector } from './labels.js';
+
+/** How often the state is read afresh while the watches work: the safety net, not the signal. */
+const SAFETY_READ_MS = 5_000;
+/** How often it is read while a watch reports errors (forbidden, dropped, unavailable). */
+const WATCH_TROUBLE_READ_MS = 1_000;
 
 export const WORKLOAD_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'Pod']);
 
@@ -25,6 +32,7 @@ export interface RolloutOptions {
   artifacts: readonly string[];
   /** The registry devloop pushes to (KEP-1755), if any. */
   registry?: string;
+  /** Milliseconds between safety-net fresh reads while the watches work (default 5000). */
   pollMs?: number;
   signal: AbortSignal;
   sink: EventSink;
@@ -279,10 +287,23 @@ interface Tracked {
   readyAt?: number;
 }
 
+/**
+ * Whether `next` may replace `current` as the latest state of one object: not when both carry a
+ * numeric resourceVersion and `next`'s is older (a read that raced a watch event). Kubernetes calls
+ * resourceVersions opaque; every API server backed by etcd hands out increasing integers, and
+ * anything else is taken as newer.
+ */
+export function isNewer(next: KubeObject, current: KubeObject | null | undefined): boolean {
+  if (!current) return true;
+  const a = Number(next.metadata.resourceVersion);
+  const b = Number(current.metadata.resourceVersion);
+  return !(Number.isSafeInteger(a) && Number.isSafeInteger(b) && a < b);
+}
+
 /** Waits for every workload among `applied`; see the module comment for the contract. */
 export async function waitForRollout(kube: KubeClient, applied: readonly KubeObject[], options: RolloutOptions): Promise<void> {
   const { sink, signal } = options;
-  const pollMs = options.pollMs ?? 300;
+  const safetyReadMs = options.pollMs ?? SAFETY_READ_MS;
   const tracked: Tracked[] = applied.filter((o) => WORKLOAD_KINDS.has(o.kind) && !isControlledPod(o)).map((object) => ({ object, label: describeObject(keyOf(object)), done: false }));
   if (tracked.length === 0) return;
   const started = Date.now();
@@ -291,44 +312,126 @@ export async function waitForRollout(kube: KubeClient, applied: readonly KubeObj
   const podStates = new Map<string, string>();
   const logCache = new Map<string, string[]>();
   const eventCache = new Map<string, { at: number; lines: string[] }>();
-  for (const t of tracked) sink.emit({ type: 'deploy', status: 'waiting', object: t.label, message: `up to ${options.deadlineSeconds}s` });
+  for (const t of tracked) {
+    sink.emit({ type: 'deploy', status: 'waiting', object: t.label, message: `up to ${options.deadlineSeconds}s` });
+    sink.emit({ type: 'phase', name: `deploy/wait/${t.label}`, status: 'started', atMs: Math.round(performance.now()) });
+  }
 
-  // Watches only wake the loop early (a pod turned ready, a status changed); readiness is always
-  // judged from fresh reads, so a watch that drops costs latency, never correctness.
+  // The latest known state: workloads by identity (null once deleted), the project's pods by uid.
+  // Watches (list, then watch) keep it current and decide as soon as a status changes; a fresh read
+  // seeds it at the start and repeats every `safetyReadMs` (1 s while a watch reports errors), so a
+  // watch that drops or is forbidden costs latency, never correctness.
+  const workloads = new Map<string, KubeObject | null>();
+  const pods = new Map<string, KubeObject>();
+  const keyOfObject = (o: KubeObject) => identity(keyOf(o));
+  const trackedIds = new Set(tracked.map((t) => keyOfObject(t.object)));
+  let dirty = false;
+  let wakeUp: (() => void) | undefined;
+  let watchTrouble = false;
+  const changed = () => {
+    dirty = true;
+    wakeUp?.();
+  };
+  const takeWorkload = (type: string, obj: KubeObject) => {
+    const id = keyOfObject(obj);
+    if (!trackedIds.has(id)) return;
+    if (type === 'DELETED') workloads.set(id, null);
+    else if (isNewer(obj, workloads.get(id))) workloads.set(id, obj);
+    changed();
+  };
+  const takePod = (type: string, pod: KubeObject) => {
+    const uid = pod.metadata.uid ?? `${pod.metadata.namespace}/${pod.metadata.name}`;
+    if (type === 'DELETED') pods.delete(uid);
+    else if (isNewer(pod, pods.get(uid))) pods.set(uid, pod);
+    if (pod.kind === 'Pod') takeWorkload(type, { ...pod, apiVersion: 'v1', kind: 'Pod' });
+    changed();
+  };
+  const onWatchError = () => {
+    watchTrouble = true;
+    changed();
+  };
+
   const watches = new AbortController();
   const stopWatches = () => watches.abort();
   signal.addEventListener('abort', stopWatches, { once: true });
-  let wake: (() => void) | undefined;
-  const poke = () => wake?.();
-  const kinds = [...new Set(tracked.map((t) => `${t.object.apiVersion}|${t.object.kind}`))];
+  const kinds = [...new Set(tracked.filter((t) => t.object.kind !== 'Pod').map((t) => `${t.object.apiVersion}|${t.object.kind}`))];
   for (const ns of namespaces) {
-    void kube.watch(POD_RESOURCE, { namespace: ns, labelSelector: projectSelector(options.project), signal: watches.signal }, poke);
+    void kube.watch(POD_RESOURCE, { namespace: ns, labelSelector: projectSelector(options.project), signal: watches.signal, onError: onWatchError }, takePod);
     for (const k of kinds) {
       const [apiVersion, kind] = k.split('|');
       void kube
         .resourceFor(apiVersion, kind, watches.signal)
-        .then((resource) => kube.watch(resource, { namespace: ns, labelSelector: projectSelector(options.project), signal: watches.signal }, poke))
-        .catch(() => undefined);
+        .then((resource) => kube.watch(resource, { namespace: ns, labelSelector: projectSelector(options.project), signal: watches.signal, onError: onWatchError }, takeWorkload))
+        .catch(onWatchError);
     }
   }
+
+  /** One fresh read of every pending workload and the project's pods, merged into the state. */
+  const freshRead = async () => {
+    const pending = tracked.filter((t) => !t.done);
+    const [objects, listed] = await Promise.all([
+      Promise.all(pending.map((t) => kube.get(keyOf(t.object), signal).catch((e) => (signal.aborted ? undefined : Promise.reject(e))))),
+      Promise.all(namespaces.map((ns) => kube.listPods(ns, projectSelector(options.project), signal))).then((l) => l.flat()),
+    ]);
+    if (signal.aborted) return;
+    pending.forEach((t, i) => {
+      const id = keyOfObject(t.object);
+      const current = objects[i];
+      if (!current) workloads.set(id, null);
+      else if (isNewer(current, workloads.get(id))) workloads.set(id, current);
+    });
+    const present = new Set(listed.map((p) => p.metadata.uid));
+    for (const [uid] of pods) if (!present.has(uid)) pods.delete(uid);
+    for (const pod of listed) if (isNewer(pod, pods.get(pod.metadata.uid ?? ''))) pods.set(pod.metadata.uid ?? '', pod);
+    dirty = true;
+  };
+
   try {
-    await pollUntilSettled();
+    await freshRead();
+    let lastRead = Date.now();
+    const readDue = () => lastRead + (watchTrouble ? WATCH_TROUBLE_READ_MS : safetyReadMs);
+    for (;;) {
+      if (signal.aborted) throw new InterruptedError();
+      const expired = Date.now() >= deadline;
+      if (dirty || expired) {
+        dirty = false;
+        await judge(expired);
+        if (tracked.every((t) => t.done)) break;
+        if (signal.aborted) throw new InterruptedError();
+        if (dirty) continue; // something changed while judging
+      }
+      const woken = await nextChange(Math.max(0, Math.min(readDue(), deadline) - Date.now()));
+      if (!woken && Date.now() >= readDue()) {
+        await freshRead();
+        lastRead = Date.now();
+      }
+    }
   } finally {
     signal.removeEventListener('abort', stopWatches);
     watches.abort();
   }
 
-  async function pollUntilSettled(): Promise<void> {
-  for (let round = 0; ; round++) {
-    if (signal.aborted) throw new InterruptedError();
-    const pending = tracked.filter((t) => !t.done);
-    const [objects, pods] = await Promise.all([
-      Promise.all(pending.map((t) => kube.get(keyOf(t.object), signal).catch((e) => (signal.aborted ? undefined : Promise.reject(e))))),
-      Promise.all(namespaces.map((ns) => kube.listPods(ns, projectSelector(options.project), signal))).then((l) => l.flat()),
-    ]);
-    if (signal.aborted) throw new InterruptedError();
+  /** Resolves true when the state changed, false when `ms` passed (or the signal aborted) first. */
+  function nextChange(ms: number): Promise<boolean> {
+    if (dirty) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const finish = (woken: boolean) => () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        wakeUp = undefined;
+        resolve(woken);
+      };
+      const onAbort = finish(false);
+      const timer = setTimeout(finish(false), ms);
+      signal.addEventListener('abort', onAbort, { once: true });
+      wakeUp = finish(true);
+    });
+  }
 
-    for (const pod of pods) {
+  /** Judges every pending workload from the state; `expired`: the deadline has passed. */
+  async function judge(expired: boolean): Promise<void> {
+    const allPods = [...pods.values()];
+    for (const pod of allPods) {
       const s = podState(pod);
       const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
       const fingerprint = `${s.state}|${s.ready}/${s.total}|${s.restarts}`;
@@ -338,15 +441,20 @@ export async function waitForRollout(kube: KubeClient, applied: readonly KubeObj
         sink.emit({ type: 'pod', pod: pod.metadata.name ?? '', namespace: pod.metadata.namespace ?? '', ...(owner ? { owner: `${owner.object.kind.toLowerCase()}/${owner.object.metadata.name}` } : {}), ...s });
       }
     }
-
-    const expired = Date.now() >= deadline;
+    const finish = (t: Tracked, status: 'finished' | 'failed') => {
+      const now = performance.now();
+      sink.emit({ type: 'phase', name: `deploy/wait/${t.label}`, status, atMs: Math.round(now), durationMs: Date.now() - started });
+    };
     await Promise.all(
-      pending.map(async (t, i) => {
-        const current = objects[i];
-        if (!current) {
+      tracked.map(async (t) => {
+        if (t.done) return;
+        const current = workloads.get(keyOfObject(t.object));
+        if (current === undefined) return; // not read yet
+        if (current === null) {
           t.done = true;
           t.failure = { message: `${t.label} disappeared while devloop waited for it (deleted by someone else?)` };
           sink.emit({ type: 'deploy', status: 'failed', object: t.label, message: t.failure.message });
+          finish(t, 'failed');
           return;
         }
         t.object = current;
@@ -354,9 +462,10 @@ export async function waitForRollout(kube: KubeClient, applied: readonly KubeObj
         if (progress.ready) {
           t.done = true;
           sink.emit({ type: 'deploy', status: 'ready', object: t.label, durationMs: Date.now() - started });
+          finish(t, 'finished');
           return;
         }
-        const own = pods.filter((p) => podBelongsTo(p, current) && !p.metadata.deletionTimestamp);
+        const own = allPods.filter((p) => podBelongsTo(p, current) && !p.metadata.deletionTimestamp);
         const podDiagnosis = await diagnosePods(kube, own, options, logCache, eventCache, expired || Boolean(progress.failed));
         const failure = progress.failed ? mergeDiagnosis(progress.failed, podDiagnosis) : podDiagnosis;
         if (failure?.fatal || progress.failed?.fatal || expired) {
@@ -366,6 +475,7 @@ export async function waitForRollout(kube: KubeClient, applied: readonly KubeObj
             ? { ...base, message: `not ready within ${options.deadlineSeconds}s (statusCheckDeadlineSeconds): ${base.message}`, hint: base.hint ?? 'Look at the pod events (kubectl describe pod) or raise deploy.statusCheckDeadlineSeconds.' }
             : base;
           sink.emit({ type: 'deploy', status: 'failed', object: t.label, message: t.failure.message });
+          finish(t, 'failed');
           return;
         }
         const waitingFor = failure?.message ?? progress.waitingFor;
@@ -375,13 +485,6 @@ export async function waitForRollout(kube: KubeClient, applied: readonly KubeObj
         }
       }),
     );
-
-    if (tracked.every((t) => t.done)) break;
-    // Sleep one poll, or less when a watch reports a change (then give the controllers 50 ms).
-    const woken = new Promise<void>((resolve) => (wake = () => setTimeout(resolve, 50)));
-    await Promise.race([sleep(Math.min(pollMs, Math.max(0, deadline - Date.now()) + 10), signal), woken]);
-    wake = undefined;
-  }
   }
 
   const failed = tracked.filter((t) => t.failure);

@@ -44,6 +44,12 @@ export interface Deployer {
   /** Renders, records the inventory, applies server-side, prunes, waits. Throws FailureError on a failed rollout. */
   deploy(config: Config, options: DeployOptions): Promise<DeployResult>;
   /**
+   * Starts the reads of the next deploy(config) that do not depend on image tags (manifests,
+   * discovery, the ownership check's live objects, the in-cluster record), so they run while the
+   * build does. Never throws; deploy reads again when the prefetch failed or rendered other objects.
+   */
+  prefetch?(config: Config, signal: AbortSignal, sink?: EventSink): void;
+  /**
    * Renders the config's manifests with `images` substituted (`devloop render`); touches the cluster
    * only for discovery. Throws ConfigError for a manifest problem.
    */

@@ -29,6 +29,10 @@ beforeAll(async () => {
       if (req.url === '/_ping') return res.end('OK');
       if (req.url?.startsWith('/images/blog/posts:present/json')) return res.end('{}');
       if (req.url?.startsWith('/images/') && req.url.endsWith('/json')) return res.writeHead(404).end('{"message":"No such image"}');
+      // Answers shaped like the engine's error bodies ({"message"}); status codes of a missing tag vary (404, or 500 with "manifest unknown"), both are handled.
+      if (req.url === '/distribution/localhost:5000/blog/posts:present/json') return res.end('{"Descriptor":{"mediaType":"application/vnd.oci.image.index.v1+json"}}');
+      if (req.url === '/distribution/localhost:5001/blog/posts:x/json') return res.writeHead(500).end('{"message":"Get \\"http://localhost:5001/v2/\\": dial tcp 127.0.0.1:5001: connect: connection refused"}');
+      if (req.url?.startsWith('/distribution/')) return res.writeHead(404).end('{"message":"manifest unknown: manifest unknown"}');
       if (req.url?.startsWith('/build')) {
         res.writeHead(200, { 'content-type': 'application/json' });
         for (const chunk of buildChunks) {
@@ -61,6 +65,14 @@ describe('DockerClient', () => {
     expect(await client().imageExists('blog/posts:present')).toBe(true);
     expect(await client().imageExists('blog/posts:absent')).toBe(false);
     expect(requests).toContain('GET /images/blog/posts:absent/json');
+  });
+
+  it('asks the registry through the engine over the socket without dockerode', async () => {
+    const docker = client();
+    expect(await docker.registryHasImage('localhost:5000/blog/posts:present')).toBe(true);
+    expect(await docker.registryHasImage('localhost:5000/blog/posts:absent')).toBe(false);
+    await expect(docker.registryHasImage('localhost:5001/blog/posts:x')).rejects.toThrow(/localhost:5001/);
+    expect(requests).toContain('GET /distribution/localhost:5000/blog/posts:present/json');
   });
 
   it('turns an unreachable socket into EnvironmentError naming it, with a next step', async () => {

@@ -10,9 +10,9 @@
  * - The push endpoint insists on an `X-Registry-Auth` header even for registries without auth;
  *   an empty auth object is sent.
  * - Importing dockerode (and its ssh2 dependency) costs ~150 ms. The calls made on every run —
- *   ping and image inspect — go straight over HTTP to the engine's unix socket or tcp address, so
- *   a no-op `devloop build` never loads dockerode. It is loaded on the first build, tag, push or
- *   registry query. DOCKER_HOST schemes other than unix:// and tcp:// (ssh://, TLS) use dockerode
+ *   ping, image inspect and the registry query of a cached deploy — go straight over HTTP to the engine's unix socket or tcp address, so
+ *   a no-op `devloop build` or a cached `devloop deploy` never loads dockerode. It is loaded on
+ *   the first build, tag or push. DOCKER_HOST schemes other than unix:// and tcp:// (ssh://, TLS) use dockerode
  *   for everything.
  * - An unreachable engine (socket missing, connection refused, permission denied) is an
  *   EnvironmentError "cannot reach the Docker engine at <socket>" with what to do next.
@@ -191,7 +191,7 @@ export function createDockerClient(env: NodeJS.ProcessEnv = process.env): Docker
     ));
 
   /** A GET over plain HTTP to the engine; `undefined` means "use dockerode instead". */
-  const get = (apiPath: string, signal?: AbortSignal): Promise<{ status: number; body: string }> | undefined => {
+  const get = (apiPath: string, signal?: AbortSignal, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> | undefined => {
     if (endpoint.kind === 'other') return undefined;
     return new Promise((resolve, reject) => {
       const request = http.request(
@@ -199,6 +199,7 @@ export function createDockerClient(env: NodeJS.ProcessEnv = process.env): Docker
           ...(endpoint.kind === 'socket' ? { socketPath: endpoint.socketPath } : { host: endpoint.host, port: endpoint.port }),
           path: apiPath,
           method: 'GET',
+          headers,
           signal,
           timeout: 30_000,
         },
@@ -260,6 +261,21 @@ export function createDockerClient(env: NodeJS.ProcessEnv = process.env): Docker
 
     registryHasImage: (ref, signal) =>
       wrap(async () => {
+        // Straight over HTTP like ping: a cached deploy asks this of every image, and loading
+        // dockerode for it alone would cost more than the question.
+        const direct = get(`/distribution/${ref}/json`, signal, { 'X-Registry-Auth': Buffer.from('{}').toString('base64') });
+        if (direct) {
+          const { status, body } = await direct;
+          if (status === 200) return true;
+          let message = body.trim();
+          try {
+            message = (JSON.parse(body) as { message?: string }).message ?? message;
+          } catch {
+            // not JSON: the body itself is the message
+          }
+          if (status === 401 || status === 404 || /manifest unknown|not found|does not exist/i.test(message)) return false;
+          throw registryError(ref, message);
+        }
         try {
           await (await engine()).getImage(ref).distribution({ authconfig: {}, abortSignal: signal } as object);
           return true;

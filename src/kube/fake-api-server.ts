@@ -13,7 +13,14 @@
  *   gone is deleted, and so are Endpoints whose Service is gone (the endpoints controller), `gcDelayMs` after a delete when that is set, else only when the test calls
  *   `collectGarbage()` (the real collector runs within seconds; tests choose the moment).
  * - `forbidList`: resource names (e.g. `secrets`) whose list answers 403, as for a user without
- *   that permission.
+ *   that permission; `forbidWatch`: the same for watches (the list still answers).
+ * - resourceVersions: every change (through the API or through `live.set` / `live.delete` by the
+ *   test) takes the next integer; lists carry the current one; `?watch=true` streams ADDED /
+ *   MODIFIED / DELETED events newer than the given resourceVersion as JSON lines and keeps the
+ *   response open, as the real server does (no bookmarks, no 410: the whole history is kept).
+ * - `fieldSelector`: `metadata.name=X` and `metadata.namespace=X`, on lists and watches.
+ * - `namespaceSetupMs`: the ServiceAccount and CA ConfigMap of a new namespace appear that much
+ *   later (the real controllers take tens to hundreds of milliseconds), instead of at once.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -38,19 +45,24 @@ const TYPES: FakeType[] = [
   { group: '', kind: 'Event', resource: 'events', namespaced: true },
   { group: 'apps', kind: 'Deployment', resource: 'deployments', namespaced: true },
   { group: 'apps', kind: 'ReplicaSet', resource: 'replicasets', namespaced: true },
+  { group: 'apps', kind: 'StatefulSet', resource: 'statefulsets', namespaced: true },
+  { group: 'apps', kind: 'DaemonSet', resource: 'daemonsets', namespaced: true },
+  { group: 'batch', kind: 'Job', resource: 'jobs', namespaced: true },
   { group: 'discovery.k8s.io', kind: 'EndpointSlice', resource: 'endpointslices', namespaced: true },
   { group: 'events.k8s.io', kind: 'Event', resource: 'events', namespaced: true },
 ];
 
 export interface FakeApiOptions {
   forbidList?: string[];
+  forbidWatch?: string[];
+  namespaceSetupMs?: number;
   namespaceDeletionMs?: number;
   gcDelayMs?: number;
 }
 
 export interface FakeApi {
   kube: KubeClient;
-  /** Live objects by `key()`. Tests may add or remove objects directly (as kubectl would). */
+  /** Live objects by `key()`. Tests may add, replace or remove objects directly (as kubectl would): watches see it. */
   live: Map<string, KubeObject>;
   /** Keys of objects deleted by a DELETE call, in order (not those removed with a namespace or by GC). */
   deletes: string[];
@@ -65,8 +77,45 @@ export function key(obj: Pick<KubeObject, 'apiVersion' | 'kind' | 'metadata'>): 
 
 let uidCounter = 0;
 
+interface Change {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  object: KubeObject;
+  resourceVersion: number;
+}
+
+/** The live objects; every set and delete takes the next resourceVersion and is told to watchers. */
+class LiveObjects extends Map<string, KubeObject> {
+  resourceVersion = 1;
+  readonly history: Change[] = [];
+  readonly watchers = new Set<(change: Change) => void>();
+
+  override set(k: string, obj: KubeObject): this {
+    if (!this.history) return super.set(k, obj); // Map's constructor, before the fields exist
+    const type = this.has(k) ? 'MODIFIED' : 'ADDED';
+    const resourceVersion = ++this.resourceVersion;
+    const stored = { ...obj, metadata: { ...obj.metadata, resourceVersion: String(resourceVersion) } };
+    super.set(k, stored);
+    this.record({ type, object: stored, resourceVersion });
+    return this;
+  }
+
+  override delete(k: string): boolean {
+    const obj = this.get(k);
+    if (!obj || !super.delete(k)) return false;
+    const resourceVersion = ++this.resourceVersion;
+    this.record({ type: 'DELETED', object: { ...obj, metadata: { ...obj.metadata, resourceVersion: String(resourceVersion) } }, resourceVersion });
+    return true;
+  }
+
+  private record(change: Change): void {
+    this.history.push(change);
+    for (const w of this.watchers) w(change);
+  }
+}
+
 export async function startFakeApi(objects: KubeObject[], options: FakeApiOptions = {}, cleanups: Array<() => void> = []): Promise<FakeApi> {
-  const live = new Map(objects.map((o) => [key(o), structuredClone(o)]));
+  const live = new LiveObjects();
+  for (const o of objects) live.set(key(o), structuredClone(o));
   // Every cluster has namespace default (devloop's in-cluster inventory record lives there).
   if (!live.has('Namespace//default')) live.set('Namespace//default', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default', uid: 'default-ns-uid' } });
   const deletes: string[] = [];
@@ -111,6 +160,7 @@ export async function startFakeApi(objects: KubeObject[], options: FakeApiOption
     })),
   });
 
+  const openWatches = new Set<http.ServerResponse>();
   const server = http.createServer((req, res) => {
     const url = new URL(req.url!, 'http://x');
     const send = (status: number, body: unknown) => {
@@ -134,10 +184,30 @@ export async function startFakeApi(objects: KubeObject[], options: FakeApiOption
         return send(403, { kind: 'Status', reason: 'Forbidden', code: 403, message: `${resource}${group ? `.${group}` : ''} is forbidden: User "me" cannot list resource "${resource}" in API group "${group}"${ns ? ` in the namespace "${ns}"` : ' at the cluster scope'}` });
       }
       const selector = (url.searchParams.get('labelSelector') ?? '').split(',').filter(Boolean).map((p) => p.split('='));
-      const items = [...live.values()].filter(
-        (o) => o.apiVersion === apiVersion && o.kind === type.kind && (!ns || o.metadata.namespace === ns) && selector.every(([k, v]) => o.metadata.labels?.[k] === v),
-      );
-      return send(200, { kind: `${type.kind}List`, metadata: {}, items: items.map(({ apiVersion: _a, kind: _k, ...rest }) => rest) });
+      const fields = (url.searchParams.get('fieldSelector') ?? '').split(',').filter(Boolean).map((p) => p.split('='));
+      const field = (o: KubeObject, f: string) => (f === 'metadata.name' ? o.metadata.name : f === 'metadata.namespace' ? o.metadata.namespace : undefined);
+      const matches = (o: KubeObject) =>
+        o.apiVersion === apiVersion && o.kind === type.kind && (!ns || o.metadata.namespace === ns) && selector.every(([k, v]) => o.metadata.labels?.[k] === v) && fields.every(([f, v]) => field(o, f) === v);
+      if (url.searchParams.get('watch') === 'true') {
+        if (options.forbidWatch?.includes(resource)) {
+          return send(403, { kind: 'Status', reason: 'Forbidden', code: 403, message: `${resource} is forbidden: User "me" cannot watch resource "${resource}"` });
+        }
+        const since = Number(url.searchParams.get('resourceVersion') ?? live.resourceVersion);
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        const tell = (c: Change) => {
+          if (c.resourceVersion > since && matches(c.object)) res.write(`${JSON.stringify({ type: c.type, object: c.object })}\n`);
+        };
+        live.history.forEach(tell);
+        live.watchers.add(tell);
+        openWatches.add(res);
+        res.on('close', () => {
+          live.watchers.delete(tell);
+          openWatches.delete(res);
+        });
+        return;
+      }
+      const items = [...live.values()].filter(matches);
+      return send(200, { kind: `${type.kind}List`, metadata: { resourceVersion: String(live.resourceVersion) }, items: items.map(({ apiVersion: _a, kind: _k, ...rest }) => rest) });
     }
 
     let body = '';
@@ -177,7 +247,10 @@ export async function startFakeApi(objects: KubeObject[], options: FakeApiOption
         }
         const next: KubeObject = { ...applied, apiVersion, kind: type.kind, metadata: { ...applied.metadata, namespace: type.namespaced ? ns : undefined, uid: obj?.metadata.uid ?? `uid-${++uidCounter}` } };
         live.set(k, next);
-        if (!obj && type.kind === 'Namespace') addSystemObjects(name!);
+        if (!obj && type.kind === 'Namespace') {
+          if (options.namespaceSetupMs === undefined) addSystemObjects(name!);
+          else timers.push(setTimeout(() => addSystemObjects(name!), options.namespaceSetupMs));
+        }
         return send(200, next);
       }
       return send(405, { message: `method ${req.method} not allowed` });
@@ -189,6 +262,7 @@ export async function startFakeApi(objects: KubeObject[], options: FakeApiOption
   cleanups.push(() => {
     timers.forEach(clearTimeout);
     kube.close();
+    for (const res of openWatches) res.destroy();
     server.close();
   });
   return { kube, live, deletes, collectGarbage };

@@ -92,6 +92,10 @@ export class PlainRenderer implements EventSink {
       case 'message':
         if (event.level === 'debug' && !this.verbose) return undefined;
         return event.level === 'warn' ? p.yellow(`warning: ${event.text}`) : event.level === 'debug' ? p.dim(event.text) : event.text;
+      case 'phase':
+        // The timeline, with -v only: `+1234ms deploy/render finished (56ms)`.
+        if (!this.verbose) return undefined;
+        return p.dim(`+${event.atMs}ms ${event.name} ${event.status}${event.durationMs !== undefined ? ` (${formatDuration(event.durationMs)})` : ''}`);
       case 'error': {
         const e = event.error as { kind?: string; message?: string; hint?: string; details?: string[] };
         const lines = [`${p.red('error')}: ${e.message ?? ''}`];

@@ -189,6 +189,9 @@ export function reduceDashboard(model: DashboardModel, event: DevloopEvent): Das
     }
     case 'prune':
       return appendLines(model, [{ prefix: 'prune', text: `${event.status} ${event.object}${event.status === 'kept' && event.message ? ` ${event.message}` : ''}`, kind: event.status === 'kept' ? 'warn' : 'info' }]);
+    case 'phase':
+      // Timing for -v and --output json; the dashboard shows outcomes, not the timeline.
+      return model;
     case 'error': {
       const e = event.error as { message?: string; details?: string[]; hint?: string };
       return appendLines(model, [
