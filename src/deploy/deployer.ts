@@ -11,10 +11,10 @@
  * Long steps honour `options.signal`; progress goes to `options.sink` as `deploy` / `prune` / `pod`.
  */
 import type { Config } from '../config/load.js';
-import { ConfigError, EnvironmentError, InterruptedError, throwIfAborted, UsageError } from '../errors.js';
+import { ConfigError, EnvironmentError, InterruptedError, throwIfAborted } from '../errors.js';
 import { timePhase, type EventSink } from '../events.js';
 import type { KubeClient } from '../kube/client.js';
-import { isForbidden, KubeApiError } from '../kube/errors.js';
+import { isForbidden, isUnknownKind, KubeApiError } from '../kube/errors.js';
 import { describeObject, identity, keyOf, joinApiVersion, type KubeObject } from '../kube/types.js';
 import { detectImageTarget } from './image-target.js';
 import { InventoryStore, mergeRefs, readClusterInventory, writeClusterInventory } from './inventory.js';
@@ -261,7 +261,7 @@ export class KubeDeployer implements Deployer {
       groups.set(key, [...(groups.get(key) ?? []), i]);
     });
     const result = new Array<KubeObject | undefined>(rendered.length);
-    const unknownKind = (error: unknown) => error instanceof UsageError && /no resource type/.test(error.message);
+    const unknownKind = (error: unknown) => isUnknownKind(error);
     await mapLimit([...groups.values()], 8, async (indexes) => {
       const first = rendered[indexes[0]].object;
       if (indexes.length >= 5) {
@@ -404,7 +404,7 @@ export class KubeDeployer implements Deployer {
       try {
         live = await this.kube.get(ref, signal);
       } catch (error) {
-        if (error instanceof Error && /no resource type/.test(error.message)) {
+        if (isUnknownKind(error)) {
           forget.push(ref); // its CRD is gone, and the object with it
           continue;
         }

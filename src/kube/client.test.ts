@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EnvironmentError } from '../errors.js';
 import { createKubeClient, KubeClient, type PodWatchEvent } from './client.js';
-import { isForbidden } from './errors.js';
+import { isForbidden, isUnknownKind, KubeUnknownKindError } from './errors.js';
+import { startFakeApi } from './fake-api-server.js';
 
 const servers: http.Server[] = [];
 afterEach(() => servers.splice(0).forEach((s) => s.close()));
@@ -95,6 +96,25 @@ describe('createKubeClient without a kubeconfig', () => {
     } finally {
       if (saved === undefined) delete process.env.KUBECONFIG;
       else process.env.KUBECONFIG = saved;
+    }
+  });
+});
+
+describe('KubeClient resource types', () => {
+  it('classifies a kind the cluster does not serve as KubeUnknownKindError, with the fix in its hint', async () => {
+    const cleanups: Array<() => void> = [];
+    try {
+      const { kube } = await startFakeApi([], {}, cleanups);
+      const error = await kube.resourceFor('example.com/v1', 'Widget').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(KubeUnknownKindError);
+      expect(isUnknownKind(error)).toBe(true);
+      expect((error as KubeUnknownKindError).hint).toMatch(/CRD that defines Widget/);
+      const misversioned = await kube.resourceFor('v2', 'ConfigMap').catch((e: unknown) => e);
+      expect(isUnknownKind(misversioned)).toBe(true);
+      expect((misversioned as KubeUnknownKindError).hint).toMatch(/ConfigMap is served as v1/);
+      expect(isUnknownKind(new EnvironmentError('the cluster has no resource type Widget'))).toBe(false);
+    } finally {
+      cleanups.forEach((c) => c());
     }
   });
 });

@@ -18,7 +18,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { BugError, EnvironmentError, UsageError } from '../errors.js';
 import { kubeconfigFiles, loadStaticCredentials, type StaticCredentials } from './kubeconfig.js';
-import { ClusterUnreachableError, httpError, KubeApiError, networkError, UNREACHABLE_HINT, type KubeStatus } from './errors.js';
+import { ClusterUnreachableError, httpError, KubeApiError, KubeUnknownKindError, networkError, UNREACHABLE_HINT, type KubeStatus } from './errors.js';
 import { sleep } from '../shared/abort.js';
 import {
   joinApiVersion,
@@ -376,7 +376,7 @@ export class KubeClient {
     if (!found) {
       const all = await this.discover(signal);
       const sameKind = all.filter((r) => r.kind === kind).map((r) => joinApiVersion(r.group, r.version));
-      throw new UsageError(`the cluster has no resource type ${kind} in ${apiVersion}`, {
+      throw new KubeUnknownKindError(`the cluster has no resource type ${kind} in ${apiVersion}`, {
         hint: sameKind.length
           ? `${kind} is served as ${[...new Set(sameKind)].join(', ')}: change apiVersion in the manifest.`
           : `Is the CRD that defines ${kind} installed? Install it first (or add it to the manifests), then run again.`,

@@ -3,7 +3,7 @@
  * must act. Only src/kube/ creates these; callers catch `KubeApiError` by `status` when a status is
  * expected (404 on a GET, 409 on a conflict) and let everything else travel up to cli/main.ts.
  */
-import { DevloopError, EnvironmentError } from '../errors.js';
+import { DevloopError, EnvironmentError, UsageError } from '../errors.js';
 
 /** The body of a failed API call (`kind: Status`). */
 export interface KubeStatus {
@@ -47,6 +47,18 @@ export class KubeForbiddenError extends EnvironmentError {
 /** Whether `error` is a permission refusal from the API server (see KubeForbiddenError). */
 export function isForbidden(error: unknown): error is KubeForbiddenError {
   return error instanceof KubeForbiddenError;
+}
+
+/**
+ * The cluster serves no resource type for a manifest's apiVersion and kind (a typo, or a CRD not
+ * installed or already deleted). A UsageError (the manifest must change) whose hint says how;
+ * callers for which a missing type means "the object is gone too" test it with `isUnknownKind`.
+ */
+export class KubeUnknownKindError extends UsageError {}
+
+/** Whether `error` says the cluster has no such resource type (see KubeUnknownKindError). */
+export function isUnknownKind(error: unknown): error is KubeUnknownKindError {
+  return error instanceof KubeUnknownKindError;
 }
 
 const NETWORK_CODES = new Set([

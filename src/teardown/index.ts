@@ -37,7 +37,7 @@
 import { FailureError, throwIfAborted } from '../errors.js';
 import type { EventSink } from '../events.js';
 import { sleep, type KubeClient } from '../kube/client.js';
-import { isForbidden, KubeApiError } from '../kube/errors.js';
+import { isForbidden, isUnknownKind, KubeApiError } from '../kube/errors.js';
 import { describeObject, identity, type KubeObject, type ResourceInfo } from '../kube/types.js';
 import { mapLimit } from '../shared/concurrency.js';
 import { deleteClusterInventory, InventoryStore, inventorySecretName, INVENTORY_NAMESPACE, readClusterInventory, writeClusterInventory } from '../deploy/inventory.js';
@@ -181,7 +181,7 @@ export async function down(kube: KubeClient, options: DownOptions): Promise<Down
     try {
       c.live = await kube.get(c.ref, signal);
     } catch (error) {
-      if (error instanceof Error && /no resource type/.test(error.message)) return; // its type (CRD) is gone: so is it
+      if (isUnknownKind(error)) return; // its type (CRD) is gone: so is it
       throw error;
     }
   });
@@ -296,7 +296,7 @@ async function waitUntilGone(
       try {
         return (await kube.get(ref, signal)) !== undefined;
       } catch (error) {
-        if (error instanceof Error && /no resource type/.test(error.message)) return false;
+        if (isUnknownKind(error)) return false;
         throw error;
       }
     });
