@@ -34,6 +34,7 @@ import type { EventSink } from '../events.js';
 import type { BuildResult } from '../build/types.js';
 import { shouldPush } from '../deploy/image-target.js';
 import type { ImageTarget } from '../deploy/types.js';
+import { SyncUnusableError } from '../sync/index.js';
 import { createLogStreamer, type LogStreamer } from '../observe/logs.js';
 import { artifactOfImage, type PodSnapshot, type PodUpdate, type PodWatcher } from '../observe/pods.js';
 import { startPortForwards, type PortForwarder } from '../observe/portforward.js';
@@ -489,11 +490,12 @@ export class DevEngine {
           const e = toDevloopError(error);
           // the Syncer already emitted a failed `sync` event per container; a container that cannot
           // take syncs at all (no sh/tar, read-only, permissions) disables sync for the image
-          if (e.name === 'SyncUnusableError') this.state.syncDisabled.add(op.image);
+          const unusable = error instanceof SyncUnusableError;
+          if (unusable) this.state.syncDisabled.add(op.image);
           this.sink.emit({
             type: 'message',
             level: 'warn',
-            text: `${e.message}${/rebuilding .* instead/.test(e.message) ? '' : `; rebuilding ${op.image} so the change is not lost`}${e.hint ? `\n  next: ${e.hint}` : ''}`,
+            text: `${e.message}${unusable ? '' : `; rebuilding ${op.image} so the change is not lost`}${e.hint ? `\n  next: ${e.hint}` : ''}`,
           });
           failed.push(op.image);
         }
