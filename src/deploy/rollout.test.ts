@@ -3,7 +3,7 @@ import { CollectingSink } from '../events.js';
 import { startFakeApi } from '../kube/fake-api-server.js';
 import { projectLabels } from './labels.js';
 import type { KubeObject } from '../kube/types.js';
-import { diagnosePodStatus, isNewer, podBelongsTo, podState, shortPullMessage, waitForRollout, workloadProgress, type RolloutOptions } from './rollout.js';
+import { diagnosePodStatus, isNewer, podBelongsTo, podState, settleRemainingMs, SETTLE_MS, shortPullMessage, waitForRollout, workloadProgress, type RolloutOptions } from './rollout.js';
 import { targetForContext } from './image-target.js';
 
 const obj = (kind: string, spec: unknown, status: unknown, meta: Partial<KubeObject['metadata']> = {}): KubeObject => ({ apiVersion: 'v1', kind, metadata: { name: 'x', namespace: 'ns', generation: 2, ...meta }, spec, status } as KubeObject);
@@ -176,5 +176,33 @@ describe('waitForRollout against an API server that watches like the real one', 
     expect(isNewer(at('abc'), at('12'))).toBe(true);
     expect(isNewer(at('1'), undefined)).toBe(true);
     expect(isNewer(at('1'), null)).toBe(true);
+  });
+});
+
+describe('settleRemainingMs', () => {
+  const pod = (running: { startedAt: string } | undefined, probe: boolean, restartCount = 0) =>
+    ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'p', uid: 'u1' },
+      spec: { containers: [{ name: 'app', ...(probe ? { readinessProbe: { exec: { command: ['true'] } } } : {}) }] },
+      status: { containerStatuses: [{ name: 'app', restartCount, ready: Boolean(running), state: running ? { running } : { waiting: { reason: 'CrashLoopBackOff' } } }] },
+    }) as unknown as KubeObject;
+  const t0 = Date.parse('2026-11-27T10:00:00Z');
+
+  it('holds a probe-less container that just started for SETTLE_MS, counted from when the wait first saw it', () => {
+    const seen = new Map<string, number>();
+    expect(settleRemainingMs(pod({ startedAt: '2026-11-27T10:00:00Z' }, false), t0 + 200, seen)).toBe(SETTLE_MS);
+    expect(settleRemainingMs(pod({ startedAt: '2026-11-27T10:00:00Z' }, false), t0 + 700, seen)).toBe(SETTLE_MS - 500);
+    expect(settleRemainingMs(pod({ startedAt: '2026-11-27T10:00:00Z' }, false), t0 + 1_200, seen)).toBe(0);
+    // a restart is a new instance: it settles again
+    expect(settleRemainingMs(pod({ startedAt: '2026-11-27T10:00:01Z' }, false, 1), t0 + 1_300, seen)).toBe(SETTLE_MS);
+  });
+
+  it('does not hold a container with a readiness probe, one that is not running, or one up long before the wait', () => {
+    const seen = new Map<string, number>();
+    expect(settleRemainingMs(pod({ startedAt: '2026-11-27T10:00:00Z' }, true), t0 + 10, seen)).toBe(0);
+    expect(settleRemainingMs(pod(undefined, false), t0 + 10, seen)).toBe(0);
+    expect(settleRemainingMs(pod({ startedAt: '2026-11-27T09:59:00Z' }, false), t0, seen)).toBe(0);
   });
 });

@@ -5,7 +5,9 @@
  *
  * Contract: watches the workloads and the project's pods and judges readiness from each change as
  * it arrives (no poll interval decides when readiness is seen); a fresh read at the start and
- * every `pollMs` (default 5 s, 1 s while a watch reports errors) is the safety net. Emits `deploy`
+ * every `pollMs` (default 5 s, 1 s while a watch reports errors) is the safety net. A workload whose
+ * status says ready still waits until its containers without a readiness probe have stayed up for
+ * SETTLE_MS (a container that crashes at start-up is otherwise "ready" for an instant). Emits `deploy`
  * events (waiting, ready, failed) and a `phase` event pair (`deploy/wait/<workload>`) per
  * workload, and a `pod` event whenever a pod's state changes. Resolves when all are ready; throws FailureError (exit 1) naming each workload that
  * failed or missed its deadline (`deadlineSeconds` each, counted from the start of the wait);
@@ -22,6 +24,12 @@ import { projectSelector } from './labels.js';
 const SAFETY_READ_MS = 5_000;
 /** How often it is read while a watch reports errors (forbidden, dropped, unavailable). */
 const WATCH_TROUBLE_READ_MS = 1_000;
+/**
+ * A container without a readiness probe is ready the moment it runs, so a container that crashes at
+ * start-up looks ready for a few milliseconds (and `kubectl rollout status` then reports success).
+ * devloop counts such a container only once it has stayed up this long without a restart.
+ */
+export const SETTLE_MS = 1_000;
 
 export const WORKLOAD_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'Pod']);
 
@@ -300,6 +308,35 @@ export function isNewer(next: KubeObject, current: KubeObject | null | undefined
   return !(Number.isSafeInteger(a) && Number.isSafeInteger(b) && a < b);
 }
 
+interface ContainerStatusLike {
+  name: string;
+  restartCount?: number;
+  state?: { running?: { startedAt?: string } };
+}
+
+/**
+ * Milliseconds until every running container of `pod` that has no readiness probe has stayed up for
+ * SETTLE_MS, 0 when all have. `firstSeen` remembers when this wait first saw each container instance
+ * running (keyed by pod uid, name and restart count); `startedAt` has one-second precision, so it
+ * only shortens the wait for containers that were up long before it began.
+ */
+export function settleRemainingMs(pod: KubeObject, now: number, firstSeen: Map<string, number>): number {
+  const spec = (pod as { spec?: { containers?: Array<{ name: string; readinessProbe?: unknown }> } }).spec;
+  const probed = new Set((spec?.containers ?? []).filter((c) => c.readinessProbe).map((c) => c.name));
+  const statuses = ((pod as { status?: { containerStatuses?: ContainerStatusLike[] } }).status?.containerStatuses ?? []);
+  let remaining = 0;
+  for (const c of statuses) {
+    if (probed.has(c.name) || !c.state?.running) continue;
+    const key = `${pod.metadata.uid ?? pod.metadata.name}/${c.name}/${c.restartCount ?? 0}`;
+    const seen = firstSeen.get(key) ?? now;
+    firstSeen.set(key, seen);
+    const startedAt = Date.parse(c.state.running.startedAt ?? '');
+    const upSince = Number.isFinite(startedAt) ? Math.min(seen, startedAt + 1_000) : seen;
+    remaining = Math.max(remaining, upSince + SETTLE_MS - now);
+  }
+  return remaining;
+}
+
 /** Waits for every workload among `applied`; see the module comment for the contract. */
 export async function waitForRollout(kube: KubeClient, applied: readonly KubeObject[], options: RolloutOptions): Promise<void> {
   const { sink, signal } = options;
@@ -312,6 +349,8 @@ export async function waitForRollout(kube: KubeClient, applied: readonly KubeObj
   const podStates = new Map<string, string>();
   const logCache = new Map<string, string[]>();
   const eventCache = new Map<string, { at: number; lines: string[] }>();
+  const firstSeenRunning = new Map<string, number>();
+  let settleDue = Infinity;
   for (const t of tracked) {
     sink.emit({ type: 'deploy', status: 'waiting', object: t.label, message: `up to ${options.deadlineSeconds}s` });
     sink.emit({ type: 'phase', name: `deploy/wait/${t.label}`, status: 'started', atMs: Math.round(performance.now()) });
@@ -400,7 +439,11 @@ export async function waitForRollout(kube: KubeClient, applied: readonly KubeObj
         if (signal.aborted) throw new InterruptedError();
         if (dirty) continue; // something changed while judging
       }
-      const woken = await nextChange(Math.max(0, Math.min(readDue(), deadline) - Date.now()));
+      const woken = await nextChange(Math.max(0, Math.min(readDue(), deadline, settleDue) - Date.now()));
+      if (!woken && Date.now() >= settleDue) {
+        settleDue = Infinity;
+        dirty = true;
+      }
       if (!woken && Date.now() >= readDue()) {
         await freshRead();
         lastRead = Date.now();
@@ -459,6 +502,18 @@ export async function waitForRollout(kube: KubeClient, applied: readonly KubeObj
         }
         t.object = current;
         const progress = workloadProgress(current);
+        const settling = progress.ready
+          ? Math.max(0, ...allPods.filter((p) => podBelongsTo(p, current) && !p.metadata.deletionTimestamp).map((p) => settleRemainingMs(p, Date.now(), firstSeenRunning)))
+          : 0;
+        if (settling > 0) {
+          settleDue = Math.min(settleDue, Date.now() + settling);
+          const waitingFor = 'containers without a readiness probe to stay up';
+          if (waitingFor !== t.lastWaiting) {
+            t.lastWaiting = waitingFor;
+            sink.emit({ type: 'deploy', status: 'waiting', object: t.label, message: waitingFor });
+          }
+          return;
+        }
         if (progress.ready) {
           t.done = true;
           sink.emit({ type: 'deploy', status: 'ready', object: t.label, durationMs: Date.now() - started });
