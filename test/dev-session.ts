@@ -8,7 +8,7 @@ import { type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { copyFixture, startDevloop } from './helpers.js';
+import { copyFixture, kubectl, startDevloop } from './helpers.js';
 
 export type JsonEvent = Record<string, unknown> & { type: string; time: string };
 
@@ -118,4 +118,49 @@ export class DevSession {
     }
     this.cleanupDir();
   }
+}
+
+export interface PodInfo {
+  name: string;
+  image: string;
+  running: boolean;
+  terminating: boolean;
+}
+
+/** The pods of `app` in `namespace`, read with kubectl. */
+export function pods(namespace: string, app: string): PodInfo[] {
+  const list = JSON.parse(kubectl(['get', 'pods', '-n', namespace, '-l', `app=${app}`, '-o', 'json'])) as {
+    items: Array<{ metadata: { name: string; deletionTimestamp?: string }; spec: { containers: Array<{ image: string }> }; status: { phase: string; containerStatuses?: Array<{ ready: boolean }> } }>;
+  };
+  return list.items.map((p) => ({
+    name: p.metadata.name,
+    image: p.spec.containers[0].image,
+    running: p.status.phase === 'Running' && Boolean(p.status.containerStatuses?.every((c) => c.ready)),
+    terminating: Boolean(p.metadata.deletionTimestamp),
+  }));
+}
+
+/** A file's content inside a pod, or undefined when it cannot be read (yet). */
+export function readInPod(namespace: string, pod: string, file: string): string | undefined {
+  try {
+    return kubectl(['exec', '-n', namespace, pod, '--', 'cat', file], 20_000);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Polls `probe` every 500 ms until it returns a value (not undefined or false), for at most `timeoutMs`. */
+export async function eventually<T>(what: string, timeoutMs: number, probe: () => T | undefined | false): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = probe();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      last = error;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms: ${what}${last ? ` (${(last as Error).message})` : ''}`);
 }

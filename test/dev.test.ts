@@ -7,50 +7,8 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DevSession } from './dev-session.js';
+import { DevSession, eventually, pods, readInPod } from './dev-session.js';
 import { kubectl, requireCluster, requireDocker } from './helpers.js';
-
-interface PodInfo {
-  name: string;
-  image: string;
-  running: boolean;
-  terminating: boolean;
-}
-
-function pods(namespace: string, app: string): PodInfo[] {
-  const list = JSON.parse(kubectl(['get', 'pods', '-n', namespace, '-l', `app=${app}`, '-o', 'json'])) as {
-    items: Array<{ metadata: { name: string; deletionTimestamp?: string }; spec: { containers: Array<{ image: string }> }; status: { phase: string; containerStatuses?: Array<{ ready: boolean }> } }>;
-  };
-  return list.items.map((p) => ({
-    name: p.metadata.name,
-    image: p.spec.containers[0].image,
-    running: p.status.phase === 'Running' && Boolean(p.status.containerStatuses?.every((c) => c.ready)),
-    terminating: Boolean(p.metadata.deletionTimestamp),
-  }));
-}
-
-function readInPod(namespace: string, pod: string, file: string): string | undefined {
-  try {
-    return kubectl(['exec', '-n', namespace, pod, '--', 'cat', file], 20_000);
-  } catch {
-    return undefined;
-  }
-}
-
-async function eventually<T>(what: string, timeoutMs: number, probe: () => T | undefined | false): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = probe();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      last = error;
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms: ${what}${last ? ` (${(last as Error).message})` : ''}`);
-}
 
 async function httpGet(port: number, urlPath: string): Promise<string> {
   const response = await fetch(`http://127.0.0.1:${port}${urlPath}`, { signal: AbortSignal.timeout(10_000) });

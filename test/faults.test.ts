@@ -13,7 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DevSession, type JsonEvent } from './dev-session.js';
+import { DevSession, eventually, pods, readInPod, type JsonEvent } from './dev-session.js';
 import { kubectl, requireCluster, requireDocker } from './helpers.js';
 
 const here = path.dirname(new URL(import.meta.url).pathname);
@@ -59,41 +59,6 @@ async function restoreCluster(): Promise<void> {
   for (const pid of [componentPid('kube-apiserver')]) if (alive(pid)) process.kill(pid, 'SIGCONT');
   script('up.sh');
   script('status.sh', 60_000);
-}
-
-function pods(namespace: string, app: string): Array<{ name: string; image: string; running: boolean; terminating: boolean }> {
-  const list = JSON.parse(kubectl(['get', 'pods', '-n', namespace, '-l', `app=${app}`, '-o', 'json'])) as {
-    items: Array<{ metadata: { name: string; deletionTimestamp?: string }; spec: { containers: Array<{ image: string }> }; status: { phase: string; containerStatuses?: Array<{ ready: boolean }> } }>;
-  };
-  return list.items.map((p) => ({
-    name: p.metadata.name,
-    image: p.spec.containers[0].image,
-    running: p.status.phase === 'Running' && Boolean(p.status.containerStatuses?.every((c) => c.ready)),
-    terminating: Boolean(p.metadata.deletionTimestamp),
-  }));
-}
-
-function readInPod(namespace: string, pod: string, file: string): string | undefined {
-  try {
-    return kubectl(['exec', '-n', namespace, pod, '--', 'cat', file], 20_000);
-  } catch {
-    return undefined;
-  }
-}
-
-async function eventually<T>(what: string, timeoutMs: number, probe: () => T | undefined | false): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = probe();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      last = error;
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms: ${what}${last ? ` (${(last as Error).message})` : ''}`);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -197,7 +162,7 @@ describe('devloop dev survives faults of the cluster and the engine', () => {
     const notices = session.ofType('cluster', from).filter((e) => e.status === 'waiting').map((e) => Number(e.noAnswerMs));
     expect(Math.max(...notices)).toBeGreaterThan(notices[0]);
     expect(builds(from)).toEqual([]);
-    await restoreCluster({ apiServerRestarted: false });
+    await restoreCluster();
     await stillAlive();
   });
 
@@ -227,7 +192,7 @@ describe('devloop dev survives faults of the cluster and the engine', () => {
     expect(probes.length).toBeGreaterThanOrEqual(3);
 
     console.log(`API server down, devloop said: ${JSON.stringify(session.events.slice(from).filter((e) => e.type === 'cluster' || e.type === 'message').slice(0, 8))}`);
-    await restoreCluster({ apiServerRestarted: true });
+    await restoreCluster();
     broken = 'none';
     await session.waitFor((e) => e.type === 'cluster' && e.status === 'reachable', 60_000, from, 'the cluster reachable again');
     await inEveryReplica('outage.html', latest, 120_000);
@@ -296,7 +261,7 @@ describe('devloop dev survives faults of the cluster and the engine', () => {
     expect(session.running).toBe(true);
 
     script('docker-up.sh', 120_000);
-    await restoreCluster({ apiServerRestarted: false });
+    await restoreCluster();
     broken = 'none';
     from = session.events.length;
     const next = `${version}-2`;
