@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { EnvironmentError } from '../errors.js';
 import { KubeClient } from './client.js';
 import { ClusterUnreachableError, isClusterUnreachable, isNotFound, networkError } from './errors.js';
-import { classifyExecOpenError } from './exec.js';
+import { classifyExecOpenError, exitFromStatus } from './exec.js';
 
 const closers: Array<() => void> = [];
 afterEach(() => closers.splice(0).forEach((c) => c()));
@@ -37,13 +37,28 @@ describe('networkError', () => {
 describe('classifyExecOpenError', () => {
   const kubeConfig = { getCurrentCluster: () => ({ server: 'https://127.0.0.1:6443' }) as never, getCurrentContext: () => 'dev' };
   const target = { namespace: 'ns', pod: 'p', container: 'c' };
-  it('turns a refused websocket into ClusterUnreachableError and a 404 upgrade into a not-found KubeApiError', () => {
+  it('turns a refused websocket or a 5xx upgrade into ClusterUnreachableError and a 404 upgrade into a not-found KubeApiError', () => {
     const refused = { type: 'error', error: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6443'), { code: 'ECONNREFUSED' }) };
     expect(classifyExecOpenError(refused, kubeConfig, target)).toBeInstanceOf(ClusterUnreachableError);
     const gone = { type: 'error', message: 'Unexpected server response: 404' };
     expect(isNotFound(classifyExecOpenError(gone, kubeConfig, target))).toBe(true);
-    const other = new Error('Unexpected server response: 500');
+    const dialing = new Error('Unexpected server response: 500');
+    expect(classifyExecOpenError(dialing, kubeConfig, target)).toBeInstanceOf(ClusterUnreachableError);
+    const other = new Error('Unexpected server response: 400');
     expect(classifyExecOpenError(other, kubeConfig, target)).toBe(other);
+  });
+});
+
+describe('exitFromStatus', () => {
+  const target = { namespace: 'ns', pod: 'p', container: 'c' };
+  it('marks a 5xx Status (the API server could not reach the kubelet) as unreachable, never a process exit', () => {
+    const dialing = exitFromStatus({ status: 'Failure', code: 500, reason: 'InternalError', message: 'Internal error occurred: error dialing backend: dial tcp 192.0.2.2:10250: connect: connection refused' }, target);
+    expect(dialing.unreachable).toBeInstanceOf(ClusterUnreachableError);
+    expect(dialing.unreachable?.message).toContain('could not reach the node of ns/p');
+    const exited = exitFromStatus({ status: 'Failure', reason: 'NonZeroExitCode', message: 'command terminated with non-zero exit code', details: { causes: [{ reason: 'ExitCode', message: '3' }] } }, target);
+    expect(exited).toEqual({ code: 3, message: 'command terminated with non-zero exit code' });
+    const noSh = exitFromStatus({ status: 'Failure', code: 500, reason: 'InternalError', message: 'Internal error occurred: error executing command in container: failed to exec in container: failed to start exec: OCI runtime exec failed: exec failed: unable to start container process: exec: "sh": executable file not found in $PATH: unknown' }, target);
+    expect(noSh.unreachable).toBeUndefined();
   });
 });
 

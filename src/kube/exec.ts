@@ -18,7 +18,7 @@
  */
 import { PassThrough, Writable } from 'node:stream';
 import { Exec, type KubeConfig, type V1Status } from '@kubernetes/client-node';
-import { KubeApiError, networkError, noAnswerError } from './errors.js';
+import { ClusterUnreachableError, KubeApiError, networkError, noAnswerError } from './errors.js';
 import type { ContainerRef } from './types.js';
 
 export interface ExecExit {
@@ -26,6 +26,12 @@ export interface ExecExit {
   code?: number;
   /** The server's status message, e.g. `... exec: "sh": executable file not found in $PATH`. */
   message: string;
+  /**
+   * Set when the API server could not reach the container's node (a 5xx Status such as `Internal
+   * error occurred: error dialing backend`, seen while a kubelet or the API server restarts): the
+   * process may never have run, and nothing is wrong with the container.
+   */
+  unreachable?: ClusterUnreachableError;
 }
 
 export interface ExecStream {
@@ -48,7 +54,11 @@ export function classifyExecOpenError(error: unknown, kubeConfig: Pick<KubeConfi
   if (unreachable) return unreachable;
   const maybe = error as { message?: string } | undefined;
   const text = error instanceof Error ? error.message : (maybe?.message ?? '');
-  if (/Unexpected server response: 404/.test(text)) {
+  const upgradeStatus = /Unexpected server response: (\d{3})/.exec(text)?.[1];
+  if (upgradeStatus && Number(upgradeStatus) >= 500) {
+    return new ClusterUnreachableError(`the API server at ${server} could not open an exec into ${target.namespace}/${target.pod}: HTTP ${upgradeStatus}`, { cause: error });
+  }
+  if (upgradeStatus === '404') {
     return new KubeApiError(404, 'POST', `/api/v1/namespaces/${target.namespace}/pods/${target.pod}/exec`, {
       message: `the pod or container ${target.namespace}/${target.pod}/${target.container} does not exist (any more)`,
       reason: 'NotFound',
@@ -65,12 +75,22 @@ export function redactExecUrls(text: string): string {
   return text.replace(/(\/exec\/[^?\s"]*)\?[^\s"]*/g, '$1?...');
 }
 
-function exitFromStatus(status: V1Status): ExecExit {
+/** How the API server words a kubelet it cannot reach (Kubernetes 1.2x-1.34 proxy and dial errors). */
+const NODE_UNREACHABLE = /error dialing backend|error sending request|proxy error|connection refused|i\/o timeout|connection reset|no route to host|TLS handshake timeout/i;
+
+export function exitFromStatus(status: V1Status, target?: ContainerRef): ExecExit {
   if (status.status === 'Success') return { code: 0, message: 'exited with code 0' };
   const causes = status.details?.causes ?? [];
   const exitCause = causes.find((c) => c.reason === 'ExitCode');
   const code = exitCause?.message !== undefined ? Number(exitCause.message) : undefined;
-  return { code: Number.isFinite(code) ? code : undefined, message: redactExecUrls(status.message ?? status.reason ?? 'the process failed') };
+  const message = redactExecUrls(status.message ?? status.reason ?? 'the process failed');
+  // Only failures of the API server -> kubelet hop count: a missing `sh` is a 500 InternalError too.
+  const serverSide = exitCause === undefined && ((status.code ?? 0) >= 500 || status.reason === 'InternalError' || status.reason === 'ServiceUnavailable') && NODE_UNREACHABLE.test(message);
+  return {
+    code: Number.isFinite(code) ? code : undefined,
+    message,
+    ...(serverSide ? { unreachable: new ClusterUnreachableError(`the API server could not reach the node of ${target ? `${target.namespace}/${target.pod}` : 'the pod'}: ${message}`) } : {}),
+  };
 }
 
 /**
@@ -104,7 +124,7 @@ export async function openExecStream(
 
   const exec = new Exec(kubeConfig);
   const opening = exec.exec(target.namespace, target.pod, target.container, command, stdout, stderr, stdin, false, (status) => {
-    statusSeen = exitFromStatus(status);
+    statusSeen = exitFromStatus(status, target);
   });
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<never>((_resolve, reject) => {

@@ -157,6 +157,13 @@ export class AgentChannel {
     void channel.stream.exited.then((exit) => {
       const detail = channel.stderrText.trim();
       channel.brokenMessage = redactExecUrls(`${exit.message}${detail ? `: ${detail}` : ''}`);
+      if (exit.unreachable) {
+        // the node could not be reached (kubelet or API server restarting): not the container's fault
+        if (!isReady) readyReject(exit.unreachable);
+        channel.pending?.reject(exit.unreachable);
+        channel.pending = undefined;
+        return;
+      }
       if (!isReady) {
         if (/executable file not found|no such file or directory/i.test(exit.message) && /\bsh\b/.test(exit.message)) {
           const core = /exec: "sh": [^:]*/.exec(exit.message)?.[0] ?? exit.message;
