@@ -197,7 +197,8 @@ describe('devloop dev survives faults of the cluster and the engine', () => {
     await session.waitFor((e) => e.type === 'cluster' && e.status === 'reachable', 60_000, from, 'the cluster reachable again');
     await inEveryReplica('outage.html', latest, 120_000);
     await inEveryReplica('doomed.html', undefined, 60_000);
-    expect(builds(from)).toEqual([]);
+    const said = () => JSON.stringify(session.events.slice(from).filter((e) => e.type === 'message' || e.type === 'sync' || e.type === 'cluster'));
+    expect(builds(from), said()).toEqual([]);
     expect(session.ofType('message', from).filter((m) => /rebuilding/.test(String(m.text)))).toEqual([]);
     await stillAlive();
   });

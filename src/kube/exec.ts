@@ -75,8 +75,12 @@ export function redactExecUrls(text: string): string {
   return text.replace(/(\/exec\/[^?\s"]*)\?[^\s"]*/g, '$1?...');
 }
 
-/** How the API server words a kubelet it cannot reach (Kubernetes 1.2x-1.34 proxy and dial errors). */
-const NODE_UNREACHABLE = /error dialing backend|error sending request|proxy error|connection refused|i\/o timeout|connection reset|no route to host|TLS handshake timeout/i;
+/**
+ * How the API server words a kubelet it cannot reach (proxy and dial errors), or one that does not
+ * know the pod yet (`unable to upgrade connection: pod does not exist`, right after a kubelet
+ * restart, while the API server still has the pod).
+ */
+const NODE_UNREACHABLE = /unable to upgrade connection: pod does not exist|error dialing backend|error sending request|proxy error|connection refused|i\/o timeout|connection reset|no route to host|TLS handshake timeout/i;
 
 export function exitFromStatus(status: V1Status, target?: ContainerRef): ExecExit {
   if (status.status === 'Success') return { code: 0, message: 'exited with code 0' };
