@@ -55,8 +55,6 @@ describe('exitFromStatus', () => {
     const dialing = exitFromStatus({ status: 'Failure', code: 500, reason: 'InternalError', message: 'Internal error occurred: error dialing backend: dial tcp 192.0.2.2:10250: connect: connection refused' }, target);
     expect(dialing.unreachable).toBeInstanceOf(ClusterUnreachableError);
     expect(dialing.unreachable?.message).toContain('could not reach the node of ns/p');
-    const restarting = exitFromStatus({ status: 'Failure', code: 500, reason: 'InternalError', message: 'Internal error occurred: unable to upgrade connection: pod does not exist' }, target);
-    expect(restarting.unreachable).toBeInstanceOf(ClusterUnreachableError);
     const exited = exitFromStatus({ status: 'Failure', reason: 'NonZeroExitCode', message: 'command terminated with non-zero exit code', details: { causes: [{ reason: 'ExitCode', message: '3' }] } }, target);
     expect(exited).toEqual({ code: 3, message: 'command terminated with non-zero exit code' });
     const noSh = exitFromStatus({ status: 'Failure', code: 500, reason: 'InternalError', message: 'Internal error occurred: error executing command in container: failed to exec in container: failed to start exec: OCI runtime exec failed: exec failed: unable to start container process: exec: "sh": executable file not found in $PATH: unknown' }, target);

@@ -76,11 +76,10 @@ export function redactExecUrls(text: string): string {
 }
 
 /**
- * How the API server words a kubelet it cannot reach (proxy and dial errors), or one that does not
- * know the pod yet (`unable to upgrade connection: pod does not exist`, right after a kubelet
- * restart, while the API server still has the pod).
+ * How the API server words a kubelet it cannot reach (proxy and dial errors). Not `unable to upgrade
+ * connection: pod does not exist`: a pod already gone from its node while still terminating says it too.
  */
-const NODE_UNREACHABLE = /unable to upgrade connection: pod does not exist|error dialing backend|error sending request|proxy error|connection refused|i\/o timeout|connection reset|no route to host|TLS handshake timeout/i;
+const NODE_UNREACHABLE = /error dialing backend|error sending request|proxy error|connection refused|i\/o timeout|connection reset|no route to host|TLS handshake timeout/i;
 
 export function exitFromStatus(status: V1Status, target?: ContainerRef): ExecExit {
   if (status.status === 'Success') return { code: 0, message: 'exited with code 0' };
