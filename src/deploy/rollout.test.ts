@@ -194,9 +194,9 @@ describe('settleRemainingMs', () => {
     const seen = new Map<string, number>();
     expect(settleRemainingMs(pod({ startedAt: '2026-11-27T10:00:00Z' }, false), t0 + 200, seen)).toBe(SETTLE_MS);
     expect(settleRemainingMs(pod({ startedAt: '2026-11-27T10:00:00Z' }, false), t0 + 700, seen)).toBe(SETTLE_MS - 500);
-    expect(settleRemainingMs(pod({ startedAt: '2026-11-27T10:00:00Z' }, false), t0 + 1_200, seen)).toBe(0);
+    expect(settleRemainingMs(pod({ startedAt: '2026-11-27T10:00:00Z' }, false), t0 + 200 + SETTLE_MS, seen)).toBe(0);
     // a restart is a new instance: it settles again
-    expect(settleRemainingMs(pod({ startedAt: '2026-11-27T10:00:01Z' }, false, 1), t0 + 1_300, seen)).toBe(SETTLE_MS);
+    expect(settleRemainingMs(pod({ startedAt: '2026-11-27T10:00:03Z' }, false, 1), t0 + 3_300, seen)).toBe(SETTLE_MS);
   });
 
   it('does not hold a container with a readiness probe, one that is not running, or one up long before the wait', () => {

@@ -27,9 +27,10 @@ const WATCH_TROUBLE_READ_MS = 1_000;
 /**
  * A container without a readiness probe is ready the moment it runs, so a container that crashes at
  * start-up looks ready for a few milliseconds (and `kubectl rollout status` then reports success).
- * devloop counts such a container only once it has stayed up this long without a restart.
+ * devloop counts such a container only once it has stayed up this long without a restart (the kubelet
+ * notices an exit on its next 1 s relist, and the status reaches the API server after that).
  */
-export const SETTLE_MS = 1_000;
+export const SETTLE_MS = 3_000;
 
 export const WORKLOAD_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'Pod']);
 
