@@ -126,7 +126,8 @@ describe('devloop dev', () => {
     const from = session.events.length;
     const dockerfile = path.join(session.dir, 'services/comments/Dockerfile');
     const original = readFileSync(dockerfile, 'utf8');
-    writeFileSync(dockerfile, `${original}\nRUN echo "intentional failure for the e2e test" && exit 3\n`);
+    // unique per run: a tag left in the registry by an earlier run must not make this build "cached"
+    writeFileSync(dockerfile, `${original}\nRUN echo "intentional failure for the e2e test ${ns}" && exit 3\n`);
     const failed = await session.waitFor((e) => e.type === 'build' && e.image === 'blog/comments' && e.status === 'failed', 120_000, from, 'the failed build');
     expect(JSON.stringify(failed)).toContain('intentional failure for the e2e test');
     // Still running; the rebuild after the fix below proves the loop went on (waitFor fails if it exits).
