@@ -34,6 +34,7 @@ const LAYERS: Record<string, number> = {
   output: 8,
   ui: 9,
   dev: 10,
+  init: 10,
   cli: 11,
 };
 

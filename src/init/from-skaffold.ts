@@ -1,0 +1,143 @@
+/**
+ * `devloop init` from a Skaffold config: the config as devloop reads it (the Skaffold reader's
+ * `Config`, whatever it maps) written as devloop.config.yaml beside the Skaffold file.
+ *
+ * Contract: `initFromSkaffold` returns the file's text only once devloop's own loader, reading that
+ * text from the same directory, gives the same `Config` as reading the Skaffold file (apart from
+ * `file` and `source`); otherwise it throws a `DevloopError` of kind `bug` naming the difference. Each
+ * Skaffold profile becomes a devloop profile when reading the Skaffold file with `-p NAME` and
+ * reading the written file with `-p NAME` agree; a profile that cannot be written so is named in the
+ * header with the reason. Problems of the Skaffold file itself are the reader's `ConfigError`.
+ */
+import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import type { Config } from '../config/load.js';
+import { loadConfig, parseConfig } from '../config/load.js';
+import { isPlainObject } from '../config/issues.js';
+import { DevloopError } from '../errors.js';
+import { configToDocument, renderYaml, type Document_, type Note } from './serialise.js';
+import { skaffoldNotes, skaffoldSources } from './skaffold-notes.js';
+
+export const INIT_FILE_NAME = 'devloop.config.yaml';
+
+export interface SkaffoldInit {
+  /** Where the file belongs: beside the Skaffold file. */
+  file: string;
+  text: string;
+  /** What the header says about the Skaffold profiles that could not be written (for the terminal too). */
+  skippedProfiles: string[];
+}
+
+export function initFromSkaffold(skaffoldFile: string): SkaffoldInit {
+  const absolute = path.resolve(skaffoldFile);
+  const config = loadConfig({ cwd: path.dirname(absolute), file: absolute });
+  const target = path.join(config.rootDir, INIT_FILE_NAME);
+  const document = configToDocument(config);
+  const sources = skaffoldSources(absolute);
+  const notes: Note[] = skaffoldNotes(document, sources, config.rootDir);
+  const shown = path.relative(config.rootDir, absolute) || path.basename(absolute);
+
+  const profiles: Array<Record<string, unknown>> = [];
+  const skippedProfiles: string[] = [];
+  for (const [name, activation] of skaffoldProfiles(sources.map((s) => s.data))) {
+    const outcome = profileOverride(absolute, name, document, config.rootDir);
+    if ('skipped' in outcome) {
+      skippedProfiles.push(`profile "${name}" is not written: ${outcome.skipped}`);
+      continue;
+    }
+    notes.push({
+      path: ['profiles', profiles.length],
+      text: `from the Skaffold profile "${name}"${activation ? `; Skaffold also activates it ${activation}, devloop only with -p ${name}` : ''}`,
+    });
+    profiles.push({ name, ...outcome.override });
+  }
+  const written: Document_ = profiles.length > 0 ? { ...document, profiles } : document;
+
+  const header = [
+    `Written by \`devloop init\` from ${shown} (${config.source?.apiVersion ?? 'a Skaffold config'}).`,
+    'It behaves as reading that file does: same images, build inputs, manifests and port-forwards.',
+    'devloop reads this file in preference to the Skaffold one from now on. Keys left out take',
+    "devloop's defaults (every key, with what it does: devloop.config.example.yaml in the devloop package).",
+    ...(config.source && config.source.ignored.length > 0
+      ? [`Not carried over, as they do not change a dev loop: ${config.source.ignored.join(', ')}.`]
+      : []),
+    ...skippedProfiles,
+  ];
+  const text = renderYaml(written, header, notes);
+  assertSameConfig(text, target, config, []);
+  return { file: target, text, skippedProfiles };
+}
+
+/** Each profile of the Skaffold configs (first definition of a name wins), with its activation in words. */
+function skaffoldProfiles(configs: Array<Record<string, unknown>>): Array<[string, string | undefined]> {
+  const found = new Map<string, string | undefined>();
+  for (const data of configs) {
+    for (const p of Array.isArray(data.profiles) ? data.profiles : []) {
+      if (!isPlainObject(p) || typeof p.name !== 'string' || found.has(p.name)) continue;
+      const rules = (Array.isArray(p.activation) ? p.activation : []).filter(isPlainObject).map((a) =>
+        Object.entries(a)
+          .map(([k, v]) => `${k} ${String(v)}`)
+          .join(' and '),
+      );
+      found.set(p.name, rules.length > 0 ? `when ${rules.join(', or ')}` : undefined);
+    }
+  }
+  return [...found];
+}
+
+/**
+ * The devloop profile that turns `base` into the config the Skaffold file gives with `-p name`:
+ * every top-level section that differs, written whole (devloop merges profile objects key by key,
+ * so a whole section sets every key the Skaffold profile may have changed).
+ */
+function profileOverride(skaffoldFile: string, name: string, base: Document_, rootDir: string): { override: Document_ } | { skipped: string } {
+  let withProfile: Config;
+  try {
+    withProfile = loadConfig({ cwd: rootDir, file: skaffoldFile, profiles: [name] });
+  } catch (error) {
+    return { skipped: `reading it with -p ${name} failed: ${firstLine(error).replaceAll(`${rootDir}${path.sep}`, '')}` };
+  }
+  const full = configToDocument(withProfile);
+  if (full.metadata && !isDeepStrictEqual(full.metadata, base.metadata)) return { skipped: 'it changes metadata.name, which a devloop profile cannot' };
+  const override: Document_ = {};
+  for (const [key, value] of Object.entries(fullSections(withProfile))) {
+    if (!isDeepStrictEqual(full[key], base[key])) override[key] = value;
+  }
+  const candidate = renderYaml({ ...base, profiles: [{ name, ...override }] }, [], []);
+  try {
+    assertSameConfig(candidate, path.join(rootDir, INIT_FILE_NAME), withProfile, [name]);
+  } catch (error) {
+    return { skipped: `the devloop profile would not give the same config (${firstLine(error)})` };
+  }
+  return { override };
+}
+
+/** The sections of a config as a profile may set them: every key explicit, so nothing is left to the base. */
+function fullSections(config: Config): Document_ {
+  const { apiVersion: _a, kind: _k, metadata: _m, ...sections } = configToDocumentExplicit(config);
+  return sections;
+}
+
+/** `configToDocument` with defaults kept (for profiles, where a left-out key would inherit the base's). */
+function configToDocumentExplicit(config: Config): Document_ {
+  return configToDocument(config, { keepDefaults: true });
+}
+
+/** Throws a `bug` DevloopError unless `text`, loaded as `file` with `profiles`, gives `expected`. */
+function assertSameConfig(text: string, file: string, expected: Config, profiles: string[]): void {
+  const actual = parseConfig(text, file, { profiles });
+  const strip = ({ file: _f, source: _s, profiles: _p, ...rest }: Config) => rest;
+  if (!isDeepStrictEqual(strip(actual), strip(expected))) {
+    const a = strip(actual) as Record<string, unknown>;
+    const e = strip(expected) as Record<string, unknown>;
+    const differing = Object.keys({ ...a, ...e }).filter((k) => !isDeepStrictEqual(a[k], e[k]));
+    throw new DevloopError('bug', `the devloop config written from ${expected.file} would not behave the same (it differs in: ${differing.join(', ')})`, {
+      hint: 'Please report this with the Skaffold file; meanwhile devloop reads the Skaffold file directly.',
+    });
+  }
+}
+
+function firstLine(error: unknown): string {
+  const e = error as { message?: string; details?: string[] };
+  return [e.message ?? String(error), ...(e.details ?? [])].join('; ').split('\n')[0];
+}
