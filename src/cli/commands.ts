@@ -111,6 +111,30 @@ export const COMMANDS: CommandSpec[] = [
     load: () => import('./render.js'),
   },
   {
+    name: 'init',
+    summary: 'write a commented devloop.config.yaml from skaffold.yaml, or from the Dockerfiles and manifests found',
+    usage: 'devloop init [--force] [--yes] [--stdout] [-f skaffold.yaml]',
+    description: [
+      'Writes devloop.config.yaml. With a Skaffold config (skaffold.yaml in the directory, or -f FILE), the file is the config as devloop reads that Skaffold file, written beside it: same images, build inputs, manifests, port-forwards, and each Skaffold profile it can express as a devloop profile; comments say where each part came from, and which keys were left out because they do not change a dev loop.',
+      '',
+      'Without one, it scans the directory (skipping .git, node_modules and what .gitignore excludes) for Dockerfiles and Kubernetes manifests, and pairs each Dockerfile with the image the manifests deploy whose last path segment is the Dockerfile\'s directory name (or NAME of Dockerfile.NAME). A Dockerfile it cannot pair is asked about on the terminal; with --yes the questions are written as comments, with the lines to add. Without a terminal and without --yes it stops (exit 2) and lists the questions.',
+      '',
+      'It never overwrites an existing devloop config without --force (exit 2).',
+    ].join('\n'),
+    options: {
+      force: { type: 'boolean' },
+      yes: { type: 'boolean', short: 'y' },
+      stdout: { type: 'boolean' },
+    },
+    optionHelp: [
+      ['--force', 'replace an existing devloop.config.yaml'],
+      ['-y, --yes', 'ask nothing: what cannot be paired is written as comments'],
+      ['--stdout', 'print the config instead of writing the file'],
+      ['-f FILE', 'the Skaffold config to read (default: skaffold.yaml in the directory, if there is one)'],
+    ],
+    load: () => import('./init.js'),
+  },
+  {
     name: 'down',
     summary: 'delete everything devloop ever applied for this project',
     usage: 'devloop down [--dry-run]',

@@ -139,10 +139,10 @@ function removeAt(document: Document_, keyPath: Array<string | number>): Documen
 
 /**
  * The document as YAML: `header` lines as the file's leading comment, each note above its key or
- * list item (notes whose path is not in the document, as a default left out, are put in the
+ * list item, `footer` lines as a comment after the document (notes whose path is not in the document, as a default left out, are put in the
  * header, so nothing is lost).
  */
-export function renderYaml(document: Document_, header: string[], notes: Note[]): string {
+export function renderYaml(document: Document_, header: string[], notes: Note[], footer: string[] = []): string {
   const doc = new Document(document);
   const lost: string[] = [];
   for (const note of notes) {
@@ -154,6 +154,7 @@ export function renderYaml(document: Document_, header: string[], notes: Note[])
     target.commentBefore = [target.commentBefore, ...commentLines(note.text)].filter(Boolean).join('\n');
   }
   doc.commentBefore = [...header, ...lost].flatMap(commentLines).join('\n');
+  if (footer.length > 0) doc.comment = footer.flatMap(commentLines).join('\n');
   return doc.toString({ lineWidth: 0 });
 }
 
