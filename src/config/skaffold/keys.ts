@@ -99,6 +99,7 @@ export const SKAFFOLD_KEYS: KeySpec = map({
     platforms: refused('builds for other CPU platforms', 'remove platforms'),
     googleCloudBuild: refused('builds on Google Cloud Build', 'build locally: remove googleCloudBuild'),
     cluster: refused('builds in the cluster with Kaniko', 'build locally: remove cluster'),
+    hooks: refused('runs commands before/after every build', 'run them outside devloop'),
   }),
   manifests: map({
     rawYaml: value,
@@ -108,6 +109,8 @@ export const SKAFFOLD_KEYS: KeySpec = map({
     hooks: refused('runs commands before/after rendering', 'run them outside devloop'),
     transform: refused('transforms manifests with kpt functions', 'apply the transformation to the files'),
     validate: refused('validates manifests with kpt functions', 'remove validate'),
+    remoteManifests: refused('applies manifests fetched from a cluster', 'copy them into the repository and list them in rawYaml'),
+    output: ignored('only where skaffold render writes hydrated manifests; devloop render prints them'),
   }),
   deploy: map({
     kubeContext: value,
