@@ -113,6 +113,9 @@ function terminalAsker(ctx: CommandContext): Ask | undefined {
   const stderr = ctx.stderr as { isTTY?: boolean };
   if (!ctx.stdin.isTTY || !stderr.isTTY) return undefined;
   const rl = createInterface({ input: ctx.stdin, output: ctx.stderr as NodeJS.WritableStream, terminal: true });
+  // The terminal is raw while asking: Ctrl-C reaches readline, not the process. Hand it on, so
+  // main's handler aborts the run (the pending question rejects: exit 130) as anywhere else.
+  rl.on('SIGINT', () => process.kill(process.pid, 'SIGINT'));
   const ask: Ask = (prompt: string) => rl.question(prompt, { signal: ctx.signal });
   ask.close = () => rl.close();
   return ask;
