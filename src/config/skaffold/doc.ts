@@ -92,7 +92,7 @@ export const MAPS_TO: Readonly<Record<string, string>> = {
   'portForward[].resourceType': '`portForward[].resourceType` (`deployment`, `statefulset`, `daemonset`, `service`, `pod`; any case)',
   'portForward[].resourceName': '`portForward[].resourceName`',
   'portForward[].namespace': '`portForward[].namespace` (default: the deploy namespace)',
-  'portForward[].port': '`portForward[].port`',
+  'portForward[].port': '`portForward[].port`: a port number (a port name is reported as not read yet)',
   'portForward[].localPort': '`portForward[].localPort`',
   'portForward[].address': '`portForward[].address` (default `127.0.0.1`)',
   profiles:
