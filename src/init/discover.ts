@@ -30,6 +30,8 @@ export interface FoundDockerfile {
   context: string;
   /** The image name it most likely builds: the context's name, or NAME of Dockerfile.NAME / NAME.Dockerfile. */
   name: string;
+  /** Build args a FROM line needs that the Dockerfile gives no default (`ARG BASE` + `FROM ${BASE}`). */
+  fromArgs: string[];
 }
 
 export interface ImageUse {
@@ -57,6 +59,8 @@ export interface Artifact {
   image: string;
   context: string;
   dockerfile: string;
+  /** See FoundDockerfile.fromArgs. */
+  fromArgs: string[];
   usedBy: string[];
 }
 
@@ -112,7 +116,7 @@ export function scanProject(root: string): ProjectScan {
       if (!e.isFile() || ignored.isExcluded(rel, false)) continue;
       const name = dockerfileName(e.name, relDir);
       if (name !== undefined) {
-        dockerfiles.push({ file: rel, context: relDir || '.', name });
+        dockerfiles.push({ file: rel, context: relDir || '.', name, fromArgs: argsWithoutDefaultInFrom(path.join(dir, e.name)) });
       } else if (/\.ya?ml$/i.test(e.name) && !isChart && !isKustomization) {
         yamlFiles.push(rel);
         const objects = kubernetesObjects(path.join(dir, e.name));
@@ -169,6 +173,33 @@ function dockerfileName(file: string, relDir: string): string | undefined {
   return undefined;
 }
 
+/**
+ * The ARGs declared before the first FROM without a default and used in a FROM line: the build
+ * fails unless they are given (in devloop, by a required image's alias or by buildArgs).
+ */
+function argsWithoutDefaultInFrom(file: string): string[] {
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return [];
+  }
+  const lines = text.replace(/\\\r?\n/g, ' ').split(/\r?\n/).map((l) => l.trim());
+  const undefaulted = new Set<string>();
+  const used = new Set<string>();
+  let seenFrom = false;
+  for (const line of lines) {
+    const arg = /^ARG\s+([A-Za-z_][A-Za-z0-9_]*)(=.*)?$/i.exec(line);
+    if (arg && !seenFrom && arg[2] === undefined) undefaulted.add(arg[1]);
+    const from = /^FROM\s+(.*)$/i.exec(line);
+    if (from) {
+      seenFrom = true;
+      for (const m of from[1].matchAll(/\$\{?([A-Za-z_][A-Za-z0-9_]*)/g)) used.add(m[1]);
+    }
+  }
+  return [...used].filter((a) => undefaulted.has(a));
+}
+
 /** The Kubernetes objects of a YAML file; none when it is not (only) manifests, or is a devloop/Skaffold config. */
 function kubernetesObjects(file: string) {
   try {
@@ -216,7 +247,7 @@ export function pairImages(scan: ProjectScan, projectName: string): Pairing {
     const candidates = candidatesOf(d);
     if (candidates.length === 1 && claims.get(candidates[0])!.length === 1) {
       const use = scan.images.find((u) => u.image === candidates[0])!;
-      artifacts.push({ image: candidates[0], context: d.context, dockerfile: path.posix.basename(d.file), usedBy: use.usedBy });
+      artifacts.push({ image: candidates[0], context: d.context, dockerfile: path.posix.basename(d.file), fromArgs: d.fromArgs, usedBy: use.usedBy });
       continue;
     }
     const unclaimed = scan.images.filter((u) => !claims.has(u.image)).map((u) => u.image);
@@ -237,5 +268,5 @@ export function pairImages(scan: ProjectScan, projectName: string): Pairing {
 /** The artifact for a Dockerfile whose image the user named. */
 export function artifactFor(d: FoundDockerfile, image: string, scan: ProjectScan): Artifact {
   const name = imageName(image);
-  return { image: name, context: d.context, dockerfile: path.posix.basename(d.file), usedBy: scan.images.find((u) => u.image === name)?.usedBy ?? [] };
+  return { image: name, context: d.context, dockerfile: path.posix.basename(d.file), fromArgs: d.fromArgs, usedBy: scan.images.find((u) => u.image === name)?.usedBy ?? [] };
 }

@@ -88,6 +88,23 @@ describe('finding Dockerfiles and manifests', () => {
     ]);
   });
 
+  it('notes build args a FROM line needs and the Dockerfile gives no default', () => {
+    const scan = scanProject(
+      project({
+        'a/Dockerfile': 'ARG BASE\nARG VERSION=1\nFROM ${BASE}:$VERSION AS build\nARG LATE\nFROM scratch\n',
+        'b/Dockerfile': 'ARG IMAGE=busybox\nFROM $IMAGE\n',
+        'k8s/a.yaml': workload('Pod', 'a', ['x/a', 'x/b']),
+      }),
+    );
+    expect(scan.dockerfiles.map((d) => [d.file, d.fromArgs])).toEqual([
+      ['a/Dockerfile', ['BASE']],
+      ['b/Dockerfile', []],
+    ]);
+    const { file, text } = writeTreeConfig({ root: scan.root, name: 'p', scan, pairing: pairImages(scan, 'p') }, new Map());
+    expect(text).toContain('# Its Dockerfile builds FROM ${BASE} and gives BASE no default');
+    expect(parseConfig(text, file).build.artifacts).toHaveLength(2);
+  });
+
   it('names match ignoring case, separators and a service/svc/server/app suffix', () => {
     expect(sameName('payments', 'payments-service')).toBe(true);
     expect(sameName('Orders_SVC', 'orders')).toBe(true);

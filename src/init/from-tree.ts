@@ -67,7 +67,11 @@ export function writeTreeConfig(plan: TreeInit, answers: ReadonlyMap<Question, s
     { path: ['metadata'], text: 'the directory name; every object devloop applies is labelled with it' },
     ...artifacts.map((a, i) => ({
       path: ['build', 'artifacts', i],
-      text: [`built from ${a.context === '.' ? '' : `${a.context}/`}${a.dockerfile}`, ...a.usedBy.map((u) => `deployed by ${u}`)].join('\n'),
+      text: [
+        `built from ${a.context === '.' ? '' : `${a.context}/`}${a.dockerfile}`,
+        ...a.usedBy.map((u) => `deployed by ${u}`),
+        ...a.fromArgs.map((arg) => fromArgNote(arg)),
+      ].join('\n'),
     })),
     { path: ['deploy', 'kubectl'], text: 'the Kubernetes manifests found in the tree' },
   ];
@@ -88,6 +92,7 @@ export function writeTreeConfig(plan: TreeInit, answers: ReadonlyMap<Question, s
     `  - image: ${q.suggested}`,
     ...(q.dockerfile.context === '.' ? [] : [`    context: ${q.dockerfile.context}`]),
     ...(path.posix.basename(q.dockerfile.file) === 'Dockerfile' ? [] : [`    dockerfile: ${path.posix.basename(q.dockerfile.file)}`]),
+    ...q.dockerfile.fromArgs.map((arg) => fromArgNote(arg)),
     '',
   ]);
   const text = renderYaml(document, header, notes, footer);
@@ -141,6 +146,10 @@ function manifestGlobs(scan: ProjectScan): string[] {
       return all.length === mine.length ? [`${dir === '.' ? '' : `${dir}/`}*${ext}`] : mine;
     });
   });
+}
+
+function fromArgNote(arg: string): string {
+  return `Its Dockerfile builds FROM \${${arg}} and gives ${arg} no default: when that is an image built here, add requires: [{ image: IMAGE, alias: ${arg} }]; else buildArgs: { ${arg}: IMAGE }.`;
 }
 
 function count(n: number, what: string): string {
