@@ -387,8 +387,10 @@ export class DevEngine {
   private targetFor(pod: PodSnapshot, containerName: string): ContainerTarget | undefined {
     const container = pod.containers.find((c) => c.name === containerName);
     if (!container || pod.terminating) return undefined;
-    const images = this.state.config.build.artifacts.map((a) => a.image);
-    const image = artifactOfImage(container.image, images);
+    // A reference built in this session names its artifact exactly (a default repo renames
+    // images: reg/app -> registry.example.com/reg_app); otherwise match by name.
+    const built = [...this.state.builds].find(([, result]) => result.tag === container.image)?.[0];
+    const image = built ?? artifactOfImage(container.image, this.state.config.build.artifacts.map((a) => a.image));
     if (!image) return undefined;
     const current = this.state.builds.get(image)?.tag;
     if (current && current !== container.image) return undefined;
