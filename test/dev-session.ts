@@ -43,8 +43,10 @@ export class DevSession {
     readonly ports: { posts: number; client: number },
     args: string[] = [],
     private readonly cleanupDir: () => void = () => undefined,
+    /** Added to the child's environment (e.g. DOCKER_CONFIG). */
+    env: NodeJS.ProcessEnv = {},
   ) {
-    this.child = startDevloop(['dev', '--output', 'json', ...args], { cwd: dir });
+    this.child = startDevloop(['dev', '--output', 'json', ...args], { cwd: dir, env });
     this.child.stdout.setEncoding('utf8');
     this.child.stdout.on('data', (chunk: string) => {
       this.buffer += chunk;

@@ -231,6 +231,17 @@ describe('Builder', () => {
     expect(docker.pushes).toHaveLength(1);
   });
 
+  it('with a default repo: renames the image by Skaffold\'s rules, pushes it there, and next time finds it there', async () => {
+    const config = writeProject();
+    const results = await createBuilder(docker).build(config, options({ push: true, defaultRepo: '192.0.2.2:5443/team', images: ['t/tools'] }));
+    expect(results[0].tag).toMatch(/^192\.0\.2\.2:5443\/team\/t_tools:[0-9a-f]{16}$/);
+    expect(results[0]).toMatchObject({ status: 'built', pushed: true });
+    expect(docker.pushes).toEqual([results[0].tag]);
+    const again = await createBuilder(docker).build(config, options({ push: true, defaultRepo: '192.0.2.2:5443/team', images: ['t/tools'] }));
+    expect(again[0]).toMatchObject({ status: 'cached', pushed: true, tag: results[0].tag });
+    expect(docker.pushes).toHaveLength(1);
+  });
+
   it('pushes an image built earlier without rebuilding it', async () => {
     const config = writeProject();
     await createBuilder(docker).build(config, options({ images: ['t/tools'] }));

@@ -22,6 +22,7 @@ import { computeInputs, explainChange, inputDigestTag, readLastManifest, writeLa
 import { dateTimeTag, gitCommitTag } from './tag-policy.js';
 import type { BuildOptions, BuildResult, Builder } from './types.js';
 import { suggestBuildFix } from './problems.js';
+import { substituteDefaultRepo } from './default-repo.js';
 
 export function createBuilder(docker: DockerClient = createDockerClient()): Builder {
   return { build: (config, options) => runBuilds(docker, config, options) };
@@ -89,7 +90,7 @@ async function runBuilds(docker: DockerClient, config: Config, options: BuildOpt
         hint: 'devloop sends only the context to the engine: move the Dockerfile into the context directory, or widen build.artifacts[].context.',
       });
     }
-    if (options.push && !options.registry && !hasRegistryHost(a.image)) {
+    if (options.push && !options.registry && !options.defaultRepo && !hasRegistryHost(a.image)) {
       throw new UsageError(`cannot push ${a.image}: its name has no registry and no registry was given`, {
         hint: 'Name the image with its registry in the config (e.g. image: registry.example.com/blog/posts); with devloop build you can also pass --registry HOST:PORT (e.g. --registry localhost:5000).',
       });
@@ -159,7 +160,8 @@ async function buildOne(
   hashes: FileHashCache,
   options: BuildOptions,
 ): Promise<BuildResult> {
-  const { signal, sink, registry } = options;
+  const { signal, sink } = options;
+  const registry = options.defaultRepo ?? options.registry;
   const image = artifact.image;
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
@@ -180,7 +182,11 @@ async function buildOne(
   const tag =
     policy === 'inputDigest' ? inputDigestTag(inputs.digest) : policy === 'gitCommit' ? await gitCommitTag(artifact.contextDir, signal) : dateTimeTag();
   const localRef = `${image}:${tag}`;
-  const ref = registry ? registryRef(registry, image, tag) : localRef;
+  const ref = options.defaultRepo
+    ? `${substituteDefaultRepo(options.defaultRepo, image)}:${tag}`
+    : options.registry
+      ? registryRef(options.registry, image, tag)
+      : localRef;
   const reusable = policy === 'inputDigest' || (policy === 'gitCommit' && !tag.endsWith('-dirty'));
 
   // Is it there already?

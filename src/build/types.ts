@@ -35,6 +35,12 @@ export interface BuildOptions {
    * is tagged `${registry}/${image}:${tag}` and, with `push`, pushed there.
    */
   registry?: string;
+  /**
+   * Default repo to build for (`--default-repo` and its sources): the image is tagged
+   * `${substituteDefaultRepo(defaultRepo, image)}:${tag}` (Skaffold's rules) and, with `push`,
+   * pushed there. Takes the place of `registry` when both are set.
+   */
+  defaultRepo?: string;
   /** Compute tags and say what would build, build nothing. */
   dryRun?: boolean;
   /**

@@ -50,10 +50,15 @@ export async function run(ctx: CommandContext): Promise<number> {
   const push = ctx.flags.push === true || config.build.push === true;
   const dryRun = ctx.flags['dry-run'] === true;
 
+  // --registry names the registry for this build alone; otherwise the default repo (flag,
+  // environment, build.defaultRepo) does, with Skaffold's renaming.
+  const defaultRepo = registry === undefined ? config.build.defaultRepo?.repo || undefined : undefined;
+  if (defaultRepo) ctx.sink.emit({ type: 'message', level: 'info', text: `images are built for ${defaultRepo} (default repo from ${config.build.defaultRepo!.source})` });
   const results = await createBuilder().build(config, {
     images,
     push,
     registry,
+    defaultRepo,
     dryRun,
     signal: ctx.signal,
     sink: ctx.sink,

@@ -29,6 +29,7 @@ export const GLOBAL_OPTIONS: OptionSpec = {
   output: { type: 'string', short: 'o' },
   'no-color': { type: 'boolean' },
   verbose: { type: 'boolean', short: 'v' },
+  'default-repo': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 };
@@ -40,6 +41,7 @@ export const GLOBAL_HELP: [string, string][] = [
   ['-o, --output text|json', 'text for people (default), json for one JSON event per line'],
   ['--no-color', 'no colours (also when NO_COLOR is set)'],
   ['-v, --verbose', 'show build steps and debug messages'],
+  ['--default-repo REPO', 'build and push every image under REPO, names rewritten as Skaffold does (also DEVLOOP_DEFAULT_REPO, SKAFFOLD_DEFAULT_REPO, build.defaultRepo)'],
   ['-h, --help', 'show help'],
   ['--version', 'print the version'],
 ];

@@ -14,6 +14,8 @@ export interface GlobalOptions {
   output: 'text' | 'json';
   color: boolean;
   verbose: boolean;
+  /** --default-repo (undefined when not given; the config loader resolves it with the environment). */
+  defaultRepo?: string;
 }
 
 export interface CommandContext extends GlobalOptions {

@@ -27,7 +27,7 @@ export async function run(ctx: CommandContext): Promise<number> {
   const { createKubeClient } = await import('../kube/client.js');
   const kube = await createKubeClient(config, { lightweight: true });
   try {
-    const { createDeployer, loadImages, shouldPush } = await import('../deploy/index.js');
+    const { buildDestination, createDeployer, loadImages, shouldPush } = await import('../deploy/index.js');
     const deployer = createDeployer(config, kube);
     // Discovery is needed by the render after the build: fetched meanwhile (a failure here is
     // forgotten; the render asks again and reports it).
@@ -36,7 +36,7 @@ export async function run(ctx: CommandContext): Promise<number> {
     // the same time (both are one request).
     const [, target] = await Promise.all([
       timePhase(sink, 'deploy/connect', () => kube.ping(ctx.signal)),
-      timePhase(sink, 'deploy/image-target', () => deployer.imageTarget(ctx.signal)),
+      timePhase(sink, 'deploy/image-target', () => deployer.imageTarget(ctx.signal, sink)),
     ]);
     const push = shouldPush(config, target, Boolean(ctx.flags.push));
     // What the deploy reads that no image tag changes is read while the build runs.
@@ -45,7 +45,7 @@ export async function run(ctx: CommandContext): Promise<number> {
       const { createBuilder } = await import('../build/index.js');
       return createBuilder().build(config, {
         push,
-        registry: target.kind === 'registry' ? target.registry : undefined,
+        ...buildDestination(target),
         signal: ctx.signal,
         sink,
       });

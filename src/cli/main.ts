@@ -19,7 +19,7 @@ import { COMMANDS, findCommand, GLOBAL_HELP, GLOBAL_OPTIONS, type CommandContext
 /** Signals closer together than this are one interruption delivered twice. */
 const DUPLICATE_SIGNAL_WINDOW_MS = 300;
 
-const VALUE_FLAGS = new Set(['-f', '--config', '-C', '--cwd', '-p', '--profile', '-o', '--output']);
+const VALUE_FLAGS = new Set(['-f', '--config', '-C', '--cwd', '-p', '--profile', '-o', '--output', '--default-repo']);
 
 export function version(): string {
   const pkgPath = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../package.json');
@@ -125,6 +125,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv, cwd: st
       output,
       color: output === 'text' && colorWanted(Boolean(values['no-color']), { isTTY }, env),
       verbose: Boolean(values.verbose),
+      defaultRepo: values['default-repo'] as string | undefined,
     },
   };
 }
@@ -187,7 +188,7 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
       stdin: io.stdin,
       args: parsed.args,
       flags: parsed.flags,
-      loadConfig: ({ announceTo, ...options } = {}) => loadConfigFor(parsed.global, options, announceTo ?? sink),
+      loadConfig: ({ announceTo, ...options } = {}) => loadConfigFor(parsed.global, io.env, options, announceTo ?? sink),
     };
     process.exitCode = await module.run(ctx);
   } catch (error) {
@@ -210,9 +211,9 @@ function reportError(error: DevloopError, sink: EventSink, _io: MainIO): void {
 }
 
 /** Loads the config lazily, so --help and --version never import the YAML parser or the schema. */
-async function loadConfigFor(global: GlobalOptions, options: { skipFileChecks?: boolean } = {}, sink?: EventSink) {
+async function loadConfigFor(global: GlobalOptions, env: NodeJS.ProcessEnv, options: { skipFileChecks?: boolean } = {}, sink?: EventSink) {
   const { loadConfig } = await import('../config/load.js');
-  const config = loadConfig({ cwd: global.cwd, file: global.configFile, profiles: global.profiles, ...options });
+  const config = loadConfig({ cwd: global.cwd, file: global.configFile, profiles: global.profiles, defaultRepo: { flag: global.defaultRepo, env }, ...options });
   // Said once per run, not on every reload of the dev loop.
   if (config.source && sink && !announced.has(sink)) {
     announced.add(sink);

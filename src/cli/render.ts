@@ -16,7 +16,7 @@ export async function run(ctx: CommandContext): Promise<number> {
   // Only warnings reach the user: everything on stdout is the YAML.
   const sink: EventSink = { emit: (e) => (e.type === 'message' && e.level === 'warn' ? warn(e.text) : undefined) };
   const { createKubeClient } = await import('../kube/client.js');
-  const { createDeployer, renderOffline, toYaml } = await import('../deploy/index.js');
+  const { buildDestination, createDeployer, renderOffline, toYaml } = await import('../deploy/index.js');
 
   let kube: Awaited<ReturnType<typeof createKubeClient>> | undefined;
   try {
@@ -30,14 +30,15 @@ export async function run(ctx: CommandContext): Promise<number> {
   }
   try {
     const deployer = kube ? createDeployer(config, kube) : undefined;
-    const target = deployer ? await deployer.imageTarget(ctx.signal) : undefined;
+    const target = deployer ? await deployer.imageTarget(ctx.signal, sink) : undefined;
     const images = new Map<string, string>();
     try {
       const { createBuilder } = await import('../build/index.js');
       const results = await createBuilder().build(config, {
         push: false,
         dryRun: true,
-        registry: target?.kind === 'registry' ? target.registry : undefined,
+        // without the cluster, a default repo still names the references
+        ...(target ? buildDestination(target) : config.build.defaultRepo?.repo ? { defaultRepo: config.build.defaultRepo.repo } : {}),
         signal: ctx.signal,
         sink,
       });

@@ -195,3 +195,18 @@ describe('image names', () => {
     expect(problemsOf(withImage(image))[0]).toMatch(/image must be an image name without a tag/);
   });
 });
+
+describe('build.defaultRepo and its overrides', () => {
+  const text = (repo: string) => `apiVersion: devloop/v1\nkind: Config\nmetadata: {name: app}\nbuild:\n  defaultRepo: ${repo}\n  artifacts: [{image: blog/posts, context: posts}]\n`;
+
+  it('reads build.defaultRepo, and lets the flag and the environment override it', () => {
+    write(text('registry.example.com/team/'));
+    expect(loadConfig({ cwd: dir }).build.defaultRepo).toEqual({ repo: 'registry.example.com/team', source: 'build.defaultRepo' });
+    expect(loadConfig({ cwd: dir, defaultRepo: { env: { SKAFFOLD_DEFAULT_REPO: '127.0.0.1:5443' } } }).build.defaultRepo).toEqual({ repo: '127.0.0.1:5443', source: 'SKAFFOLD_DEFAULT_REPO' });
+    expect(loadConfig({ cwd: dir, defaultRepo: { flag: 'flag.example.com', env: { DEVLOOP_DEFAULT_REPO: 'x.example.com' } } }).build.defaultRepo).toEqual({ repo: 'flag.example.com', source: '--default-repo' });
+  });
+
+  it('locates a malformed build.defaultRepo', () => {
+    expect(problemsOf(text('"https://registry.example.com"'))).toEqual([expect.stringMatching(/devloop\.config\.yaml:5:\d+: build\.defaultRepo: defaultRepo must be HOST\[:PORT\]\[\/PATH\]/)]);
+  });
+});

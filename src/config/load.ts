@@ -19,6 +19,7 @@ import { applyProfiles } from './profiles.js';
 import { ConfigSchema } from './schema.js';
 import type { Config, LoadOptions } from './types.js';
 import { normalise } from './normalise.js';
+import { resolveDefaultRepo } from './default-repo.js';
 import { checkSemantics, lenientView } from './semantics.js';
 import { isSkaffoldText, parseSkaffoldConfig, SKAFFOLD_FILE_NAMES } from './skaffold/read.js';
 
@@ -61,8 +62,11 @@ function nearest(cwd: string, names: readonly string[]): string | undefined {
 export function loadConfig(options: LoadOptions): Config {
   const file = findConfigFile(options.cwd, options.file);
   const text = readFileSync(file, 'utf8');
-  if (isSkaffoldText(text)) return parseSkaffoldConfig(text, file, options);
-  return parseConfig(text, file, options);
+  const config = isSkaffoldText(text) ? parseSkaffoldConfig(text, file, options) : parseConfig(text, file, options);
+  if (!options.defaultRepo) return config;
+  const defaultRepo = resolveDefaultRepo(options.defaultRepo.flag, options.defaultRepo.env, config.build.defaultRepo?.repo);
+  const { defaultRepo: _fromConfig, ...build } = config.build;
+  return { ...config, build: defaultRepo ? { ...build, defaultRepo } : build };
 }
 
 /** Parses config text that came from `file`. Exposed for tests and for the dev loop's reload. */

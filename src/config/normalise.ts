@@ -14,6 +14,7 @@ export function normalise(raw: RawConfig, file: string, profiles: string[], sour
       tagPolicy: raw.build.tagPolicy,
       concurrency: raw.build.concurrency,
       push: raw.build.push,
+      ...(raw.build.defaultRepo !== undefined ? { defaultRepo: { repo: raw.build.defaultRepo.replace(/\/+$/, ''), source: 'build.defaultRepo' as const } } : {}),
       artifacts: raw.build.artifacts.map((a) => {
         const contextDir = path.resolve(rootDir, a.context);
         return { ...a, contextDir, dockerfilePath: path.resolve(contextDir, a.dockerfile) };

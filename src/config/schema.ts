@@ -4,6 +4,7 @@
  * here; `schema.test.ts` fails when the checked-in JSON Schema drifts from this file.
  */
 import { z } from 'zod';
+import { DEFAULT_REPO_PATTERN } from './default-repo.js';
 
 const relativePath = (what: string) => z.string().min(1, `${what} must not be empty`);
 
@@ -64,6 +65,13 @@ export const BuildSchema = z
       .default('auto')
       .describe('Push built images: auto pushes only when the cluster is not local (or has a local registry).'),
     artifacts: z.array(ArtifactSchema).default([]).describe('The images to build.'),
+    defaultRepo: z
+      .string()
+      .regex(DEFAULT_REPO_PATTERN, 'defaultRepo must be HOST[:PORT][/PATH], e.g. registry.example.com/team')
+      .optional()
+      .describe(
+        "Registry (and path) every image is built for and pushed to, its name rewritten as Skaffold's --default-repo does (e.g. blog/posts -> registry.example.com/team/blog_posts). Overridden by --default-repo, DEVLOOP_DEFAULT_REPO and SKAFFOLD_DEFAULT_REPO; takes precedence over the registry a cluster announces (KEP-1755).",
+      ),
   })
   .describe('Image builds.');
 

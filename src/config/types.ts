@@ -1,4 +1,5 @@
 /** The normalised config every phase works from, and the options of loading it. */
+import type { DefaultRepo } from './default-repo.js';
 import type { ArtifactConfig, DeployConfig, PortForwardConfig, RawConfig } from './schema.js';
 
 /** An artifact with its paths resolved. */
@@ -23,6 +24,11 @@ export interface Config {
     concurrency: number;
     push: 'auto' | boolean;
     artifacts: Artifact[];
+    /**
+     * The default repo of this run (src/config/default-repo.ts): from the flag, the environment
+     * or build.defaultRepo, with its source. Absent when none is set.
+     */
+    defaultRepo?: DefaultRepo;
   };
   deploy: DeployConfig;
   portForward: PortForwardConfig[];
@@ -46,4 +52,6 @@ export interface LoadOptions {
   profiles?: string[];
   /** Skip checks that touch the filesystem beyond the config file (contexts, Dockerfiles). */
   skipFileChecks?: boolean;
+  /** The --default-repo flag and the environment (DEVLOOP_DEFAULT_REPO, SKAFFOLD_DEFAULT_REPO), over build.defaultRepo. */
+  defaultRepo?: { flag?: string; env: Readonly<Record<string, string | undefined>> };
 }

@@ -71,9 +71,9 @@ export class KubeDeployer implements Deployer {
     readonly kube: KubeClient,
   ) {}
 
-  imageTarget(signal: AbortSignal): Promise<ImageTarget> {
+  imageTarget(signal: AbortSignal, sink?: EventSink): Promise<ImageTarget> {
     if (!this.target) {
-      this.target = detectImageTarget(this.kube, signal);
+      this.target = detectImageTarget(this.kube, signal, this.config.build.defaultRepo, sink);
       this.target.catch(() => (this.target = undefined));
     }
     return this.target;

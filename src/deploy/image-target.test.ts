@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { EnvironmentError } from '../errors.js';
 import { CollectingSink } from '../events.js';
-import { loadImages } from './image-target.js';
+import type { KubeClient } from '../kube/client.js';
+import { detectImageTarget, loadImages, shouldPush } from './image-target.js';
 
 describe('loading images into kind / minikube / k3d', () => {
   it('says which CLI is missing and what to do instead', async () => {
@@ -24,5 +25,41 @@ describe('loading images into kind / minikube / k3d', () => {
     await loadImages({ kind: 'daemon', local: true }, ['x:1'], new AbortController().signal, sink);
     await loadImages({ kind: 'registry', registry: 'localhost:5000', local: true }, ['x:1'], new AbortController().signal, sink);
     expect(sink.events).toEqual([]);
+  });
+});
+
+describe('detectImageTarget', () => {
+  /** A client whose cluster announces localhost:5000 (KEP-1755), counting the reads of the ConfigMap. */
+  const announcing = () => {
+    const reads: string[] = [];
+    const kube = {
+      context: 'devloop-local',
+      get: async (key: { namespace?: string; name: string }) => {
+        reads.push(`${key.namespace}/${key.name}`);
+        return { data: { 'localRegistryHosting.v1': 'host: "localhost:5000"\n' } };
+      },
+    } as unknown as KubeClient;
+    return { kube, reads };
+  };
+  const signal = new AbortController().signal;
+
+  it('takes a default repo over the announced registry, without reading the ConfigMap, and says so', async () => {
+    const { kube, reads } = announcing();
+    const sink = new CollectingSink();
+    const target = await detectImageTarget(kube, signal, { repo: '192.0.2.2:5443', source: '--default-repo' }, sink);
+    expect(target).toEqual({ kind: 'default-repo', repo: '192.0.2.2:5443', source: '--default-repo', local: false });
+    expect(reads).toEqual([]);
+    expect(sink.events).toContainEqual(expect.objectContaining({ type: 'message', level: 'info', text: expect.stringMatching(/192\.0\.2\.2:5443 \(default repo from --default-repo\); .*local-registry-hosting announcement is not read/) }));
+    expect(shouldPush({ build: { push: 'auto' } } as never, target, false)).toBe(true);
+  });
+
+  it('uses the announced registry without a default repo, or when its source is empty, and says so with -v', async () => {
+    for (const defaultRepo of [undefined, { repo: '', source: 'SKAFFOLD_DEFAULT_REPO' as const }]) {
+      const { kube, reads } = announcing();
+      const sink = new CollectingSink();
+      expect(await detectImageTarget(kube, signal, defaultRepo, sink)).toEqual({ kind: 'registry', registry: 'localhost:5000', local: true });
+      expect(reads).toEqual(['kube-public/local-registry-hosting']);
+      expect(sink.events).toContainEqual(expect.objectContaining({ level: 'debug', text: expect.stringContaining('announced by the cluster\'s local-registry-hosting ConfigMap') }));
+    }
   });
 });

@@ -2,14 +2,17 @@
  * Where built images must go so the target cluster can pull them, and getting them there for the
  * clusters that load images instead of pulling (kind, minikube, k3d).
  *
- * Order of detection: the KEP-1755 `local-registry-hosting` ConfigMap in kube-public (any cluster
- * announcing a registry: push there), then the context name (kind-*, minikube, k3d-*,
- * docker-desktop), else a remote cluster (push to each image's own registry).
+ * Order of detection: a default repo (flag, environment or build.defaultRepo, resolved by the
+ * config loader: src/config/default-repo.ts), then the KEP-1755 `local-registry-hosting` ConfigMap
+ * in kube-public (any cluster announcing a registry: push there), then the context name (kind-*,
+ * minikube, k3d-*, docker-desktop), else a remote cluster (push to each image's own registry).
  */
 import { parse } from 'yaml';
 import { EnvironmentError, FailureError } from '../errors.js';
 import type { EventSink } from '../events.js';
 import type { Config } from '../config/load.js';
+import type { DefaultRepo } from '../config/default-repo.js';
+import type { BuildOptions } from '../build/types.js';
 import type { KubeClient } from '../kube/client.js';
 import { isForbidden } from '../kube/errors.js';
 import { runTool } from '../shared/subprocess.js';
@@ -23,7 +26,14 @@ import type { ImageTarget } from './types.js';
 export function shouldPush(config: Config, target: ImageTarget, pushFlag: boolean): boolean {
   if (pushFlag || config.build.push === true) return true;
   if (config.build.push === false) return false;
-  return target.kind === 'registry' || target.kind === 'remote';
+  return target.kind === 'registry' || target.kind === 'default-repo' || target.kind === 'remote';
+}
+
+/** What the Builder must build for `target`: the registry's or default repo's references. Pure. */
+export function buildDestination(target: ImageTarget | undefined): Pick<BuildOptions, 'registry' | 'defaultRepo'> {
+  if (target?.kind === 'default-repo') return { defaultRepo: target.repo };
+  if (target?.kind === 'registry') return { registry: target.registry };
+  return {};
 }
 
 /** The `host` of the cluster's KEP-1755 ConfigMap, or undefined when there is none (or it is unreadable). */
@@ -52,10 +62,28 @@ export function targetForContext(context: string): ImageTarget {
   return { kind: 'remote', local: false };
 }
 
-export async function detectImageTarget(kube: KubeClient, signal?: AbortSignal): Promise<ImageTarget> {
+export async function detectImageTarget(kube: KubeClient, signal?: AbortSignal, defaultRepo?: DefaultRepo, sink?: EventSink): Promise<ImageTarget> {
+  if (defaultRepo?.repo) {
+    sink?.emit({
+      type: 'message',
+      level: 'info',
+      text: `images go to ${defaultRepo.repo} (default repo from ${defaultRepo.source}); the cluster's local-registry-hosting announcement is not read`,
+    });
+    return { kind: 'default-repo', repo: defaultRepo.repo, source: defaultRepo.source, local: false };
+  }
   const registry = await localRegistryHost(kube, signal);
-  if (registry) return { kind: 'registry', registry, local: true };
-  return targetForContext(kube.context);
+  const off = defaultRepo ? `${defaultRepo.source} is empty: no default repo; ` : '';
+  if (registry) {
+    sink?.emit({ type: 'message', level: 'debug', text: `${off}images go to ${registry}, the registry announced by the cluster's local-registry-hosting ConfigMap (KEP-1755)` });
+    return { kind: 'registry', registry, local: true };
+  }
+  const target = targetForContext(kube.context);
+  sink?.emit({
+    type: 'message',
+    level: 'debug',
+    text: `${off}no registry announced by the cluster (local-registry-hosting); context ${kube.context}: ${target.kind === 'remote' ? 'a remote cluster, images are pushed to the registry in their names' : `a ${target.kind} cluster`}`,
+  });
+  return target;
 }
 
 /**

@@ -5,7 +5,7 @@
  * - labels and selectors that find a project's objects and pods.
  */
 export { createDeployer, renderOffline } from './deployer.js';
-export { detectImageTarget, loadImages, localRegistryHost, shouldPush, targetForContext } from './image-target.js';
+export { buildDestination, detectImageTarget, loadImages, localRegistryHost, shouldPush, targetForContext } from './image-target.js';
 export { InventoryStore, listJournals, readClusterInventory, inventorySecretName, INVENTORY_NAMESPACE } from './inventory.js';
 export { isOwnedBy, projectLabels, projectSelector, MANAGED_BY_LABEL, PROJECT_LABEL } from './labels.js';
 export { toYaml, type RenderedObject } from './render.js';

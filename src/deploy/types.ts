@@ -2,6 +2,7 @@
  * The deploy phase's interface, shared by `devloop deploy`, `devloop dev` and `devloop down`.
  */
 import type { Config } from '../config/load.js';
+import type { DefaultRepoSource } from '../config/default-repo.js';
 import type { EventSink } from '../events.js';
 import type { ObjectKey } from '../kube/types.js';
 import type { RenderedObject } from './render.js';
@@ -10,6 +11,12 @@ import type { RenderedObject } from './render.js';
 export type ImageTarget =
   /** A registry the cluster pulls from (KEP-1755 `local-registry-hosting`), e.g. localhost:5000. */
   | { kind: 'registry'; registry: string; local: true }
+  /**
+   * A default repo (--default-repo, DEVLOOP_DEFAULT_REPO, SKAFFOLD_DEFAULT_REPO, build.defaultRepo):
+   * every image is renamed under it by Skaffold's rules and pushed there; the cluster's KEP-1755
+   * announcement is not read.
+   */
+  | { kind: 'default-repo'; repo: string; source: DefaultRepoSource; local: false }
   /** `kind load docker-image` into this kind cluster. */
   | { kind: 'kind'; cluster: string; local: true }
   /** `minikube image load` / `k3d image import` into this cluster. */
@@ -39,8 +46,12 @@ export interface DeployResult {
 }
 
 export interface Deployer {
-  /** Where images must go for this cluster. Reads the cluster (KEP-1755 ConfigMap) once. */
-  imageTarget(signal: AbortSignal): Promise<ImageTarget>;
+  /**
+   * Where images must go for this cluster: the config's default repo when one is set, else what the
+   * cluster announces (KEP-1755 ConfigMap, read once). Says which on `sink` (info for a default
+   * repo, debug for the rest).
+   */
+  imageTarget(signal: AbortSignal, sink?: EventSink): Promise<ImageTarget>;
   /** Renders, records the inventory, applies server-side, prunes, waits. Throws FailureError on a failed rollout. */
   deploy(config: Config, options: DeployOptions): Promise<DeployResult>;
   /**

@@ -58,6 +58,8 @@ function fakes(
     deployError?: () => unknown;
     /** Whether the cluster probe answers. */
     probeAnswers?: () => boolean;
+    /** The reference a build of `image` gets (default: localhost:5000/IMAGE:vN, KEP-1755 style). */
+    tagOf?: (image: string, version: number) => string;
   } = {},
 ) {
   const probes: number[] = [];
@@ -82,7 +84,7 @@ function fakes(
         const fail = options.failBuild?.() ?? false;
         version++;
         return (o.images ?? []).map((image) =>
-          fail && image === 'blog/posts' ? { image, tag: `${image}:x`, status: 'failed' as const } : { image, tag: `localhost:5000/${image}:v${version}`, status: 'built' as const },
+          fail && image === 'blog/posts' ? { image, tag: `${image}:x`, status: 'failed' as const } : { image, tag: options.tagOf?.(image, version) ?? `localhost:5000/${image}:v${version}`, status: 'built' as const },
         );
       },
     },
@@ -198,6 +200,20 @@ describe('DevEngine', () => {
       'stop watcher',
       'down',
     ]);
+  });
+
+  it('syncs into containers running a build renamed by a default repo (reg/app -> HOST/blog_posts)', async () => {
+    const f = fakes({ tagOf: (image, version) => `192.0.2.2:5443/${image.replace(/[/._:@]/g, '_')}:v${version}` });
+    const s = start(f);
+    await until(s.ready, 'ready');
+    f.podUpdate({ snapshot: pod('posts-1', '192.0.2.2:5443/blog_posts:v2'), deleted: false, transitions: [] });
+    // a container of an older build is not a target
+    f.podUpdate({ snapshot: pod('posts-0', '192.0.2.2:5443/blog_posts:v1'), deleted: false, transitions: [] });
+    f.batch('/p/posts/public/a.html');
+    await until(() => f.syncs.length === 1, 'a sync');
+    expect(f.syncs[0].targets.map((t) => [t.pod, t.image])).toEqual([['posts-1', 'blog/posts']]);
+    s.controller.abort();
+    expect(await s.exit).toBe(0);
   });
 
   it('coalesces batches that arrive while a plan executes into one plan', async () => {

@@ -32,7 +32,7 @@ import type { Config } from '../config/load.js';
 import { toDevloopError, type DevloopError } from '../errors.js';
 import type { EventSink } from '../events.js';
 import type { BuildResult } from '../build/types.js';
-import { shouldPush } from '../deploy/image-target.js';
+import { buildDestination, shouldPush } from '../deploy/image-target.js';
 import type { ImageTarget } from '../deploy/types.js';
 import { SyncUnusableError } from '../sync/index.js';
 import { createLogStreamer, type LogStreamer } from '../observe/logs.js';
@@ -115,7 +115,8 @@ export class DevEngine {
   private readonly loop = new AbortController();
   private queue: Promise<void> = Promise.resolve();
   private batchQueued = false;
-  private registry?: string;
+  /** Where builds go (the registry or default repo of the image target). */
+  private destination: ReturnType<typeof buildDestination> = {};
   private target?: ImageTarget;
   private push = false;
   private manifestFiles: ReadonlySet<string> = new Set();
@@ -294,9 +295,9 @@ export class DevEngine {
     this.manifestFiles = await services.manifestFiles(config);
     if (this.signal.aborted) return;
 
-    const target = await services.deployer.imageTarget(this.signal);
+    const target = await services.deployer.imageTarget(this.signal, this.sink);
     this.target = target;
-    this.registry = target.kind === 'registry' ? target.registry : undefined;
+    this.destination = buildDestination(target);
     this.push = shouldPush(config, target, this.options.push);
 
     // start-up is the first job of the queue: batches arriving meanwhile wait and coalesce
@@ -386,8 +387,10 @@ export class DevEngine {
   private targetFor(pod: PodSnapshot, containerName: string): ContainerTarget | undefined {
     const container = pod.containers.find((c) => c.name === containerName);
     if (!container || pod.terminating) return undefined;
-    const images = this.state.config.build.artifacts.map((a) => a.image);
-    const image = artifactOfImage(container.image, images);
+    // A reference built in this session names its artifact exactly (a default repo renames
+    // images: reg/app -> registry.example.com/reg_app); otherwise match by name.
+    const built = [...this.state.builds].find(([, result]) => result.tag === container.image)?.[0];
+    const image = built ?? artifactOfImage(container.image, this.state.config.build.artifacts.map((a) => a.image));
     if (!image) return undefined;
     const current = this.state.builds.get(image)?.tag;
     if (current && current !== container.image) return undefined;
@@ -632,7 +635,7 @@ export class DevEngine {
     const results = await services.builder.build(state.config, {
       images: selected,
       push: this.push,
-      ...(this.registry ? { registry: this.registry } : {}),
+      ...this.destination,
       previous: state.builds,
       signal: this.signal,
       sink: this.sink,

@@ -1,11 +1,11 @@
 import http from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EnvironmentError } from '../errors.js';
-import { createDockerClient, ImageBuildError, splitReference } from './client.js';
+import { createDockerClient, ImageBuildError, RegistryAuthError, splitReference } from './client.js';
 
 /**
  * A stand-in engine on a unix socket, answering like Docker 20.10 does: a failed build is a 200
@@ -15,6 +15,8 @@ let dir: string;
 let server: http.Server;
 let socket: string;
 const requests: string[] = [];
+/** The headers of the last request by `METHOD path` (without the query). */
+const headers = new Map<string, http.IncomingHttpHeaders>();
 let buildChunks: string[] = [];
 let pushChunks: string[] = [];
 
@@ -23,6 +25,7 @@ beforeAll(async () => {
   socket = path.join(dir, 'docker.sock');
   server = http.createServer((req, res) => {
     requests.push(`${req.method} ${req.url}`);
+    headers.set(`${req.method} ${req.url?.split('?')[0]}`, req.headers);
     let bytes = 0;
     req.on('data', (d: Buffer) => (bytes += d.length));
     req.on('end', async () => {
@@ -56,7 +59,9 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const client = () => createDockerClient({ DOCKER_HOST: `unix://${socket}` });
+// DOCKER_CONFIG: a directory without config.json (no credentials), not the user's own.
+const client = (dockerConfig = dir) => createDockerClient({ DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: dockerConfig });
+const decodeHeader = (value: string | string[] | undefined) => JSON.parse(Buffer.from(String(value), 'base64').toString('utf8')) as unknown;
 const context = () => Readable.from([Buffer.alloc(1024)]);
 
 describe('DockerClient', () => {
@@ -122,7 +127,35 @@ describe('DockerClient', () => {
 
     pushChunks = ['{"errorDetail":{"message":"unauthorized: authentication required"},"error":"x"}\r\n'];
     const denied = await client().push('registry.example.com/blog/posts:t', { signal: new AbortController().signal }).catch((e: unknown) => e);
+    expect(denied).toBeInstanceOf(RegistryAuthError);
+    expect((denied as RegistryAuthError).registry).toBe('registry.example.com');
+    expect((denied as EnvironmentError).message).toBe(
+      `the registry registry.example.com refused registry.example.com/blog/posts:t with no credentials (none for registry.example.com in ${dir}/config.json): unauthorized: authentication required; log in with \`docker login registry.example.com\``,
+    );
     expect((denied as EnvironmentError).hint).toMatch(/docker login registry\.example\.com/);
+  });
+
+  it('sends the Docker config\'s credentials: the registry\'s own to push and query, all of them to build', async () => {
+    const config = path.join(dir, 'with-auth');
+    mkdirSync(config, { recursive: true });
+    const auth = Buffer.from('ci:s3cret:with-colon').toString('base64');
+    writeFileSync(path.join(config, 'config.json'), JSON.stringify({ auths: { 'https://registry.example.com/v1/': { auth }, 'other.example.com': { identitytoken: 'tok' } } }));
+    const docker = client(config);
+    pushChunks = ['{"aux":{"Tag":"t","Digest":"sha256:d"}}\r\n'];
+    await docker.push('registry.example.com/blog/posts:t', { signal: new AbortController().signal });
+    expect(decodeHeader(headers.get('POST /images/registry.example.com/blog/posts/push')?.['x-registry-auth'])).toEqual({ username: 'ci', password: 's3cret:with-colon', serveraddress: 'https://registry.example.com/v1/' });
+    await docker.registryHasImage('registry.example.com/blog/posts:t');
+    expect(decodeHeader(headers.get('GET /distribution/registry.example.com/blog/posts:t/json')?.['x-registry-auth'])).toMatchObject({ username: 'ci' });
+    // a registry without credentials gets the empty object the push endpoint insists on
+    await docker.push('localhost:5000/blog/posts:t', { signal: new AbortController().signal });
+    expect(decodeHeader(headers.get('POST /images/localhost:5000/blog/posts/push')?.['x-registry-auth'])).toEqual({});
+
+    buildChunks = ['{"aux":{"ID":"sha256:abc"}}\r\n'];
+    await docker.build(context(), { dockerfile: 'Dockerfile', tags: ['a:b'], buildArgs: {}, signal: new AbortController().signal });
+    expect(decodeHeader(headers.get('POST /build')?.['x-registry-config'])).toEqual({
+      'registry.example.com': { username: 'ci', password: 's3cret:with-colon', serveraddress: 'https://registry.example.com/v1/' },
+      'other.example.com': { identitytoken: 'tok', serveraddress: 'other.example.com' },
+    });
   });
 
   it('splits references whose registry has a port', () => {

@@ -8,7 +8,11 @@
  * - A failed push also answers 200 with `errorDetail` in the stream; `push()` throws
  *   EnvironmentError with a hint (registry unreachable, authentication).
  * - The push endpoint insists on an `X-Registry-Auth` header even for registries without auth;
- *   an empty auth object is sent.
+ *   an empty auth object is sent when the user's Docker config has no credentials for the registry.
+ * - Credentials come from the user's Docker config as the Docker CLI reads it (credentials.ts):
+ *   the registry's own for push and the registry query (X-Registry-Auth), all of them for a build
+ *   (X-Registry-Config, so private base images can be pulled). A refusal (401, denied) is a
+ *   RegistryAuthError naming the registry, where the credentials came from and `docker login`.
  * - Importing dockerode (and its ssh2 dependency) costs ~150 ms. The calls made on every run —
  *   ping, image inspect and the registry query of a cached deploy — go straight over HTTP to the engine's unix socket or tcp address, so
  *   a no-op `devloop build` or a cached `devloop deploy` never loads dockerode. It is loaded on
@@ -20,6 +24,7 @@
 import http from 'node:http';
 import type { Readable } from 'node:stream';
 import { EnvironmentError, FailureError, InterruptedError } from '../errors.js';
+import { createCredentialSource, type CredentialSource, type RegistryCredentials } from './credentials.js';
 
 export interface BuildImageOptions {
   /** Dockerfile path relative to the context root, `/`-separated. */
@@ -181,8 +186,10 @@ function readEvents(stream: NodeJS.ReadableStream, onEvent: (e: EngineEvent) => 
 const STEP = /^Step \d+\/\d+ : /;
 
 /** Creates the client for DOCKER_HOST (default unix:///var/run/docker.sock). Connects lazily. */
-export function createDockerClient(env: NodeJS.ProcessEnv = process.env): DockerClient {
+export function createDockerClient(env: NodeJS.ProcessEnv = process.env, credentials: CredentialSource = createCredentialSource(env)): DockerClient {
   const endpoint = endpointFrom(env);
+  const credentialsFor = (ref: string, signal?: AbortSignal) => credentials.forHost(registryHostOf(ref), signal ?? new AbortController().signal);
+  const authHeader = (found: RegistryCredentials | undefined) => Buffer.from(JSON.stringify(found?.auth ?? {})).toString('base64');
   // dockerode, loaded on first use (see the module comment).
   let dockerode: Promise<import('dockerode')> | undefined;
   const engine = () =>
@@ -263,7 +270,8 @@ export function createDockerClient(env: NodeJS.ProcessEnv = process.env): Docker
       wrap(async () => {
         // Straight over HTTP like ping: a cached deploy asks this of every image, and loading
         // dockerode for it alone would cost more than the question.
-        const direct = get(`/distribution/${ref}/json`, signal, { 'X-Registry-Auth': Buffer.from('{}').toString('base64') });
+        const found = await credentialsFor(ref, signal);
+        const direct = get(`/distribution/${ref}/json`, signal, { 'X-Registry-Auth': authHeader(found) });
         if (direct) {
           const { status, body } = await direct;
           if (status === 200) return true;
@@ -274,23 +282,25 @@ export function createDockerClient(env: NodeJS.ProcessEnv = process.env): Docker
             // not JSON: the body itself is the message
           }
           if (status === 401 || status === 404 || /manifest unknown|not found|does not exist/i.test(message)) return false;
-          throw registryError(ref, message);
+          throw registryError(ref, message, undefined, found, credentials.configPath);
         }
         try {
-          await (await engine()).getImage(ref).distribution({ authconfig: {}, abortSignal: signal } as object);
+          await (await engine()).getImage(ref).distribution({ authconfig: found?.auth ?? {}, abortSignal: signal } as object);
           return true;
         } catch (error) {
           const status = (error as { statusCode?: number }).statusCode;
           const message = describe(error);
           if (status === 401 || status === 404 || /manifest unknown|not found|does not exist/i.test(message)) return false;
           if (isUnreachable(error)) throw error;
-          throw registryError(ref, message, error);
+          throw registryError(ref, message, error, found, credentials.configPath);
         }
       }, signal),
 
     build: (context, options) =>
       wrap(async () => {
         const docker = await engine();
+        // every credential the user has, as `docker build` sends them (private base images)
+        const registryconfig = await credentials.all(options.signal);
         const output: string[] = [];
         let step: string | undefined;
         let stepOutput: string[] = [];
@@ -330,6 +340,7 @@ export function createDockerClient(env: NodeJS.ProcessEnv = process.env): Docker
             t: options.tags,
             buildargs: options.buildArgs,
             ...(options.target ? { target: options.target } : {}),
+            ...(Object.keys(registryconfig).length > 0 ? { registryconfig } : {}),
             rm: true,
             forcerm: true,
             abortSignal: AbortSignal.any([options.signal, contextFailed.signal]),
@@ -371,11 +382,12 @@ export function createDockerClient(env: NodeJS.ProcessEnv = process.env): Docker
     push: (ref, options) =>
       wrap(async () => {
         const docker = await engine();
+        const found = await credentialsFor(ref, options.signal);
         const { repository, tag } = splitReference(ref);
         let failure: string | undefined;
         let digest: string | undefined;
         try {
-          const stream = (await docker.getImage(repository).push({ tag, abortSignal: options.signal } as object, undefined as never, {})) as unknown as NodeJS.ReadableStream;
+          const stream = (await docker.getImage(repository).push({ tag, abortSignal: options.signal } as object, undefined as never, found?.auth ?? {})) as unknown as NodeJS.ReadableStream;
           await readEvents(
             stream,
             (event) => {
@@ -387,9 +399,9 @@ export function createDockerClient(env: NodeJS.ProcessEnv = process.env): Docker
           );
         } catch (error) {
           if (isAbort(error, options.signal) || isUnreachable(error)) throw error;
-          throw registryError(ref, describe(error), error);
+          throw registryError(ref, describe(error), error, found, credentials.configPath);
         }
-        if (failure !== undefined) throw registryError(ref, failure);
+        if (failure !== undefined) throw registryError(ref, failure, undefined, found, credentials.configPath);
         return { digest };
       }, options.signal),
   };
@@ -400,14 +412,38 @@ function describe(error: unknown): string {
   return json?.message ?? (error as Error).message ?? String(error);
 }
 
-/** A registry problem, classified: unreachable, authentication, or other. */
-export function registryError(ref: string, message: string, cause?: unknown): EnvironmentError {
-  const registry = ref.includes('/') && /[.:]|^localhost$/.test(ref.split('/')[0]) ? ref.split('/')[0] : 'docker.io';
-  if (/unauthorized|authentication required|denied|forbidden|401|403/i.test(message)) {
-    return new EnvironmentError(`the registry ${registry} refused ${ref}: ${message}`, {
-      hint: `Log in with \`docker login ${registry}\`, or check that you may push to this repository.`,
+/** The registry host of a reference: its first component when that is a host, else Docker Hub. */
+export function registryHostOf(ref: string): string {
+  const first = ref.split('/')[0];
+  return ref.includes('/') && (/[.:]/.test(first) || first === 'localhost') ? first : 'docker.io';
+}
+
+/**
+ * The registry refused the request for want of valid credentials (401, denied, forbidden). The
+ * message names the registry, what devloop sent (and from where) and `docker login`.
+ */
+export class RegistryAuthError extends EnvironmentError {
+  constructor(
+    readonly registry: string,
+    ref: string,
+    detail: string,
+    credentials: RegistryCredentials | undefined,
+    configPath: string,
+    cause?: unknown,
+  ) {
+    const sent = credentials ? `with the credentials from ${credentials.origin}` : `with no credentials (none for ${registry} in ${configPath})`;
+    super(`the registry ${registry} refused ${ref} ${sent}: ${detail}; log in with \`docker login ${registry}\``, {
+      hint: `Run \`docker login ${registry}\` (it stores the credentials devloop reads from ${configPath}), or check that this account may push to the repository.`,
       cause,
     });
+  }
+}
+
+/** A registry problem, classified: unreachable, authentication, or other. */
+export function registryError(ref: string, message: string, cause?: unknown, credentials?: RegistryCredentials, configPath = '~/.docker/config.json'): EnvironmentError {
+  const registry = registryHostOf(ref);
+  if (/unauthorized|authentication required|no basic auth credentials|denied|forbidden|401|403/i.test(message)) {
+    return new RegistryAuthError(registry, ref, message, credentials, configPath, cause);
   }
   if (/connection refused|no such host|dial tcp|i\/o timeout|EOF|server gave HTTP response|tls|x509|Client.Timeout/i.test(message)) {
     return new EnvironmentError(`cannot reach the registry ${registry} for ${ref}: ${message}`, {

@@ -16,13 +16,13 @@ export interface ToolResult {
 export async function runTool(
   command: string,
   args: readonly string[],
-  options: { signal: AbortSignal; missing: EnvironmentError; cwd?: string; stripFinalNewline?: boolean },
+  options: { signal: AbortSignal; missing: EnvironmentError; cwd?: string; stripFinalNewline?: boolean; /** Written to the tool's stdin. */ input?: string },
 ): Promise<ToolResult> {
   const { execa } = await import('execa');
   const { missing, signal } = options;
   let result;
   try {
-    result = await execa(command, [...args], { cwd: options.cwd, cancelSignal: signal, reject: false, stripFinalNewline: options.stripFinalNewline ?? true });
+    result = await execa(command, [...args], { cwd: options.cwd, cancelSignal: signal, reject: false, stripFinalNewline: options.stripFinalNewline ?? true, ...(options.input !== undefined ? { input: options.input } : {}) });
   } catch (error) {
     if ((error as { code?: string }).code === 'ENOENT') throw missing;
     throw error;

@@ -62,7 +62,10 @@ for f in /sys/fs/cgroup/pids/kubepods /sys/fs/cgroup/memory/kubepods /sys/fs/cgr
   break
 done
 
+stop_component registry-auth 5
 stop_component registry
+# dockerd's trust of the TLS registry's CA (registry-auth.sh); the CA itself goes with the state.
+[ -s "$AUTH_REGISTRY_DIR/host" ] && rm -rf "/etc/docker/certs.d/$(cat "$AUTH_REGISTRY_DIR/host")"
 
 if [ "${DEVLOOP_KEEP_DOCKER:-}" != 1 ] && pid_alive "$DOCKER_STATE/dockerd.pid" dockerd; then
   say "stopping dockerd (pid $(cat "$DOCKER_STATE/dockerd.pid"), started by docker-up.sh)"

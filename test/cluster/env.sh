@@ -50,3 +50,9 @@ CLUSTER_DOMAIN=cluster.local
 CLUSTER_DNS_IP=10.96.0.10
 COREDNS_DNS_PORT=10053
 COREDNS_READY_PORT=10055
+# The second registry: TLS with its own CA and htpasswd auth, as a private registry of a remote
+# cluster would be (registry-auth.sh). It listens on this machine's address (not loopback, so
+# dockerd verifies its certificate instead of treating it as an insecure local registry).
+AUTH_REGISTRY_PORT=5443
+AUTH_REGISTRY_DIR=$CLUSTER_STATE/registry-auth
+AUTH_REGISTRY_USER=devloop

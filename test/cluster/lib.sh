@@ -54,6 +54,7 @@ component_alive() { pid_alive "$(pid_file "$1")" "$(component_match "$1")"; }
 component_match() {
   case $1 in
     registry) echo docker-registry ;;
+    registry-auth) echo "$AUTH_REGISTRY_DIR/config.yml" ;;
     containerd) echo "$CLUSTER_STATE/containerd.toml" ;;
     coredns) echo "$CLUSTER_STATE/Corefile" ;;
     *) echo "$1" ;;
@@ -67,6 +68,7 @@ component_pid() { cat "$(pid_file "$1")" 2>/dev/null || true; }
 component_ports() {
   case $1 in
     registry) echo "$REGISTRY_PORT" ;;
+    registry-auth) echo "$AUTH_REGISTRY_PORT" ;;
     etcd) echo "2379 2380 2381" ;;
     kube-apiserver) echo "$API_PORT" ;;
     kube-controller-manager) echo 10257 ;;
@@ -115,6 +117,8 @@ settle_component() {
 component_healthy() {
   case $1 in
     registry) curl -fsS -m 5 "http://127.0.0.1:$REGISTRY_PORT/v2/" ;;
+    # verifies the certificate against the registry's own CA and logs in
+    registry-auth) curl -fsS -m 5 --cacert "$AUTH_REGISTRY_DIR/ca.crt" -u "$AUTH_REGISTRY_USER:$(cat "$AUTH_REGISTRY_DIR/password" 2>/dev/null)" "https://$(auth_registry_host)/v2/" ;;
     containerd) timeout 5 ctr --address "$CONTAINERD_SOCK" version ;;
     etcd) curl -fsS -m 5 "$ETCD_CLIENT_URL/health" ;;
     kube-apiserver) kctl --request-timeout=5s get --raw /readyz ;;
@@ -307,11 +311,14 @@ stop_component() {
   rm -f "$pf"
 }
 
+# auth_registry_host: HOST:PORT of the TLS + htpasswd registry (this machine's address, recorded by up.sh).
+auth_registry_host() { echo "$(cat "$CLUSTER_STATE/node-ip" 2>/dev/null || echo 127.0.0.1):$AUTH_REGISTRY_PORT"; }
+
 kctl() { "$CLUSTER_BIN/kubectl" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
 ctr_k8s() { ctr --address "$CONTAINERD_SOCK" --namespace k8s.io "$@"; }
 
 # The components of the cluster, in start order (dockerd is handled by docker-up.sh).
-CLUSTER_COMPONENTS=(registry containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy coredns)
+CLUSTER_COMPONENTS=(registry registry-auth containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy coredns)
 # The components that talk to the API server and must start after the running one: cluster:up
 # restarts those that started before it (stale_dependents). Each of them, left running, comes
 # back after an API server restart only a minute or more later (measurements: README.md). CoreDNS

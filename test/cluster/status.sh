@@ -47,6 +47,7 @@ fi
 echo
 echo "cgroups:    $(cgroup_layout) (cgroupfs driver)"
 echo "registry:   $REGISTRY_HOST (storage $CLUSTER_STATE/registry)"
+echo "registry:   $(auth_registry_host) (TLS, CA $AUTH_REGISTRY_DIR/ca.crt; htpasswd user $AUTH_REGISTRY_USER, password in $AUTH_REGISTRY_DIR/password)"
 echo "DNS:        $CLUSTER_DOMAIN at $CLUSTER_DNS_IP (Service kube-system/kube-dns -> CoreDNS on $(cat "$CLUSTER_STATE/node-ip" 2>/dev/null || echo '<node IP>'):$COREDNS_DNS_PORT); no upstream: other names are REFUSED"
 echo "logs:       $CLUSTER_LOGS"
 echo "state:      $CLUSTER_STATE (binaries: $CLUSTER_BIN)"

@@ -175,6 +175,8 @@ http:
 EOF
 start_daemon registry docker-registry serve "$CLUSTER_STATE/registry.yml"
 wait_for registry 30 "registry on 127.0.0.1:$REGISTRY_PORT" curl -fsS "http://127.0.0.1:$REGISTRY_PORT/v2/"
+# The TLS + htpasswd registry (a private registry, as a remote cluster pulls from).
+source "$here/registry-auth.sh"
 
 pause_ctx=$DEVLOOP_CLUSTER_CACHE/pause
 if [ ! -x "$pause_ctx/pause" ] || [ "$here/pause/main.go" -nt "$pause_ctx/pause" ]; then
