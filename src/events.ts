@@ -69,10 +69,20 @@ export interface PruneEvent {
 
 export interface WatchEvent {
   type: 'watch';
-  status: 'ready' | 'large-tree' | 'error';
+  status: 'ready' | 'large-tree' | 'error' | 'held';
   root?: string;
   fileCount?: number;
   durationMs?: number;
+  /** ready: how changes reach the loop (`watch.trigger`, or --trigger). */
+  trigger?: 'notify' | 'polling' | 'manual';
+  /** ready: artifacts not watched (`devloop dev IMAGE...` named others): built once, deployed, never rebuilt or synced. */
+  unwatched?: string[];
+  /**
+   * held (trigger manual): every change waiting to be applied (net per path, relative to the config's
+   * directory, `kind path`), emitted when it grows; `applied` lists what was just released.
+   */
+  held?: string[];
+  applied?: boolean;
   message?: string;
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../errors.js';
-import { buildOrder, dependentsOf, findRequiresCycle, withRequirements } from './graph.js';
+import { buildOrder, dependentsOf, findRequiresCycle, resolveArtifactNames, withRequirements } from './graph.js';
 
 const a = (image: string, ...requires: string[]) => ({ image, requires: requires.map((r) => ({ image: r, alias: 'BASE' })) });
 // Listed out of order on purpose: client before base.
@@ -36,5 +36,30 @@ describe('findRequiresCycle', () => {
   it('names the images of a cycle, ending where it started', () => {
     expect(findRequiresCycle([{ image: 'a', requires: [{ image: 'b', alias: 'B' }] }, { image: 'b', requires: [] }])).toBeUndefined();
     expect(findRequiresCycle([{ image: 'a', requires: [{ image: 'b', alias: 'B' }] }, { image: 'b', requires: [{ image: 'a', alias: 'A' }] }])).toEqual(['a', 'b', 'a']);
+  });
+
+  it('resolveArtifactNames takes images or their last path segment, in config order, once each', () => {
+    expect(resolveArtifactNames(artifacts, ['posts', 'blog/client', 'blog/posts'])).toEqual(['blog/client', 'blog/posts']);
+    expect(resolveArtifactNames(artifacts, [])).toEqual([]);
+  });
+
+  it('resolveArtifactNames rejects an unknown name, listing the valid ones', () => {
+    let error: unknown;
+    try {
+      resolveArtifactNames(artifacts, ['post']);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(UsageError);
+    expect((error as UsageError).message).toBe('"post" is not an artifact of this config');
+    expect((error as UsageError).hint).toContain('Did you mean posts?');
+    expect((error as UsageError).hint).toContain('posts (blog/posts)');
+    expect((error as UsageError).hint).toContain('admin (blog/admin)');
+  });
+
+  it('resolveArtifactNames rejects a segment several images end with', () => {
+    const twins = [a('web/api'), a('admin/api'), a('api2')];
+    expect(() => resolveArtifactNames(twins, ['api'])).toThrow('"api" names several artifacts: web/api, admin/api');
+    expect(resolveArtifactNames(twins, ['admin/api', 'api2'])).toEqual(['admin/api', 'api2']);
   });
 });

@@ -38,6 +38,38 @@ export function unknownImage(image: string, known: string[]): UsageError {
 }
 
 /**
+ * The images named on a command line (`devloop dev posts comments`): each name is an artifact's
+ * image (`blog/posts`) or the last path segment of one (`posts`). Returns the images, deduplicated,
+ * in config order. Throws UsageError listing the valid names for an unknown name, and for a segment
+ * that several images end with.
+ */
+export function resolveArtifactNames(artifacts: readonly Pick<Graphable, 'image'>[], names: readonly string[]): string[] {
+  const images = artifacts.map((a) => a.image);
+  const lastSegment = (image: string) => image.slice(image.lastIndexOf('/') + 1);
+  const valid = () => images.map((i) => (images.filter((j) => lastSegment(j) === lastSegment(i)).length === 1 && lastSegment(i) !== i ? `${lastSegment(i)} (${i})` : i)).join(', ');
+  const wanted = new Set<string>();
+  for (const name of names) {
+    if (images.includes(name)) {
+      wanted.add(name);
+      continue;
+    }
+    const bySegment = images.filter((i) => lastSegment(i) === name);
+    if (bySegment.length === 1) {
+      wanted.add(bySegment[0]);
+      continue;
+    }
+    if (bySegment.length > 1) {
+      throw new UsageError(`"${name}" names several artifacts: ${bySegment.join(', ')}`, { hint: `Name the image in full, e.g. ${bySegment[0]}.` });
+    }
+    const suggestion = closest(name, [...images, ...images.map(lastSegment)]);
+    throw new UsageError(`"${name}" is not an artifact of this config`, {
+      hint: `${suggestion ? `Did you mean ${suggestion}? ` : ''}Artifacts: ${valid() || '(none)'}.`,
+    });
+  }
+  return images.filter((i) => wanted.has(i));
+}
+
+/**
  * The given images plus every image that requires one of them, transitively (the images that must
  * rebuild when these change), in config order. Unknown names are ignored.
  */

@@ -50,16 +50,23 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'dev',
     summary: 'build, deploy, then sync or rebuild on every change; Ctrl-C deletes what was applied',
-    usage: 'devloop dev [--cleanup=false] [--explain] [--port-forward=false]',
+    usage: 'devloop dev [IMAGE...] [--trigger notify|polling|manual] [--watch-poll-interval MS] [--cleanup=false] [--explain] [--port-forward=false]',
     description:
-      'Builds every image, deploys the manifests and watches files. A change that matches a sync rule is copied into the running containers; any other change in a build context rebuilds that image and rolls it out; a changed manifest is re-applied. Ctrl-C or SIGTERM deletes every object devloop applied.',
+      'Builds every image, deploys the manifests and watches files. A change that matches a sync rule is copied into the running containers; any other change in a build context rebuilds that image and rolls it out; a changed manifest is re-applied. Ctrl-C or SIGTERM deletes every object devloop applied.\n\n' +
+      'IMAGE...: develop only these artifacts (an image, e.g. blog/posts, or its last path segment, e.g. posts): only they are watched, synced and rebuilt. Every other artifact is built once (or taken from the cache) and deployed, and shown as not watched. Manifests and the config file are always watched.',
     options: {
       cleanup: { type: 'string' },
       explain: { type: 'boolean' },
       'port-forward': { type: 'string' },
       push: { type: 'boolean' },
+      trigger: { type: 'string' },
+      'watch-poll-interval': { type: 'string' },
     },
     optionHelp: [
+      ['--trigger notify', 'act on file-system events (default; watch.trigger in the config)'],
+      ['--trigger polling', 'check every watched file each --watch-poll-interval ms, where file events do not arrive (WSL2, network mounts, some Docker Desktop volumes)'],
+      ['--trigger manual', 'hold changes and list them; press a in the dashboard (or send a line on stdin without a terminal) to apply them'],
+      ['--watch-poll-interval MS', 'with --trigger polling: how often files are checked (default 500; watch.pollIntervalMs)'],
       ['--cleanup=false', 'keep the deployed objects on exit (delete them later with devloop down)'],
       ['--explain', 'print, for each change, the rule it matched and why it synced or rebuilt'],
       ['--port-forward=false', 'do not start the port-forwards of the config'],

@@ -1,8 +1,10 @@
 /**
- * `devloop dev`: parses the flags, wires the phases into the dev loop engine (src/dev) and picks the
- * renderer: the Ink dashboard when stdout is a TTY and the output is text (imported dynamically, so
- * runs without a TTY never load ink), else the run's sink (plain lines or JSON lines).
+ * `devloop dev [IMAGE...]`: parses the flags, wires the phases into the dev loop engine (src/dev)
+ * and picks the renderer: the Ink dashboard when stdout is a TTY and the output is text (imported
+ * dynamically, so runs without a TTY never load ink), else the run's sink (plain lines or JSON lines).
+ * With `--trigger manual` and no dashboard, each line read on stdin applies the held changes.
  */
+import { createInterface } from 'node:readline';
 import { UsageError } from '../errors.js';
 import type { EventSink } from '../events.js';
 import type { Config } from '../config/load.js';
@@ -24,8 +26,36 @@ function booleanFlag(ctx: CommandContext, name: string, fallback: boolean): bool
   throw new UsageError(`--${name} must be true or false, not "${String(value)}"`, { hint: `Write --${name}=false to turn it off.` });
 }
 
+const TRIGGERS = ['notify', 'polling', 'manual'] as const;
 
-async function createServices(ctx: CommandContext, config: Config, kube: KubeClient, sink: EventSink): Promise<DevServices> {
+/**
+ * The config with `--trigger` and `--watch-poll-interval` applied over `watch.trigger` and
+ * `watch.pollIntervalMs` (a new object; the loaded one is not changed). Applied to every reload too.
+ */
+function watchFlagsOver(ctx: CommandContext): (config: Config) => Config {
+  const trigger = ctx.flags.trigger;
+  if (trigger !== undefined && !TRIGGERS.includes(trigger as (typeof TRIGGERS)[number])) {
+    throw new UsageError(`--trigger must be one of ${TRIGGERS.join(', ')}, not "${String(trigger)}"`, { hint: 'See devloop dev --help.' });
+  }
+  const interval = ctx.flags['watch-poll-interval'];
+  const pollIntervalMs = interval === undefined ? undefined : Number(interval);
+  if (pollIntervalMs !== undefined && (!Number.isInteger(pollIntervalMs) || pollIntervalMs < 50 || pollIntervalMs > 60_000)) {
+    throw new UsageError(`--watch-poll-interval must be a whole number of milliseconds from 50 to 60000, not "${String(interval)}"`, { hint: 'For example --watch-poll-interval 1000.' });
+  }
+  if (pollIntervalMs !== undefined && trigger !== undefined && trigger !== 'polling') {
+    throw new UsageError(`--watch-poll-interval applies to --trigger polling, not "${String(trigger)}"`, { hint: 'Add --trigger polling, or drop --watch-poll-interval.' });
+  }
+  return (config) => ({
+    ...config,
+    watch: {
+      ...config.watch,
+      ...(trigger !== undefined ? { trigger: trigger as (typeof TRIGGERS)[number] } : {}),
+      ...(pollIntervalMs !== undefined ? { pollIntervalMs } : {}),
+    },
+  });
+}
+
+async function createServices(ctx: CommandContext, config: Config, kube: KubeClient, sink: EventSink, withFlags: (c: Config) => Config): Promise<DevServices> {
   const { createBuilder, dependentsOf } = await import('../build/index.js');
   const { createDeployer, loadImages } = await import('../deploy/index.js');
   const { down } = await import('../teardown/index.js');
@@ -47,7 +77,7 @@ async function createServices(ctx: CommandContext, config: Config, kube: KubeCli
     manifestFiles: async (c) => (await import('../deploy/manifests.js')).manifestFiles(c),
     contextFilters: async (c) => loadContextFilters(c),
     loadImages,
-    reloadConfig: () => ctx.loadConfig(),
+    reloadConfig: async () => withFlags(await ctx.loadConfig()),
     down: async (c, options) => {
       await down(kube, {
         project: c.name,
@@ -70,11 +100,14 @@ async function createServices(ctx: CommandContext, config: Config, kube: KubeCli
 }
 
 export async function run(ctx: CommandContext): Promise<number> {
-  if (ctx.args.length > 0) throw new UsageError(`devloop dev takes no arguments (got "${ctx.args[0]}")`, { hint: 'See devloop dev --help.' });
   const cleanup = booleanFlag(ctx, 'cleanup', true);
   const portForward = booleanFlag(ctx, 'port-forward', true);
   const explain = Boolean(ctx.flags.explain);
-  const config = await ctx.loadConfig();
+  const withFlags = watchFlagsOver(ctx);
+  const config = withFlags(await ctx.loadConfig());
+  const { resolveArtifactNames } = await import('../build/graph.js');
+  // unknown names: UsageError listing the valid ones, before touching the cluster
+  const watchedImages = ctx.args.length > 0 ? new Set(resolveArtifactNames(config.build.artifacts, ctx.args)) : undefined;
   const kube = await createKubeClient(config);
   // fail on an unreachable cluster before building anything
   await kube.ping(ctx.signal);
@@ -87,8 +120,9 @@ export async function run(ctx: CommandContext): Promise<number> {
     dashboard = ui.startDashboard({ stdout: ctx.stdout as NodeJS.WriteStream, stdin: ctx.stdin, explain, project: config.name });
     sink = dashboard.sink;
   }
+  let stopReading = () => undefined as void;
   try {
-    const services = await createServices(ctx, config, kube, sink);
+    const services = await createServices(ctx, config, kube, sink, withFlags);
     const engine = new DevEngine(config, services, {
       cleanup,
       // JSON consumers and the dashboard (`e` key) always get the decisions; plain text only with --explain
@@ -97,7 +131,15 @@ export async function run(ctx: CommandContext): Promise<number> {
       push: Boolean(ctx.flags.push),
       signal: ctx.signal,
       sink,
+      ...(watchedImages ? { watchedImages } : {}),
     });
+    if (!dashboard && config.watch.trigger === 'manual') {
+      // without a terminal, a line on stdin applies the held changes (a pipe, or a script's `echo`)
+      const lines = createInterface({ input: ctx.stdin });
+      lines.on('line', () => engine.dispatch({ type: 'apply-requested' }));
+      ctx.signal.addEventListener('abort', () => lines.close(), { once: true });
+      stopReading = () => lines.close();
+    }
     dashboard?.setActionHandler((action) => {
       switch (action.type) {
         case 'rebuild':
@@ -106,6 +148,9 @@ export async function run(ctx: CommandContext): Promise<number> {
         case 'sync':
           engine.dispatch({ type: 'full-sync-requested', image: action.image });
           return;
+        case 'apply':
+          engine.dispatch({ type: 'apply-requested' });
+          return;
         case 'quit':
           engine.dispatch({ type: 'quit-requested' });
           return;
@@ -113,6 +158,7 @@ export async function run(ctx: CommandContext): Promise<number> {
     });
     return await engine.run();
   } finally {
+    stopReading();
     await dashboard?.close();
     kube.close();
   }

@@ -145,7 +145,22 @@ export const WatchSchema = z
       .min(0)
       .max(5000)
       .default(50)
-      .describe('Quiet time after the last change before a batch is acted on.'),
+      .describe(
+        'Quiet time that batches a burst: a change after a quiet period is acted on at once (leading edge); changes that follow within this window are batched after it, acted on once no new change came for this long.',
+      ),
+    trigger: z
+      .enum(['notify', 'polling', 'manual'])
+      .default('notify')
+      .describe(
+        'How changes reach the loop: notify (file-system events), polling (stat the tree every pollIntervalMs, for WSL2, network mounts and volumes where events do not arrive), or manual (changes accumulate and are listed; applied on request: a key in the dashboard, a line on stdin without a terminal). --trigger overrides it.',
+      ),
+    pollIntervalMs: z
+      .number()
+      .int()
+      .min(50)
+      .max(60_000)
+      .default(500)
+      .describe('With trigger polling: how often each watched file is checked, in ms. --watch-poll-interval overrides it.'),
   })
   .describe('File watching in devloop dev.');
 

@@ -10,7 +10,7 @@ import { CollectingSink, type EventSink } from '../events.js';
 import type { PodSnapshot, PodUpdate } from '../observe/pods.js';
 import { ClusterUnreachableError } from '../kube/errors.js';
 import { DevEngine } from './engine.js';
-import type { ContainerTarget, DevServices, FileChange, Plan, SyncOp } from './services.js';
+import type { ContainerTarget, DevServices, FileChange, Plan, PlanState, SyncOp } from './services.js';
 
 const config = {
   file: '/p/devloop.config.yaml',
@@ -64,6 +64,15 @@ function fakes(
 ) {
   const probes: number[] = [];
   const log: string[] = [];
+  const defaultPlan: DevServices['planChanges'] =
+    options.plan ??
+    ((changes) => ({
+      reloadConfig: false,
+      syncs: [{ image: 'blog/posts', copy: changes.map((c) => ({ localPath: c.path, containerPath: `/app/${c.path.split('/').pop()}` })), delete: [] }],
+      rebuild: [],
+      redeploy: false,
+      decisions: [],
+    }));
   let version = 1;
   let onBatch: (changes: FileChange[]) => void = () => undefined;
   let onPod: (u: PodUpdate) => void = () => undefined;
@@ -72,6 +81,8 @@ function fakes(
   const syncs: Array<{ op: SyncOp; targets: ContainerTarget[] }> = [];
   const replays: ContainerTarget[] = [];
   const builds: string[][] = [];
+  const watcherOptions: Array<{ watchedImages?: ReadonlySet<string> }> = [];
+  const planStates: PlanState[] = [];
   const services: DevServices = {
     builder: {
       async build(_config: Config, o: BuildOptions): Promise<BuildResult[]> {
@@ -116,18 +127,14 @@ function fakes(
     },
     async startWatcher(_c, o) {
       onBatch = o.onBatch;
+      watcherOptions.push(o);
       log.push('start watcher');
       return { fileCount: 1, close: async () => void log.push('stop watcher') };
     },
-    planChanges:
-      options.plan ??
-      ((changes) => ({
-        reloadConfig: false,
-        syncs: [{ image: 'blog/posts', copy: changes.map((c) => ({ localPath: c.path, containerPath: `/app/${c.path.split('/').pop()}` })), delete: [] }],
-        rebuild: [],
-        redeploy: false,
-        decisions: [],
-      })),
+    planChanges: (changes, c, planState) => {
+      planStates.push(planState);
+      return defaultPlan(changes, c, planState);
+    },
     dependentsOf: (_c, images) => images,
     manifestFiles: async () => new Set(),
     contextFilters: async () => new Map(),
@@ -155,6 +162,8 @@ function fakes(
   };
   return {
     services,
+    watcherOptions,
+    planStates,
     log,
     syncs,
     replays,
@@ -168,10 +177,18 @@ function fakes(
   };
 }
 
-function start(f: ReturnType<typeof fakes>, cleanup = true) {
+function start(f: ReturnType<typeof fakes>, cleanup = true, extra: { config?: Config; watchedImages?: ReadonlySet<string> } = {}) {
   const controller = new AbortController();
   const sink = new CollectingSink();
-  const engine = new DevEngine(config, f.services, { cleanup, explain: false, portForward: false, push: false, signal: controller.signal, sink });
+  const engine = new DevEngine(extra.config ?? config, f.services, {
+    cleanup,
+    explain: false,
+    portForward: false,
+    push: false,
+    signal: controller.signal,
+    sink,
+    ...(extra.watchedImages ? { watchedImages: extra.watchedImages } : {}),
+  });
   const exit = engine.run();
   const ready = () => sink.ofType('message').some((m) => m.text.startsWith('devloop dev: watching'));
   return { engine, controller, sink, exit, ready };
@@ -524,3 +541,45 @@ describe('DevEngine', () => {
 function onBatchUnlink(f: ReturnType<typeof fakes>, file: string): void {
   f.batchChanges([{ path: file, kind: 'unlink' }]);
 }
+
+describe('DevEngine triggers and named artifacts', () => {
+  it('trigger manual holds batches, lists them, and plans them as one batch only when asked', async () => {
+    const f = fakes();
+    const manual = { ...config, watch: { ...config.watch, trigger: 'manual' } } as Config;
+    const s = start(f, true, { config: manual });
+    await until(s.ready, 'ready');
+    f.podUpdate({ snapshot: pod('posts-1', 'localhost:5000/blog/posts:v2'), deleted: false, transitions: [] });
+    f.batch('/p/posts/public/a.html');
+    f.batchChanges([
+      { path: '/p/posts/public/b.html', kind: 'add' },
+      { path: '/p/posts/public/a.html', kind: 'change' },
+    ]);
+    await tick(30);
+    expect(f.syncs).toEqual([]);
+    const held = s.sink.ofType('watch').filter((e) => e.status === 'held');
+    expect(held.map((e) => e.held)).toEqual([['change posts/public/a.html'], ['change posts/public/a.html', 'add posts/public/b.html']]);
+    s.engine.dispatch({ type: 'apply-requested' });
+    await until(() => f.syncs.length === 1, 'the applied sync');
+    expect(f.syncs[0].op.copy.map((c) => c.containerPath)).toEqual(['/app/a.html', '/app/b.html']);
+    // nothing held any more: asking again plans nothing
+    s.engine.dispatch({ type: 'apply-requested' });
+    await tick(30);
+    expect(f.syncs).toHaveLength(1);
+    expect(s.sink.ofType('watch').filter((e) => e.status === 'held').slice(-2).map((e) => e.message)).toEqual(['applying 2 held change(s)', 'no change is waiting to be applied']);
+    s.controller.abort();
+    await s.exit;
+  });
+
+  it('with named artifacts, watches only those and plans the others as unwatched, but builds and deploys all', async () => {
+    const f = fakes();
+    const s = start(f, true, { watchedImages: new Set(['blog/posts']) });
+    await until(s.ready, 'ready');
+    expect([...(f.watcherOptions[0].watchedImages ?? [])]).toEqual(['blog/posts']);
+    expect(f.log.slice(0, 4)).toEqual(['start watcher', 'build blog/base,blog/posts', 'start pods', 'deploy localhost:5000/blog/base:v2,localhost:5000/blog/posts:v2']);
+    f.batch('/p/posts/public/a.html');
+    await until(() => f.planStates.length === 1, 'a plan');
+    expect([...(f.planStates[0].unwatched ?? [])]).toEqual(['blog/base']);
+    s.controller.abort();
+    await s.exit;
+  });
+});

@@ -8,7 +8,14 @@
  * - the work queue itself:    `build-finished`, `deploy-finished`
  * - sync and deploy failures: `cluster-unreachable` (the call could not reach the API server)
  * - the cluster probe:         `cluster-reachable` (a probe answered after an outage)
- * - the dashboard's keys:     `rebuild-requested` (r), `full-sync-requested` (s), `quit-requested` (q)
+ * - the dashboard's keys:     `rebuild-requested` (r), `full-sync-requested` (s), `quit-requested` (q),
+ *                             `apply-requested` (a; a line on stdin without a terminal)
+ *
+ * Triggers (`watch.trigger`): with `manual`, `files-changed` batches are held (net per path, listed
+ * in a `watch` `held` event each time the set grows) until `apply-requested` releases them as one
+ * batch; `notify` and `polling` plan every batch as it comes. With `watchedImages` (`devloop dev
+ * IMAGE...`) only those artifacts are watched, synced and rebuilt on a change; the others are built
+ * (or taken from cache) and deployed once.
  *
  * Start-up: watch files (changes made during start-up are queued, not lost), build every artifact
  * (for the registry the cluster pulls from), watch pods and stream logs (so nothing is muted during
@@ -45,6 +52,7 @@ import { isClusterUnreachable, type ClusterUnreachableError } from '../kube/erro
 import path from 'node:path';
 import micromatch from 'micromatch';
 import type { ContainerTarget, ContextFilter, DevServices, FileChange, SyncOp, Watcher } from './services.js';
+import { netChanges } from '../watch/changes.js';
 
 export type DevAction =
   | { type: 'files-changed'; changes: FileChange[] }
@@ -55,6 +63,7 @@ export type DevAction =
   | { type: 'cluster-reachable' }
   | { type: 'rebuild-requested'; images: string[] }
   | { type: 'full-sync-requested'; image: string }
+  | { type: 'apply-requested' }
   | { type: 'quit-requested' };
 
 export interface DevOptions {
@@ -67,6 +76,8 @@ export interface DevOptions {
   push: boolean;
   signal: AbortSignal;
   sink: EventSink;
+  /** `devloop dev IMAGE...`: the only artifacts watched, synced and rebuilt on a change; absent: all. */
+  watchedImages?: ReadonlySet<string>;
 }
 
 /**
@@ -88,6 +99,8 @@ export interface DevState {
   syncDisabled: Set<string>;
   pods: Map<string, PodSnapshot>;
   pendingChanges: FileChange[];
+  /** Trigger manual: changes seen and not yet applied (net per path), released by `apply-requested`. */
+  heldChanges: FileChange[];
   /** Whether the API server answers; `unreachable` from a call that could not reach it until a probe answers. */
   cluster: ClusterState;
   /**
@@ -145,6 +158,7 @@ export class DevEngine {
       syncDisabled: new Set(),
       pods: new Map(),
       pendingChanges: [],
+      heldChanges: [],
       cluster: { reachable: true },
       unsyncedPaths: new Set(),
     };
@@ -164,15 +178,25 @@ export class DevEngine {
     switch (action.type) {
       case 'files-changed':
         if (state.phase === 'stopping') return;
-        state.pendingChanges.push(...action.changes);
-        if (!this.batchQueued) {
-          this.batchQueued = true;
-          this.enqueue(async () => {
-            this.batchQueued = false;
-            await this.applyChanges(state.pendingChanges.splice(0));
-          });
+        if (state.config.watch.trigger === 'manual') {
+          this.hold(action.changes);
+          return;
         }
+        this.planSoon(action.changes);
         return;
+      case 'apply-requested': {
+        if (state.phase === 'stopping') return;
+        const held = state.heldChanges.splice(0);
+        this.sink.emit({
+          type: 'watch',
+          status: 'held',
+          held: [],
+          applied: held.length > 0,
+          message: held.length > 0 ? `applying ${held.length} held change(s)` : 'no change is waiting to be applied',
+        });
+        if (held.length > 0) this.planSoon(held);
+        return;
+      }
       case 'pod-updated':
         this.onPodUpdated(action.update);
         return;
@@ -224,6 +248,31 @@ export class DevEngine {
         this.loop.abort(new Error('quit'));
         return;
     }
+  }
+
+  /** Queues `changes` to be planned with whatever else is pending, after the running job. */
+  private planSoon(changes: FileChange[]): void {
+    const state = this.state;
+    state.pendingChanges.push(...changes);
+    if (this.batchQueued) return;
+    this.batchQueued = true;
+    this.enqueue(async () => {
+      this.batchQueued = false;
+      await this.applyChanges(state.pendingChanges.splice(0));
+    });
+  }
+
+  /** Trigger manual: keeps `changes` (net per path) until `apply-requested`, and lists what waits. */
+  private hold(changes: FileChange[]): void {
+    const state = this.state;
+    state.heldChanges = netChanges([...state.heldChanges, ...changes]);
+    const held = state.heldChanges.map((c) => `${c.kind} ${path.relative(state.config.rootDir, c.path) || c.path}`);
+    this.sink.emit({
+      type: 'watch',
+      status: 'held',
+      held,
+      message: `${held.length} change(s) waiting (trigger manual): press a in the dashboard, or send a line on stdin, to apply them`,
+    });
   }
 
   /** Runs `work` after everything queued before it; failures are shown and the loop goes on. */
@@ -288,6 +337,7 @@ export class DevEngine {
       sink: this.sink,
       onBatch: (changes) => this.dispatch({ type: 'files-changed', changes }),
       contextFilters: this.contextFilters,
+      ...(this.options.watchedImages ? { watchedImages: this.options.watchedImages } : {}),
     });
     const watcher = this.watcher;
     this.register('file watcher', () => watcher.close());
@@ -383,6 +433,12 @@ export class DevEngine {
     }
   }
 
+  /** The artifacts not developed in this session (`devloop dev IMAGE...` named others). */
+  private unwatched(): Set<string> {
+    const watched = this.options.watchedImages;
+    return new Set(watched ? this.state.config.build.artifacts.map((a) => a.image).filter((i) => !watched.has(i)) : []);
+  }
+
   /** The sync target of a container when it runs the current build of an artifact. */
   private targetFor(pod: PodSnapshot, containerName: string): ContainerTarget | undefined {
     const container = pod.containers.find((c) => c.name === containerName);
@@ -424,6 +480,7 @@ export class DevEngine {
       manifestFiles: this.manifestFiles,
       syncDisabled: state.syncDisabled,
       contextFilters: this.contextFilters,
+      unwatched: this.unwatched(),
     });
     if (this.options.explain) for (const decision of plan.decisions) this.sink.emit(decision);
     let rebuildAll = false;
@@ -604,6 +661,7 @@ export class DevEngine {
       manifestFiles: this.manifestFiles,
       syncDisabled: state.syncDisabled,
       contextFilters: this.contextFilters,
+      unwatched: this.unwatched(),
     });
     const fallbacks = await this.runSyncs(plan.syncs, (image) => syncedPaths(plan.decisions, image));
     if (fallbacks.length > 0) await this.rebuildAndDeploy(fallbacks, false);
@@ -694,6 +752,7 @@ export class DevEngine {
       sink: this.sink,
       onBatch: (changes) => this.dispatch({ type: 'files-changed', changes }),
       contextFilters,
+      ...(this.options.watchedImages ? { watchedImages: this.options.watchedImages } : {}),
     });
     const index = this.stops.findIndex((s) => s.name === 'file watcher');
     const watcher = this.watcher;

@@ -25,7 +25,10 @@ export interface DevServices {
   deployer: Deployer;
   syncer: Syncer;
   /** `contextFilters`: the planner's .dockerignore matchers, shared so both follow one reading of each file. */
-  startWatcher(config: Config, options: { signal: AbortSignal; sink: EventSink; onBatch(changes: FileChange[]): void; contextFilters?: ReadonlyMap<string, ContextFilter> }): Promise<Watcher>;
+  startWatcher(
+    config: Config,
+    options: { signal: AbortSignal; sink: EventSink; onBatch(changes: FileChange[]): void; contextFilters?: ReadonlyMap<string, ContextFilter>; watchedImages?: ReadonlySet<string> },
+  ): Promise<Watcher>;
   planChanges(changes: FileChange[], config: Config, state: PlanState): Plan;
   /** Images that depend on these (transitively), the given ones excluded or included: both accepted. */
   dependentsOf(config: Config, images: string[]): string[];

@@ -65,7 +65,12 @@ export class PlainRenderer implements EventSink {
       case 'prune':
         return `prune: ${event.status === 'kept' ? p.yellow('kept') : event.status} ${event.object}${event.message ? ` ${event.message}` : ''}`;
       case 'watch':
-        if (event.status === 'ready') return `watch: ready${event.fileCount !== undefined ? `, ${event.fileCount} files` : ''}${d(event.durationMs)}`;
+        if (event.status === 'ready') {
+          const how = event.trigger && event.trigger !== 'notify' ? `, trigger ${event.trigger}` : '';
+          const unwatched = event.unwatched?.length ? `; not watched (built and deployed once): ${event.unwatched.join(', ')}` : '';
+          return `watch: ready${event.fileCount !== undefined ? `, ${event.fileCount} files` : ''}${how}${d(event.durationMs)}${unwatched}`;
+        }
+        if (event.status === 'held') return [`watch: ${event.message ?? ''}`, ...(event.held ?? []).map((h) => `  ${h}`)].join('\n');
         return `watch: ${p.yellow(event.status)} ${event.root ?? ''} ${event.message ?? ''}`.trimEnd();
       case 'change':
         return this.verbose || event.action !== 'ignore'

@@ -71,6 +71,21 @@ describe('planChanges', () => {
     ]);
   });
 
+  it('neither syncs nor rebuilds an artifact that is not watched (devloop dev IMAGE...)', () => {
+    const unwatched = new Set(['blog/query', 'blog/client']);
+    const plan = planChanges(
+      [change('services/query/index.js'), change('client/src/app.js'), change('services/posts/public/a.html')],
+      config(),
+      state({ unwatched }),
+    );
+    expect(plan.rebuild).toEqual([]);
+    expect(plan.syncs.map((s) => s.image)).toEqual(['blog/posts']);
+    expect(plan.decisions.filter((d) => d.action === 'ignore').map((d) => [d.artifact, d.reason])).toEqual([
+      ['blog/query', 'blog/query is not watched (devloop dev was given other artifacts)'],
+      ['blog/client', 'blog/client is not watched (devloop dev was given other artifacts)'],
+    ]);
+  });
+
   it('deletes in the container on unlink', () => {
     const plan = planChanges([change('services/posts/public/old.css', 'unlink')], config(), state());
     expect(plan.syncs).toEqual([{ image: 'blog/posts', copy: [], delete: ['/app/public/old.css'] }]);

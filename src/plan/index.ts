@@ -11,6 +11,7 @@
  *    kustomize path or helm chart directory) -> redeploy.
  * 3. `.git/**` and `watch.ignore` matches -> ignore (the watcher prunes these; this is the record).
  * 4. Inside one or more artifact contexts (a path belongs to every context containing it):
+ *    - an image in `state.unwatched` -> ignore (not developed in this session);
  *    - dockerignored in that context -> ignore (the decision names the pattern, when known);
  *    - in the most specific (deepest) containing context only: the first sync rule whose `src`
  *      matches the path relative to the context (shared/globs.ts) -> sync (copy, or delete
@@ -63,6 +64,12 @@ export interface PlanState {
   syncDisabled: ReadonlySet<string>;
   /** Each image's .dockerignore matcher (a value: planning reads no file); an image without one excludes nothing. */
   contextFilters?: ReadonlyMap<string, ContextFilter>;
+  /**
+   * Images not developed in this session (`devloop dev IMAGE...` named others): a change in their
+   * context neither syncs nor rebuilds them (ignore). An image they require that rebuilds still
+   * rebuilds them (their image is built from it).
+   */
+  unwatched?: ReadonlySet<string>;
 }
 
 /** Compiled globs, per planChanges call (compiling is most of micromatch's cost). */
@@ -182,6 +189,10 @@ export function planChanges(changes: FileChange[], config: Config, state: PlanSt
     const isDir = change.kind === 'unlinkDir';
     containing.forEach(({ artifact, rel }, index) => {
       const image = artifact.image;
+      if (state.unwatched?.has(image)) {
+        decisions.push({ type: 'change', path: file, artifact: image, action: 'ignore', reason: `${image} is not watched (devloop dev was given other artifacts)` });
+        return;
+      }
       const excludedBy = dockerignorePattern(state.contextFilters?.get(image), rel, isDir);
       if (excludedBy !== false) {
         const pattern = excludedBy === undefined ? '' : ` pattern "${excludedBy}"`;

@@ -3,12 +3,18 @@
  * (src/kube/exec.ts), which applies batches of deletes and a tar stream and acknowledges each.
  *
  * Protocol (client -> agent, on stdin):
- *   `B <id> <tarBytes> <deleteCount>\n`, then deleteCount lines, each an absolute path to remove
+ *   `B <id> <tarBytes> <deleteCount>[ z]\n`, then deleteCount lines, each an absolute path to remove
  *   (`rm -rf`; paths may hold spaces and any unicode, not newlines), then exactly tarBytes bytes of
- *   a tar stream, extracted at `/` with `head -c tarBytes | tar -x`.
+ *   a tar stream, extracted at `/` with `head -c tarBytes | tar -x`; with `z`, the bytes are the
+ *   tar gzipped (`head -c tarBytes | gunzip -c | tar -x`).
  * Agent -> client, on stdout:
+ *   `Z` when the container has gunzip (the client may then send gzipped batches), then
  *   `R <workdir>` once ready (sh, tar, head, rm and cat present), or `E <code> <message>` and
  *   exit (code: no-tar, no-head, no-rm, no-cat); then `A <id> ok` or `A <id> err <message>` per batch.
+ *
+ * Large batches are gzipped (GZIP_MIN_BYTES): a burst of small files is mostly tar headers and
+ * padding (1,000 files of a line each: 1 MB of tar, 30 KB gzipped), and every byte crosses the API
+ * server, the kubelet and the runtime's stream before `tar` sees it.
  *
  * The client sends one batch at a time and waits for its ack: busybox `head -c N` reads ahead of
  * N bytes from a pipe through stdio buffering (checked with busybox 1.35: `printf 'abcdef\nB 2\n' |
@@ -33,17 +39,20 @@ export type AgentLauncher = (
 
 export const AGENT_SCRIPT = [
   'for t in tar head rm cat; do command -v "$t" >/dev/null 2>&1 || { echo "E no-$t $t is not installed in the container"; exit 3; }; done',
+  'command -v gunzip >/dev/null 2>&1 && echo Z',
   'echo "R $(pwd)"',
   'while IFS= read -r line; do',
   '  set -f; set -- $line; set +f',
   '  [ "$1" = B ] || { echo "A ? err protocol error: unexpected line"; exit 4; }',
-  '  id=$2; n=$3; d=$4; err=""; i=0',
+  '  id=$2; n=$3; d=$4; z=$5; err=""; i=0',
   '  while [ "$i" -lt "$d" ]; do',
   '    IFS= read -r p',
   '    if [ -z "$err" ]; then out=$(rm -rf -- "$p" 2>&1) || err="${out:-rm -rf $p failed}"; fi',
   '    i=$((i+1))',
   '  done',
-  '  if [ "$n" -gt 0 ]; then',
+  '  if [ "$n" -gt 0 ] && [ "$z" = z ]; then',
+  '    out=$(head -c "$n" | { { gunzip -c | tar -x -o -f - -C /; } 2>&1; r=$?; cat >/dev/null; exit $r; }) || err="${err:+$err; }${out:-tar -x failed}"',
+  '  elif [ "$n" -gt 0 ]; then',
   '    out=$(head -c "$n" | { tar -x -o -f - -C / 2>&1; r=$?; cat >/dev/null; exit $r; }) || err="${err:+$err; }${out:-tar -x failed}"',
   '  fi',
   // Unquoted $err (globbing off) joins its lines with spaces: one ack line whatever tar printed.
@@ -100,6 +109,8 @@ export class AgentChannel {
   private brokenMessage: string | undefined;
   /** The agent's working directory (the container's WORKDIR), known once open resolves. */
   workdir = '/';
+  /** Whether the container has gunzip: `send` may then be given a gzipped tar. Known once open resolves. */
+  gunzip = false;
 
   private constructor(readonly target: ContainerRef) {}
 
@@ -122,7 +133,8 @@ export class AgentChannel {
     let isReady = false;
     const onLine = (line: string) => {
       if (!isReady) {
-        if (line.startsWith('R ')) {
+        if (line === 'Z') channel.gunzip = true;
+        else if (line.startsWith('R ')) {
           channel.workdir = line.slice(2) || '/';
           isReady = true;
           readyResolve();
@@ -205,14 +217,17 @@ export class AgentChannel {
   }
 
   /**
-   * Sends one batch: removes `deletes` (absolute container paths), then extracts `tar` at `/`.
+   * Sends one batch: removes `deletes` (absolute container paths), then extracts `tar` at `/`
+   * (`gzipped`: `tar` is a gzipped tar; only when `this.gunzip`).
    * Resolves on the agent's ack; rejects with AgentUnusableError (read-only, permission),
    * AgentError (broken channel, timeout, other failures), or when `signal` aborts. The default
    * timeout is 20 s plus 1 s per MB of tar: the agent acks within milliseconds, so a missing ack
    * means the stream is stuck (frozen API server, dead node); the broken channel is then reopened,
    * and reopening tells an unreachable cluster (ClusterUnreachableError) from a slow container.
    */
-  send(deletes: readonly string[], tar: Buffer, signal: AbortSignal, timeoutMs = 20_000 + Math.ceil(tar.length / 1_000_000) * 1_000): Promise<void> {
+  send(deletes: readonly string[], tar: Buffer, signal: AbortSignal, options: { gzipped?: boolean; timeoutMs?: number } = {}): Promise<void> {
+    const timeoutMs = options.timeoutMs ?? 20_000 + Math.ceil(tar.length / 1_000_000) * 1_000;
+    if (options.gzipped && !this.gunzip) throw new AgentError(`cannot send a gzipped batch to ${describe(this.target)}: it has no gunzip`, false);
     for (const d of deletes) {
       if (/[\n\r\0]/.test(d)) throw new AgentError(`cannot sync a path containing a newline: ${JSON.stringify(d)}`, false);
     }
@@ -223,7 +238,7 @@ export class AgentChannel {
       const timer = setTimeout(() => this.failPending(`no acknowledgement from ${describe(this.target)} within ${timeoutMs} ms`), timeoutMs);
       const onAbort = () => this.failPending('aborted');
       signal.addEventListener('abort', onAbort, { once: true });
-      const header = `B ${id} ${tar.length} ${deletes.length}\n${deletes.map((d) => `${d}\n`).join('')}`;
+      const header = `B ${id} ${tar.length} ${deletes.length}${options.gzipped ? ' z' : ''}\n${deletes.map((d) => `${d}\n`).join('')}`;
       this.stream.write(tar.length > 0 ? Buffer.concat([Buffer.from(header, 'utf8'), tar]) : header);
       try {
         await acked;

@@ -17,6 +17,8 @@
  * starts. Never a silent no-op otherwise.
  */
 import path from 'node:path';
+import { promisify } from 'node:util';
+import { gzip as gzipCallback } from 'node:zlib';
 import { FailureError, InterruptedError } from '../errors.js';
 import type { EventSink } from '../events.js';
 import type { SyncOp } from '../plan/index.js';
@@ -102,10 +104,25 @@ export interface SyncerOptions {
   launch?: AgentLauncher;
 }
 
+/** A tar at least this large is sent gzipped to a container that has gunzip (see agent.ts). */
+export const GZIP_MIN_BYTES = 64 * 1024;
+
+const gzip = promisify(gzipCallback);
+
 export function createSyncer(kube: SyncKubeClient, sink: EventSink, options: SyncerOptions = {}): Syncer {
   const launch: AgentLauncher = options.launch ?? ((target, command, handlers) => openExecStream(kube.kubeConfig, target, command, handlers));
   const channels = new Map<string, Promise<AgentChannel>>();
   const ledger = new SyncLedger();
+  /** The gzipped bytes of a built tar, compressed once however many containers get it (level 1: fast; tar padding compresses anyway). */
+  const gzippedTars = new WeakMap<BuiltTar, Promise<Buffer>>();
+  const gzipped = (built: BuiltTar): Promise<Buffer> => {
+    let result = gzippedTars.get(built);
+    if (!result) {
+      result = gzip(built.tar, { level: 1 });
+      gzippedTars.set(built, result);
+    }
+    return result;
+  };
   /** Per container, the tail of its work: ops are read from disk and sent strictly in call order. */
   const tails = new Map<string, Promise<unknown>>();
   let closed = false;
@@ -169,7 +186,11 @@ export function createSyncer(kube: SyncKubeClient, sink: EventSink, options: Syn
         const built = await tarFor(workdir);
         const deletes = [...op.delete.map((d) => resolveContainerPath(d, workdir)), ...built.missing];
         if (deletes.length === 0 && built.tar.length === 0) return;
-        await channel.send(deletes, built.tar, signal);
+        if (channel.gunzip && built.tar.length >= GZIP_MIN_BYTES) {
+          await channel.send(deletes, await gzipped(built), signal, { gzipped: true });
+        } else {
+          await channel.send(deletes, built.tar, signal);
+        }
         sink.emit({
           type: 'sync',
           artifact: op.image,

@@ -111,6 +111,33 @@ describe('Syncer over the sh agent', () => {
     await syncer.close();
   });
 
+  it('sends a 1,000-file burst as one gzipped archive per container where gunzip exists, plain where it does not', async () => {
+    const withGunzip = localLauncher({ tools: ['sh', 'tar', 'head', 'rm', 'cat', 'pwd', 'gunzip'] });
+    const headers: string[] = [];
+    const recording: AgentLauncher = async (t, command, handlers) => {
+      const stream = await withGunzip(t, command, handlers);
+      return { ...stream, write: (data) => (headers.push(Buffer.from(data).toString('latin1').split('\n')[0]), stream.write(data)) };
+    };
+    const copy = Array.from({ length: 1000 }, (_, i) => ({ localPath: writeWork(`burst/f${i}.txt`, `line ${i}\n`), containerPath: path.join(box, 'app/burst', `f${i}.txt`) }));
+    const gzipSyncer = createSyncer({ kubeConfig: undefined as never }, new CollectingSink(), { launch: recording });
+    await gzipSyncer.sync({ image: 'blog/posts', copy, delete: [] }, [target('g1'), target('g2')], signal());
+    expect(headers).toHaveLength(2);
+    for (const h of headers) expect(h).toMatch(/^B 1 \d+ 0 z$/);
+    expect(Number(headers[0].split(' ')[2])).toBeLessThan(100_000); // 1 MB of tar
+    expect(readFileSync(path.join(box, 'app/burst/f0.txt'), 'utf8')).toBe('line 0\n');
+    expect(readFileSync(path.join(box, 'app/burst/f999.txt'), 'utf8')).toBe('line 999\n');
+    // one small file is not worth compressing
+    await gzipSyncer.sync({ image: 'blog/posts', copy: [copy[0]], delete: [] }, [target('g1')], signal());
+    expect(headers[2]).toMatch(/^B 2 \d+ 0$/);
+    await gzipSyncer.close();
+
+    rmSync(path.join(box, 'app/burst'), { recursive: true });
+    const plainSyncer = createSyncer({ kubeConfig: undefined as never }, new CollectingSink(), { launch: localLauncher() });
+    await plainSyncer.sync({ image: 'blog/posts', copy, delete: [] }, [target('p1')], signal());
+    expect(readFileSync(path.join(box, 'app/burst/f999.txt'), 'utf8')).toBe('line 999\n');
+    await plainSyncer.close();
+  });
+
   it('deletes files and directories, and turns a vanished local file into a delete', async () => {
     const launcher = localLauncher();
     const syncer = createSyncer({ kubeConfig: undefined as never }, new CollectingSink(), { launch: launcher });

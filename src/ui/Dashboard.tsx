@@ -33,6 +33,7 @@ const HELP = [
   'r        rebuild the selected image and roll it out',
   's        copy every file matching its sync rules into its containers',
   'e        explain: show, for each change, the rule it matched and the action',
+  'a        apply the changes held by --trigger manual',
   '?        this help',
   'q        quit: stop and delete what was deployed (like Ctrl-C)',
 ];
@@ -90,6 +91,7 @@ export function Dashboard({ store, onAction, columns, rows }: DashboardProps) {
     if (input === 'e') return store.toggleExplain();
     if (input === 'r' && current?.image) return onAction({ type: 'rebuild', image: current.image });
     if (input === 's' && current?.image) return onAction({ type: 'sync', image: current.image });
+    if (input === 'a') return onAction({ type: 'apply' });
   });
 
   // rows get at most half the screen; the log pane takes the rest
@@ -101,7 +103,7 @@ export function Dashboard({ store, onAction, columns, rows }: DashboardProps) {
 
   const nameWidth = Math.min(14, Math.max(8, ...model.rows.map((r) => r.key.length)));
   const clusterCell = describeCluster(model);
-  const header = `devloop dev · ${model.project} · ${filter ? `logs of ${filter} (esc: all)` : 'all logs'}${model.explain ? ' · explain' : ''}${model.stopping ? ' · stopping' : ''}${clusterCell ? ` · ${clusterCell}` : ''}`;
+  const header = `devloop dev · ${model.project} · ${filter ? `logs of ${filter} (esc: all)` : 'all logs'}${model.explain ? ' · explain' : ''}${model.stopping ? ' · stopping' : ''}${clusterCell ? ` · ${clusterCell}` : ''}${model.held && model.held.length > 0 ? ` · ${model.held.length} change(s) held: a applies` : ''}`;
 
   if (help) {
     return (
@@ -137,7 +139,7 @@ export function Dashboard({ store, onAction, columns, rows }: DashboardProps) {
           <LogRow key={line.id} line={line} width={width} />
         ))}
       </Box>
-      <Text dimColor wrap="truncate">{fit('↑↓ select  enter filter  r rebuild  s sync  e explain  ? help  q quit', width)}</Text>
+      <Text dimColor wrap="truncate">{fit(`↑↓ select  enter filter  r rebuild  s sync  e explain${model.held ? '  a apply' : ''}  ? help  q quit`, width)}</Text>
     </Box>
   );
 }

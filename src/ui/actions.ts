@@ -4,5 +4,7 @@ export type DashboardAction =
   | { type: 'rebuild'; image: string }
   /** `s`: copy every syncable file of the selected artifact into its containers. */
   | { type: 'sync'; image: string }
+  /** `a`: apply the changes held by `--trigger manual`. */
+  | { type: 'apply' }
   /** `q` or Ctrl-C: stop, like Ctrl-C in a terminal without the dashboard. */
   | { type: 'quit' };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PlainRenderer } from '../output/plain.js';
 import { createPalette } from '../output/color.js';
-import { describeCluster, initialModel, LOG_BUFFER_LINES, logPrefix, reduceDashboard } from './model.js';
+import { describeCluster, describeRow, initialModel, LOG_BUFFER_LINES, logPrefix, reduceDashboard } from './model.js';
 
 describe('dashboard model', () => {
   it('shortens ReplicaSet pod names and omits a container named like its workload', () => {
@@ -54,6 +54,31 @@ describe('dashboard model', () => {
       'waiting for the cluster (no answer for 2s)',
       'cluster unreachable since 10:00:02: ECONNREFUSED; 2 edited file(s) will be synced when it answers; next retry in Ns',
       'cluster reachable again (unreachable since 10:00:02); re-syncing 2 file(s)',
+    ]);
+  });
+
+  it('shows unwatched artifacts and the changes held by trigger manual; plain output lists them too', () => {
+    let model = initialModel('blog');
+    model = reduceDashboard(model, { type: 'build', image: 'blog/posts', status: 'built', tag: 'r/blog/posts:1' });
+    const ready = { type: 'watch' as const, status: 'ready' as const, fileCount: 9, trigger: 'manual' as const, unwatched: ['blog/query'], message: 'watching 9 files under 4 root(s), changes applied on request; not watched: blog/query' };
+    model = reduceDashboard(model, ready);
+    expect(model.rows.map((r) => [r.key, describeRow(r).sync])).toEqual([
+      ['blog/posts', '-'],
+      ['blog/query', 'not watched'],
+    ]);
+    expect(model.held).toEqual([]);
+    const held = { type: 'watch' as const, status: 'held' as const, held: ['change services/posts/public/a.html'], message: '1 change(s) waiting (trigger manual): press a in the dashboard, or send a line on stdin, to apply them' };
+    model = reduceDashboard(model, held);
+    expect(model.held).toEqual(['change services/posts/public/a.html']);
+
+    const lines: string[] = [];
+    const plain = new PlainRenderer({ write: (l: string) => lines.push(l) }, { write: () => undefined }, createPalette(false));
+    plain.emit(ready);
+    plain.emit(held);
+    expect(lines.join('').split('\n').filter(Boolean)).toEqual([
+      'watch: ready, 9 files, trigger manual; not watched (built and deployed once): blog/query',
+      'watch: 1 change(s) waiting (trigger manual): press a in the dashboard, or send a line on stdin, to apply them',
+      '  change services/posts/public/a.html',
     ]);
   });
 });

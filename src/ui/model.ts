@@ -27,6 +27,8 @@ export interface ServiceRow {
   workloads: string[];
   lastSync?: { files: number; durationMs?: number; status: string };
   urls: string[];
+  /** false: `devloop dev IMAGE...` named other artifacts; this one is deployed, never synced or rebuilt on a change. */
+  watched?: boolean;
 }
 
 export interface LogLine {
@@ -52,6 +54,8 @@ export interface DashboardModel {
   stopping: boolean;
   /** The API server's reachability, from `cluster` events; absent while it answers. */
   cluster?: { status: 'waiting' | 'unreachable'; since?: string; nextRetry?: string; noAnswerMs?: number; pendingFiles?: number };
+  /** Trigger manual: the changes waiting to be applied (`kind path`); absent with other triggers. */
+  held?: string[];
 }
 
 export const LOG_BUFFER_LINES = 1000;
@@ -166,7 +170,17 @@ export function reduceDashboard(model: DashboardModel, event: DevloopEvent): Das
         event.text.split('\n').map((text) => ({ prefix: 'devloop', text, kind: event.level === 'warn' ? ('warn' as const) : ('info' as const) })),
       );
     case 'watch':
-      return event.status === 'ready' ? model : appendLines(model, [{ prefix: 'watch', text: `${event.status} ${event.root ?? ''} ${event.message ?? ''}`.trim(), kind: 'warn' }]);
+      if (event.status === 'ready') {
+        let rows = model.rows;
+        for (const image of event.unwatched ?? []) rows = upsertRow(rows, image, (row) => ({ ...row, watched: false }), image);
+        const next = { ...model, rows, ...(event.trigger === 'manual' ? { held: model.held ?? [] } : {}) };
+        return event.trigger && event.trigger !== 'notify' ? appendLines(next, [{ prefix: 'watch', text: event.message ?? '', kind: 'info' }]) : next;
+      }
+      if (event.status === 'held') {
+        const next = { ...model, held: event.held ?? [] };
+        return event.message ? appendLines(next, [{ prefix: 'watch', text: event.message, kind: 'info' }]) : next;
+      }
+      return appendLines(model, [{ prefix: 'watch', text: `${event.status} ${event.root ?? ''} ${event.message ?? ''}`.trim(), kind: 'warn' }]);
     case 'teardown':
       return appendLines({ ...model, stopping: true }, [
         { prefix: 'teardown', text: `${event.status}${event.object ? ` ${event.object}` : ''}${event.remaining !== undefined ? ` (${event.remaining} remaining)` : ''}${event.message ? ` ${event.message}` : ''}`, kind: event.status === 'failed' ? 'error' : event.status === 'kept' ? 'warn' : 'info' },
@@ -232,7 +246,7 @@ export function describeRow(row: ServiceRow): { build: string; pods: string; syn
   const abbreviated = odd === 'CrashLoopBackOff' ? 'CrashLoop' : odd === 'ContainerCreating' ? 'Creating' : odd;
   const pods = cells.length === 0 ? '-' : `${ready}/${cells.length} ${abbreviated ?? 'ready'}${restarts ? ` ${restarts}↻` : ''}`;
   const s = row.lastSync;
-  const sync = !s ? '-' : s.status === 'failed' ? 'sync failed' : `${s.status === 'replayed' ? 'replay' : 'synced'} ${s.files}f${s.durationMs !== undefined ? ` ${formatDuration(s.durationMs)}` : ''}`;
+  const sync = !s ? (row.watched === false ? 'not watched' : '-') : s.status === 'failed' ? 'sync failed' : `${s.status === 'replayed' ? 'replay' : 'synced'} ${s.files}f${s.durationMs !== undefined ? ` ${formatDuration(s.durationMs)}` : ''}`;
   return { build, pods, sync, urls: row.urls.map((u) => u.replace(/^http:\/\//, '')).join(' ') };
 }
 

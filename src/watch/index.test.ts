@@ -166,13 +166,19 @@ describe('startWatcher', () => {
     expect(sink.ofType('watch')).toEqual([expect.objectContaining({ status: 'ready', fileCount: 7 })]);
   });
 
-  it('coalesces a burst into one batch after the quiet window', async () => {
+  it('acts on a burst at its leading edge, then on the rest as one batch after the quiet window', async () => {
     const b = batches();
     watcher = await watchTree(config(), { signal: controller.signal, sink: new CollectingSink(), onBatch: b.onBatch });
     for (let i = 0; i < 50; i++) write(`services/api/public/p${i}.html`, String(i));
-    const batch = await b.next();
-    expect(batch).toHaveLength(50);
-    expect(batch.every((c) => c.kind === 'add')).toBe(true);
+    const seen: FileChange[] = [];
+    let count = 0;
+    while (seen.length < 50) {
+      seen.push(...(await b.next()));
+      count++;
+    }
+    expect(count).toBeLessThanOrEqual(2);
+    expect(new Set(seen.map((c) => c.path)).size).toBe(50);
+    expect(seen.every((c) => c.kind === 'add')).toBe(true);
     // A later write comes through alone: nothing of the burst was left for a second batch.
     write('web/src/sentinel.js');
     expect((await b.next()).map((c) => path.relative(dir, c.path))).toEqual(['web/src/sentinel.js']);
@@ -187,6 +193,9 @@ describe('startWatcher', () => {
     let i = 0;
     const timer = setInterval(() => write(`web/src/stream${i++}.js`), 15);
     try {
+      // the first write is a leading edge; the stream after it is cut at the cap
+      await b.next(2500);
+      expect(Date.now() - started).toBeLessThan(400);
       await b.next(2500);
       expect(Date.now() - started).toBeLessThan(2000);
       expect(Date.now() - started).toBeGreaterThanOrEqual(900);
@@ -217,6 +226,63 @@ describe('startWatcher', () => {
     renameSync(temp, target);
     const batch = await b.next();
     expect(rel(batch)).toEqual(['change services/api/public/index.html']);
+  });
+
+  it('acts on an edit after a quiet period without waiting for the quiet window', async () => {
+    const b = batches();
+    watcher = await watchTree(config('', 2000), { signal: controller.signal, sink: new CollectingSink(), onBatch: b.onBatch });
+    const started = Date.now();
+    write('services/api/public/index.html', 'leading');
+    const batch = await b.next(1500);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(rel(batch)).toEqual(['change services/api/public/index.html']);
+  });
+
+  it('turns an atomic save after a quiet period into one leading-edge change, not waiting for the window', async () => {
+    const b = batches();
+    watcher = await watchTree(config('', 2000), { signal: controller.signal, sink: new CollectingSink(), onBatch: b.onBatch });
+    const target = path.join(dir, 'services/api/public/index.html');
+    const temp = path.join(dir, 'services/api/public/index.html.tmp-save');
+    const started = Date.now();
+    writeFileSync(temp, 'atomic');
+    renameSync(temp, target);
+    const batch = await b.next(1500);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(rel(batch)).toEqual(['change services/api/public/index.html']);
+    // nothing of the temp file follows (its add was dropped, so is its unlink)
+    await new Promise((r) => setTimeout(r, 2300));
+    expect(b.received).toEqual([]);
+  });
+
+  it('polls for changes with trigger polling', async () => {
+    const sink = new CollectingSink();
+    const b = batches();
+    watcher = await watchTree(config('  trigger: polling\n  pollIntervalMs: 100'), { signal: controller.signal, sink, onBatch: b.onBatch });
+    expect(sink.ofType('watch')[0]).toMatchObject({ status: 'ready', trigger: 'polling', message: expect.stringContaining('polling every 100 ms') });
+    write('web/src/app.js', 'polled');
+    expect(rel(await b.next(3000))).toEqual(['change web/src/app.js']);
+  });
+
+  it('says what polling a large tree costs', async () => {
+    const sink = new CollectingSink();
+    for (let i = 0; i < 30; i++) write(`web/src/many/f${i}.js`);
+    watcher = await watchTree(config('  trigger: polling'), { signal: controller.signal, sink, onBatch: () => undefined, largePolledTreeFiles: 20 });
+    expect(sink.ofType('watch').find((e) => e.status === 'large-tree')?.message).toMatch(/^polling 3\d files every 500 ms keeps a core busy; raise --watch-poll-interval/);
+  });
+
+  it('watches only the named artifacts\' contexts (and manifests and the config), and names the others', async () => {
+    const sink = new CollectingSink();
+    const b = batches();
+    const c = config();
+    watcher = await watchTree(c, { signal: controller.signal, sink, onBatch: b.onBatch, watchedImages: new Set(['w/web']) });
+    expect(watchRoots(c, new Set(['w/web'])).map((r) => path.relative(dir, r)).sort()).toEqual(['devloop.config.yaml', 'k8s', 'web']);
+    // web: Dockerfile, src/app.js; k8s/app.yaml; config
+    expect(sink.ofType('watch')[0]).toMatchObject({ status: 'ready', fileCount: 4, unwatched: ['w/api'] });
+    write('services/api/public/index.html', 'not watched');
+    write('web/src/app.js', 'watched');
+    const seen: FileChange[] = [];
+    while (!seen.some((ch) => ch.path.endsWith('app.js'))) seen.push(...(await b.next()));
+    expect(rel(seen)).toEqual(['change web/src/app.js']);
   });
 
   it('turns a vim-style save (rename away, write new, delete backup) into one change', async () => {
@@ -285,11 +351,12 @@ describe('startWatcher', () => {
 
   it('closes on abort', async () => {
     const b = batches();
-    watcher = await watchTree(config(), { signal: controller.signal, sink: new CollectingSink(), onBatch: b.onBatch });
+    const c = config(); // written once: a rewrite of the config file would be a change for the first watcher
+    watcher = await watchTree(c, { signal: controller.signal, sink: new CollectingSink(), onBatch: b.onBatch });
     // A second watcher on the same tree, still open, shows when a batch would have been delivered.
     const witnessController = new AbortController();
     const witness = batches();
-    const witnessWatcher = await watchTree(config(), { signal: witnessController.signal, sink: new CollectingSink(), onBatch: witness.onBatch });
+    const witnessWatcher = await watchTree(c, { signal: witnessController.signal, sink: new CollectingSink(), onBatch: witness.onBatch });
     try {
       controller.abort();
       await watcher.close();

@@ -1,14 +1,21 @@
 /**
  * The dev loop's file watcher: chokidar over every artifact context, the manifests and the config
  * file, with ignored trees pruned before chokidar descends into them (`.git`, what each context's
- * .dockerignore excludes, `watch.ignore`). Changes are coalesced into batches after a quiet window.
+ * .dockerignore excludes, `watch.ignore`). Changes are coalesced into batches (coalesce.ts: a
+ * change after a quiet period at once, the rest of a burst after the quiet window).
+ *
+ * `watch.trigger: polling` makes chokidar stat every watched file each `watch.pollIntervalMs`
+ * instead of listening to file-system events (which do not arrive on WSL2 mounts, network file
+ * systems, some Docker Desktop volumes); `manual` watches like `notify` (the dev loop holds the
+ * batches until asked). With `watchedImages`, only those artifacts' contexts are watched (the
+ * manifests and the config file always are): `devloop dev IMAGE...`.
  *
  * Contract: `startWatcher` resolves once the initial scan is done (emitting `watch` ready, and
  * `large-tree` when more than LARGE_TREE_FILES files are watched). From then on `onBatch` is called
  * with the net changes (per path: created then removed vanishes, removed then re-created is a
  * change, so an editor's write-to-temp-and-rename save comes out as one `change` of the real file)
- * once `config.watch.debounceMs` passed without a new event, or MAX_BATCH_WAIT_MS after the first
- * event of a batch under a constant stream. `onBatch` is never called concurrently with itself and
+ * at the leading edge of a burst, then once `config.watch.debounceMs` passed without a new event, or
+ * MAX_BATCH_WAIT_MS after the first event of a batch under a constant stream. `onBatch` is never called concurrently with itself and
  * must not throw. Aborting `signal` closes the watcher.
  */
 import path from 'node:path';
@@ -40,8 +47,15 @@ export interface WatcherOptions {
    * `refresh`) is re-read when its .dockerignore changes, before the change is batched.
    */
   contextFilters: ReadonlyMap<string, ContextFilter | LiveContextFilter>;
-  /** Overrides the large-tree threshold (tests). */
+  /** Overrides the large-tree thresholds (tests). */
   largeTreeFiles?: number;
+  largePolledTreeFiles?: number;
+  /**
+   * The artifacts (images) whose contexts are watched; absent: all. The others are reported in the
+   * `watch` ready event (`unwatched`) and nothing in their contexts is watched (unless it lies in
+   * a watched context too).
+   */
+  watchedImages?: ReadonlySet<string>;
 }
 
 /** chokidar 5 `_emit`: a `change` of a path within this many ms of the previous one is dropped. */
@@ -49,13 +63,20 @@ const CHOKIDAR_CHANGE_THROTTLE_MS = 50;
 
 /** Above this many watched files, the watcher announces the tree and how to ignore its bulk. */
 export const LARGE_TREE_FILES = 20_000;
+/** With polling, above this many watched files the watcher says what the polling costs. */
+export const LARGE_POLLED_TREE_FILES = 5_000;
 /** Under a constant stream of events, a batch is flushed at the latest this long after its first event. */
 export const MAX_BATCH_WAIT_MS = 1_000;
 
+/** The artifacts whose contexts are watched: `watchedImages`, or all. */
+function watchedArtifacts(config: Config, watchedImages: ReadonlySet<string> | undefined): Config['build']['artifacts'] {
+  return watchedImages ? config.build.artifacts.filter((a) => watchedImages.has(a.image)) : config.build.artifacts;
+}
+
 /** The directories and files chokidar is pointed at: no root inside another. */
-export function watchRoots(config: Config): string[] {
+export function watchRoots(config: Config, watchedImages?: ReadonlySet<string>): string[] {
   const candidates = new Set<string>();
-  for (const a of config.build.artifacts) candidates.add(a.contextDir);
+  for (const a of watchedArtifacts(config, watchedImages)) candidates.add(a.contextDir);
   for (const glob of config.deploy.kubectl.manifests) {
     candidates.add(path.resolve(config.rootDir, micromatch.scan(glob).base || '.'));
   }
@@ -84,13 +105,16 @@ export function createIgnoredPredicate(
   filters: ReadonlyMap<string, ContextFilter>,
   /** Told about each path pruned because every context containing it dockerignores it. */
   onPrunedByDockerignore?: (dir: string) => void,
+  /** Only these artifacts' contexts are watched (absent: all); the rest of an unwatched context is pruned. */
+  watchedImages?: ReadonlySet<string>,
 ): (p: string, stats?: Stats) => boolean {
+  const artifacts = watchedArtifacts(config, watchedImages);
   // Called for every path chokidar meets (100k+ in a big tree): string prefixes, no path.relative.
   const ignoreMatchers = config.watch.ignore.map((g) => globMatcher(g));
   const manifestMatchers = config.deploy.kubectl.manifests.map((g) => globMatcher(g));
   const prefixOf = (dir: string) => (dir.endsWith(path.sep) ? dir : dir + path.sep);
   const rootPrefix = prefixOf(config.rootDir);
-  const contexts = config.build.artifacts.map((a) => ({ prefix: prefixOf(a.contextDir), filter: filters.get(a.image) }));
+  const contexts = artifacts.map((a) => ({ prefix: prefixOf(a.contextDir), filter: filters.get(a.image) }));
   const posix = path.sep === '/' ? (p: string) => p : (p: string) => p.split(path.sep).join('/');
   // Outside every context, only what leads to something deployed or built is watched: directories
   // watched whole (kustomize paths, helm charts), and the way to contexts, values files and files
@@ -98,7 +122,7 @@ export function createIgnoredPredicate(
   // whole repository.
   const wholeDirs = [...config.deploy.kustomize.paths, ...config.deploy.helm.releases.map((r) => r.chart)].map((d) => prefixOf(path.resolve(config.rootDir, d)));
   const leadTo = [
-    ...config.build.artifacts.map((a) => a.contextDir),
+    ...artifacts.map((a) => a.contextDir),
     ...wholeDirs.map((d) => d.slice(0, -1)),
     ...config.deploy.helm.releases.flatMap((r) => r.valuesFiles.map((v) => path.resolve(config.rootDir, v))),
   ];
@@ -213,12 +237,18 @@ export async function startWatcher(config: Config, options: WatcherOptions): Pro
   const { signal, sink, onBatch } = options;
   const started = performance.now();
   const filters = options.contextFilters;
-  const roots = watchRoots(config);
+  const roots = watchRoots(config, options.watchedImages);
+  const polling = config.watch.trigger === 'polling';
   /** Paths pruned by a .dockerignore: watched again if an edit of it stops excluding them. */
   const prunedByDockerignore = new Set<string>();
-  const ignored = createIgnoredPredicate(config, filters, (dir) => {
-    if (prunedByDockerignore.size < 100_000) prunedByDockerignore.add(dir);
-  });
+  const ignored = createIgnoredPredicate(
+    config,
+    filters,
+    (dir) => {
+      if (prunedByDockerignore.size < 100_000) prunedByDockerignore.add(dir);
+    },
+    options.watchedImages,
+  );
   const largeTree = options.largeTreeFiles ?? LARGE_TREE_FILES;
 
   let ready = false;
@@ -234,6 +264,8 @@ export async function startWatcher(config: Config, options: WatcherOptions): Pro
     persistent: true,
     followSymlinks: false,
     alwaysStat: false,
+    usePolling: polling,
+    ...(polling ? { interval: config.watch.pollIntervalMs, binaryInterval: config.watch.pollIntervalMs } : {}),
   });
 
   /**
@@ -315,7 +347,27 @@ export async function startWatcher(config: Config, options: WatcherOptions): Pro
   ready = true;
   const durationMs = Math.round(performance.now() - started);
   if (!signal.aborted) {
-    sink.emit({ type: 'watch', status: 'ready', root: config.rootDir, fileCount, durationMs, message: `watching ${fileCount} files under ${roots.length} root(s)` });
+    const unwatched = config.build.artifacts.filter((a) => options.watchedImages && !options.watchedImages.has(a.image)).map((a) => a.image);
+    const how = polling ? `, polling every ${config.watch.pollIntervalMs} ms` : config.watch.trigger === 'manual' ? ', changes applied on request' : '';
+    sink.emit({
+      type: 'watch',
+      status: 'ready',
+      root: config.rootDir,
+      fileCount,
+      durationMs,
+      trigger: config.watch.trigger,
+      ...(unwatched.length > 0 ? { unwatched } : {}),
+      message: `watching ${fileCount} files under ${roots.length} root(s)${how}${unwatched.length > 0 ? `; not watched: ${unwatched.join(', ')}` : ''}`,
+    });
+    if (polling && fileCount > (options.largePolledTreeFiles ?? LARGE_POLLED_TREE_FILES)) {
+      sink.emit({
+        type: 'watch',
+        status: 'large-tree',
+        root: config.rootDir,
+        fileCount,
+        message: `polling ${fileCount} files every ${config.watch.pollIntervalMs} ms keeps a core busy; raise --watch-poll-interval (watch.pollIntervalMs), add what devloop needs not see to watch.ignore, or use --trigger notify where file events arrive`,
+      });
+    }
     if (fileCount > largeTree) {
       const { subtrees, ignoreLine } = describeLargeTree(subtreeCounts(directFiles, config.rootDir), config.rootDir, Math.max(1, Math.floor(largeTree / 10)));
       const list = summariseSubtrees(subtrees);
