@@ -223,6 +223,7 @@ export class KubeDeployer implements Deployer {
               deadlineSeconds: config.deploy.statusCheckDeadlineSeconds,
               artifacts: config.build.artifacts.map((a) => a.image),
               registry: target?.kind === 'registry' ? target.registry : undefined,
+              ...(options.pods ? { pods: options.pods } : {}),
               signal,
               sink,
             });

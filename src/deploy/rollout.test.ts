@@ -1,9 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { watchPods } from '../kube/pod-watch.js';
 import { CollectingSink } from '../events.js';
 import { startFakeApi } from '../kube/fake-api-server.js';
 import { projectLabels } from './labels.js';
 import type { KubeObject } from '../kube/types.js';
-import { diagnosePodStatus, isNewer, podBelongsTo, podState, settleRemainingMs, SETTLE_MS, shortPullMessage, waitForRollout, workloadProgress, type RolloutOptions } from './rollout.js';
+import { toSnapshot, type V1Pod } from '../kube/pod-state.js';
+import { diagnosePodStatus, isNewer, podBelongsTo, settleRemainingMs, SETTLE_MS, shortPullMessage, waitForRollout, workloadProgress, type RolloutOptions } from './rollout.js';
 import { targetForContext } from './image-target.js';
 
 const obj = (kind: string, spec: unknown, status: unknown, meta: Partial<KubeObject['metadata']> = {}): KubeObject => ({ apiVersion: 'v1', kind, metadata: { name: 'x', namespace: 'ns', generation: 2, ...meta }, spec, status } as KubeObject);
@@ -59,9 +61,9 @@ describe('pod diagnosis', () => {
     expect(probe.probe).toBe(true);
   });
 
-  it('summarises pod state and matches pods to workloads', () => {
+  it('reads pod state the one way (kube/pod-state.ts) and matches pods to workloads', () => {
     const p = pod({ phase: 'Pending', containerStatuses: [{ name: 'app', restartCount: 2, ready: false, state: { waiting: { reason: 'ErrImagePull', message: 'rpc error: code = NotFound desc = failed to pull and unpack image "x": failed to resolve reference "x": x: not found' } } }] });
-    expect(podState(p)).toEqual({ phase: 'Pending', state: 'ErrImagePull', ready: 0, total: 1, restarts: 2, message: 'x: not found' });
+    expect(toSnapshot(p as V1Pod)).toMatchObject({ phase: 'Pending', state: 'ErrImagePull', ready: 0, total: 1, restarts: 2, message: 'x: not found' });
     const labelled = { ...p, metadata: { ...p.metadata, labels: { app: 'web', 'job-name': 'j' } } };
     expect(podBelongsTo(labelled, obj('Deployment', { selector: { matchLabels: { app: 'web' } } }, {}))).toBe(true);
     expect(podBelongsTo(labelled, obj('Deployment', { selector: { matchLabels: { app: 'api' } } }, {}))).toBe(false);
@@ -143,8 +145,23 @@ describe('waitForRollout against an API server that watches like the real one', 
     live.set('Pod/shop/web-5d9f8c6b5-x2k4q', pod({ state: { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "localhost:5000/missing:1": not found' } } }));
     const error = await waiting.then(() => undefined, (e: unknown) => e as Error);
     expect(error?.message).toContain('Deployment/shop/web: the cluster cannot pull image localhost:5000/missing:1');
-    expect(sink.ofType('pod').map((e) => e.state)).toEqual(['ImagePullBackOff']);
+    // pod events are the pod watcher's (observe), not the wait's
+    expect(sink.ofType('pod')).toEqual([]);
     expect(sink.ofType('phase').at(-1)).toMatchObject({ name: 'deploy/wait/Deployment/shop/web', status: 'failed' });
+  });
+
+  it('reads the caller\'s pod watch and opens none of its own', async () => {
+    const { kube, live } = await startFakeApi([deployment(notReady)], {}, cleanups);
+    const watching = new AbortController();
+    cleanups.push(() => watching.abort());
+    const feed = watchPods(kube, { labelSelector: `devloop.dev/project=shop`, signal: watching.signal, onTrouble: () => undefined });
+    await feed.ready;
+    const watch = vi.spyOn(kube, 'watch');
+    const waiting = waitForRollout(kube, [deployment(notReady)], options(new CollectingSink(), { pods: feed }));
+    await new Promise((r) => setTimeout(r, 100));
+    live.set('Pod/shop/web-5d9f8c6b5-x2k4q', pod({ state: { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "localhost:5000/missing:1": not found' } } }));
+    await expect(waiting).rejects.toThrow('the cluster cannot pull image localhost:5000/missing:1');
+    expect(watch.mock.calls.map(([resource]) => resource.resource)).toEqual(['deployments']);
   });
 
   it('reports a workload deleted while it is waited for', async () => {

@@ -3,6 +3,7 @@
  */
 import type { Config } from '../config/load.js';
 import type { EventSink } from '../events.js';
+import type { PodFeed } from '../kube/pod-watch.js';
 import type { ObjectKey } from '../kube/types.js';
 import type { RenderedObject } from './render.js';
 
@@ -29,6 +30,8 @@ export interface DeployOptions {
   adopt?: boolean;
   /** Only re-apply (no wait), e.g. when the dev loop re-applies a changed manifest. */
   wait?: boolean;
+  /** The caller's watch of the project's pods, read by the rollout wait instead of a watch of its own. */
+  pods?: PodFeed;
   signal: AbortSignal;
   sink: EventSink;
 }

@@ -138,7 +138,7 @@ function fakes(
     startPodWatcher(o) {
       onPod = o.onUpdate;
       log.push('start pods');
-      return { pods: new Map(), ready: Promise.resolve(), stop: async () => void log.push('stop pods') };
+      return { pods: new Map(), feed: { current: new Map(), ready: Promise.resolve(), subscribe: () => () => undefined }, ready: Promise.resolve(), stop: async () => void log.push('stop pods') };
     },
     followLog: async (_ref, o) => {
       await new Promise((r) => o.signal.addEventListener('abort', r));

@@ -664,10 +664,9 @@ export class DevEngine {
     state.applied = true;
     const stopNotice = this.noticeSilence(() => services.clusterNoAnswerMs());
     try {
-      // the session's pod watcher reports every pod all along: the deployer's own pod events while
-      // it waits for the rollout would repeat them
-      const sink: EventSink = { emit: (event) => event.type !== 'pod' && this.sink.emit(event) };
-      await services.deployer.deploy(state.config, { images, wait: true, signal: this.signal, sink });
+      // the rollout wait reads the session's pod watcher (one pod watch, which also reports the pods)
+      const pods = this.podWatcher?.feed;
+      await services.deployer.deploy(state.config, { images, wait: true, signal: this.signal, sink: this.sink, ...(pods ? { pods } : {}) });
       this.dispatch({ type: 'deploy-finished', ok: true });
     } catch (error) {
       this.dispatch({ type: 'deploy-finished', ok: false });
