@@ -5,7 +5,7 @@ import { startFakeApi } from '../kube/fake-api-server.js';
 import { projectLabels } from './labels.js';
 import type { KubeObject } from '../kube/types.js';
 import { toSnapshot, type V1Pod } from '../kube/pod-state.js';
-import { diagnosePodStatus, isNewer, podBelongsTo, settleRemainingMs, SETTLE_MS, shortPullMessage, waitForRollout, workloadProgress, type RolloutOptions } from './rollout.js';
+import { deploymentReadyFromPods, diagnosePodStatus, isNewer, podBelongsTo, settleRemainingMs, SETTLE_MS, shortPullMessage, waitForRollout, workloadProgress, type RolloutOptions } from './rollout.js';
 import { targetForContext } from './image-target.js';
 
 const obj = (kind: string, spec: unknown, status: unknown, meta: Partial<KubeObject['metadata']> = {}): KubeObject => ({ apiVersion: 'v1', kind, metadata: { name: 'x', namespace: 'ns', generation: 2, ...meta }, spec, status } as KubeObject);
@@ -221,5 +221,40 @@ describe('settleRemainingMs', () => {
     expect(settleRemainingMs(pod({ startedAt: '2026-11-27T10:00:00Z' }, true), t0 + 10, seen)).toBe(0);
     expect(settleRemainingMs(pod(undefined, false), t0 + 10, seen)).toBe(0);
     expect(settleRemainingMs(pod({ startedAt: '2026-11-27T09:59:00Z' }, false), t0, seen)).toBe(0);
+  });
+});
+
+describe('deploymentReadyFromPods', () => {
+  const dep = (status: Record<string, unknown>, spec: Record<string, unknown> = {}): KubeObject => ({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'web', namespace: 'shop', generation: 2 },
+    spec: { replicas: 2, selector: { matchLabels: { app: 'web' } }, template: { spec: { containers: [{ name: 'web', image: 'r/web:new' }] } }, ...spec },
+    status: { observedGeneration: 2, replicas: 2, updatedReplicas: 2, availableReplicas: 0, ...status },
+  });
+  const p = (name: string, o: { hash?: string; image?: string; ready?: boolean; terminating?: boolean } = {}): KubeObject => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: 'shop', labels: { app: 'web', 'pod-template-hash': o.hash ?? 'h2' }, ...(o.terminating ? { deletionTimestamp: '2026-11-27T10:00:00Z' } : {}) },
+    spec: { containers: [{ name: 'web', image: o.image ?? 'r/web:new' }] },
+    status: { phase: 'Running', conditions: [{ type: 'Ready', status: o.ready === false ? 'False' : 'True' }] },
+  });
+
+  it('is ready once every new pod is Ready, before the controllers count them available', () => {
+    expect(deploymentReadyFromPods(dep({}), [p('a'), p('b')])).toBe(true);
+    // terminating old pods do not count
+    expect(deploymentReadyFromPods(dep({}), [p('a'), p('b'), p('old', { hash: 'h1', image: 'r/web:old', terminating: true })])).toBe(true);
+  });
+
+  it('is not ready while a pod is not Ready, one is missing, an old one still runs, or the status lags', () => {
+    expect(deploymentReadyFromPods(dep({}), [p('a'), p('b', { ready: false })])).toBe(false);
+    expect(deploymentReadyFromPods(dep({}), [p('a')])).toBe(false);
+    // an old pod not yet seen terminating, with the same image (an env-only change): two hashes
+    expect(deploymentReadyFromPods(dep({}), [p('a'), p('old', { hash: 'h1' })])).toBe(false);
+    // old pods seen Ready while the new ones are not seen yet: not the template's image
+    expect(deploymentReadyFromPods(dep({}), [p('o1', { hash: 'h1', image: 'r/web:old' }), p('o2', { hash: 'h1', image: 'r/web:old' })])).toBe(false);
+    expect(deploymentReadyFromPods(dep({ observedGeneration: 1 }), [p('a'), p('b')])).toBe(false);
+    expect(deploymentReadyFromPods(dep({ replicas: 3 }), [p('a'), p('b')])).toBe(false);
+    expect(deploymentReadyFromPods(dep({}, { minReadySeconds: 5 }), [p('a'), p('b')])).toBe(false);
   });
 });

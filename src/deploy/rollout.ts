@@ -141,6 +141,35 @@ export function workloadProgress(obj: KubeObject): Progress {
   return { ready: true };
 }
 
+/**
+ * Whether a Deployment's new pods are all there and Ready, judged from the pods themselves: the
+ * controller has seen the spec and counts only updated replicas (status), and exactly `replicas`
+ * non-terminating pods of the workload exist, all from one ReplicaSet (one pod-template-hash), all
+ * running the template's images, all with condition Ready. This is what `availableReplicas` will
+ * say once the ReplicaSet and Deployment controllers have counted (each a status write later);
+ * reading it from the pods saves that lag. Only with minReadySeconds 0 (else "available" is more
+ * than Ready). Pure.
+ */
+export function deploymentReadyFromPods(deployment: KubeObject, pods: readonly KubeObject[]): boolean {
+  if (deployment.kind !== 'Deployment') return false;
+  const spec = (deployment.spec ?? {}) as Record<string, any>;
+  const status = (deployment.status ?? {}) as Record<string, any>;
+  if ((spec.minReadySeconds ?? 0) !== 0 || spec.paused) return false;
+  if ((status.observedGeneration ?? 0) < (deployment.metadata.generation ?? 0)) return false;
+  const desired = spec.replicas ?? 1;
+  if ((status.updatedReplicas ?? 0) < desired || (status.replicas ?? 0) > (status.updatedReplicas ?? 0)) return false;
+  const own = pods.filter((p) => podBelongsTo(p, deployment) && !p.metadata.deletionTimestamp);
+  if (own.length !== desired || desired === 0) return false;
+  const hashes = new Set(own.map((p) => p.metadata.labels?.['pod-template-hash']));
+  if (hashes.size !== 1 || hashes.has(undefined)) return false;
+  const images = ((spec.template?.spec?.containers ?? []) as Array<{ image?: string }>).map((c) => c.image).join(' ');
+  return own.every((p) => {
+    const podSpec = (p.spec ?? {}) as { containers?: Array<{ image?: string }> };
+    const conditions = ((p.status ?? {}) as { conditions?: Array<{ type: string; status: string }> }).conditions ?? [];
+    return (podSpec.containers ?? []).map((c) => c.image).join(' ') === images && conditions.some((c) => c.type === 'Ready' && c.status === 'True');
+  });
+}
+
 /** Whether `pod` belongs to `workload` (selector labels, job name, or the pod itself). */
 export function podBelongsTo(pod: KubeObject, workload: KubeObject): boolean {
   if (pod.metadata.namespace !== workload.metadata.namespace) return false;
@@ -454,7 +483,7 @@ export async function waitForRollout(kube: KubeClient, applied: readonly KubeObj
           return;
         }
         t.object = current;
-        const progress = workloadProgress(current);
+        const progress = deploymentReadyFromPods(current, allPods) ? { ready: true } : workloadProgress(current);
         const settling = progress.ready
           ? Math.max(0, ...allPods.filter((p) => podBelongsTo(p, current) && !p.metadata.deletionTimestamp).map((p) => settleRemainingMs(p, Date.now(), firstSeenRunning)))
           : 0;
