@@ -206,6 +206,7 @@ export class KubeDeployer implements Deployer {
     const appliedRefs = appliedObjects.map((o) => refOf(o, o.metadata.uid));
     inventory = mergeRefs(inventory, appliedRefs);
     sink.emit({ type: 'deploy', status: 'applied', count: appliedObjects.length, durationMs: Date.now() - started });
+    options.onApplied?.();
 
     // The UIDs are recorded while the rollout is watched: neither waits for the other.
     const recordUids = timePhase(sink, 'deploy/inventory-uids', async () => {

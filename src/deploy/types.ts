@@ -32,6 +32,8 @@ export interface DeployOptions {
   wait?: boolean;
   /** The caller's watch of the project's pods, read by the rollout wait instead of a watch of its own. */
   pods?: PodFeed;
+  /** Called once every rendered object is applied, before the rollout wait (must not throw). */
+  onApplied?: () => void;
   signal: AbortSignal;
   sink: EventSink;
 }

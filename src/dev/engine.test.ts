@@ -92,6 +92,8 @@ function fakes(
         log.push(`deploy ${[...o.images.values()].join(',')}`);
         const error = options.deployError?.();
         if (error) throw error;
+        // as the real deployer: every object applied, then the rollout wait
+        o.onApplied?.();
         return { applied: [], pruned: [] };
       },
     },
@@ -189,8 +191,8 @@ describe('DevEngine', () => {
     expect(await s.exit).toBe(0);
     expect(f.log).toEqual([
       'start watcher',
-      'build blog/base,blog/posts',
       'start pods',
+      'build blog/base,blog/posts',
       'deploy localhost:5000/blog/base:v2,localhost:5000/blog/posts:v2',
       'sync blog/posts /app/a.html',
       'stop pods',
