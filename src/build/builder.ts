@@ -1,6 +1,7 @@
 /**
  * The real Builder: builds artifacts on the Docker engine in `requires` order, up to
- * build.concurrency at once, and skips every image whose tag already exists.
+ * build.concurrency builds and pushes at once, and skips every image whose tag already exists (the
+ * look-ups, hashing and registry checks, are not bounded by build.concurrency: they run at once).
  *
  * For each artifact: list and hash its inputs (inputs.ts), derive the tag (tagPolicy), look for
  * the image (in the registry when pushing, else in the engine), and build only when it is missing.
@@ -116,12 +117,20 @@ async function runBuilds(docker: DockerClient, config: Config, options: BuildOpt
       }
       required[r.image] = result;
     }
-    const release = await slots.acquire();
     try {
       if (fatal) return skipped(artifact.image, `not started: ${fatal.message}`, sink);
       throwIfAborted(signal);
-      return await buildOne(docker, config, artifact, required, hashes, options);
+      // A slot is taken only for engine work (build, push): the cache check runs at once for all.
+      return await buildOne(docker, config, artifact, required, hashes, options, async () => {
+        const release = await slots.acquire();
+        if (fatal) {
+          release();
+          throw fatal;
+        }
+        return release;
+      });
     } catch (error) {
+      if (fatal && error === fatal) return skipped(artifact.image, `not started: ${fatal.message}`, sink);
       if (error instanceof DevloopError && (error.kind === 'environment' || error.kind === 'interrupted' || error.kind === 'user')) {
         fatal ??= error;
         // the hint says what to do (start the engine, check the registry): it belongs on the event
@@ -130,8 +139,6 @@ async function runBuilds(docker: DockerClient, config: Config, options: BuildOpt
         return { image: artifact.image, tag: '', status: 'failed', reason: error.message, ...hint };
       }
       throw error;
-    } finally {
-      release();
     }
   };
 
@@ -159,6 +166,7 @@ async function buildOne(
   required: Record<string, BuildResult>,
   hashes: FileHashCache,
   options: BuildOptions,
+  engineSlot: () => Promise<() => void>,
 ): Promise<BuildResult> {
   const { signal, sink } = options;
   const registry = options.defaultRepo ?? options.registry;
@@ -210,7 +218,12 @@ async function buildOne(
         sink.emit({ type: 'build', image, status: 'planned', tag: ref, reason: `built, not yet in ${registry ?? 'the registry'}: would push` });
         return { image, tag: ref, status: 'planned', reason: 'would push' };
       }
-      await push(docker, image, ref, options);
+      const release = await engineSlot();
+      try {
+        await push(docker, image, ref, options);
+      } finally {
+        release();
+      }
       return { image, tag: ref, status: 'cached', pushed: true, durationMs: elapsed() };
     }
     sink.emit({ type: 'build', image, status: 'cached', tag: ref, durationMs: elapsed(), reason: inRegistry ? `in ${registry ?? 'the registry'}` : 'in the engine' });
@@ -223,6 +236,28 @@ async function buildOne(
     return { image, tag: ref, status: 'planned', reason };
   }
 
+  const release = await engineSlot();
+  try {
+    return await buildAndPush(docker, config, artifact, required, inputs, { tag, ref, localRef, reason, started }, options);
+  } finally {
+    release();
+  }
+}
+
+/** The engine's part of `buildOne`: build the image from its inputs, then push it when asked. */
+async function buildAndPush(
+  docker: DockerClient,
+  config: Config,
+  artifact: Artifact,
+  required: Record<string, BuildResult>,
+  inputs: Awaited<ReturnType<typeof computeInputs>>,
+  what: { tag: string; ref: string; localRef: string; reason: string; started: number },
+  options: BuildOptions,
+): Promise<BuildResult> {
+  const { signal, sink } = options;
+  const { tag, ref, localRef, reason } = what;
+  const image = artifact.image;
+  const elapsed = () => Math.round(performance.now() - what.started);
   sink.emit({ type: 'build', image, status: 'building', tag: ref, reason });
   const buildArgs: Record<string, string> = { ...artifact.buildArgs };
   for (const r of artifact.requires) buildArgs[r.alias] = required[r.image].tag;

@@ -26,6 +26,7 @@ export async function run(ctx: CommandContext): Promise<number> {
   const config = await timePhase(sink, 'deploy/load-config', () => ctx.loadConfig());
   const { createKubeClient } = await import('../kube/client.js');
   const kube = await createKubeClient(config, { lightweight: true });
+  let stopPodWatcher: (() => Promise<void>) | undefined;
   try {
     const { buildDestination, createDeployer, loadImages, shouldPush } = await import('../deploy/index.js');
     const deployer = createDeployer(config, kube);
@@ -39,6 +40,11 @@ export async function run(ctx: CommandContext): Promise<number> {
       timePhase(sink, 'deploy/image-target', () => deployer.imageTarget(ctx.signal, sink)),
     ]);
     const push = shouldPush(config, target, Boolean(ctx.flags.push));
+    // The one watch of the project's pods: listed while the build runs, so the rollout wait knows
+    // every pod from its first moment; it reports them (`pod` events) and the wait reads it.
+    const { startPodWatcher } = await import('../observe/pods.js');
+    const podWatcher = startPodWatcher(kube, { project: config.name, signal: ctx.signal, sink });
+    stopPodWatcher = () => podWatcher.stop();
     // What the deploy reads that no image tag changes is read while the build runs.
     deployer.prefetch?.(config, ctx.signal, sink);
     const results = await timePhase(sink, 'deploy/build', async () => {
@@ -52,7 +58,7 @@ export async function run(ctx: CommandContext): Promise<number> {
     });
     const images = builtImages(results);
     await timePhase(sink, 'deploy/load-images', () => loadImages(target, [...images.values()], ctx.signal, sink));
-    const result = await deployer.deploy(config, { images, adopt: Boolean(ctx.flags.adopt), signal: ctx.signal, sink }).catch((error: unknown) => {
+    const result = await deployer.deploy(config, { images, adopt: Boolean(ctx.flags.adopt), pods: podWatcher.feed, signal: ctx.signal, sink }).catch((error: unknown) => {
       if (ctx.signal.aborted) {
         throw new InterruptedError('interrupted: what was applied so far stays in the cluster (it is in the inventory); devloop down deletes it');
       }
@@ -65,6 +71,7 @@ export async function run(ctx: CommandContext): Promise<number> {
     });
     return 0;
   } finally {
+    await stopPodWatcher?.();
     kube.close();
   }
 }

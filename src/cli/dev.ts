@@ -88,7 +88,7 @@ async function createServices(ctx: CommandContext, config: Config, kube: KubeCli
         ...options,
       });
     },
-    startPodWatcher: (options) => startPodWatcher(kubeConfig, options),
+    startPodWatcher: (options) => startPodWatcher(kube, options),
     followLog: (ref, options, onLine) => followContainerLog(kubeConfig, ref, options, onLine),
     probeCluster: (signal) => kube.probeReady(signal),
     clusterNoAnswerMs: () => kube.oldestUnansweredMs(),

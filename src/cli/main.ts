@@ -5,6 +5,7 @@
  * Signals: the first SIGINT/SIGTERM aborts the run's AbortSignal (commands then stop or tear down);
  * a second one exits at once with 130 and says how to finish the clean-up.
  */
+import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -141,6 +142,9 @@ export interface MainIO {
 /** Runs devloop with `argv` (without node and script). Sets process.exitCode; never throws. */
 export async function main(argv: string[], io: MainIO = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env, cwd: process.cwd() }): Promise<void> {
   const controller = new AbortController();
+  // The run's signal is shared by every concurrent operation (requests, watches, sleeps), each with
+  // its own abort listener: dozens at once are by design, not a leak.
+  setMaxListeners(0, controller.signal);
   let firstSignalAt: number | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
     if (firstSignalAt === undefined) {

@@ -63,7 +63,7 @@ export class KubeDeployer implements Deployer {
   /** Objects applied by the last deploy of this process, for `down` on Ctrl-C. */
   private lastInventory: ObjectRef[] = [];
   /** The reads started by prefetch(), for the next deploy of the same config. */
-  private prefetched?: { config: Config; reads: Promise<LiveReads> };
+  private prefetched?: { config: Config; reads: Promise<LiveReads>; manifests: ReturnType<typeof readManifests> };
 
 
   constructor(
@@ -90,22 +90,26 @@ export class KubeDeployer implements Deployer {
   }
 
   /** Renders the config's manifests with `images` substituted; touches the cluster only for discovery. */
-  async render(config: Config, images: ReadonlyMap<string, string>, signal: AbortSignal, sink?: EventSink): Promise<RenderedObject[]> {
-    const { objects, warnings } = await readManifests(config, signal);
+  async render(config: Config, images: ReadonlyMap<string, string>, signal: AbortSignal, sink?: EventSink, read?: ReturnType<typeof readManifests>): Promise<RenderedObject[]> {
+    const { objects, warnings } = await (read ?? readManifests(config, signal));
     for (const text of warnings) sink?.emit({ type: 'message', level: 'warn', text });
     const scope: ScopeLookup = async (apiVersion, kind) => (await this.kube.resourceFor(apiVersion, kind, signal)).namespaced;
     return renderObjects(objects, { project: config.name, namespace: this.namespace(config), images, isNamespaced: scope });
   }
 
   prefetch(config: Config, signal: AbortSignal, sink?: EventSink): void {
+    // The manifests are read (and parsed) once: the deploy after the build renders the same
+    // objects with the image tags (rendering copies them; nothing mutates what was read).
+    const manifests = readManifests(config, signal);
+    manifests.catch(() => undefined);
     const work = async () => {
       // Image tags change no object's identity: rendering without them names the same objects.
-      const rendered = await this.render(config, new Map(), signal);
+      const rendered = await this.render(config, new Map(), signal, undefined, manifests);
       return { ids: rendered.map((o) => identity(keyOf(o.object))), ...(await this.readLive(rendered, config, signal, sink)) };
     };
     const reads = sink ? timePhase(sink, 'deploy/prefetch', work) : work();
     reads.catch(() => undefined);
-    this.prefetched = { config, reads };
+    this.prefetched = { config, reads, manifests };
   }
 
   /** The live objects for the ownership check and the in-cluster record: independent reads, both at once. */
@@ -122,7 +126,8 @@ export class KubeDeployer implements Deployer {
     const { signal, sink } = options;
     const started = Date.now();
     sink.emit({ type: 'deploy', status: 'rendering' });
-    const rendered = await timePhase(sink, 'deploy/render', () => this.render(config, options.images, signal, sink));
+    const manifests = this.prefetched?.config === config ? this.prefetched.manifests.catch(() => readManifests(config, signal)) : undefined;
+    const rendered = await timePhase(sink, 'deploy/render', () => this.render(config, options.images, signal, sink, manifests));
     throwIfAborted(signal);
 
     const store = new InventoryStore(config.rootDir, this.kube.context, config.name, this.kube.server);
@@ -206,6 +211,7 @@ export class KubeDeployer implements Deployer {
     const appliedRefs = appliedObjects.map((o) => refOf(o, o.metadata.uid));
     inventory = mergeRefs(inventory, appliedRefs);
     sink.emit({ type: 'deploy', status: 'applied', count: appliedObjects.length, durationMs: Date.now() - started });
+    options.onApplied?.();
 
     // The UIDs are recorded while the rollout is watched: neither waits for the other.
     const recordUids = timePhase(sink, 'deploy/inventory-uids', async () => {
@@ -223,6 +229,7 @@ export class KubeDeployer implements Deployer {
               deadlineSeconds: config.deploy.statusCheckDeadlineSeconds,
               artifacts: config.build.artifacts.map((a) => a.image),
               registry: target?.kind === 'registry' ? target.registry : undefined,
+              ...(options.pods ? { pods: options.pods } : {}),
               signal,
               sink,
             });

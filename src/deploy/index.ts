@@ -9,5 +9,5 @@ export { buildDestination, detectImageTarget, loadImages, localRegistryHost, sho
 export { InventoryStore, listJournals, readClusterInventory, inventorySecretName, INVENTORY_NAMESPACE } from './inventory.js';
 export { isOwnedBy, projectLabels, projectSelector, MANAGED_BY_LABEL, PROJECT_LABEL } from './labels.js';
 export { toYaml, type RenderedObject } from './render.js';
-export { podState, podBelongsTo, workloadProgress, waitForRollout } from './rollout.js';
+export { podBelongsTo, workloadProgress, waitForRollout } from './rollout.js';
 export type { Deployer, DeployOptions, DeployResult, ImageTarget, ObjectRef } from './types.js';

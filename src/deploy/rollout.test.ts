@@ -1,9 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { watchPods } from '../kube/pod-watch.js';
 import { CollectingSink } from '../events.js';
 import { startFakeApi } from '../kube/fake-api-server.js';
 import { projectLabels } from './labels.js';
 import type { KubeObject } from '../kube/types.js';
-import { diagnosePodStatus, isNewer, podBelongsTo, podState, settleRemainingMs, SETTLE_MS, shortPullMessage, waitForRollout, workloadProgress, type RolloutOptions } from './rollout.js';
+import { toSnapshot, type V1Pod } from '../kube/pod-state.js';
+import { deploymentReadyFromPods, diagnosePodStatus, isNewer, podBelongsTo, settleRemainingMs, SETTLE_MS, shortPullMessage, waitForRollout, workloadProgress, type RolloutOptions } from './rollout.js';
 import { targetForContext } from './image-target.js';
 
 const obj = (kind: string, spec: unknown, status: unknown, meta: Partial<KubeObject['metadata']> = {}): KubeObject => ({ apiVersion: 'v1', kind, metadata: { name: 'x', namespace: 'ns', generation: 2, ...meta }, spec, status } as KubeObject);
@@ -59,9 +61,9 @@ describe('pod diagnosis', () => {
     expect(probe.probe).toBe(true);
   });
 
-  it('summarises pod state and matches pods to workloads', () => {
+  it('reads pod state the one way (kube/pod-state.ts) and matches pods to workloads', () => {
     const p = pod({ phase: 'Pending', containerStatuses: [{ name: 'app', restartCount: 2, ready: false, state: { waiting: { reason: 'ErrImagePull', message: 'rpc error: code = NotFound desc = failed to pull and unpack image "x": failed to resolve reference "x": x: not found' } } }] });
-    expect(podState(p)).toEqual({ phase: 'Pending', state: 'ErrImagePull', ready: 0, total: 1, restarts: 2, message: 'x: not found' });
+    expect(toSnapshot(p as V1Pod)).toMatchObject({ phase: 'Pending', state: 'ErrImagePull', ready: 0, total: 1, restarts: 2, message: 'x: not found' });
     const labelled = { ...p, metadata: { ...p.metadata, labels: { app: 'web', 'job-name': 'j' } } };
     expect(podBelongsTo(labelled, obj('Deployment', { selector: { matchLabels: { app: 'web' } } }, {}))).toBe(true);
     expect(podBelongsTo(labelled, obj('Deployment', { selector: { matchLabels: { app: 'api' } } }, {}))).toBe(false);
@@ -143,8 +145,23 @@ describe('waitForRollout against an API server that watches like the real one', 
     live.set('Pod/shop/web-5d9f8c6b5-x2k4q', pod({ state: { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "localhost:5000/missing:1": not found' } } }));
     const error = await waiting.then(() => undefined, (e: unknown) => e as Error);
     expect(error?.message).toContain('Deployment/shop/web: the cluster cannot pull image localhost:5000/missing:1');
-    expect(sink.ofType('pod').map((e) => e.state)).toEqual(['ImagePullBackOff']);
+    // pod events are the pod watcher's (observe), not the wait's
+    expect(sink.ofType('pod')).toEqual([]);
     expect(sink.ofType('phase').at(-1)).toMatchObject({ name: 'deploy/wait/Deployment/shop/web', status: 'failed' });
+  });
+
+  it('reads the caller\'s pod watch and opens none of its own', async () => {
+    const { kube, live } = await startFakeApi([deployment(notReady)], {}, cleanups);
+    const watching = new AbortController();
+    cleanups.push(() => watching.abort());
+    const feed = watchPods(kube, { labelSelector: `devloop.dev/project=shop`, signal: watching.signal, onTrouble: () => undefined });
+    await feed.ready;
+    const watch = vi.spyOn(kube, 'watch');
+    const waiting = waitForRollout(kube, [deployment(notReady)], options(new CollectingSink(), { pods: feed }));
+    await new Promise((r) => setTimeout(r, 100));
+    live.set('Pod/shop/web-5d9f8c6b5-x2k4q', pod({ state: { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "localhost:5000/missing:1": not found' } } }));
+    await expect(waiting).rejects.toThrow('the cluster cannot pull image localhost:5000/missing:1');
+    expect(watch.mock.calls.map(([resource]) => resource.resource)).toEqual(['deployments']);
   });
 
   it('reports a workload deleted while it is waited for', async () => {
@@ -204,5 +221,40 @@ describe('settleRemainingMs', () => {
     expect(settleRemainingMs(pod({ startedAt: '2026-11-27T10:00:00Z' }, true), t0 + 10, seen)).toBe(0);
     expect(settleRemainingMs(pod(undefined, false), t0 + 10, seen)).toBe(0);
     expect(settleRemainingMs(pod({ startedAt: '2026-11-27T09:59:00Z' }, false), t0, seen)).toBe(0);
+  });
+});
+
+describe('deploymentReadyFromPods', () => {
+  const dep = (status: Record<string, unknown>, spec: Record<string, unknown> = {}): KubeObject => ({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'web', namespace: 'shop', generation: 2 },
+    spec: { replicas: 2, selector: { matchLabels: { app: 'web' } }, template: { spec: { containers: [{ name: 'web', image: 'r/web:new' }] } }, ...spec },
+    status: { observedGeneration: 2, replicas: 2, updatedReplicas: 2, availableReplicas: 0, ...status },
+  });
+  const p = (name: string, o: { hash?: string; image?: string; ready?: boolean; terminating?: boolean } = {}): KubeObject => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: 'shop', labels: { app: 'web', 'pod-template-hash': o.hash ?? 'h2' }, ...(o.terminating ? { deletionTimestamp: '2026-11-27T10:00:00Z' } : {}) },
+    spec: { containers: [{ name: 'web', image: o.image ?? 'r/web:new' }] },
+    status: { phase: 'Running', conditions: [{ type: 'Ready', status: o.ready === false ? 'False' : 'True' }] },
+  });
+
+  it('is ready once every new pod is Ready, before the controllers count them available', () => {
+    expect(deploymentReadyFromPods(dep({}), [p('a'), p('b')])).toBe(true);
+    // terminating old pods do not count
+    expect(deploymentReadyFromPods(dep({}), [p('a'), p('b'), p('old', { hash: 'h1', image: 'r/web:old', terminating: true })])).toBe(true);
+  });
+
+  it('is not ready while a pod is not Ready, one is missing, an old one still runs, or the status lags', () => {
+    expect(deploymentReadyFromPods(dep({}), [p('a'), p('b', { ready: false })])).toBe(false);
+    expect(deploymentReadyFromPods(dep({}), [p('a')])).toBe(false);
+    // an old pod not yet seen terminating, with the same image (an env-only change): two hashes
+    expect(deploymentReadyFromPods(dep({}), [p('a'), p('old', { hash: 'h1' })])).toBe(false);
+    // old pods seen Ready while the new ones are not seen yet: not the template's image
+    expect(deploymentReadyFromPods(dep({}), [p('o1', { hash: 'h1', image: 'r/web:old' }), p('o2', { hash: 'h1', image: 'r/web:old' })])).toBe(false);
+    expect(deploymentReadyFromPods(dep({ observedGeneration: 1 }), [p('a'), p('b')])).toBe(false);
+    expect(deploymentReadyFromPods(dep({ replicas: 3 }), [p('a'), p('b')])).toBe(false);
+    expect(deploymentReadyFromPods(dep({}, { minReadySeconds: 5 }), [p('a'), p('b')])).toBe(false);
   });
 });

@@ -3,19 +3,23 @@
  * can act on (image pull failures, crash loops with their last log lines, unschedulable pods,
  * failing probes, failed jobs).
  *
- * Contract: watches the workloads and the project's pods and judges readiness from each change as
- * it arrives (no poll interval decides when readiness is seen); a fresh read at the start and
- * every `pollMs` (default 5 s, 1 s while a watch reports errors) is the safety net. A workload whose
+ * Contract: watches the workloads, reads the project's pods from the one pod watch
+ * (kube/pod-watch.ts; the caller's `pods` feed when given, so `dev` and `deploy` watch pods once)
+ * and judges readiness from each change as it arrives (no poll interval decides when readiness is
+ * seen); a fresh read of the workloads at the start and every `pollMs` (default 5 s, 1 s while a
+ * watch reports errors) is the safety net. A workload whose
  * status says ready still waits until its containers without a readiness probe have stayed up for
  * SETTLE_MS (a container that crashes at start-up is otherwise "ready" for an instant). Emits `deploy`
  * events (waiting, ready, failed) and a `phase` event pair (`deploy/wait/<workload>`) per
- * workload, and a `pod` event whenever a pod's state changes. Resolves when all are ready; throws FailureError (exit 1) naming each workload that
+ * workload (`pod` events are the pod watcher's, observe/pods.ts). Resolves when all are ready; throws FailureError (exit 1) naming each workload that
  * failed or missed its deadline (`deadlineSeconds` each, counted from the start of the wait);
  * throws InterruptedError on abort.
  */
 import { FailureError, InterruptedError } from '../errors.js';
 import type { EventSink } from '../events.js';
-import { POD_RESOURCE, type KubeClient } from '../kube/client.js';
+import type { KubeClient } from '../kube/client.js';
+import { IMAGE_PULL_REASONS, shortPullMessage } from '../kube/pod-state.js';
+import { watchPods, type PodFeed } from '../kube/pod-watch.js';
 import { describeObject, identity, keyOf, type KubeObject } from '../kube/types.js';
 import { artifactFor, parseImageRef, registryOf } from './images.js';
 import { projectSelector } from './labels.js';
@@ -43,6 +47,12 @@ export interface RolloutOptions {
   registry?: string;
   /** Milliseconds between safety-net fresh reads while the watches work (default 5000). */
   pollMs?: number;
+  /**
+   * The project's pods as an existing watch sees them (observe's pod watcher in `dev` and
+   * `deploy`): read instead of opening another pod watch. Without it, the wait watches the pods of
+   * its namespaces itself (kube/pod-watch.ts, the same watch).
+   */
+  pods?: PodFeed;
   signal: AbortSignal;
   sink: EventSink;
 }
@@ -131,6 +141,35 @@ export function workloadProgress(obj: KubeObject): Progress {
   return { ready: true };
 }
 
+/**
+ * Whether a Deployment's new pods are all there and Ready, judged from the pods themselves: the
+ * controller has seen the spec and counts only updated replicas (status), and exactly `replicas`
+ * non-terminating pods of the workload exist, all from one ReplicaSet (one pod-template-hash), all
+ * running the template's images, all with condition Ready. This is what `availableReplicas` will
+ * say once the ReplicaSet and Deployment controllers have counted (each a status write later);
+ * reading it from the pods saves that lag. Only with minReadySeconds 0 (else "available" is more
+ * than Ready). Pure.
+ */
+export function deploymentReadyFromPods(deployment: KubeObject, pods: readonly KubeObject[]): boolean {
+  if (deployment.kind !== 'Deployment') return false;
+  const spec = (deployment.spec ?? {}) as Record<string, any>;
+  const status = (deployment.status ?? {}) as Record<string, any>;
+  if ((spec.minReadySeconds ?? 0) !== 0 || spec.paused) return false;
+  if ((status.observedGeneration ?? 0) < (deployment.metadata.generation ?? 0)) return false;
+  const desired = spec.replicas ?? 1;
+  if ((status.updatedReplicas ?? 0) < desired || (status.replicas ?? 0) > (status.updatedReplicas ?? 0)) return false;
+  const own = pods.filter((p) => podBelongsTo(p, deployment) && !p.metadata.deletionTimestamp);
+  if (own.length !== desired || desired === 0) return false;
+  const hashes = new Set(own.map((p) => p.metadata.labels?.['pod-template-hash']));
+  if (hashes.size !== 1 || hashes.has(undefined)) return false;
+  const images = ((spec.template?.spec?.containers ?? []) as Array<{ image?: string }>).map((c) => c.image).join(' ');
+  return own.every((p) => {
+    const podSpec = (p.spec ?? {}) as { containers?: Array<{ image?: string }> };
+    const conditions = ((p.status ?? {}) as { conditions?: Array<{ type: string; status: string }> }).conditions ?? [];
+    return (podSpec.containers ?? []).map((c) => c.image).join(' ') === images && conditions.some((c) => c.type === 'Ready' && c.status === 'True');
+  });
+}
+
 /** Whether `pod` belongs to `workload` (selector labels, job name, or the pod itself). */
 export function podBelongsTo(pod: KubeObject, workload: KubeObject): boolean {
   if (pod.metadata.namespace !== workload.metadata.namespace) return false;
@@ -158,41 +197,6 @@ function containerStatuses(pod: KubeObject): ContainerStatus[] {
   const status = (pod.status ?? {}) as { containerStatuses?: ContainerStatus[]; initContainerStatuses?: ContainerStatus[] };
   return [...(status.initContainerStatuses ?? []), ...(status.containerStatuses ?? [])];
 }
-
-/** A short human state of a pod (as kubectl's STATUS column), its readiness and restarts. */
-export function podState(pod: KubeObject): { phase: string; state: string; ready: number; total: number; restarts: number; message?: string } {
-  const status = (pod.status ?? {}) as Record<string, any>;
-  const phase: string = status.phase ?? 'Pending';
-  const main: ContainerStatus[] = status.containerStatuses ?? [];
-  const total = ((pod.spec as Record<string, any> | undefined)?.containers ?? []).length || main.length;
-  const ready = main.filter((c) => c.ready).length;
-  const restarts = main.reduce((n, c) => n + (c.restartCount ?? 0), 0);
-  let state = phase;
-  let message: string | undefined;
-  if (pod.metadata.deletionTimestamp) state = 'Terminating';
-  else {
-    for (const c of containerStatuses(pod)) {
-      if (c.state?.waiting?.reason) {
-        state = c.state.waiting.reason;
-        message = c.state.waiting.message;
-        break;
-      }
-      if (c.state?.terminated?.reason && phase !== 'Succeeded') {
-        state = c.state.terminated.reason;
-        break;
-      }
-    }
-    const scheduled = ((status.conditions ?? []) as Array<{ type: string; status: string; reason?: string; message?: string }>).find((c) => c.type === 'PodScheduled');
-    if (scheduled?.status === 'False' && scheduled.reason) {
-      state = scheduled.reason;
-      message = scheduled.message;
-    }
-  }
-  if (message && IMAGE_PULL_REASONS.has(state)) message = shortPullMessage(message);
-  return { phase, state, ready, total, restarts, ...(message ? { message } : {}) };
-}
-
-const IMAGE_PULL_REASONS = new Set(['ImagePullBackOff', 'ErrImagePull', 'InvalidImageName', 'ErrImageNeverPull']);
 
 /**
  * Why a pod is not ready, from its status alone (no API calls), or undefined when nothing is wrong
@@ -261,19 +265,6 @@ export function imagePullDiagnosis(image: string, reason: string, message: strin
     hint = `Check that ${image} exists in ${registry} (name and tag) and that the cluster may pull from it (imagePullSecrets); if devloop should build it, add an artifact whose image is ${parseImageRef(image).path}.`;
   }
   return { message: `the cluster cannot pull image ${image} from ${registry} for ${where} (${reason})${short ? `: ${short}` : ''}`, hint };
-}
-
-/**
- * The telling part of a kubelet pull error: `Back-off pulling image "x": ErrImagePull: rpc error:
- * code = NotFound desc = failed to pull and unpack image "x": failed to resolve reference "x": x: not
- * found` becomes `x: not found`.
- */
-export function shortPullMessage(message: string): string {
-  let m = message.replace(/\s+/g, ' ').trim();
-  m = m.replace(/^Back-off pulling image "[^"]*":\s*/, '').replace(/^ErrImagePull:\s*/, '').replace(/rpc error: code = \w+ desc = /, '');
-  const lastQuoted = m.lastIndexOf('": ');
-  if (/^failed to (pull|resolve)/.test(m) && lastQuoted >= 0) m = m.slice(lastQuoted + 3);
-  return m.length > 240 ? `${m.slice(0, 240)}...` : m;
 }
 
 /**
@@ -347,7 +338,6 @@ export async function waitForRollout(kube: KubeClient, applied: readonly KubeObj
   const started = Date.now();
   const deadline = started + options.deadlineSeconds * 1000;
   const namespaces = [...new Set(tracked.map((t) => t.object.metadata.namespace).filter((n): n is string => Boolean(n)))];
-  const podStates = new Map<string, string>();
   const logCache = new Map<string, string[]>();
   const eventCache = new Map<string, { at: number; lines: string[] }>();
   const firstSeenRunning = new Map<string, number>();
@@ -357,12 +347,13 @@ export async function waitForRollout(kube: KubeClient, applied: readonly KubeObj
     sink.emit({ type: 'phase', name: `deploy/wait/${t.label}`, status: 'started', atMs: Math.round(performance.now()) });
   }
 
-  // The latest known state: workloads by identity (null once deleted), the project's pods by uid.
-  // Watches (list, then watch) keep it current and decide as soon as a status changes; a fresh read
-  // seeds it at the start and repeats every `safetyReadMs` (1 s while a watch reports errors), so a
-  // watch that drops or is forbidden costs latency, never correctness.
+  // The latest known state: workloads by identity (null once deleted), read by watches (list, then
+  // watch) that decide as soon as a status changes; a fresh read seeds it at the start and repeats
+  // every `safetyReadMs` (1 s while a watch reports errors), so a watch that drops or is forbidden
+  // costs latency, never correctness. The project's pods are the one pod watch's state
+  // (`options.pods`, else a watch of the namespaces waited in, kube/pod-watch.ts, which re-lists
+  // by itself after a failure).
   const workloads = new Map<string, KubeObject | null>();
-  const pods = new Map<string, KubeObject>();
   const keyOfObject = (o: KubeObject) => identity(keyOf(o));
   const trackedIds = new Set(tracked.map((t) => keyOfObject(t.object)));
   let dirty = false;
@@ -379,13 +370,6 @@ export async function waitForRollout(kube: KubeClient, applied: readonly KubeObj
     else if (isNewer(obj, workloads.get(id))) workloads.set(id, obj);
     changed();
   };
-  const takePod = (type: string, pod: KubeObject) => {
-    const uid = pod.metadata.uid ?? `${pod.metadata.namespace}/${pod.metadata.name}`;
-    if (type === 'DELETED') pods.delete(uid);
-    else if (isNewer(pod, pods.get(uid))) pods.set(uid, pod);
-    if (pod.kind === 'Pod') takeWorkload(type, { ...pod, apiVersion: 'v1', kind: 'Pod' });
-    changed();
-  };
   const onWatchError = () => {
     watchTrouble = true;
     changed();
@@ -394,9 +378,21 @@ export async function waitForRollout(kube: KubeClient, applied: readonly KubeObj
   const watches = new AbortController();
   const stopWatches = () => watches.abort();
   signal.addEventListener('abort', stopWatches, { once: true });
+  const feeds: PodFeed[] = options.pods
+    ? [options.pods]
+    : namespaces.map((namespace) => watchPods(kube, { namespace, labelSelector: projectSelector(options.project), signal: watches.signal, onTrouble: onWatchError }));
+  const unsubscribe = feeds.map((feed) =>
+    feed.subscribe((type, pod) => {
+      // A bare Pod applied by devloop is its own workload (takeWorkload ignores untracked ones).
+      takeWorkload(type, { ...(pod as KubeObject), apiVersion: 'v1', kind: 'Pod' });
+      changed();
+    }),
+  );
+  /** The pods of the namespaces waited in, as the pod watch last saw them. */
+  const currentPods = (): KubeObject[] =>
+    feeds.flatMap((feed) => [...feed.current.values()] as KubeObject[]).filter((p) => namespaces.includes(p.metadata.namespace ?? ''));
   const kinds = [...new Set(tracked.filter((t) => t.object.kind !== 'Pod').map((t) => `${t.object.apiVersion}|${t.object.kind}`))];
   for (const ns of namespaces) {
-    void kube.watch(POD_RESOURCE, { namespace: ns, labelSelector: projectSelector(options.project), signal: watches.signal, onError: onWatchError }, takePod);
     for (const k of kinds) {
       const [apiVersion, kind] = k.split('|');
       void kube
@@ -406,13 +402,10 @@ export async function waitForRollout(kube: KubeClient, applied: readonly KubeObj
     }
   }
 
-  /** One fresh read of every pending workload and the project's pods, merged into the state. */
+  /** One fresh read of every pending workload, merged into the state. */
   const freshRead = async () => {
     const pending = tracked.filter((t) => !t.done);
-    const [objects, listed] = await Promise.all([
-      Promise.all(pending.map((t) => kube.get(keyOf(t.object), signal).catch((e) => (signal.aborted ? undefined : Promise.reject(e))))),
-      Promise.all(namespaces.map((ns) => kube.listPods(ns, projectSelector(options.project), signal))).then((l) => l.flat()),
-    ]);
+    const objects = await Promise.all(pending.map((t) => kube.get(keyOf(t.object), signal).catch((e) => (signal.aborted ? undefined : Promise.reject(e)))));
     if (signal.aborted) return;
     pending.forEach((t, i) => {
       const id = keyOfObject(t.object);
@@ -420,9 +413,6 @@ export async function waitForRollout(kube: KubeClient, applied: readonly KubeObj
       if (!current) workloads.set(id, null);
       else if (isNewer(current, workloads.get(id))) workloads.set(id, current);
     });
-    const present = new Set(listed.map((p) => p.metadata.uid));
-    for (const [uid] of pods) if (!present.has(uid)) pods.delete(uid);
-    for (const pod of listed) if (isNewer(pod, pods.get(pod.metadata.uid ?? ''))) pods.set(pod.metadata.uid ?? '', pod);
     dirty = true;
   };
 
@@ -452,6 +442,7 @@ export async function waitForRollout(kube: KubeClient, applied: readonly KubeObj
     }
   } finally {
     signal.removeEventListener('abort', stopWatches);
+    for (const stop of unsubscribe) stop();
     watches.abort();
   }
 
@@ -474,17 +465,7 @@ export async function waitForRollout(kube: KubeClient, applied: readonly KubeObj
 
   /** Judges every pending workload from the state; `expired`: the deadline has passed. */
   async function judge(expired: boolean): Promise<void> {
-    const allPods = [...pods.values()];
-    for (const pod of allPods) {
-      const s = podState(pod);
-      const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
-      const fingerprint = `${s.state}|${s.ready}/${s.total}|${s.restarts}`;
-      if (podStates.get(key) !== fingerprint) {
-        podStates.set(key, fingerprint);
-        const owner = tracked.find((t) => podBelongsTo(pod, t.object));
-        sink.emit({ type: 'pod', pod: pod.metadata.name ?? '', namespace: pod.metadata.namespace ?? '', ...(owner ? { owner: `${owner.object.kind.toLowerCase()}/${owner.object.metadata.name}` } : {}), ...s });
-      }
-    }
+    const allPods = currentPods();
     const finish = (t: Tracked, status: 'finished' | 'failed') => {
       const now = performance.now();
       sink.emit({ type: 'phase', name: `deploy/wait/${t.label}`, status, atMs: Math.round(now), durationMs: Date.now() - started });
@@ -502,7 +483,7 @@ export async function waitForRollout(kube: KubeClient, applied: readonly KubeObj
           return;
         }
         t.object = current;
-        const progress = workloadProgress(current);
+        const progress = deploymentReadyFromPods(current, allPods) ? { ready: true } : workloadProgress(current);
         const settling = progress.ready
           ? Math.max(0, ...allPods.filter((p) => podBelongsTo(p, current) && !p.metadata.deletionTimestamp).map((p) => settleRemainingMs(p, Date.now(), firstSeenRunning)))
           : 0;
@@ -625,3 +606,5 @@ async function eventDiagnosis(kube: KubeClient, pod: KubeObject, cache: Map<stri
   const last = cached.lines[cached.lines.length - 1];
   return { message: last ? `${base}: ${last}` : base, details: cached.lines.slice(-5) };
 }
+
+export { shortPullMessage } from '../kube/pod-state.js';

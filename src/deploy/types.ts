@@ -4,6 +4,7 @@
 import type { Config } from '../config/load.js';
 import type { DefaultRepoSource } from '../config/default-repo.js';
 import type { EventSink } from '../events.js';
+import type { PodFeed } from '../kube/pod-watch.js';
 import type { ObjectKey } from '../kube/types.js';
 import type { RenderedObject } from './render.js';
 
@@ -36,6 +37,10 @@ export interface DeployOptions {
   adopt?: boolean;
   /** Only re-apply (no wait), e.g. when the dev loop re-applies a changed manifest. */
   wait?: boolean;
+  /** The caller's watch of the project's pods, read by the rollout wait instead of a watch of its own. */
+  pods?: PodFeed;
+  /** Called once every rendered object is applied, before the rollout wait (must not throw). */
+  onApplied?: () => void;
   signal: AbortSignal;
   sink: EventSink;
 }

@@ -105,6 +105,8 @@ function fakes(
         log.push(`deploy ${[...o.images.values()].join(',')}`);
         const error = options.deployError?.();
         if (error) throw error;
+        // as the real deployer: every object applied, then the rollout wait
+        o.onApplied?.();
         return { applied: [], pruned: [] };
       },
     },
@@ -147,7 +149,7 @@ function fakes(
     startPodWatcher(o) {
       onPod = o.onUpdate;
       log.push('start pods');
-      return { pods: new Map(), ready: Promise.resolve(), stop: async () => void log.push('stop pods') };
+      return { pods: new Map(), feed: { current: new Map(), ready: Promise.resolve(), subscribe: () => () => undefined }, ready: Promise.resolve(), stop: async () => void log.push('stop pods') };
     },
     followLog: async (_ref, o) => {
       await new Promise((r) => o.signal.addEventListener('abort', r));
@@ -208,8 +210,8 @@ describe('DevEngine', () => {
     expect(await s.exit).toBe(0);
     expect(f.log).toEqual([
       'start watcher',
-      'build blog/base,blog/posts',
       'start pods',
+      'build blog/base,blog/posts',
       'deploy localhost:5000/blog/base:v2,localhost:5000/blog/posts:v2',
       'sync blog/posts /app/a.html',
       'stop pods',

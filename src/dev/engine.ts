@@ -353,12 +353,20 @@ export class DevEngine {
     // start-up is the first job of the queue: batches arriving meanwhile wait and coalesce
     const startup = new Promise<void>((resolve, reject) => {
       this.enqueueStrict(async () => {
+        // The pod watch lists while the build runs, so the rollout wait knows every pod at once.
+        this.startObserving();
         await this.build(config.build.artifacts.map((a) => a.image));
         if (this.signal.aborted) return;
-        this.startObserving();
-        await this.deploy();
+        // Port-forwards listen as soon as the objects are applied (a Service must exist to be
+        // read); a connection waits for a ready pod, so they need not wait for the rollout.
+        let forwarding: Promise<void> | undefined;
+        const startForwarding = () => {
+          if (this.options.portForward && config.portForward.length > 0 && !this.signal.aborted) forwarding ??= this.startForwarding();
+        };
+        await this.deploy(startForwarding);
         if (this.signal.aborted) return;
-        if (this.options.portForward && config.portForward.length > 0) await this.startForwarding();
+        startForwarding();
+        await forwarding;
       }, resolve, reject);
     });
     await startup;
@@ -704,7 +712,8 @@ export class DevEngine {
     return results.some((r) => (r.status === 'built' || r.status === 'cached') && before.get(r.image) !== r.tag);
   }
 
-  private async deploy(): Promise<void> {
+  /** `onApplied`: called once every object is applied, before the rollout wait. */
+  private async deploy(onApplied?: () => void): Promise<void> {
     const { state, services } = this;
     const missing = state.config.build.artifacts.filter((a) => !state.builds.has(a.image)).map((a) => a.image);
     if (missing.length > 0) {
@@ -725,10 +734,9 @@ export class DevEngine {
     state.applied = true;
     const stopNotice = this.noticeSilence(() => services.clusterNoAnswerMs());
     try {
-      // the session's pod watcher reports every pod all along: the deployer's own pod events while
-      // it waits for the rollout would repeat them
-      const sink: EventSink = { emit: (event) => event.type !== 'pod' && this.sink.emit(event) };
-      await services.deployer.deploy(state.config, { images, wait: true, signal: this.signal, sink });
+      // the rollout wait reads the session's pod watcher (one pod watch, which also reports the pods)
+      const pods = this.podWatcher?.feed;
+      await services.deployer.deploy(state.config, { images, wait: true, signal: this.signal, sink: this.sink, ...(pods ? { pods } : {}), ...(onApplied ? { onApplied } : {}) });
       this.dispatch({ type: 'deploy-finished', ok: true });
     } catch (error) {
       this.dispatch({ type: 'deploy-finished', ok: false });

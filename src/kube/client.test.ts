@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EnvironmentError } from '../errors.js';
-import { createKubeClient, KubeClient, type PodWatchEvent } from './client.js';
+import { createKubeClient, KubeClient, POD_RESOURCE } from './client.js';
 import { isForbidden, isUnknownKind, KubeUnknownKindError } from './errors.js';
 import { startFakeApi } from './fake-api-server.js';
 
@@ -41,10 +41,10 @@ describe('KubeClient watches', () => {
     });
     const events: string[] = [];
     const controller = new AbortController();
-    const done = kube.watchPods('ns', 'app=x', (e: PodWatchEvent) => {
-      events.push(`${e.type} ${e.pod.metadata.name} ${e.pod.kind}`);
+    const done = kube.watch(POD_RESOURCE, { namespace: 'ns', labelSelector: 'app=x', signal: controller.signal }, (type, pod) => {
+      events.push(`${type} ${pod.metadata.name} ${pod.kind}`);
       if (events.length === 3) setTimeout(() => controller.abort(), 20);
-    }, controller.signal);
+    });
     await done;
     kube.close();
     expect(events).toEqual(['ADDED a Pod', 'MODIFIED a Pod', 'DELETED a Pod']);

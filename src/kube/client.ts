@@ -20,6 +20,7 @@ import { BugError, EnvironmentError, UsageError } from '../errors.js';
 import { kubeconfigFiles, loadStaticCredentials, type StaticCredentials } from './kubeconfig.js';
 import { ClusterUnreachableError, httpError, KubeApiError, KubeUnknownKindError, networkError, UNREACHABLE_HINT, type KubeStatus } from './errors.js';
 import { sleep } from '../shared/abort.js';
+import { backoffMs } from '../shared/backoff.js';
 import {
   joinApiVersion,
   splitApiVersion,
@@ -125,11 +126,6 @@ export interface WatchOptions {
   labelSelector?: string;
   fieldSelector?: string;
   signal: AbortSignal;
-}
-
-export interface PodWatchEvent {
-  type: WatchEventType;
-  pod: KubeObject;
 }
 
 export class KubeClient {
@@ -496,17 +492,31 @@ export class KubeClient {
 
   /**
    * Watches a collection until `signal` aborts: lists first (each existing object arrives as
-   * ADDED), then watches from that resourceVersion; when the server ends the watch it resumes from
-   * the last resourceVersion, and on 410 Gone it lists again. Errors are retried with a backoff
-   * (250 ms doubling to 5 s) and reported through `onError`; the promise resolves on abort.
+   * ADDED, then `onListed`), then watches from that resourceVersion; when the server ends the watch
+   * it resumes from the last resourceVersion, and on 410 Gone it lists again, reporting objects
+   * that vanished meanwhile as DELETED. Errors are retried on the shared backoff (250 ms doubling to
+   * 4 s, shared/backoff.ts; a watch that ends within 1 s counts as a failure) and reported through
+   * `onError`; `onResumed` is called once the first list or event arrives after errors. `onEvent`
+   * must not throw. The promise resolves on abort, never rejects.
    */
-  async watch(resource: ResourceInfo, options: WatchOptions & { namespace?: string; onError?: (error: unknown) => void }, onEvent: (type: WatchEventType, obj: KubeObject) => void): Promise<void> {
+  async watch(
+    resource: ResourceInfo,
+    options: WatchOptions & { namespace?: string; onError?: (error: unknown) => void; onListed?: () => void; onResumed?: () => void },
+    onEvent: (type: WatchEventType, obj: KubeObject) => void,
+  ): Promise<void> {
     const { signal } = options;
     const apiVersion = joinApiVersion(resource.group, resource.version);
     let resourceVersion: string | undefined;
-    let backoff = 250;
+    let failures = 0;
+    let troubled = false;
+    const resumed = () => {
+      if (!troubled) return;
+      troubled = false;
+      options.onResumed?.();
+    };
     const known = new Map<string, KubeObject>();
     while (!signal.aborted) {
+      const started = Date.now();
       try {
         if (resourceVersion === undefined) {
           const list = await this.request<{ items?: KubeObject[]; metadata?: { resourceVersion?: string } }>('GET', this.pathFor(resource, options.namespace), {
@@ -530,6 +540,8 @@ export class KubeClient {
             }
           }
           resourceVersion = list.metadata?.resourceVersion;
+          resumed();
+          options.onListed?.();
         }
         let gone = false;
         await this.send(
@@ -548,6 +560,7 @@ export class KubeClient {
                 if (event.object.code === 410) gone = true;
                 return;
               }
+              resumed();
               if (event.object.metadata?.resourceVersion) resourceVersion = event.object.metadata.resourceVersion;
               if (event.type === 'BOOKMARK') return;
               const obj = { ...event.object, apiVersion, kind: resource.kind };
@@ -561,23 +574,16 @@ export class KubeClient {
           else if (res.status >= 400) throw httpError(res.status, 'GET', `watch ${resource.resource}`, parseJson(res.text) as KubeStatus | undefined, { server: this.server, context: this.context, user: this.user });
         });
         if (gone) resourceVersion = undefined;
-        backoff = 250;
+        // A server that ends every watch at once must not be asked again in a tight loop.
+        failures = Date.now() - started < 1_000 ? failures + 1 : 0;
       } catch (error) {
         if (signal.aborted) break;
+        failures++;
+        troubled = true;
         options.onError?.(error);
-        await sleep(backoff, signal);
-        backoff = Math.min(backoff * 2, 5_000);
       }
+      if (failures > 0 && !signal.aborted) await sleep(backoffMs(failures - 1), signal);
     }
-  }
-
-  /**
-   * Watches the pods matching `labelSelector` in `namespace` (all namespaces when undefined) until
-   * `signal` aborts, restarting the watch whenever it ends. Existing pods arrive first as ADDED.
-   * `onEvent` must not throw. Resolves when aborted.
-   */
-  watchPods(namespace: string | undefined, labelSelector: string, onEvent: (event: PodWatchEvent) => void, signal: AbortSignal, onError?: (error: unknown) => void): Promise<void> {
-    return this.watch(POD_RESOURCE, { namespace, labelSelector, signal, onError }, (type, pod) => onEvent({ type, pod }));
   }
 }
 

@@ -1,141 +1,83 @@
 /**
- * A list-then-watch of pods by label selector, across namespaces, through @kubernetes/client-node's
- * `Watch`, that survives the ends every watch has.
+ * The one watch of a project's pods: a list-then-watch by label selector (all namespaces, or one)
+ * through `KubeClient.watch`, which resumes from the last resourceVersion when a watch ends, lists
+ * again after 410 Gone (pods that vanished meanwhile arrive as DELETED, so nobody keeps a ghost pod)
+ * and retries failures on the shared backoff for as long as the signal allows.
  *
- * Quirks handled here:
- * - watches end (server timeout, dropped connection): re-watched from the last resourceVersion.
- * - a stale resourceVersion gives an in-stream ERROR event (410 Gone): re-listed, and pods that
- *   vanished meanwhile are reported as DELETED, so callers never keep a ghost pod.
+ * What it adds: the current pods by `namespace/name` (`PodFeed`), so every reader (observe's dev
+ * view, deploy's rollout wait) judges from one state, and one trouble message per streak of
+ * failures ("... (retrying every few seconds)", then "pod watch resumed") instead of one per retry.
  */
-import { CoreV1Api, Watch, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import { backoffMs } from '../shared/backoff.js';
-import { sleep } from './client.js';
-
-/** The pod shapes callers of `watchPods` read, so they need not import client-node themselves. */
-export type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
+import { POD_RESOURCE, type KubeClient } from './client.js';
+import type { V1Pod } from './pod-state.js';
+import type { KubeObject } from './types.js';
 
 export type PodChange = 'ADDED' | 'MODIFIED' | 'DELETED';
 
+/** The project's pods as the one watch last saw them. */
+export interface PodFeed {
+  /** Current pods, keyed `namespace/name`. */
+  readonly current: ReadonlyMap<string, V1Pod>;
+  /** Resolves once the first list was delivered (or the watch stopped). */
+  readonly ready: Promise<void>;
+  /** Calls `listener` after every change (listeners must not throw); returns the unsubscribe. */
+  subscribe(listener: (change: PodChange, pod: V1Pod) => void): () => void;
+}
+
 export interface PodWatchOptions {
   labelSelector: string;
+  /** Only this namespace; all namespaces when undefined. */
+  namespace?: string;
   signal: AbortSignal;
-  /** Called for every change, in order. Must not throw. */
-  onChange(change: PodChange, pod: V1Pod): void;
-  /** Called when the watch failed and will be retried (cluster unreachable...). */
+  /** Called when the watch failed and will be retried (cluster unreachable...), and when it resumed. */
   onTrouble(message: string): void;
 }
 
 const key = (pod: V1Pod) => `${pod.metadata?.namespace}/${pod.metadata?.name}`;
 
 /**
- * Starts listing and watching. `ready` resolves once the first list was delivered (or the signal
- * aborted); `done` resolves when `signal` aborts. Never rejects: failures go to `onTrouble` and are
- * retried for as long as the signal allows, on the shared backoff (250 ms doubling to 4 s apart,
- * src/backoff.ts); after a failure the next watch re-lists, so pods that changed or vanished
- * meanwhile are reported.
+ * Starts listing and watching. Never rejects: failures go to `onTrouble` and are retried for as
+ * long as the signal allows. `done` resolves when `signal` aborts.
  */
-export function watchPods(kubeConfig: KubeConfig, options: PodWatchOptions): { ready: Promise<void>; done: Promise<void> } {
-  const core = kubeConfig.makeApiClient(CoreV1Api);
-  const watch = new Watch(kubeConfig);
-  const known = new Map<string, V1Pod>();
+export function watchPods(kube: KubeClient, options: PodWatchOptions): PodFeed & { done: Promise<void> } {
+  const current = new Map<string, V1Pod>();
+  const listeners = new Set<(change: PodChange, pod: V1Pod) => void>();
   let resolveReady!: () => void;
   const ready = new Promise<void>((r) => (resolveReady = r));
-
-  async function relist(): Promise<string> {
-    const list = await core.listPodForAllNamespaces({ labelSelector: options.labelSelector });
-    const seen = new Set<string>();
-    for (const pod of list.items) {
-      seen.add(key(pod));
-      options.onChange(known.has(key(pod)) ? 'MODIFIED' : 'ADDED', pod);
-      known.set(key(pod), pod);
-    }
-    for (const [k, pod] of known) {
-      if (!seen.has(k)) {
-        known.delete(k);
-        options.onChange('DELETED', pod);
-      }
-    }
-    return list.metadata?.resourceVersion ?? '';
-  }
-
-  /** One watch request; resolves with the resourceVersion to resume from, or '' to re-list. */
-  function watchOnce(resourceVersion: string): Promise<string> {
-    return new Promise<string>((resolve) => {
-      let last = resourceVersion;
-      let controller: AbortController | undefined;
-      const onAbort = () => controller?.abort();
-      options.signal.addEventListener('abort', onAbort, { once: true });
-      const finish = (next: string) => {
-        options.signal.removeEventListener('abort', onAbort);
-        resolve(next);
-      };
-      watch
-        .watch(
-          '/api/v1/pods',
-          { labelSelector: options.labelSelector, resourceVersion, allowWatchBookmarks: true },
-          (type: string, object: V1Pod & { code?: number }) => {
-            if (type === 'ERROR') {
-              last = '';
-              controller?.abort();
-              return;
-            }
-            if (troubled) {
-              troubled = false;
-              options.onTrouble('pod watch resumed');
-            }
-            const rv = object.metadata?.resourceVersion;
-            if (rv) last = rv;
-            if (type === 'BOOKMARK') return;
-            if (type === 'DELETED') known.delete(key(object));
-            else known.set(key(object), object);
-            options.onChange(type as PodChange, object);
-          },
-          (error: unknown) => {
-            if (error && !options.signal.aborted && (error as Error).name !== 'AbortError') {
-              trouble(`pod watch ended: ${(error as Error).message ?? String(error)}`);
-            }
-            finish(last);
-          },
-        )
-        .then((c) => {
-          controller = c;
-          if (options.signal.aborted) c.abort();
-        })
-        .catch((error: unknown) => {
-          trouble(`pod watch failed: ${(error as Error).message ?? String(error)}`);
-          finish(last);
-        });
-    });
-  }
-
-  // one message per streak of failures, not one per retry: an outage of minutes stays readable
   let troubled = false;
-  const trouble = (message: string) => {
-    if (!troubled) options.onTrouble(`${message} (retrying every few seconds)`);
-    troubled = true;
-  };
-  const done = (async () => {
-    let resourceVersion = '';
-    let failures = 0;
-    while (!options.signal.aborted) {
-      try {
-        if (!resourceVersion) {
-          resourceVersion = await relist();
-          resolveReady();
-          if (troubled) options.onTrouble('pod watch resumed');
+  const done = kube
+    .watch(
+      POD_RESOURCE,
+      {
+        namespace: options.namespace,
+        labelSelector: options.labelSelector,
+        signal: options.signal,
+        onListed: resolveReady,
+        onError(error) {
+          // one message per streak of failures, not one per retry: an outage of minutes stays readable
+          if (!troubled) options.onTrouble(`pod watch failed: ${(error as Error).message ?? String(error)} (retrying every few seconds)`);
+          troubled = true;
+        },
+        onResumed() {
           troubled = false;
-        }
-        const started = Date.now();
-        resourceVersion = await watchOnce(resourceVersion);
-        failures = Date.now() - started < 1000 ? failures + 1 : 0;
-      } catch (error) {
-        failures++;
-        resourceVersion = '';
-        trouble(`listing pods failed: ${(error as Error).message ?? String(error)}`);
-      }
-      if (failures > 0) await sleep(backoffMs(failures - 1), options.signal);
-    }
-    resolveReady();
-  })();
-  return { ready, done };
+          options.onTrouble('pod watch resumed');
+        },
+      },
+      (type, obj: KubeObject) => {
+        const pod = obj as V1Pod;
+        if (type === 'DELETED') current.delete(key(pod));
+        else current.set(key(pod), pod);
+        for (const listener of listeners) listener(type, pod);
+      },
+    )
+    .finally(resolveReady);
+  return {
+    current,
+    ready,
+    done,
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
 }

@@ -1,4 +1,4 @@
-import type { V1Pod } from '../kube/pod-watch.js';
+import type { V1Pod } from '../kube/pod-state.js';
 import { describe, expect, it } from 'vitest';
 import { artifactOfImage, diffPod, toSnapshot } from './pods.js';
 

@@ -1,125 +1,20 @@
 /**
- * Pods of the project, as the dev loop sees them: a plain snapshot per pod (`PodSnapshot`), its
- * human state (Pending, ContainerCreating, Running, CrashLoopBackOff, Terminating...), and what
- * changed since the previous snapshot (`diffPod`): containers that (re)started, restarts with
- * their exit code and reason.
+ * Pods of the project, as devloop shows them: a plain snapshot per pod (`PodSnapshot`, read by
+ * kube/pod-state.ts), and what changed since the previous snapshot (`diffPod`): containers that
+ * (re)started, restarts with their exit code and reason.
  *
- * `toSnapshot` and `diffPod` are pure; `startPodWatcher` wires them to the cluster's pod watch and
- * emits a `pod` event whenever the human-visible state of a pod changes.
+ * `diffPod` is pure; `startPodWatcher` wires it to the one pod watch (kube/pod-watch.ts) and emits
+ * a `pod` event whenever the human-visible state of a pod changes. Its `feed` is that watch's
+ * state, which deploy's rollout wait reads instead of watching pods itself.
  */
 import { PROJECT_LABEL } from '../deploy/labels.js';
 import type { EventSink, PodEvent } from '../events.js';
 import type { KubeClient } from '../kube/client.js';
-import { watchPods, type V1ContainerStatus, type V1Pod } from '../kube/pod-watch.js';
+import { toSnapshot, type ContainerSnapshot, type PodSnapshot } from '../kube/pod-state.js';
+import { watchPods, type PodFeed } from '../kube/pod-watch.js';
 
-export interface ContainerSnapshot {
-  name: string;
-  /** Image reference from the pod spec, e.g. `localhost:5000/blog/posts:3f2a`. */
-  image: string;
-  /** `workingDir` from the pod spec, when set. */
-  workingDir?: string;
-  ready: boolean;
-  restartCount: number;
-  /** Runtime id of the current instance; changes on every restart. */
-  containerID?: string;
-  state: 'running' | 'waiting' | 'terminated' | 'unknown';
-  /** Waiting or terminated reason (CrashLoopBackOff, ContainerCreating, Error, Completed...). */
-  reason?: string;
-  /** When the current instance started running (RFC3339), if running. */
-  startedAt?: string;
-  lastTerminated?: { exitCode: number; reason?: string };
-}
-
-export interface PodSnapshot {
-  namespace: string;
-  name: string;
-  uid: string;
-  /** `deployment/posts`, `statefulset/db`, `pod/x` when it has no controller. */
-  owner: string;
-  labels: Record<string, string>;
-  phase: string;
-  state: string;
-  terminating: boolean;
-  containers: ContainerSnapshot[];
-  ready: number;
-  total: number;
-  restarts: number;
-  message?: string;
-}
-
-function containerSnapshot(name: string, image: string, workingDir: string | undefined, status: V1ContainerStatus | undefined): ContainerSnapshot {
-  const s = status?.state;
-  const state: ContainerSnapshot['state'] = s?.running ? 'running' : s?.waiting ? 'waiting' : s?.terminated ? 'terminated' : 'unknown';
-  const last = status?.lastState?.terminated;
-  return {
-    name,
-    image,
-    ...(workingDir ? { workingDir } : {}),
-    ready: Boolean(status?.ready),
-    restartCount: status?.restartCount ?? 0,
-    ...(status?.containerID ? { containerID: status.containerID } : {}),
-    state,
-    ...(s?.waiting?.reason ? { reason: s.waiting.reason } : s?.terminated?.reason ? { reason: s.terminated.reason } : {}),
-    ...(s?.running?.startedAt ? { startedAt: new Date(s.running.startedAt as unknown as string).toISOString() } : {}),
-    ...(last ? { lastTerminated: { exitCode: last.exitCode, ...(last.reason ? { reason: last.reason } : {}) } } : {}),
-  };
-}
-
-/** The workload that owns a pod, from its controller reference (ReplicaSet names lose their hash). */
-export function ownerOf(pod: V1Pod): string {
-  const controller = pod.metadata?.ownerReferences?.find((r) => r.controller) ?? pod.metadata?.ownerReferences?.[0];
-  if (!controller) return `pod/${pod.metadata?.name ?? ''}`;
-  if (controller.kind === 'ReplicaSet') {
-    const hash = pod.metadata?.labels?.['pod-template-hash'];
-    if (hash && controller.name.endsWith(`-${hash}`)) return `deployment/${controller.name.slice(0, -(hash.length + 1))}`;
-    return `replicaset/${controller.name}`;
-  }
-  return `${controller.kind.toLowerCase()}/${controller.name}`;
-}
-
-/** The state a person expects to read, in the vocabulary of `kubectl get pods`. */
-export function humanState(pod: V1Pod, containers: ContainerSnapshot[]): string {
-  if (pod.metadata?.deletionTimestamp) return 'Terminating';
-  const phase = pod.status?.phase ?? 'Unknown';
-  const waiting = containers.find((c) => c.state === 'waiting' && c.reason && c.reason !== 'ContainerCreating');
-  if (waiting) return waiting.reason!;
-  if (phase === 'Pending') {
-    const scheduled = pod.status?.conditions?.find((c) => c.type === 'PodScheduled');
-    if (scheduled?.status === 'False') return 'Pending';
-    return containers.some((c) => c.state === 'waiting') || containers.length === 0 ? 'ContainerCreating' : 'Pending';
-  }
-  if (phase === 'Running') {
-    const terminated = containers.find((c) => c.state === 'terminated');
-    return terminated?.reason ?? 'Running';
-  }
-  if (phase === 'Succeeded') return 'Completed';
-  if (phase === 'Failed') return pod.status?.reason ?? 'Failed';
-  return phase;
-}
-
-export function toSnapshot(pod: V1Pod): PodSnapshot {
-  const specs = pod.spec?.containers ?? [];
-  const statuses = pod.status?.containerStatuses ?? [];
-  const containers = specs.map((c) => containerSnapshot(c.name, c.image ?? '', c.workingDir, statuses.find((s) => s.name === c.name)));
-  const waitingMessage = statuses.find((s) => s.state?.waiting?.message)?.state?.waiting?.message;
-  const unschedulable = pod.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False')?.message;
-  const message = waitingMessage ?? unschedulable;
-  return {
-    namespace: pod.metadata?.namespace ?? '',
-    name: pod.metadata?.name ?? '',
-    uid: pod.metadata?.uid ?? '',
-    owner: ownerOf(pod),
-    labels: pod.metadata?.labels ?? {},
-    phase: pod.status?.phase ?? 'Unknown',
-    state: humanState(pod, containers),
-    terminating: Boolean(pod.metadata?.deletionTimestamp),
-    containers,
-    ready: containers.filter((c) => c.ready).length,
-    total: containers.length,
-    restarts: containers.reduce((sum, c) => sum + c.restartCount, 0),
-    ...(message ? { message } : {}),
-  };
-}
+// The pod state itself is read in one place, kube/pod-state.ts (deploy's rollout wait reads it too).
+export { humanState, ownerOf, toSnapshot, type ContainerSnapshot, type PodSnapshot } from '../kube/pod-state.js';
 
 /** What happened to one container between two snapshots of its pod. */
 export type ContainerTransition =
@@ -182,6 +77,8 @@ export interface PodUpdate {
 export interface PodWatcher {
   /** The current pods, keyed `namespace/name`. */
   readonly pods: ReadonlyMap<string, PodSnapshot>;
+  /** The watch's raw state, for other readers of the same pods (the rollout wait). */
+  readonly feed: PodFeed;
   /** Resolves once the first list arrived. */
   readonly ready: Promise<void>;
   /** Stops the watch; resolves when it has ended. */
@@ -190,41 +87,42 @@ export interface PodWatcher {
 
 /**
  * Watches the pods labelled `devloop.dev/project=<project>` in every namespace. Emits a `pod` event
- * when a pod's visible state changes and calls `onUpdate` for every change (listeners must not
- * throw). Stops on `stop()` or when `signal` aborts.
+ * when a pod's visible state changes and calls `onUpdate` (if given) for every change (listeners
+ * must not throw). Stops on `stop()` or when `signal` aborts.
  */
 export function startPodWatcher(
-  kubeConfig: KubeClient['kubeConfig'],
-  options: { project: string; signal: AbortSignal; sink: EventSink; onUpdate(update: PodUpdate): void },
+  kube: KubeClient,
+  options: { project: string; signal: AbortSignal; sink: EventSink; onUpdate?(update: PodUpdate): void },
 ): PodWatcher {
   const pods = new Map<string, PodSnapshot>();
   const controller = new AbortController();
   const onAbort = () => controller.abort();
   options.signal.addEventListener('abort', onAbort, { once: true });
-  const watch = watchPods(kubeConfig, {
+  const feed = watchPods(kube, {
     labelSelector: `${PROJECT_LABEL}=${options.project}`,
     signal: controller.signal,
-    onChange(change, pod) {
-      const snapshot = toSnapshot(pod);
-      const id = `${snapshot.namespace}/${snapshot.name}`;
-      const previous = pods.get(id);
-      const deleted = change === 'DELETED';
-      if (deleted) pods.delete(id);
-      else pods.set(id, snapshot);
-      if (deleted || !previous || !sameVisibleState(previous, snapshot)) options.sink.emit(podEvent(snapshot, deleted));
-      options.onUpdate({ snapshot, previous, deleted, transitions: deleted ? [] : diffPod(previous, snapshot) });
-    },
     onTrouble(message) {
       options.sink.emit({ type: 'message', level: 'warn', text: message });
     },
   });
+  feed.subscribe((change, pod) => {
+    const snapshot = toSnapshot(pod);
+    const id = `${snapshot.namespace}/${snapshot.name}`;
+    const previous = pods.get(id);
+    const deleted = change === 'DELETED';
+    if (deleted) pods.delete(id);
+    else pods.set(id, snapshot);
+    if (deleted || !previous || !sameVisibleState(previous, snapshot)) options.sink.emit(podEvent(snapshot, deleted));
+    options.onUpdate?.({ snapshot, previous, deleted, transitions: deleted ? [] : diffPod(previous, snapshot) });
+  });
   return {
     pods,
-    ready: watch.ready,
+    feed,
+    ready: feed.ready,
     async stop() {
       options.signal.removeEventListener('abort', onAbort);
       controller.abort();
-      await watch.done;
+      await feed.done;
     },
   };
 }
