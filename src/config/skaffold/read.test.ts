@@ -106,7 +106,7 @@ describe('discovery', () => {
     const file = writeSkaffold(v2beta);
     const sub = path.join(dir, 'api');
     expect(findConfigFile(sub)).toBe(file);
-    expect(loadConfig({ cwd: sub }).source).toEqual({ format: 'skaffold', apiVersion: 'skaffold/v2beta29', ignored: [] });
+    expect(loadConfig({ cwd: sub }).source).toEqual({ format: 'skaffold', apiVersion: 'skaffold/v2beta29', ignored: [], profiles: [], files: [file] });
   });
 
   it('prefers a devloop config in a parent over a nearer skaffold.yaml', () => {
@@ -216,7 +216,7 @@ profiles:
   - name: ci
     build: { local: { push: true } }
 `);
-    expect(loadConfig({ cwd: dir }).source?.ignored).toEqual(['test', 'verify', 'deploy.logs', 'profiles[0]']);
+    expect(loadConfig({ cwd: dir }).source?.ignored).toEqual(['test', 'verify', 'deploy.logs']);
   });
 });
 
@@ -241,7 +241,7 @@ build:
           VERSION: "{{.VERSION}}"
 manifests:
   helm:
-    releases: [{ name: web, chartPath: chart }]
+    releases: [{ name: web, remoteChart: bitnami/nginx }]
 portForwrd: []
 `);
     expect(problems).toEqual([
@@ -249,7 +249,7 @@ portForwrd: []
       expect.stringMatching(/skaffold\.yaml:11:9: build\.artifacts\[0\]\.sync\.infer: Skaffold infers sync rules .* \(write the rules as sync\.manual/),
       expect.stringMatching(/skaffold\.yaml:15:9: build\.artifacts\[1\]\.docker\.dockerfle: unknown key "dockerfle" \(did you mean "dockerfile"\?\)/),
       expect.stringMatching(/skaffold\.yaml:17:20: build\.artifacts\[1\]\.docker\.buildArgs\.VERSION: Skaffold expands \{\{\.\.\.\}\} templates/),
-      expect.stringMatching(/skaffold\.yaml:19:3: manifests\.helm: Skaffold deploys with Helm; devloop does not support this/),
+      expect.stringMatching(/skaffold\.yaml:20:29: manifests\.helm\.releases\[0\]\.remoteChart: Skaffold installs a chart from a chart repository; devloop does not support this \(vendor the chart/),
       expect.stringMatching(/skaffold\.yaml:21:1: portForwrd: unknown key "portForwrd" \(did you mean "portForward"\?\)/),
     ]);
   });
@@ -283,29 +283,10 @@ portForward:
       expect.stringMatching(/skaffold\.yaml:18:19: portForward\[0\]\.resourceType: must be one of/),
     ]);
   });
-
-  it('refuses what this version does not read yet: multi-config, activated profiles, -p', () => {
-    const text = `apiVersion: skaffold/v4beta14
-kind: Config
-profiles:
-  - name: minikube
-    activation:
-      - kubeContext: minikube
----
-apiVersion: skaffold/v4beta14
-kind: Config
-metadata: { name: second }
-`;
-    expect(problemsOf(text)).toEqual([
-      expect.stringMatching(/skaffold\.yaml:5:5: profiles\[0\]\.activation: Skaffold activates this profile automatically/),
-      expect.stringMatching(/skaffold\.yaml:8:1: the file holds 2 Skaffold configs/),
-    ]);
-    expect(problemsOf(text, ['minikube'])).toContainEqual(expect.stringMatching(/skaffold\.yaml:3:1: profiles: -p minikube: devloop does not read Skaffold profiles yet/));
-  });
 });
 
 describe('refusals of Skaffold meanings devloop does not follow yet', () => {
-  it('says why a require needs an alias and that named ports need a number', () => {
+  it('says why a require needs an alias', () => {
     const problems = problemsOf(`apiVersion: skaffold/v4beta14
 kind: Config
 build:
@@ -315,12 +296,9 @@ build:
     - image: acme/web
       context: web
       requires: [{ image: acme/base }]
-portForward:
-  - { resourceName: web, port: http }
 `);
     expect(problems).toEqual([
       expect.stringMatching(/skaffold\.yaml:9:18: build\.artifacts\[1\]\.requires\[0\]\.alias: a required image without alias only orders the builds .* \(add alias: NAME/),
-      expect.stringMatching(/skaffold\.yaml:11:32: portForward\[0\]\.port: expected number, got string "http": named ports are not read yet \(use the port number\)/),
     ]);
   });
 });
