@@ -48,7 +48,7 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'dev',
     summary: 'build, deploy, then sync or rebuild on every change; Ctrl-C deletes what was applied',
-    usage: 'devloop dev [--cleanup=false] [--explain] [--port-forward=false]',
+    usage: 'devloop dev [--cleanup=false] [--explain] [--port-forward=false] [--adopt]',
     description:
       'Builds every image, deploys the manifests and watches files. A change that matches a sync rule is copied into the running containers; any other change in a build context rebuilds that image and rolls it out; a changed manifest is re-applied. Ctrl-C or SIGTERM deletes every object devloop applied.',
     options: {
@@ -56,12 +56,14 @@ export const COMMANDS: CommandSpec[] = [
       explain: { type: 'boolean' },
       'port-forward': { type: 'string' },
       push: { type: 'boolean' },
+      adopt: { type: 'boolean' },
     },
     optionHelp: [
       ['--cleanup=false', 'keep the deployed objects on exit (delete them later with devloop down)'],
       ['--explain', 'print, for each change, the rule it matched and why it synced or rebuilt'],
       ['--port-forward=false', 'do not start the port-forwards of the config'],
       ['--push', 'push images even to a local cluster'],
+      ['--adopt', 'take over existing objects of the same name that devloop did not create'],
     ],
     load: () => import('./dev.js'),
   },

@@ -65,6 +65,8 @@ export interface DevOptions {
   portForward: boolean;
   /** --push: push even to a local cluster. */
   push: boolean;
+  /** --adopt: take over existing objects of the same names that devloop did not create. */
+  adopt?: boolean;
   signal: AbortSignal;
   sink: EventSink;
 }
@@ -667,7 +669,7 @@ export class DevEngine {
       // the session's pod watcher reports every pod all along: the deployer's own pod events while
       // it waits for the rollout would repeat them
       const sink: EventSink = { emit: (event) => event.type !== 'pod' && this.sink.emit(event) };
-      await services.deployer.deploy(state.config, { images, wait: true, signal: this.signal, sink });
+      await services.deployer.deploy(state.config, { images, wait: true, adopt: this.options.adopt === true, signal: this.signal, sink });
       this.dispatch({ type: 'deploy-finished', ok: true });
     } catch (error) {
       this.dispatch({ type: 'deploy-finished', ok: false });

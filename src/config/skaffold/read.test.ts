@@ -302,3 +302,281 @@ build:
     ]);
   });
 });
+
+describe('several configs: requires and multi-document files', () => {
+  const base = `apiVersion: skaffold/v4beta14
+kind: Config
+metadata: { name: base }
+build:
+  artifacts:
+    - image: acme/base
+      context: .
+`;
+  beforeEach(() => {
+    mkdirSync(path.join(dir, 'libs', 'base'), { recursive: true });
+    writeFileSync(path.join(dir, 'libs', 'base', 'Dockerfile'), 'FROM scratch\n');
+    mkdirSync(path.join(dir, 'web', 'k8s'), { recursive: true });
+    writeFileSync(path.join(dir, 'web', 'k8s', 'web.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: web }\n');
+  });
+
+  it('reads required configs by path, first, each with paths relative to its own file', () => {
+    writeFileSync(path.join(dir, 'libs', 'base', 'skaffold.yaml'), base);
+    writeFileSync(
+      path.join(dir, 'web', 'skaffold.yaml'),
+      `apiVersion: skaffold/v4beta14
+kind: Config
+metadata: { name: web }
+build:
+  artifacts:
+    - image: acme/web
+      context: .
+      requires: [{ image: acme/base, alias: BASE }]
+manifests:
+  rawYaml: [k8s/*.yaml]
+`,
+    );
+    const root = writeSkaffold(`apiVersion: skaffold/v4beta14
+kind: Config
+metadata: { name: shop }
+requires:
+  - path: web
+  - path: ./libs/base/skaffold.yaml
+`);
+    const config = loadConfig({ cwd: dir });
+    expect(config.name).toBe('shop');
+    expect(config.build.artifacts.map((a) => [a.image, a.contextDir])).toEqual([
+      ['acme/web', path.join(dir, 'web')],
+      ['acme/base', path.join(dir, 'libs', 'base')],
+    ]);
+    // The root config names no manifests: Skaffold's default k8s/*.yaml, relative to the root.
+    expect(config.deploy.kubectl.manifests).toEqual(['web/k8s/*.yaml', 'k8s/*.yaml']);
+    expect(config.source?.files).toEqual([path.join(dir, 'web', 'skaffold.yaml'), path.join(dir, 'libs', 'base', 'skaffold.yaml'), root]);
+  });
+
+  it('uses every config of a multi-document file; requires select configs by metadata.name', () => {
+    writeFileSync(
+      path.join(dir, 'libs', 'base', 'skaffold.yaml'),
+      `${base}---
+apiVersion: skaffold/v4beta14
+kind: Config
+metadata: { name: unused }
+build:
+  artifacts: [{ image: acme/unused, context: . }]
+`,
+    );
+    writeSkaffold(`apiVersion: skaffold/v4beta14
+kind: Config
+metadata: { name: web }
+requires:
+  - path: libs/base
+    configs: [base]
+build:
+  artifacts: [{ image: acme/web, context: web }]
+---
+apiVersion: skaffold/v4beta14
+kind: Config
+metadata: { name: api }
+requires:
+  - configs: [web]
+build:
+  artifacts: [{ image: acme/api, context: api }]
+`);
+    expect(loadConfig({ cwd: dir }).build.artifacts.map((a) => a.image)).toEqual(['acme/base', 'acme/web', 'acme/api']);
+  });
+
+  it('reports a cycle of requires, an unknown config name and a missing path, located', () => {
+    writeFileSync(path.join(dir, 'libs', 'base', 'skaffold.yaml'), `${base}requires:\n  - path: ../..\n`);
+    const problems = problemsOf(`apiVersion: skaffold/v4beta14
+kind: Config
+metadata: { name: shop }
+requires:
+  - path: libs/base
+  - path: libs/base
+    configs: [bsae]
+  - path: nowhere
+`);
+    expect(problems).toEqual([
+      expect.stringMatching(/skaffold\.yaml:7:14: requires\[1\]\.configs: libs\/base\/skaffold\.yaml holds no config named "bsae" \(did you mean "base"\?\)/),
+      expect.stringMatching(/skaffold\.yaml:8:11: requires\[2\]\.path: .*nowhere does not exist/),
+      expect.stringMatching(/libs\/base\/skaffold\.yaml:9:5: requires\[0\]: requires form a cycle: shop \(skaffold\.yaml\) -> base \(libs\/base\/skaffold\.yaml\) -> shop \(skaffold\.yaml\)/),
+    ]);
+  });
+});
+
+describe('profiles', () => {
+  const withProfiles = `apiVersion: skaffold/v4beta14
+kind: Config
+metadata: { name: shop }
+build:
+  artifacts:
+    - image: shop/api
+      context: api
+manifests:
+  rawYaml: [k8s/base.yaml]
+profiles:
+  - name: local
+    activation:
+      - kubeContext: "^kind-"
+    build:
+      local: { push: false }
+  - name: debug
+    activation:
+      - env: SHOP_DEBUG=^(1|true)$
+      - command: render
+    patches:
+      - op: add
+        path: /build/artifacts/0/docker
+        value: { buildArgs: { DEBUG: "1" } }
+      - op: replace
+        path: /manifests/rawYaml/0
+        value: k8s/debug.yaml
+  - name: web
+    build:
+      artifacts:
+        - image: shop/web
+          context: web
+`;
+
+  it('activates by kubeContext and env, applies overlays then patches, and says why', () => {
+    writeSkaffold(withProfiles);
+    const config = loadConfig({ cwd: dir, kubeContext: 'kind-shop', env: { SHOP_DEBUG: 'true' }, command: 'dev' });
+    expect(config.build.push).toBe(false);
+    expect(config.build.artifacts[0].buildArgs).toEqual({ DEBUG: '1' });
+    expect(config.deploy.kubectl.manifests).toEqual(['k8s/debug.yaml']);
+    expect(config.source?.profiles).toEqual(['local (kubeContext "kind-shop" matches "^kind-")', 'debug (env SHOP_DEBUG=^(1|true)$)']);
+  });
+
+  it('activates by command, and not when nothing matches', () => {
+    writeSkaffold(withProfiles);
+    expect(loadConfig({ cwd: dir, kubeContext: 'prod', env: {}, command: 'render' }).source?.profiles).toEqual(['debug (command render matches "render")']);
+    const none = loadConfig({ cwd: dir, kubeContext: 'prod', env: { SHOP_DEBUG: '0' }, command: 'dev' });
+    expect(none.source?.profiles).toEqual([]);
+    expect(none.build.push).toBe('auto');
+  });
+
+  it('-p name activates a profile, -p -name deactivates an auto-activated one', () => {
+    writeSkaffold(withProfiles);
+    const config = loadConfig({ cwd: dir, kubeContext: 'kind-x', env: {}, command: 'dev', profiles: ['web', '-local'] });
+    expect(config.source?.profiles).toEqual(['web (-p)']);
+    expect(config.build.artifacts.map((a) => a.image)).toEqual(['shop/web']);
+    expect(config.build.push).toBe('auto');
+  });
+
+  it('names an undefined -p profile with a did-you-mean', () => {
+    writeSkaffold(withProfiles);
+    expect(() => loadConfig({ cwd: dir, kubeContext: 'x', env: {}, profiles: ['webb'] })).toThrow(UsageError);
+    try {
+      loadConfig({ cwd: dir, kubeContext: 'x', env: {}, profiles: ['webb'] });
+    } catch (error) {
+      expect((error as UsageError).hint).toBe('Did you mean -p web?');
+    }
+  });
+
+  it('reports a patch whose path is not in the config, at the patch', () => {
+    writeSkaffold(withProfiles.replace('path: /manifests/rawYaml/0', 'path: /manifests/kustomize/paths/0'));
+    let problems: string[] = [];
+    try {
+      loadConfig({ cwd: dir, kubeContext: 'x', env: {}, profiles: ['debug'] });
+    } catch (error) {
+      problems = (error as ConfigError).details;
+    }
+    expect(problems).toEqual([expect.stringMatching(/skaffold\.yaml:24:9: profiles\[1\]\.patches\[1\]: profile debug: path \/manifests\/kustomize\/paths\/0 does not exist in the config/)]);
+  });
+
+  it('passes activeProfiles to a required config when the requiring one has an activatedBy profile', () => {
+    mkdirSync(path.join(dir, 'lib'), { recursive: true });
+    writeFileSync(path.join(dir, 'lib', 'Dockerfile'), 'FROM scratch\n');
+    writeFileSync(
+      path.join(dir, 'lib', 'skaffold.yaml'),
+      `apiVersion: skaffold/v4beta14
+kind: Config
+metadata: { name: lib }
+build:
+  artifacts: [{ image: shop/lib, context: . }]
+profiles:
+  - name: fast
+    build: { local: { concurrency: 8 } }
+`,
+    );
+    writeSkaffold(`apiVersion: skaffold/v4beta14
+kind: Config
+metadata: { name: shop }
+requires:
+  - path: lib
+    activeProfiles:
+      - name: fast
+        activatedBy: [ci]
+profiles:
+  - name: ci
+`);
+    expect(loadConfig({ cwd: dir, env: {}, kubeContext: 'x' }).build.concurrency).toBe(2);
+    const config = loadConfig({ cwd: dir, env: {}, kubeContext: 'x', profiles: ['ci'] });
+    expect(config.build.concurrency).toBe(8);
+    expect(config.source?.profiles).toEqual(['ci (-p in shop (skaffold.yaml))', 'fast (activeProfiles of shop (skaffold.yaml) in lib (lib/skaffold.yaml))']);
+  });
+});
+
+describe('kustomize, helm, named ports', () => {
+  it('maps manifests.kustomize.paths and manifests.helm.releases (local charts)', () => {
+    writeSkaffold(`apiVersion: skaffold/v4beta14
+kind: Config
+metadata: { name: shop }
+manifests:
+  kustomize:
+    paths: [k8s/overlays/dev]
+  helm:
+    releases:
+      - name: web
+        chartPath: charts/web
+        namespace: web
+        valuesFiles: [charts/web/values-dev.yaml]
+        setValues: { replicas: 2 }
+`);
+    const config = loadConfig({ cwd: dir });
+    expect(config.deploy.kubectl.manifests).toEqual([]);
+    expect(config.deploy.kustomize.paths).toEqual(['k8s/overlays/dev']);
+    expect(config.deploy.helm.releases).toEqual([
+      { name: 'web', chart: 'charts/web', namespace: 'web', valuesFiles: ['charts/web/values-dev.yaml'], setValues: { replicas: '2' } },
+    ]);
+  });
+
+  it('maps the v2 forms deploy.kustomize and deploy.helm (artifactOverrides as setValues)', () => {
+    writeSkaffold(`apiVersion: skaffold/v2beta29
+kind: Config
+build:
+  artifacts: [{ image: shop/api, context: api }]
+deploy:
+  kustomize:
+    defaultNamespace: shop
+  helm:
+    releases:
+      - name: api
+        chartPath: chart
+        artifactOverrides: { image: shop/api }
+`);
+    const config = loadConfig({ cwd: dir });
+    expect(config.deploy.kustomize.paths).toEqual(['.']);
+    expect(config.deploy.namespace).toBe('shop');
+    expect(config.deploy.helm.releases[0]).toMatchObject({ chart: 'chart', setValues: { image: 'shop/api' } });
+  });
+
+  it('reads named ports for every resource type', () => {
+    writeSkaffold(`apiVersion: skaffold/v4beta14
+kind: Config
+portForward:
+  - { resourceType: Deployment, resourceName: web, port: http }
+  - { resourceType: service, resourceName: web, port: web-http, localPort: 9000 }
+  - { resourceType: StatefulSet, resourceName: db, port: 5432 }
+`);
+    expect(loadConfig({ cwd: dir }).portForward.map((p) => [p.resourceType, p.port, p.localPort])).toEqual([
+      ['deployment', 'http', undefined],
+      ['service', 'web-http', 9000],
+      ['statefulset', 5432, undefined],
+    ]);
+  });
+
+  it('maps sync rules so that a file matching several rules is copied for each, as Skaffold does', () => {
+    writeSkaffold(v4beta);
+    expect(loadConfig({ cwd: dir }).build.artifacts[1].sync?.everyMatch).toBe(true);
+  });
+});

@@ -100,7 +100,7 @@ export function parseSkaffoldConfig(text: string, file: string, options: Skaffol
   const rootDir = path.dirname(file);
   const problems: ConfigProblem[] = [];
   const ignored: string[] = [];
-  const activations: string[] = [];
+  const activations: Array<{ text: string; label: string }> = [];
   const files = new Map<string, ParsedDoc[]>();
   const configs: LoadedConfig[] = [];
   const done = new Set<string>();
@@ -223,7 +223,7 @@ export function parseSkaffoldConfig(text: string, file: string, options: Skaffol
       for (const p of activationProblems) problems.push({ ...locate(p.path), path: formatPath(p.path), message: p.message, fix: 'write env: NAME=REGEX' });
       let patched: Record<string, unknown> = data;
       for (const profile of active) {
-        activations.push(`${profile.name} (${profile.why}${root && configs.every((c) => c.file === f) && docs.length === 1 ? '' : ` in ${label}`})`);
+        activations.push({ text: `${profile.name} (${profile.why}`, label });
         const { config: next, problem } = applyProfile(patched, profiles[profile.index] as Record<string, unknown>);
         if (problem) {
           const segments = ['profiles', profile.index, 'patches', problem.patch];
@@ -273,7 +273,7 @@ export function parseSkaffoldConfig(text: string, file: string, options: Skaffol
     });
   }
   if (configs.length === 0 || problems.length > 0) {
-    throw new ConfigError(dedupe(problems).sort(byFileAndPosition), undefined, SKAFFOLD_HINT);
+    throw new ConfigError(dedupe(problems).sort(byFileAndPosition(file)), undefined, SKAFFOLD_HINT);
   }
 
   const { document, origin } = mergeConfigs(configs, rootDir);
@@ -297,7 +297,7 @@ export function parseSkaffoldConfig(text: string, file: string, options: Skaffol
   const semantic = checkSemantics(parsed.success ? parsed.data : lenientView(document), rootDir, translatedLocate, options.skipFileChecks ?? false);
   problems.push(...semantic.map((p) => ({ ...p, path: pathTexts.get(p.path) ?? p.path })));
   if (problems.length > 0 || !parsed.success) {
-    throw new ConfigError(dedupe(problems).sort(byFileAndPosition), undefined, SKAFFOLD_HINT);
+    throw new ConfigError(dedupe(problems).sort(byFileAndPosition(file)), undefined, SKAFFOLD_HINT);
   }
 
   const rootConfig = configs.find((c) => c.root) ?? configs[0];
@@ -305,14 +305,18 @@ export function parseSkaffoldConfig(text: string, file: string, options: Skaffol
     format: 'skaffold',
     apiVersion: rootConfig.apiVersion,
     ignored,
-    profiles: activations,
+    profiles: activations.map((a) => `${a.text}${configs.length > 1 ? ` in ${a.label}` : ''})`),
     files: [...new Set(configs.map((c) => c.file))],
   });
 }
 
 /** Problems of the root file first, then by file, line and column. */
-function byFileAndPosition(a: ConfigProblem, b: ConfigProblem): number {
-  return a.file === b.file ? byPosition(a, b) : 0;
+function byFileAndPosition(rootFile: string): (a: ConfigProblem, b: ConfigProblem) => number {
+  return (a, b) => {
+    if (a.file === b.file) return byPosition(a, b);
+    if (a.file === rootFile || b.file === rootFile) return a.file === rootFile ? -1 : 1;
+    return a.file < b.file ? -1 : 1;
+  };
 }
 
 /** Checks every key against the table: unknown and refused keys become problems, ignored ones are listed. */
