@@ -512,7 +512,7 @@ profiles:
     expect(loadConfig({ cwd: dir, env: {}, kubeContext: 'x' }).build.concurrency).toBe(2);
     const config = loadConfig({ cwd: dir, env: {}, kubeContext: 'x', profiles: ['ci'] });
     expect(config.build.concurrency).toBe(8);
-    expect(config.source?.profiles).toEqual(['ci (-p in shop (skaffold.yaml))', 'fast (activeProfiles of shop (skaffold.yaml) in lib (lib/skaffold.yaml))']);
+    expect(config.source?.profiles).toEqual(['ci of shop (-p)', 'fast of lib (activeProfiles of shop)']);
   });
 });
 

@@ -100,7 +100,7 @@ export function parseSkaffoldConfig(text: string, file: string, options: Skaffol
   const rootDir = path.dirname(file);
   const problems: ConfigProblem[] = [];
   const ignored: string[] = [];
-  const activations: Array<{ text: string; label: string }> = [];
+  const activations: Array<{ name: string; why: string; config: string }> = [];
   const files = new Map<string, ParsedDoc[]>();
   const configs: LoadedConfig[] = [];
   const done = new Set<string>();
@@ -185,6 +185,7 @@ export function parseSkaffoldConfig(text: string, file: string, options: Skaffol
       if (names && (name === undefined || !names.includes(name))) continue;
       const key = `${f}#${doc.index}`;
       const label = name ? `${name} (${rel(f)})` : rel(f);
+      const short = name ?? rel(f);
       if (chain.some((c) => c.startsWith(`${key}|`))) {
         const cycle = [...chain.slice(chain.findIndex((c) => c.startsWith(`${key}|`))).map((c) => c.split('|')[1]), label];
         problems.push({ ...at!.locate(at!.segments), path: formatPath(at!.segments), message: `requires form a cycle: ${cycle.join(' -> ')}`, fix: 'remove one of these requires' });
@@ -223,7 +224,7 @@ export function parseSkaffoldConfig(text: string, file: string, options: Skaffol
       for (const p of activationProblems) problems.push({ ...locate(p.path), path: formatPath(p.path), message: p.message, fix: 'write env: NAME=REGEX' });
       let patched: Record<string, unknown> = data;
       for (const profile of active) {
-        activations.push({ text: `${profile.name} (${profile.why}`, label });
+        activations.push({ name: profile.name, why: profile.why, config: short });
         const { config: next, problem } = applyProfile(patched, profiles[profile.index] as Record<string, unknown>);
         if (problem) {
           const segments = ['profiles', profile.index, 'patches', problem.patch];
@@ -254,7 +255,7 @@ export function parseSkaffoldConfig(text: string, file: string, options: Skaffol
           .filter(isPlainObject)
           .filter((ap) => typeof ap.name === 'string')
           .filter((ap) => !Array.isArray(ap.activatedBy) || ap.activatedBy.length === 0 || ap.activatedBy.some((b) => activeNames.has(String(b))))
-          .map((ap) => ({ name: ap.name as string, why: `activeProfiles of ${label}` }));
+          .map((ap) => ({ name: ap.name as string, why: `activeProfiles of ${short}` }));
         const selected = Array.isArray(req.configs) ? req.configs.map(String) : undefined;
         visitFile(target, undefined, selected, passed, [...chain, `${key}|${label}`], { locate, segments });
       });
@@ -305,7 +306,7 @@ export function parseSkaffoldConfig(text: string, file: string, options: Skaffol
     format: 'skaffold',
     apiVersion: rootConfig.apiVersion,
     ignored,
-    profiles: activations.map((a) => `${a.text}${configs.length > 1 ? ` in ${a.label}` : ''})`),
+    profiles: activations.map((a) => `${a.name}${configs.length > 1 ? ` of ${a.config}` : ''} (${a.why})`),
     files: [...new Set(configs.map((c) => c.file))],
   });
 }
