@@ -15,7 +15,9 @@ export type KeySpec =
   /** Read by Skaffold, irrelevant to a dev loop: listed once as ignored. */
   | { t: 'ignored'; why: string }
   /** Read by Skaffold in a way devloop does not follow: reported as a problem. */
-  | { t: 'refused'; does: string; instead: string };
+  | { t: 'refused'; does: string; instead: string }
+  /** Not read in this run (a section of a profile that is not active). */
+  | { t: 'skipped' };
 
 const value: KeySpec = { t: 'value' };
 const free: KeySpec = { t: 'free' };
@@ -186,13 +188,21 @@ export const SKAFFOLD_KEYS: KeySpec = map({
     }),
   ),
   ...pipeline,
-  profiles: list(
-    map({
-      name: value,
-      activation: list(map({ env: value, kubeContext: value, command: value })),
-      requiresAllActivations: value,
-      patches: list(map({ op: value, path: value, from: value, value: free })),
-      ...pipeline,
-    }),
-  ),
+  profiles: list(map({})), // walked one by one: ACTIVE_PROFILE_KEYS or INACTIVE_PROFILE_KEYS
+});
+
+const profileHeader = {
+  name: value,
+  activation: list(map({ env: value, kubeContext: value, command: value })),
+  requiresAllActivations: value,
+  patches: list(map({ op: value, path: value, from: value, value: free })),
+};
+
+/** A profile that applies: its sections are read like the config's. */
+export const ACTIVE_PROFILE_KEYS: KeySpec = map({ ...profileHeader, ...pipeline });
+
+/** A profile that does not apply: only its name, activation and patches are checked. */
+export const INACTIVE_PROFILE_KEYS: KeySpec = map({
+  ...profileHeader,
+  ...Object.fromEntries(Object.keys(pipeline).map((k) => [k, { t: 'skipped' } as KeySpec])),
 });

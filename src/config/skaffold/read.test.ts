@@ -483,6 +483,27 @@ profiles:
     expect(problems).toEqual([expect.stringMatching(/skaffold\.yaml:24:9: profiles\[1\]\.patches\[1\]: profile debug: path \/manifests\/kustomize\/paths\/0 does not exist in the config/)]);
   });
 
+  it('refuses keys of a profile only when it applies, and checks what its patches bring in', () => {
+    const text = `apiVersion: skaffold/v4beta14
+kind: Config
+build:
+  artifacts: [{ image: shop/api, context: api }]
+profiles:
+  - name: gcb
+    build:
+      googleCloudBuild: {}
+  - name: jib
+    patches:
+      - op: add
+        path: /build/artifacts/0/jib
+        value: {}
+`;
+    writeSkaffold(text);
+    expect(loadConfig({ cwd: dir, env: {}, kubeContext: 'x' }).build.artifacts).toHaveLength(1);
+    expect(problemsOf(text, ['gcb'])).toEqual([expect.stringMatching(/skaffold\.yaml:8:7: profiles\[0\]\.build\.googleCloudBuild: Skaffold builds on Google Cloud Build/)]);
+    expect(problemsOf(text, ['jib'])).toEqual([expect.stringMatching(/skaffold\.yaml:4:\d+: build\.artifacts\[0\]\.jib: Skaffold builds the image with Jib/)]);
+  });
+
   it('passes activeProfiles to a required config when the requiring one has an activatedBy profile', () => {
     mkdirSync(path.join(dir, 'lib'), { recursive: true });
     writeFileSync(path.join(dir, 'lib', 'Dockerfile'), 'FROM scratch\n');

@@ -30,7 +30,7 @@ import { byPosition, formatPath, locator, type Locate } from '../locate.js';
 import { normalise } from '../normalise.js';
 import { ConfigSchema } from '../schema.js';
 import { checkSemantics, lenientView } from '../semantics.js';
-import { SKAFFOLD_KEYS, type KeySpec } from './keys.js';
+import { ACTIVE_PROFILE_KEYS, INACTIVE_PROFILE_KEYS, SKAFFOLD_KEYS, type KeySpec } from './keys.js';
 import { activeProfiles, applyProfile, type ActivationInput } from './profiles.js';
 import type { Config, LoadOptions } from '../types.js';
 
@@ -213,15 +213,21 @@ export function parseSkaffoldConfig(text: string, file: string, options: Skaffol
       if (data.kind !== 'Config') {
         problems.push({ ...locate(['kind']), path: 'kind', message: 'a Skaffold config has kind: Config', fix: 'set kind: Config' });
       }
-      const before = ignored.length;
-      walk(data, SKAFFOLD_KEYS, [], locate, problems, ignored);
-      if (!root) for (let i = before; i < ignored.length; i++) ignored[i] = `${rel(f)}: ${ignored[i]}`;
-
       // Profiles: which, then applied in order.
       const profiles = Array.isArray(data.profiles) ? data.profiles : [];
       for (const p of profiles) if (isPlainObject(p) && typeof p.name === 'string') defined.add(p.name);
       const { active, problems: activationProblems } = activeProfiles(profiles, input, requested, inherited);
       for (const p of activationProblems) problems.push({ ...locate(p.path), path: formatPath(p.path), message: p.message, fix: 'write env: NAME=REGEX' });
+
+      // Keys: the config, then each profile (the sections of one that is not active change nothing).
+      const before = ignored.length;
+      const { profiles: _profiles, ...withoutProfiles } = data;
+      walk(withoutProfiles, SKAFFOLD_KEYS, [], locate, problems, ignored);
+      profiles.forEach((p, i) => {
+        const spec = active.some((a) => a.index === i) ? ACTIVE_PROFILE_KEYS : INACTIVE_PROFILE_KEYS;
+        walk(p, spec, ['profiles', i], locate, problems, ignored);
+      });
+
       let patched: Record<string, unknown> = data;
       for (const profile of active) {
         activations.push({ name: profile.name, why: profile.why, config: short });
@@ -232,6 +238,20 @@ export function parseSkaffoldConfig(text: string, file: string, options: Skaffol
         }
         patched = next;
       }
+      if (active.some((a) => Array.isArray((profiles[a.index] as Record<string, unknown>).patches))) {
+        // What the patches brought in is checked too (located at the nearest key the file has);
+        // what the profiles' own sections hold was checked above.
+        const keyProblems = (config: Record<string, unknown>) => {
+          const { profiles: _p, ...rest } = config;
+          const found: ConfigProblem[] = [];
+          walk(rest, SKAFFOLD_KEYS, [], locate, found, []);
+          return found;
+        };
+        const unpatched = active.reduce((c, a) => applyProfile(c, { ...(profiles[a.index] as Record<string, unknown>), patches: [] }).config, data);
+        const known = new Set(keyProblems(unpatched).map((p) => p.path));
+        problems.push(...keyProblems(patched).filter((p) => !known.has(p.path)));
+      }
+      if (!root) for (let i = before; i < ignored.length; i++) ignored[i] = `${rel(f)}: ${ignored[i]}`;
 
       // Required configs first.
       const requires = Array.isArray(patched.requires) ? patched.requires : [];
@@ -324,6 +344,7 @@ function byFileAndPosition(rootFile: string): (a: ConfigProblem, b: ConfigProble
 function walk(value: unknown, spec: KeySpec, at: PropertyKey[], locate: Locate, problems: ConfigProblem[], ignored: string[]): void {
   const add = (segments: PropertyKey[], message: string, fix?: string, key = false) =>
     problems.push({ ...locate(segments, key), path: formatPath(segments), message, fix });
+  if (spec.t === 'skipped') return;
   if (typeof value === 'string' && value.includes('{{')) {
     add(at, 'Skaffold expands {{...}} templates in this field; devloop does not', 'write the value out literally');
     return;
