@@ -74,6 +74,7 @@ describe('a multi-config Skaffold project (fixtures/skaffold-shop)', () => {
 
   beforeAll(() => {
     ({ dir, cleanup } = copyFixture('skaffold-shop'));
+    // project, namespace and page text; the image names (skshop/...) stay
     rewriteTree(dir, [
       [/\bskshop\b(?!\/)/g, name],
       [/localPort: 19080/, `localPort: ${ports.web}`],
@@ -113,7 +114,7 @@ describe('a multi-config Skaffold project (fixtures/skaffold-shop)', () => {
     expect(api.metadata.labels.chart).toBe('api-0.1.0');
     expect(api.spec.replicas).toBe(1);
     expect(api.spec.template.spec.containers[0].env).toEqual([{ name: 'GREETING', value: 'hello-from-local' }]);
-    expect(api.spec.template.spec.containers[0].image).toMatch(new RegExp(`^localhost:5000/${name}/api:[0-9a-f]+$`));
+    expect(api.spec.template.spec.containers[0].image).toMatch(/^localhost:5000\/skshop\/api:[0-9a-f]+$/);
     // the overlay's patch and label
     const web = JSON.parse(kubectl(['get', 'deployment', 'web', '-n', name, '-o', 'json'])) as { metadata: { labels: Record<string, string> }; spec: { replicas: number } };
     expect(web.spec.replicas).toBe(1);
@@ -149,7 +150,7 @@ describe('a multi-config Skaffold project (fixtures/skaffold-shop)', () => {
     from = session.events.length;
     const version = `2-${name}`;
     writeFileSync(path.join(dir, 'web/VERSION'), `${version}\n`);
-    await session.waitFor((e) => e.type === 'build' && e.image === `${name}/web` && e.status === 'built', 180_000, from, 'the rebuild of web');
+    await session.waitFor((e) => e.type === 'build' && e.image === 'skshop/web' && e.status === 'built', 180_000, from, 'the rebuild of web');
     await session.waitFor((e) => e.type === 'log' && String(e.pod).startsWith('web-') && String(e.line).includes(`web starting (version ${version})`), 180_000, from, 'the new version in the logs');
   }, 900_000);
 
@@ -207,10 +208,9 @@ describe('a skaffold/v2beta29 project (fixtures/skaffold-v2)', () => {
   it('dev rebuilds the bare Pod\'s image (FROM golang, FROM alpine stand-ins) and the new version shows in the logs', async () => {
     session = new DevSession(dir, name, { posts: 0, client: 0 }, []);
     await session.waitFor((e) => e.type === 'message' && String(e.text).startsWith('devloop dev: watching'), 300_000, 0, 'the loop to be ready');
-    await session.waitFor((e) => e.type === 'log' && String(e.line).includes('tool version 1'), 60_000, 0, 'version 1 in the logs');
     const from = session.events.length;
     writeFileSync(path.join(dir, 'tool/VERSION'), `2-${name}\n`);
-    await session.waitFor((e) => e.type === 'build' && e.image === `${name}/tool` && e.status === 'built', 180_000, from, 'the rebuild');
+    await session.waitFor((e) => e.type === 'build' && e.image === 'skv2/tool' && e.status === 'built', 180_000, from, 'the rebuild');
     await session.waitFor((e) => e.type === 'log' && String(e.line).includes(`tool version 2-${name}`), 180_000, from, 'the new version in the logs');
     expect(await session.interrupt()).toBe(0);
     session = undefined;
