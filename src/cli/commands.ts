@@ -50,7 +50,7 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: 'dev',
     summary: 'build, deploy, then sync or rebuild on every change; Ctrl-C deletes what was applied',
-    usage: 'devloop dev [IMAGE...] [--trigger notify|polling|manual] [--watch-poll-interval MS] [--cleanup=false] [--explain] [--port-forward=false]',
+    usage: 'devloop dev [IMAGE...] [--trigger notify|polling|manual] [--watch-poll-interval MS] [--cleanup=false] [--explain] [--port-forward=false] [--adopt]',
     description:
       'Builds every image, deploys the manifests and watches files. A change that matches a sync rule is copied into the running containers; any other change in a build context rebuilds that image and rolls it out; a changed manifest is re-applied. Ctrl-C or SIGTERM deletes every object devloop applied.\n\n' +
       'IMAGE...: develop only these artifacts (an image, e.g. blog/posts, or its last path segment, e.g. posts): only they are watched, synced and rebuilt. Every other artifact is built once (or taken from the cache) and deployed, and shown as not watched. Manifests and the config file are always watched.',
@@ -61,6 +61,7 @@ export const COMMANDS: CommandSpec[] = [
       push: { type: 'boolean' },
       trigger: { type: 'string' },
       'watch-poll-interval': { type: 'string' },
+      adopt: { type: 'boolean' },
     },
     optionHelp: [
       ['--trigger notify', 'act on file-system events (default; watch.trigger in the config)'],
@@ -71,6 +72,7 @@ export const COMMANDS: CommandSpec[] = [
       ['--explain', 'print, for each change, the rule it matched and why it synced or rebuilt'],
       ['--port-forward=false', 'do not start the port-forwards of the config'],
       ['--push', 'push images even to a local cluster'],
+      ['--adopt', 'take over existing objects of the same name that devloop did not create'],
     ],
     load: () => import('./dev.js'),
   },

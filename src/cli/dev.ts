@@ -125,6 +125,7 @@ export async function run(ctx: CommandContext): Promise<number> {
     const services = await createServices(ctx, config, kube, sink, withFlags);
     const engine = new DevEngine(config, services, {
       cleanup,
+      adopt: Boolean(ctx.flags.adopt),
       // JSON consumers and the dashboard (`e` key) always get the decisions; plain text only with --explain
       explain: explain || ctx.output === 'json' || dashboard !== undefined,
       portForward,

@@ -192,7 +192,7 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
       stdin: io.stdin,
       args: parsed.args,
       flags: parsed.flags,
-      loadConfig: ({ announceTo, ...options } = {}) => loadConfigFor(parsed.global, io.env, options, announceTo ?? sink),
+      loadConfig: ({ announceTo, ...options } = {}) => loadConfigFor(parsed.global, io.env, { command: parsed.spec!.name, ...options }, announceTo ?? sink),
     };
     process.exitCode = await module.run(ctx);
   } catch (error) {
@@ -215,13 +215,21 @@ function reportError(error: DevloopError, sink: EventSink, _io: MainIO): void {
 }
 
 /** Loads the config lazily, so --help and --version never import the YAML parser or the schema. */
-async function loadConfigFor(global: GlobalOptions, env: NodeJS.ProcessEnv, options: { skipFileChecks?: boolean } = {}, sink?: EventSink) {
+async function loadConfigFor(global: GlobalOptions, env: NodeJS.ProcessEnv, options: { skipFileChecks?: boolean; command?: string } = {}, sink?: EventSink) {
   const { loadConfig } = await import('../config/load.js');
-  const config = loadConfig({ cwd: global.cwd, file: global.configFile, profiles: global.profiles, defaultRepo: { flag: global.defaultRepo, env }, ...options });
+  const config = loadConfig({ cwd: global.cwd, file: global.configFile, profiles: global.profiles, defaultRepo: { flag: global.defaultRepo, env }, env, ...options });
   // Said once per run, not on every reload of the dev loop.
   if (config.source && sink && !announced.has(sink)) {
     announced.add(sink);
-    sink.emit({ type: 'message', level: 'info', text: `reading ${config.file}: a Skaffold config (${config.source.apiVersion})` });
+    const required = (config.source.files ?? []).filter((f) => f !== config.file);
+    sink.emit({
+      type: 'message',
+      level: 'info',
+      text: `reading ${config.file}: a Skaffold config (${config.source.apiVersion})${required.length ? `, requiring ${required.map((f) => path.relative(path.dirname(config.file), f)).join(', ')}` : ''}`,
+    });
+    if (config.source.profiles?.length) {
+      sink.emit({ type: 'message', level: 'info', text: `Skaffold profiles activated: ${config.source.profiles.join(', ')}` });
+    }
     if (config.source.ignored.length > 0) {
       sink.emit({ type: 'message', level: 'info', text: `ignored (no effect on a dev loop): ${config.source.ignored.join(', ')}` });
     }

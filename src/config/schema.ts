@@ -46,7 +46,11 @@ export const ArtifactSchema = z
     requires: z.array(RequirementSchema).default([]).describe('Images this one builds on; built first.'),
     sync: z
       .strictObject({
-        manual: z.array(SyncRuleSchema).default([]).describe('Sync rules, tried in order; the first match wins.'),
+        manual: z.array(SyncRuleSchema).default([]).describe('Sync rules, tried in order; the first match wins (see everyMatch).'),
+        everyMatch: z
+          .boolean()
+          .default(false)
+          .describe('Copy a file once for every rule it matches, as Skaffold does, instead of for the first matching rule only.'),
       })
       .optional()
       .describe('Files copied into running containers instead of rebuilding.'),
@@ -124,8 +128,13 @@ export const PortForwardSchema = z
       .describe('Kind of the resource to forward to.'),
     resourceName: z.string().min(1).describe('Name of the resource.'),
     namespace: z.string().optional().describe('Namespace; defaults to deploy.namespace.'),
-    port: z.number().int().min(1).max(65535).describe('Port in the pod (or the service port).'),
-    localPort: z.number().int().min(0).max(65535).optional().describe('Local port; defaults to port. 0 picks a free one.'),
+    port: z
+      .union([
+        z.number().int().min(1).max(65535),
+        z.string().regex(/^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$/, 'a port name is 1-15 lowercase letters, digits and "-"'),
+      ])
+      .describe('Port in the pod (or the service port): a number, or a name from the containers\' ports (the Service\'s ports for a service).'),
+    localPort: z.number().int().min(0).max(65535).optional().describe('Local port; defaults to port (the number a port name resolves to). 0 picks a free one.'),
     address: z
       .string()
       .default('127.0.0.1')

@@ -15,7 +15,13 @@ import type { ArtifactConfig } from './schema.js';
 /** The part of the config the semantic checks read. `unreadable` entries keep the indexes aligned. */
 export interface SemanticView {
   build: {
-    artifacts: Array<Pick<ArtifactConfig, 'image' | 'context' | 'dockerfile' | 'requires' | 'sync'> & { unreadable?: boolean; skipFileChecks?: boolean }>;
+    artifacts: Array<
+      Pick<ArtifactConfig, 'image' | 'context' | 'dockerfile' | 'requires'> & {
+        sync?: { manual: Array<{ src: string; dest: string }> };
+        unreadable?: boolean;
+        skipFileChecks?: boolean;
+      }
+    >;
   };
 }
 

@@ -40,6 +40,10 @@ export interface Config {
     apiVersion: string;
     /** Keys present in the file that do not matter to a dev loop, as paths (`test`, `deploy.logs`). */
     ignored: string[];
+    /** The Skaffold profiles applied, each with why (`dev (env DEV=1)`, `fast (-p)`). */
+    profiles?: string[];
+    /** Every Skaffold file read (the file itself and the configs it requires). */
+    files?: string[];
   };
 }
 
@@ -54,4 +58,10 @@ export interface LoadOptions {
   skipFileChecks?: boolean;
   /** The --default-repo flag and the environment (DEVLOOP_DEFAULT_REPO, SKAFFOLD_DEFAULT_REPO), over build.defaultRepo. */
   defaultRepo?: { flag?: string; env: Readonly<Record<string, string | undefined>> };
+  /** The devloop command running (`dev`, `deploy`...): activates Skaffold profiles by `command`. */
+  command?: string;
+  /** The kube context for Skaffold's `activation.kubeContext`; default: the kubeconfig's current-context. */
+  kubeContext?: string;
+  /** Environment for Skaffold's `activation.env`; default: process.env. */
+  env?: Readonly<Record<string, string | undefined>>;
 }

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/load.js';
 import { CollectingSink } from '../events.js';
 import { startFakeApi } from '../kube/fake-api-server.js';
-import { KubeDeployer } from './deployer.js';
+import { collisionHint, KubeDeployer } from './deployer.js';
 import { InventoryStore } from './inventory.js';
 
 const cleanups: Array<() => void> = [];
@@ -112,5 +112,15 @@ describe('KubeDeployer.prefetch', () => {
     const mismatched = await deploy(other);
     expect(mismatched.outcome).toContain('ConfigMap/shop/app-config already exists');
     expect(live.get('ConfigMap/shop/app-config')?.data).toEqual({ mine: 'no' });
+  });
+});
+
+describe('collisionHint', () => {
+  const unlabelled = { metadata: { name: 'web' } };
+  it('names `skaffold delete` and --adopt for a Skaffold config or objects Skaffold labelled', () => {
+    expect(collisionHint({ source: { format: 'skaffold', apiVersion: 'skaffold/v4beta14', ignored: [] } }, [unlabelled])).toMatch(/`skaffold delete`.*--adopt/);
+    expect(collisionHint({}, [{ metadata: { name: 'web', labels: { 'app.kubernetes.io/managed-by': 'skaffold' } } }])).toMatch(/`skaffold delete`.*--adopt/);
+    expect(collisionHint({}, [unlabelled])).not.toMatch(/skaffold/);
+    expect(collisionHint({}, [unlabelled])).toMatch(/--adopt/);
   });
 });

@@ -149,7 +149,7 @@ export class KubeDeployer implements Deployer {
         `${names.length === 1 ? `${names[0]} already exists and was not created by devloop for project "${config.name}"` : `${names.length} objects already exist and were not created by devloop for project "${config.name}"`}: nothing was applied`,
         {
           details: collisions.map(({ o, live }) => `${describeObject(keyOf(o.object))} (from ${formatSource(o.source)}) belongs to ${describeOwner(live!)}`),
-          hint: 'devloop never changes or deletes objects it did not create. Rename yours in the manifest, delete the existing one yourself, or run with --adopt to take it over.',
+          hint: collisionHint(config, collisions.map(({ live }) => live!)),
         },
       );
     }
@@ -460,3 +460,19 @@ export async function renderOffline(config: Config, images: ReadonlyMap<string, 
 }
 
 export { joinApiVersion };
+
+/**
+ * The next step for objects devloop did not create. Objects left by Skaffold (`skaffold run`,
+ * `skaffold dev --cleanup=false`: the config is a Skaffold one, or they carry Skaffold's labels)
+ * are deleted with `skaffold delete`; any of them can be taken over with --adopt.
+ */
+export function collisionHint(config: Pick<Config, 'source'>, live: ReadonlyArray<Pick<KubeObject, 'metadata'>>): string {
+  const bySkaffold = live.some((o) => {
+    const labels = o.metadata.labels ?? {};
+    return labels['app.kubernetes.io/managed-by'] === 'skaffold' || 'skaffold.dev/run-id' in labels;
+  });
+  if (bySkaffold || config.source?.format === 'skaffold') {
+    return 'devloop never changes or deletes objects it did not create. Objects left by `skaffold run` or `skaffold dev --cleanup=false` carry no devloop labels: delete them with `skaffold delete` (same directory and profiles) and run again, or run with --adopt to take them over (devloop then manages them and `devloop down` deletes them).';
+  }
+  return 'devloop never changes or deletes objects it did not create. Rename yours in the manifest, delete the existing one yourself, or run with --adopt to take it over.';
+}

@@ -154,6 +154,11 @@ export function kubectlCommand(): string {
   return process.env.DEVLOOP_KUBECTL || 'kubectl';
 }
 
+/** The helm used for `helm template`: $DEVLOOP_HELM, else `helm` on PATH. */
+export function helmCommand(): string {
+  return process.env.DEVLOOP_HELM || 'helm';
+}
+
 async function run(command: string, args: string[], cwd: string, signal: AbortSignal, missing: EnvironmentError): Promise<string> {
   const result = await runTool(command, args, { cwd, signal, missing, stripFinalNewline: false });
   if (result.exitCode !== 0) {
@@ -199,8 +204,9 @@ export async function readManifests(config: Config, signal: AbortSignal): Promis
     if (namespace) args.push('--namespace', namespace);
     for (const f of release.valuesFiles) args.push('--values', path.resolve(config.rootDir, f));
     for (const [k, v] of Object.entries(release.setValues)) args.push('--set', `${k}=${v}`);
-    const text = await run('helm', args, config.rootDir, signal, new EnvironmentError(`deploy.helm.releases needs helm, and helm is not on PATH`, {
-      hint: 'Install helm 3 (https://helm.sh/docs/intro/install/), or remove deploy.helm from the config.',
+    const helm = helmCommand();
+    const text = await run(helm, args, config.rootDir, signal, new EnvironmentError(`deploy.helm.releases (Skaffold: manifests.helm.releases) needs helm, and "${helm}" is not on PATH`, {
+      hint: 'Install helm 3 (https://helm.sh/docs/intro/install/, or `go install helm.sh/helm/v3/cmd/helm@latest`), or set DEVLOOP_HELM to its path.',
     }));
     for (const item of parseManifests(text, `helm:${release.name}`)) {
       // helm template leaves namespace out of most objects: they belong to the release's namespace.

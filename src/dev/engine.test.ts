@@ -155,7 +155,7 @@ function fakes(
       await new Promise((r) => o.signal.addEventListener('abort', r));
       return { ended: 'aborted' };
     },
-    portForward: { readService: async () => ({ selector: {}, targetPort: 1 }), forward: async () => undefined },
+    portForward: { readService: async () => ({ selector: {}, port: 1, targetPort: 1 }), forward: async () => undefined },
     async probeCluster() {
       probes.push(Date.now());
       if (!(options.probeAnswers?.() ?? true)) throw new ClusterUnreachableError('cannot reach the cluster at https://127.0.0.1:6443 (context t): ECONNREFUSED', { code: 'ECONNREFUSED' });

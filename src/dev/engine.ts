@@ -74,6 +74,8 @@ export interface DevOptions {
   portForward: boolean;
   /** --push: push even to a local cluster. */
   push: boolean;
+  /** --adopt: take over existing objects of the same names that devloop did not create. */
+  adopt?: boolean;
   signal: AbortSignal;
   sink: EventSink;
   /** `devloop dev IMAGE...`: the only artifacts watched, synced and rebuilt on a change; absent: all. */
@@ -736,7 +738,7 @@ export class DevEngine {
     try {
       // the rollout wait reads the session's pod watcher (one pod watch, which also reports the pods)
       const pods = this.podWatcher?.feed;
-      await services.deployer.deploy(state.config, { images, wait: true, signal: this.signal, sink: this.sink, ...(pods ? { pods } : {}), ...(onApplied ? { onApplied } : {}) });
+      await services.deployer.deploy(state.config, { images, wait: true, adopt: this.options.adopt === true, signal: this.signal, sink: this.sink, ...(pods ? { pods } : {}), ...(onApplied ? { onApplied } : {}) });
       this.dispatch({ type: 'deploy-finished', ok: true });
     } catch (error) {
       this.dispatch({ type: 'deploy-finished', ok: false });

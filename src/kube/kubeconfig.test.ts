@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadStaticCredentials } from './kubeconfig.js';
+import { currentContext, loadStaticCredentials } from './kubeconfig.js';
 
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -60,5 +60,13 @@ describe('static kubeconfig credentials', () => {
     // The first file that sets current-context wins, as with kubectl.
     expect(loadStaticCredentials(undefined, [g, f])!.context).toBe('two');
     expect(loadStaticCredentials(undefined, [path.join(os.tmpdir(), 'does-not-exist')])).toBeUndefined();
+  });
+});
+
+describe('currentContext', () => {
+  it('is the first current-context set among the files, as kubectl merges them', () => {
+    const [empty, first, second] = files('apiVersion: v1\nkind: Config\n', 'current-context: kind-shop\n', 'current-context: other\n');
+    expect(currentContext([empty, first, second])).toBe('kind-shop');
+    expect(currentContext([empty, path.join(path.dirname(empty), 'missing')])).toBeUndefined();
   });
 });

@@ -90,3 +90,21 @@ export function loadStaticCredentials(contextOverride?: string, files: string[] 
     return undefined;
   }
 }
+
+/**
+ * The kubeconfig's current-context (the first file that sets one, as kubectl merges them), or
+ * undefined when no file sets it. Reads files only; never throws.
+ */
+export function currentContext(files: string[] = kubeconfigFiles()): string | undefined {
+  for (const file of files) {
+    try {
+      if (!existsSync(file)) continue;
+      const doc = parse(readFileSync(file, 'utf8')) as Record<string, unknown> | null;
+      const current = doc && typeof doc === 'object' ? doc['current-context'] : undefined;
+      if (typeof current === 'string' && current !== '') return current;
+    } catch {
+      // an unreadable file sets nothing
+    }
+  }
+  return undefined;
+}

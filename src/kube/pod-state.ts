@@ -24,6 +24,8 @@ export interface ContainerSnapshot {
   image: string;
   /** `workingDir` from the pod spec, when set. */
   workingDir?: string;
+  /** `ports` from the pod spec, when declared (named port-forwards resolve against them). */
+  ports?: Array<{ name?: string; containerPort: number }>;
   ready: boolean;
   restartCount: number;
   /** Runtime id of the current instance; changes on every restart. */
@@ -53,7 +55,13 @@ export interface PodSnapshot {
   message?: string;
 }
 
-function containerSnapshot(name: string, image: string, workingDir: string | undefined, status: V1ContainerStatus | undefined): ContainerSnapshot {
+function containerSnapshot(
+  name: string,
+  image: string,
+  workingDir: string | undefined,
+  status: V1ContainerStatus | undefined,
+  ports?: Array<{ name?: string; containerPort: number }>,
+): ContainerSnapshot {
   const s = status?.state;
   const state: ContainerSnapshot['state'] = s?.running ? 'running' : s?.waiting ? 'waiting' : s?.terminated ? 'terminated' : 'unknown';
   const last = status?.lastState?.terminated;
@@ -61,6 +69,7 @@ function containerSnapshot(name: string, image: string, workingDir: string | und
     name,
     image,
     ...(workingDir ? { workingDir } : {}),
+    ...(ports?.length ? { ports: ports.map((p) => ({ ...(p.name ? { name: p.name } : {}), containerPort: p.containerPort })) } : {}),
     ready: Boolean(status?.ready),
     restartCount: status?.restartCount ?? 0,
     ...(status?.containerID ? { containerID: status.containerID } : {}),
@@ -106,7 +115,7 @@ export function humanState(pod: V1Pod, containers: ContainerSnapshot[]): string 
 export function toSnapshot(pod: V1Pod): PodSnapshot {
   const specs = pod.spec?.containers ?? [];
   const statuses = pod.status?.containerStatuses ?? [];
-  const containers = specs.map((c) => containerSnapshot(c.name, c.image ?? '', c.workingDir, statuses.find((s) => s.name === c.name)));
+  const containers = specs.map((c) => containerSnapshot(c.name, c.image ?? '', c.workingDir, statuses.find((s) => s.name === c.name), c.ports));
   const waitingStatus = statuses.find((s) => s.state?.waiting?.message)?.state?.waiting;
   const waitingMessage = waitingStatus?.message && IMAGE_PULL_REASONS.has(waitingStatus.reason ?? '') ? shortPullMessage(waitingStatus.message) : waitingStatus?.message;
   const unschedulable = pod.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False')?.message;

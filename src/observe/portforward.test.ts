@@ -2,7 +2,7 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CollectingSink } from '../events.js';
 import type { PodSnapshot } from './pods.js';
-import { startPortForwards, type PortForwarder } from './portforward.js';
+import { readService, startPortForwards, type PortForwarder } from './portforward.js';
 
 function pod(name: string, ready: boolean): PodSnapshot {
   return {
@@ -48,7 +48,7 @@ describe('port forwarder', () => {
       [{ resourceType: 'deployment', resourceName: 'posts', port: 4000, localPort: port, address: '127.0.0.1' }],
       {
         pods: () => pods,
-        readService: async () => ({ selector: {}, targetPort: 0 }),
+        readService: async () => ({ selector: {}, port: 0, targetPort: 0 }),
         // the fake cluster answers with the pod name the connection was sent to
         forward: async (target, socket) => {
           socket.resume();
@@ -73,5 +73,55 @@ describe('port forwarder', () => {
     forwarder.podsChanged();
     expect(await pending).toBe('posts-2:4000');
     expect(sink.ofType('portForward').at(-1)).toMatchObject({ status: 'connected', pod: 'posts-2' });
+  });
+
+  it('resolves a named port from the containers of the chosen pod, per pod', async () => {
+    const withPorts = (name: string, port: number): PodSnapshot => {
+      const p = pod(name, true);
+      return { ...p, containers: [{ ...p.containers[0], ports: [{ name: 'metrics', containerPort: 9100 }, { name: 'http', containerPort: port }] }] };
+    };
+    let pods = [withPorts('posts-1', 4000)];
+    const forwarder = await startPortForwards([{ resourceType: 'deployment', resourceName: 'posts', port: 'http', localPort: 0, address: '127.0.0.1' }], {
+      pods: () => pods,
+      readService: async () => ({ selector: {}, port: 0, targetPort: 0 }),
+      forward: async (target, socket) => {
+        socket.resume();
+        socket.on('end', () => socket.end(`${target.pod}:${target.port}`));
+      },
+      sink: new CollectingSink(),
+      defaultNamespace: 'blog',
+      waitForPodMs: 2000,
+    });
+    cleanups.push(() => forwarder.stop());
+    expect(forwarder.forwards[0].remotePort).toBe(4000);
+    expect(await request(forwarder.forwards[0].localPort)).toBe('posts-1:4000');
+    pods = [withPorts('posts-2', 4100)];
+    forwarder.podsChanged();
+    expect(await request(forwarder.forwards[0].localPort)).toBe('posts-2:4100');
+  });
+
+  it('fails an entry whose port name no pod declares, and starts the others', async () => {
+    const sink = new CollectingSink();
+    const forwarder = await startPortForwards([{ resourceType: 'deployment', resourceName: 'posts', port: 'grpc', address: '127.0.0.1' }], {
+      pods: () => [pod('posts-1', true)],
+      readService: async () => ({ selector: {}, port: 0, targetPort: 0 }),
+      forward: async () => undefined,
+      sink,
+      defaultNamespace: 'blog',
+      waitForPodMs: 300,
+    });
+    expect(forwarder.forwards).toEqual([]);
+    expect(sink.ofType('portForward').at(-1)).toMatchObject({ status: 'failed', message: 'no ready pod of deployment/posts declares a container port named "grpc"' });
+  });
+});
+
+describe('readService', () => {
+  const kube = (ports: unknown[]) => ({ get: async () => ({ spec: { selector: { app: 'web' }, ports } }) }) as never;
+  it('finds a service port by number or by name, with a numeric or named targetPort', async () => {
+    const ports = [{ name: 'http', port: 80, targetPort: 'web' }, { name: 'admin', port: 81, targetPort: 9090 }, { port: 82 }];
+    expect(await readService(kube(ports), 'ns', 'web', 'http')).toEqual({ selector: { app: 'web' }, port: 80, targetPort: 'web' });
+    expect(await readService(kube(ports), 'ns', 'web', 81)).toEqual({ selector: { app: 'web' }, port: 81, targetPort: 9090 });
+    expect(await readService(kube(ports), 'ns', 'web', 82)).toEqual({ selector: { app: 'web' }, port: 82, targetPort: 82 });
+    await expect(readService(kube(ports), 'ns', 'web', 'grpc')).rejects.toThrow('service ns/web has no port named "grpc" (its ports: http, admin, 82)');
   });
 });

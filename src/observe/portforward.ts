@@ -19,32 +19,46 @@ import type { KubeClient } from '../kube/client.js';
 
 export interface ServiceInfo {
   selector: Record<string, string>;
-  /** Remote port in the pod for the service port asked for. */
-  targetPort: number;
+  /** The service port asked for (a name resolved to its number). */
+  port: number;
+  /** Port in the pod for that service port: a number, or a container port name resolved per pod. */
+  targetPort: number | string;
 }
 
 /**
- * The selector and pod port of a Service's `port`, read through the project's KubeClient. A named
- * targetPort (e.g. "http") is not resolved against the pods: the service port is used instead.
+ * The selector and pod port of a Service's `port` (a number, or the name of one of its ports),
+ * read through the project's KubeClient. Throws when the service does not exist or has no such port.
  */
-export async function readService(kube: Pick<KubeClient, 'get'>, namespace: string, name: string, port: number): Promise<ServiceInfo> {
+export async function readService(kube: Pick<KubeClient, 'get'>, namespace: string, name: string, port: number | string): Promise<ServiceInfo> {
   const service = (await kube.get({ group: '', version: 'v1', kind: 'Service', namespace, name })) as
-    | { spec?: { selector?: Record<string, string>; ports?: Array<{ port: number; targetPort?: number | string }> } }
+    | { spec?: { selector?: Record<string, string>; ports?: Array<{ name?: string; port: number; targetPort?: number | string }> } }
     | undefined;
   if (!service) throw new Error(`service ${namespace}/${name} does not exist`);
-  const entry = service.spec?.ports?.find((p) => p.port === port) ?? service.spec?.ports?.[0];
-  const target = entry?.targetPort;
+  const ports = service.spec?.ports ?? [];
+  const entry = typeof port === 'string' ? ports.find((p) => p.name === port) : (ports.find((p) => p.port === port) ?? ports[0]);
+  if (!entry) throw new Error(`service ${namespace}/${name} has no port named "${port}" (its ports: ${ports.map((p) => p.name ?? p.port).join(', ') || 'none'})`);
+  const target = entry.targetPort;
   return {
     selector: service.spec?.selector ?? {},
-    targetPort: typeof target === 'number' ? target : Number(target) || entry?.port || port,
+    port: entry.port,
+    targetPort: typeof target === 'number' ? target : target === undefined || target === '' ? entry.port : /^\d+$/.test(target) ? Number(target) : target,
   };
+}
+
+/** The number a container port name stands for in `pod`, or undefined when no container declares it. */
+export function namedPort(pod: PodSnapshot, name: string): number | undefined {
+  for (const container of pod.containers) {
+    const port = container.ports?.find((p) => p.name === name);
+    if (port) return port.containerPort;
+  }
+  return undefined;
 }
 
 export interface PortForwardDeps {
   /** The project's current pods. */
   pods(): Iterable<PodSnapshot>;
   /** Reads a Service (only for `resourceType: service`). */
-  readService(namespace: string, name: string, port: number): Promise<ServiceInfo>;
+  readService(namespace: string, name: string, port: number | string): Promise<ServiceInfo>;
   /** Forwards one accepted socket (`forwardSocket` bound to the kubeconfig; a fake in tests). */
   forward(target: ForwardTarget, socket: net.Socket, onError: (message: string) => void): Promise<void>;
   sink: EventSink;
@@ -103,6 +117,8 @@ class Forward {
   private server = net.createServer();
   private sockets = new Set<net.Socket>();
   private service?: ServiceInfo;
+  /** The container port name new connections go to, resolved against the chosen pod. */
+  private portName?: string;
   private waiters: Array<() => void> = [];
   private announced?: string;
 
@@ -111,11 +127,12 @@ class Forward {
     private readonly namespace: string,
     private readonly deps: PortForwardDeps,
   ) {
+    const number = typeof entry.port === 'number' ? entry.port : 0;
     this.active = {
       resource: `${entry.resourceType}/${entry.resourceName}`,
       address: entry.address ?? '127.0.0.1',
-      localPort: entry.localPort ?? entry.port,
-      remotePort: entry.port,
+      localPort: entry.localPort ?? number,
+      remotePort: number,
     };
   }
 
@@ -137,11 +154,25 @@ class Forward {
     if (this.entry.resourceType === 'service') {
       try {
         this.service = await this.deps.readService(this.namespace, this.entry.resourceName, this.entry.port);
-        this.active.remotePort = this.service.targetPort;
       } catch (error) {
         this.emit('failed', `cannot read service ${this.namespace}/${this.entry.resourceName}: ${(error as Error).message}`);
         return false;
       }
+      if (typeof this.service.targetPort === 'string') this.portName = this.service.targetPort;
+      else this.active.remotePort = this.service.targetPort;
+      if (this.entry.localPort === undefined) this.active.localPort = this.service.port;
+    } else if (typeof this.entry.port === 'string') {
+      this.portName = this.entry.port;
+    }
+    if (this.portName !== undefined) {
+      // A named port: its number comes from the pods (it is the local port unless one is set).
+      const pod = await this.waitForNamedPort(this.portName);
+      if (pod === undefined) {
+        this.emit('failed', `no ready pod of ${this.active.resource} declares a container port named "${this.portName}"`);
+        return false;
+      }
+      this.active.remotePort = namedPort(pod, this.portName)!;
+      if (this.entry.localPort === undefined && this.entry.resourceType !== 'service') this.active.localPort = this.active.remotePort;
     }
     this.server.on('connection', (socket) => this.accept(socket));
     const wanted = this.active.localPort;
@@ -189,6 +220,19 @@ class Forward {
     }
   }
 
+  /**
+   * Waits (up to waitForPodMs) for a matching pod that declares the port name. Polls the pods:
+   * the forwarder is not yet returned to its caller, so podsChanged() cannot reach it.
+   */
+  private async waitForNamedPort(name: string): Promise<PodSnapshot | undefined> {
+    const deadline = Date.now() + (this.deps.waitForPodMs ?? 30_000);
+    for (;;) {
+      const pod = [...this.deps.pods()].find((p) => matches(p, this.entry, this.namespace, this.service) && namedPort(p, name) !== undefined);
+      if (pod || Date.now() >= deadline) return pod;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
   private waitForPod(): Promise<string | undefined> {
     if (this.active.pod) return Promise.resolve(this.active.pod);
     return new Promise((resolve) => {
@@ -216,7 +260,9 @@ class Forward {
         return;
       }
       try {
-        await this.deps.forward({ namespace: this.namespace, pod, port: this.active.remotePort }, socket, (message) =>
+        const chosen = this.portName === undefined ? undefined : [...this.deps.pods()].find((p) => p.name === pod);
+        const port = (chosen && this.portName !== undefined ? namedPort(chosen, this.portName) : undefined) ?? this.active.remotePort;
+        await this.deps.forward({ namespace: this.namespace, pod, port }, socket, (message) =>
           this.deps.sink.emit({ type: 'message', level: 'debug', text: `port-forward ${this.active.resource}: ${message}` }),
         );
       } catch (error) {
@@ -234,13 +280,14 @@ class Forward {
   }
 }
 
-/** Starts every entry; entries that fail are announced and left out. */
+/**
+ * Starts every entry, together (an entry with a named port may wait for a pod that declares it);
+ * entries that fail are announced and left out.
+ */
 export async function startPortForwards(entries: readonly PortForwardConfig[], deps: PortForwardDeps): Promise<PortForwarder> {
-  const forwards: Forward[] = [];
-  for (const entry of entries) {
-    const forward = new Forward(entry, entry.namespace ?? deps.defaultNamespace, deps);
-    if (await forward.start()) forwards.push(forward);
-  }
+  const starting = entries.map((entry) => new Forward(entry, entry.namespace ?? deps.defaultNamespace, deps));
+  const started = await Promise.all(starting.map((f) => f.start()));
+  const forwards = starting.filter((_, i) => started[i]);
   return {
     get forwards() {
       return forwards.map((f) => f.active);

@@ -117,7 +117,27 @@ describe('planChanges', () => {
       { localPath: `${root}/client/src/app.js`, containerPath: '/app/public/app.js' },
       { localPath: `${root}/client/src/index.css`, containerPath: '/app/all/src/index.css' },
     ]);
-    expect(plan.decisions.map((d) => d.reason)).toEqual(['matched sync rule 1 "src/**/*.js" -> /app/public/app.js', 'matched sync rule 2 "src/**" -> /app/all/src/index.css']);
+    expect(plan.decisions.map((d) => d.reason)).toEqual([
+      'matched sync rule 1 "src/**/*.js" -> /app/public/app.js (also matches rule 2 "src/**": the first match wins)',
+      'matched sync rule 2 "src/**" -> /app/all/src/index.css',
+    ]);
+  });
+
+  it('copies a file for every rule it matches with sync.everyMatch (Skaffold), and says so', () => {
+    const base = config();
+    const client = base.build.artifacts.find((a) => a.image === 'blog/client')!;
+    const everyMatch: Config = {
+      ...base,
+      build: { ...base.build, artifacts: base.build.artifacts.map((a) => (a === client ? { ...a, sync: { manual: a.sync!.manual, everyMatch: true } } : a)) },
+    };
+    const plan = planChanges([change('client/src/app.js')], everyMatch, state());
+    expect(plan.syncs[0].copy).toEqual([
+      { localPath: `${root}/client/src/app.js`, containerPath: '/app/public/app.js' },
+      { localPath: `${root}/client/src/app.js`, containerPath: '/app/all/src/app.js' },
+    ]);
+    expect(plan.decisions[0].reason).toBe(
+      'matched sync rules 1 "src/**/*.js" and 2 "src/**" -> /app/public/app.js, /app/all/src/app.js (a file matching several rules is copied for each, as Skaffold does: sync.everyMatch)',
+    );
   });
 
   it('matches dotfiles (dot: true)', () => {

@@ -14,8 +14,9 @@
  *    - an image in `state.unwatched` -> ignore (not developed in this session);
  *    - dockerignored in that context -> ignore (the decision names the pattern, when known);
  *    - in the most specific (deepest) containing context only: the first sync rule whose `src`
- *      matches the path relative to the context (shared/globs.ts) -> sync (copy, or delete
- *      for unlink/unlinkDir), unless the image is in `state.syncDisabled` -> rebuild;
+ *      matches the path relative to the context (shared/globs.ts), or every matching rule with
+ *      `sync.everyMatch` (Skaffold's behaviour) -> sync (copy, or delete for unlink/unlinkDir),
+ *      unless the image is in `state.syncDisabled` -> rebuild;
  *    - otherwise -> rebuild of that image plus its dependents. An enclosing context (e.g. a base
  *      image built from `.`) that does not dockerignore the path is rebuilt too: the file is part
  *      of its build context, so its image changes.
@@ -150,7 +151,7 @@ export function planChanges(changes: FileChange[], config: Config, state: PlanSt
     const shown = rootRel ?? file;
     let decided = false;
 
-    if (file === config.file) {
+    if (file === config.file || config.source?.files?.includes(file)) {
       reloadConfig = true;
       decided = true;
       decisions.push({ type: 'change', path: file, action: 'reload-config', reason: `${shown} is the config file: reload it (a config that fails validation keeps the old one running)` });
@@ -201,33 +202,45 @@ export function planChanges(changes: FileChange[], config: Config, state: PlanSt
       }
       const mostSpecific = index === 0;
       const rules = artifact.sync?.manual ?? [];
-      const ruleIndex = mostSpecific ? rules.findIndex((r) => match(r.src, rel)) : -1;
-      if (ruleIndex >= 0) {
-        const rule = rules[ruleIndex];
-        const containerPath = containerPathFor(rule, rel);
+      const matching = mostSpecific ? rules.map((r, i) => ({ rule: r, index: i })).filter(({ rule }) => match(rule.src, rel)) : [];
+      const everyMatch = artifact.sync?.everyMatch === true;
+      // sync.everyMatch (Skaffold's behaviour): a file is copied for every rule it matches;
+      // otherwise the first matching rule wins and the others are named as unused.
+      const used = everyMatch ? matching : matching.slice(0, 1);
+      if (used.length > 0) {
+        const targets = used.map(({ rule }) => containerPathFor(rule, rel));
+        const rulesText = used.map(({ rule, index }) => `${index + 1} "${rule.src}"`).join(' and ');
+        const note =
+          matching.length > 1
+            ? everyMatch
+              ? ` (a file matching several rules is copied for each, as Skaffold does: sync.everyMatch)`
+              : ` (also matches ${matching.slice(1).map(({ rule, index }) => `rule ${index + 1} "${rule.src}"`).join(', ')}: the first match wins)`
+            : '';
         if (state.syncDisabled.has(image)) {
           rebuildCauses.add(image);
           const decision: ChangeEvent = { type: 'change', path: file, artifact: image, action: 'rebuild', reason: '' };
-          rebuildDecisions.push({ decision, image, prefix: `matched sync rule ${ruleIndex + 1} "${rule.src}" but sync is unusable for ${image}: rebuild ${image}` });
+          rebuildDecisions.push({ decision, image, prefix: `matched sync rule ${rulesText} but sync is unusable for ${image}: rebuild ${image}` });
           decisions.push(decision);
           return;
         }
         const op = syncByImage.get(image) ?? { copy: new Map<string, string>(), delete: new Set<string>() };
         syncByImage.set(image, op);
         const removing = change.kind === 'unlink' || change.kind === 'unlinkDir';
-        if (removing) {
-          op.copy.delete(containerPath);
-          op.delete.add(containerPath);
-        } else {
-          op.delete.delete(containerPath);
-          op.copy.set(containerPath, file);
+        for (const containerPath of targets) {
+          if (removing) {
+            op.copy.delete(containerPath);
+            op.delete.add(containerPath);
+          } else {
+            op.delete.delete(containerPath);
+            op.copy.set(containerPath, file);
+          }
         }
         decisions.push({
           type: 'change',
           path: file,
           artifact: image,
           action: 'sync',
-          reason: `matched sync rule ${ruleIndex + 1} "${rule.src}" -> ${removing ? 'delete ' : ''}${containerPath}`,
+          reason: `matched sync rule${used.length > 1 ? 's' : ''} ${rulesText} -> ${removing ? 'delete ' : ''}${targets.join(', ')}${note}`,
         });
         return;
       }

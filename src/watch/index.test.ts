@@ -103,6 +103,13 @@ describe('watchRoots', () => {
     const c = config();
     expect(watchRoots(c).map((r) => path.relative(dir, r)).sort()).toEqual(['devloop.config.yaml', 'k8s', 'services/api', 'web']);
   });
+
+  it('watches the Skaffold configs a skaffold.yaml requires, and never prunes them', () => {
+    const required = path.join(dir, 'libs/base/skaffold.yaml');
+    const c = { ...config(), source: { format: 'skaffold' as const, apiVersion: 'skaffold/v4beta14', ignored: [], files: [required] } };
+    expect(watchRoots(c).map((r) => path.relative(dir, r)).sort()).toEqual(['devloop.config.yaml', 'k8s', 'libs/base/skaffold.yaml', 'services/api', 'web']);
+    expect(createIgnoredPredicate(c, loadContextFilters(c))(required)).toBe(false);
+  });
 });
 
 describe('createIgnoredPredicate', () => {

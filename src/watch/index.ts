@@ -86,6 +86,8 @@ export function watchRoots(config: Config, watchedImages?: ReadonlySet<string>):
     for (const v of r.valuesFiles) candidates.add(path.resolve(config.rootDir, v));
   }
   candidates.add(config.file);
+  // the Skaffold configs the file requires: a change reloads the config like one of the file itself
+  for (const f of config.source?.files ?? []) candidates.add(f);
   const sorted = [...candidates].sort((a, b) => a.length - b.length);
   const roots: string[] = [];
   for (const c of sorted) {
@@ -142,7 +144,7 @@ export function createIgnoredPredicate(
   return (p, stats) => {
     const abs = path.isAbsolute(p) ? p : path.resolve(p);
     if (abs.endsWith(`${path.sep}.git`)) return true;
-    if (abs === config.file) return false;
+    if (abs === config.file || config.source?.files?.includes(abs)) return false;
     const rootRel = abs.startsWith(rootPrefix) ? posix(abs.slice(rootPrefix.length)) : abs === config.rootDir ? '' : undefined;
     if (rootRel) {
       if (ignoreMatchers.length > 0 && ignoreMatchers.some((m) => m(rootRel))) return true;

@@ -15,7 +15,9 @@ export type KeySpec =
   /** Read by Skaffold, irrelevant to a dev loop: listed once as ignored. */
   | { t: 'ignored'; why: string }
   /** Read by Skaffold in a way devloop does not follow: reported as a problem. */
-  | { t: 'refused'; does: string; instead: string };
+  | { t: 'refused'; does: string; instead: string }
+  /** Not read in this run (a section of a profile that is not active). */
+  | { t: 'skipped' };
 
 const value: KeySpec = { t: 'value' };
 const free: KeySpec = { t: 'free' };
@@ -71,13 +73,51 @@ const kubectlDeploy = map({
   hooks: refused('runs commands before/after the deploy', 'run them outside devloop'),
 });
 
-const helmOrKustomize = (what: string) => refused(`deploys with ${what}`, `this version reads raw manifests only: ${WRITE_DEVLOOP} (deploy.${what === 'Helm' ? 'helm' : 'kustomize'})`);
+const helmRelease = map({
+  name: value,
+  chartPath: value,
+  valuesFiles: value,
+  namespace: value,
+  setValues: free,
+  // v2 form: `image-key: artifact-image` sets each value to the artifact's image, which devloop then
+  // rewrites to the built reference in the rendered output, as it does for every manifest.
+  artifactOverrides: free,
+  remoteChart: refused('installs a chart from a chart repository', 'vendor the chart into the repository with helm pull --untar, and use chartPath'),
+  repo: refused('installs a chart from a chart repository', 'vendor the chart into the repository with helm pull --untar, and use chartPath'),
+  version: refused('pins the version of a remote chart', 'vendor the chart into the repository and use chartPath'),
+  packaged: refused('packages the chart before installing it', 'remove packaged; devloop renders the chart directory'),
+  setValueTemplates: refused('sets values from templates of the built image', 'use setValues; devloop rewrites image references in the rendered output'),
+  setFiles: refused('sets values from files (--set-file)', 'put the values in a valuesFiles file'),
+  overrides: refused('writes overrides into a values file', 'put the values in a valuesFiles file'),
+  imageStrategy: refused('sets image values in a chosen layout', 'use setValues; devloop rewrites image references in the rendered output'),
+  createNamespace: ignored('devloop applies a Namespace only when a manifest holds one'),
+  wait: ignored('devloop waits for every workload to become ready'),
+  recreatePods: ignored('devloop rolls pods out when their image changes'),
+  skipBuildDependencies: ignored('devloop renders the chart directory as it is'),
+  skipTests: ignored('chart tests are not part of the dev loop'),
+  useHelmSecrets: refused('decrypts values with helm-secrets', 'decrypt the values into a file first'),
+  upgradeOnChange: ignored('devloop re-renders the chart on every change'),
+  dependsOn: ignored('devloop applies every release together'),
+  lang: ignored('only used by skaffold debug'),
+});
 
-export const SKAFFOLD_KEYS: KeySpec = map({
-  apiVersion: value,
-  kind: value,
-  metadata: map({ name: value, labels: ignored('labels on the config itself'), annotations: ignored('annotations on the config itself') }),
-  requires: refused('reads other Skaffold configs (multi-config)', `put everything in one skaffold.yaml, or ${WRITE_DEVLOOP}`),
+const helmDeploy = map({
+  releases: list(helmRelease),
+  flags: refused('passes extra flags to helm', 'remove flags'),
+  concurrency: ignored('devloop renders releases one after the other'),
+  hooks: refused('runs commands before/after the deploy', 'run them outside devloop'),
+});
+
+const kustomize = map({
+  paths: value,
+  buildArgs: refused('passes extra flags to kustomize build', 'remove buildArgs'),
+  flags: refused('passes extra flags to kubectl', 'remove flags'),
+  hooks: refused('runs commands before/after the deploy', 'run them outside devloop'),
+  defaultNamespace: value,
+});
+
+/** The pipeline sections, at the top of a config and inside each profile. */
+const pipeline = {
   build: map({
     artifacts: list(artifact),
     tagPolicy: map({
@@ -103,13 +143,13 @@ export const SKAFFOLD_KEYS: KeySpec = map({
   }),
   manifests: map({
     rawYaml: value,
-    kustomize: helmOrKustomize('Kustomize'),
-    helm: helmOrKustomize('Helm'),
+    kustomize,
+    helm: helmDeploy,
     kpt: refused('renders with kpt', WRITE_DEVLOOP),
+    remoteManifests: refused('applies manifests fetched from the cluster', 'copy them into the repository and list them in rawYaml'),
     hooks: refused('runs commands before/after rendering', 'run them outside devloop'),
     transform: refused('transforms manifests with kpt functions', 'apply the transformation to the files'),
     validate: refused('validates manifests with kpt functions', 'remove validate'),
-    remoteManifests: refused('applies manifests fetched from a cluster', 'copy them into the repository and list them in rawYaml'),
     output: ignored('only where skaffold render writes hydrated manifests; devloop render prints them'),
   }),
   deploy: map({
@@ -119,16 +159,51 @@ export const SKAFFOLD_KEYS: KeySpec = map({
     tolerateFailuresUntilDeadline: ignored('devloop waits until the deadline either way'),
     logs: ignored('devloop shows the logs of every container'),
     kubectl: kubectlDeploy,
-    kustomize: helmOrKustomize('Kustomize'),
-    helm: helmOrKustomize('Helm'),
+    kustomize,
+    helm: helmDeploy,
     kpt: refused('deploys with kpt', WRITE_DEVLOOP),
     docker: refused('runs containers in Docker, not Kubernetes', 'deploy to Kubernetes with manifests'),
     cloudrun: refused('deploys to Cloud Run', 'deploy to Kubernetes with manifests'),
   }),
   portForward: list(map({ resourceType: value, resourceName: value, namespace: value, port: value, localPort: value, address: value })),
-  profiles: value,
   test: ignored('tests are not part of the dev loop'),
   verify: ignored('verification tests are not part of the dev loop'),
   customActions: refused('defines custom actions for skaffold exec', 'run them outside devloop'),
   resourceSelector: refused('replaces images in custom resource kinds', 'use built-in workload kinds'),
+};
+
+const remoteConfig = (where: string) => refused(`reads a required config from ${where}`, 'check the config out next to this one and require it by path');
+
+export const SKAFFOLD_KEYS: KeySpec = map({
+  apiVersion: value,
+  kind: value,
+  metadata: map({ name: value, labels: ignored('labels on the config itself'), annotations: ignored('annotations on the config itself') }),
+  requires: list(
+    map({
+      path: value,
+      configs: value,
+      activeProfiles: list(map({ name: value, activatedBy: value })),
+      git: remoteConfig('a git repository'),
+      googleCloudStorage: remoteConfig('Google Cloud Storage'),
+      googleCloudBuildRepoV2: remoteConfig('a Cloud Build repository'),
+    }),
+  ),
+  ...pipeline,
+  profiles: list(map({})), // walked one by one: ACTIVE_PROFILE_KEYS or INACTIVE_PROFILE_KEYS
+});
+
+const profileHeader = {
+  name: value,
+  activation: list(map({ env: value, kubeContext: value, command: value })),
+  requiresAllActivations: value,
+  patches: list(map({ op: value, path: value, from: value, value: free })),
+};
+
+/** A profile that applies: its sections are read like the config's. */
+export const ACTIVE_PROFILE_KEYS: KeySpec = map({ ...profileHeader, ...pipeline });
+
+/** A profile that does not apply: only its name, activation and patches are checked. */
+export const INACTIVE_PROFILE_KEYS: KeySpec = map({
+  ...profileHeader,
+  ...Object.fromEntries(Object.keys(pipeline).map((k) => [k, { t: 'skipped' } as KeySpec])),
 });

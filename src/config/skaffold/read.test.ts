@@ -106,7 +106,7 @@ describe('discovery', () => {
     const file = writeSkaffold(v2beta);
     const sub = path.join(dir, 'api');
     expect(findConfigFile(sub)).toBe(file);
-    expect(loadConfig({ cwd: sub }).source).toEqual({ format: 'skaffold', apiVersion: 'skaffold/v2beta29', ignored: [] });
+    expect(loadConfig({ cwd: sub }).source).toEqual({ format: 'skaffold', apiVersion: 'skaffold/v2beta29', ignored: [], profiles: [], files: [file] });
   });
 
   it('prefers a devloop config in a parent over a nearer skaffold.yaml', () => {
@@ -216,7 +216,7 @@ profiles:
   - name: ci
     build: { local: { push: true } }
 `);
-    expect(loadConfig({ cwd: dir }).source?.ignored).toEqual(['test', 'verify', 'deploy.logs', 'profiles[0]']);
+    expect(loadConfig({ cwd: dir }).source?.ignored).toEqual(['test', 'verify', 'deploy.logs']);
   });
 });
 
@@ -241,7 +241,7 @@ build:
           VERSION: "{{.VERSION}}"
 manifests:
   helm:
-    releases: [{ name: web, chartPath: chart }]
+    releases: [{ name: web, remoteChart: bitnami/nginx }]
 portForwrd: []
 `);
     expect(problems).toEqual([
@@ -249,7 +249,7 @@ portForwrd: []
       expect.stringMatching(/skaffold\.yaml:11:9: build\.artifacts\[0\]\.sync\.infer: Skaffold infers sync rules .* \(write the rules as sync\.manual/),
       expect.stringMatching(/skaffold\.yaml:15:9: build\.artifacts\[1\]\.docker\.dockerfle: unknown key "dockerfle" \(did you mean "dockerfile"\?\)/),
       expect.stringMatching(/skaffold\.yaml:17:20: build\.artifacts\[1\]\.docker\.buildArgs\.VERSION: Skaffold expands \{\{\.\.\.\}\} templates/),
-      expect.stringMatching(/skaffold\.yaml:19:3: manifests\.helm: Skaffold deploys with Helm; devloop does not support this/),
+      expect.stringMatching(/skaffold\.yaml:20:29: manifests\.helm\.releases\[0\]\.remoteChart: Skaffold installs a chart from a chart repository; devloop does not support this \(vendor the chart/),
       expect.stringMatching(/skaffold\.yaml:21:1: portForwrd: unknown key "portForwrd" \(did you mean "portForward"\?\)/),
     ]);
   });
@@ -283,29 +283,10 @@ portForward:
       expect.stringMatching(/skaffold\.yaml:18:19: portForward\[0\]\.resourceType: must be one of/),
     ]);
   });
-
-  it('refuses what this version does not read yet: multi-config, activated profiles, -p', () => {
-    const text = `apiVersion: skaffold/v4beta14
-kind: Config
-profiles:
-  - name: minikube
-    activation:
-      - kubeContext: minikube
----
-apiVersion: skaffold/v4beta14
-kind: Config
-metadata: { name: second }
-`;
-    expect(problemsOf(text)).toEqual([
-      expect.stringMatching(/skaffold\.yaml:5:5: profiles\[0\]\.activation: Skaffold activates this profile automatically/),
-      expect.stringMatching(/skaffold\.yaml:8:1: the file holds 2 Skaffold configs/),
-    ]);
-    expect(problemsOf(text, ['minikube'])).toContainEqual(expect.stringMatching(/skaffold\.yaml:3:1: profiles: -p minikube: devloop does not read Skaffold profiles yet/));
-  });
 });
 
 describe('refusals of Skaffold meanings devloop does not follow yet', () => {
-  it('says why a require needs an alias and that named ports need a number', () => {
+  it('says why a require needs an alias', () => {
     const problems = problemsOf(`apiVersion: skaffold/v4beta14
 kind: Config
 build:
@@ -315,12 +296,308 @@ build:
     - image: acme/web
       context: web
       requires: [{ image: acme/base }]
-portForward:
-  - { resourceName: web, port: http }
 `);
     expect(problems).toEqual([
       expect.stringMatching(/skaffold\.yaml:9:18: build\.artifacts\[1\]\.requires\[0\]\.alias: a required image without alias only orders the builds .* \(add alias: NAME/),
-      expect.stringMatching(/skaffold\.yaml:11:32: portForward\[0\]\.port: expected number, got string "http": named ports are not read yet \(use the port number\)/),
     ]);
+  });
+});
+
+describe('several configs: requires and multi-document files', () => {
+  const base = `apiVersion: skaffold/v4beta14
+kind: Config
+metadata: { name: base }
+build:
+  artifacts:
+    - image: acme/base
+      context: .
+`;
+  beforeEach(() => {
+    mkdirSync(path.join(dir, 'libs', 'base'), { recursive: true });
+    writeFileSync(path.join(dir, 'libs', 'base', 'Dockerfile'), 'FROM scratch\n');
+    mkdirSync(path.join(dir, 'web', 'k8s'), { recursive: true });
+    writeFileSync(path.join(dir, 'web', 'k8s', 'web.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: web }\n');
+  });
+
+  it('reads required configs by path, first, each with paths relative to its own file', () => {
+    writeFileSync(path.join(dir, 'libs', 'base', 'skaffold.yaml'), base);
+    writeFileSync(
+      path.join(dir, 'web', 'skaffold.yaml'),
+      `apiVersion: skaffold/v4beta14
+kind: Config
+metadata: { name: web }
+build:
+  artifacts:
+    - image: acme/web
+      context: .
+      requires: [{ image: acme/base, alias: BASE }]
+manifests:
+  rawYaml: [k8s/*.yaml]
+`,
+    );
+    const root = writeSkaffold(`apiVersion: skaffold/v4beta14
+kind: Config
+metadata: { name: shop }
+requires:
+  - path: web
+  - path: ./libs/base/skaffold.yaml
+`);
+    const config = loadConfig({ cwd: dir });
+    expect(config.name).toBe('shop');
+    expect(config.build.artifacts.map((a) => [a.image, a.contextDir])).toEqual([
+      ['acme/web', path.join(dir, 'web')],
+      ['acme/base', path.join(dir, 'libs', 'base')],
+    ]);
+    // The root config names no manifests: Skaffold's default k8s/*.yaml, relative to the root.
+    expect(config.deploy.kubectl.manifests).toEqual(['web/k8s/*.yaml', 'k8s/*.yaml']);
+    expect(config.source?.files).toEqual([path.join(dir, 'web', 'skaffold.yaml'), path.join(dir, 'libs', 'base', 'skaffold.yaml'), root]);
+  });
+
+  it('uses every config of a multi-document file; requires select configs by metadata.name', () => {
+    writeFileSync(
+      path.join(dir, 'libs', 'base', 'skaffold.yaml'),
+      `${base}---
+apiVersion: skaffold/v4beta14
+kind: Config
+metadata: { name: unused }
+build:
+  artifacts: [{ image: acme/unused, context: . }]
+`,
+    );
+    writeSkaffold(`apiVersion: skaffold/v4beta14
+kind: Config
+metadata: { name: web }
+requires:
+  - path: libs/base
+    configs: [base]
+build:
+  artifacts: [{ image: acme/web, context: web }]
+---
+apiVersion: skaffold/v4beta14
+kind: Config
+metadata: { name: api }
+requires:
+  - configs: [web]
+build:
+  artifacts: [{ image: acme/api, context: api }]
+`);
+    expect(loadConfig({ cwd: dir }).build.artifacts.map((a) => a.image)).toEqual(['acme/base', 'acme/web', 'acme/api']);
+  });
+
+  it('reports a cycle of requires, an unknown config name and a missing path, located', () => {
+    writeFileSync(path.join(dir, 'libs', 'base', 'skaffold.yaml'), `${base}requires:\n  - path: ../..\n`);
+    const problems = problemsOf(`apiVersion: skaffold/v4beta14
+kind: Config
+metadata: { name: shop }
+requires:
+  - path: libs/base
+  - path: libs/base
+    configs: [bsae]
+  - path: nowhere
+`);
+    expect(problems).toEqual([
+      expect.stringMatching(/skaffold\.yaml:7:14: requires\[1\]\.configs: libs\/base\/skaffold\.yaml holds no config named "bsae" \(did you mean "base"\?\)/),
+      expect.stringMatching(/skaffold\.yaml:8:11: requires\[2\]\.path: .*nowhere does not exist/),
+      expect.stringMatching(/libs\/base\/skaffold\.yaml:9:5: requires\[0\]: requires form a cycle: shop \(skaffold\.yaml\) -> base \(libs\/base\/skaffold\.yaml\) -> shop \(skaffold\.yaml\)/),
+    ]);
+  });
+});
+
+describe('profiles', () => {
+  const withProfiles = `apiVersion: skaffold/v4beta14
+kind: Config
+metadata: { name: shop }
+build:
+  artifacts:
+    - image: shop/api
+      context: api
+manifests:
+  rawYaml: [k8s/base.yaml]
+profiles:
+  - name: local
+    activation:
+      - kubeContext: "^kind-"
+    build:
+      local: { push: false }
+  - name: debug
+    activation:
+      - env: SHOP_DEBUG=^(1|true)$
+      - command: render
+    patches:
+      - op: add
+        path: /build/artifacts/0/docker
+        value: { buildArgs: { DEBUG: "1" } }
+      - op: replace
+        path: /manifests/rawYaml/0
+        value: k8s/debug.yaml
+  - name: web
+    build:
+      artifacts:
+        - image: shop/web
+          context: web
+`;
+
+  it('activates by kubeContext and env, applies overlays then patches, and says why', () => {
+    writeSkaffold(withProfiles);
+    const config = loadConfig({ cwd: dir, kubeContext: 'kind-shop', env: { SHOP_DEBUG: 'true' }, command: 'dev' });
+    expect(config.build.push).toBe(false);
+    expect(config.build.artifacts[0].buildArgs).toEqual({ DEBUG: '1' });
+    expect(config.deploy.kubectl.manifests).toEqual(['k8s/debug.yaml']);
+    expect(config.source?.profiles).toEqual(['local (kubeContext "kind-shop" matches "^kind-")', 'debug (env SHOP_DEBUG=^(1|true)$)']);
+  });
+
+  it('activates by command, and not when nothing matches', () => {
+    writeSkaffold(withProfiles);
+    expect(loadConfig({ cwd: dir, kubeContext: 'prod', env: {}, command: 'render' }).source?.profiles).toEqual(['debug (command render matches "render")']);
+    const none = loadConfig({ cwd: dir, kubeContext: 'prod', env: { SHOP_DEBUG: '0' }, command: 'dev' });
+    expect(none.source?.profiles).toEqual([]);
+    expect(none.build.push).toBe('auto');
+  });
+
+  it('-p name activates a profile, -p -name deactivates an auto-activated one', () => {
+    writeSkaffold(withProfiles);
+    const config = loadConfig({ cwd: dir, kubeContext: 'kind-x', env: {}, command: 'dev', profiles: ['web', '-local'] });
+    expect(config.source?.profiles).toEqual(['web (-p)']);
+    expect(config.build.artifacts.map((a) => a.image)).toEqual(['shop/web']);
+    expect(config.build.push).toBe('auto');
+  });
+
+  it('names an undefined -p profile with a did-you-mean', () => {
+    writeSkaffold(withProfiles);
+    expect(() => loadConfig({ cwd: dir, kubeContext: 'x', env: {}, profiles: ['webb'] })).toThrow(UsageError);
+    try {
+      loadConfig({ cwd: dir, kubeContext: 'x', env: {}, profiles: ['webb'] });
+    } catch (error) {
+      expect((error as UsageError).hint).toBe('Did you mean -p web?');
+    }
+  });
+
+  it('reports a patch whose path is not in the config, at the patch', () => {
+    writeSkaffold(withProfiles.replace('path: /manifests/rawYaml/0', 'path: /manifests/kustomize/paths/0'));
+    let problems: string[] = [];
+    try {
+      loadConfig({ cwd: dir, kubeContext: 'x', env: {}, profiles: ['debug'] });
+    } catch (error) {
+      problems = (error as ConfigError).details;
+    }
+    expect(problems).toEqual([expect.stringMatching(/skaffold\.yaml:24:9: profiles\[1\]\.patches\[1\]: profile debug: path \/manifests\/kustomize\/paths\/0 does not exist in the config/)]);
+  });
+
+  it('refuses keys of a profile only when it applies, and checks what its patches bring in', () => {
+    const text = `apiVersion: skaffold/v4beta14
+kind: Config
+build:
+  artifacts: [{ image: shop/api, context: api }]
+profiles:
+  - name: gcb
+    build:
+      googleCloudBuild: {}
+  - name: jib
+    patches:
+      - op: add
+        path: /build/artifacts/0/jib
+        value: {}
+`;
+    writeSkaffold(text);
+    expect(loadConfig({ cwd: dir, env: {}, kubeContext: 'x' }).build.artifacts).toHaveLength(1);
+    expect(problemsOf(text, ['gcb'])).toEqual([expect.stringMatching(/skaffold\.yaml:8:7: profiles\[0\]\.build\.googleCloudBuild: Skaffold builds on Google Cloud Build/)]);
+    expect(problemsOf(text, ['jib'])).toEqual([expect.stringMatching(/skaffold\.yaml:4:\d+: build\.artifacts\[0\]\.jib: Skaffold builds the image with Jib/)]);
+  });
+
+  it('passes activeProfiles to a required config when the requiring one has an activatedBy profile', () => {
+    mkdirSync(path.join(dir, 'lib'), { recursive: true });
+    writeFileSync(path.join(dir, 'lib', 'Dockerfile'), 'FROM scratch\n');
+    writeFileSync(
+      path.join(dir, 'lib', 'skaffold.yaml'),
+      `apiVersion: skaffold/v4beta14
+kind: Config
+metadata: { name: lib }
+build:
+  artifacts: [{ image: shop/lib, context: . }]
+profiles:
+  - name: fast
+    build: { local: { concurrency: 8 } }
+`,
+    );
+    writeSkaffold(`apiVersion: skaffold/v4beta14
+kind: Config
+metadata: { name: shop }
+requires:
+  - path: lib
+    activeProfiles:
+      - name: fast
+        activatedBy: [ci]
+profiles:
+  - name: ci
+`);
+    expect(loadConfig({ cwd: dir, env: {}, kubeContext: 'x' }).build.concurrency).toBe(2);
+    const config = loadConfig({ cwd: dir, env: {}, kubeContext: 'x', profiles: ['ci'] });
+    expect(config.build.concurrency).toBe(8);
+    expect(config.source?.profiles).toEqual(['ci of shop (-p)', 'fast of lib (activeProfiles of shop)']);
+  });
+});
+
+describe('kustomize, helm, named ports', () => {
+  it('maps manifests.kustomize.paths and manifests.helm.releases (local charts)', () => {
+    writeSkaffold(`apiVersion: skaffold/v4beta14
+kind: Config
+metadata: { name: shop }
+manifests:
+  kustomize:
+    paths: [k8s/overlays/dev]
+  helm:
+    releases:
+      - name: web
+        chartPath: charts/web
+        namespace: web
+        valuesFiles: [charts/web/values-dev.yaml]
+        setValues: { replicas: 2 }
+`);
+    const config = loadConfig({ cwd: dir });
+    expect(config.deploy.kubectl.manifests).toEqual([]);
+    expect(config.deploy.kustomize.paths).toEqual(['k8s/overlays/dev']);
+    expect(config.deploy.helm.releases).toEqual([
+      { name: 'web', chart: 'charts/web', namespace: 'web', valuesFiles: ['charts/web/values-dev.yaml'], setValues: { replicas: '2' } },
+    ]);
+  });
+
+  it('maps the v2 forms deploy.kustomize and deploy.helm (artifactOverrides as setValues)', () => {
+    writeSkaffold(`apiVersion: skaffold/v2beta29
+kind: Config
+build:
+  artifacts: [{ image: shop/api, context: api }]
+deploy:
+  kustomize:
+    defaultNamespace: shop
+  helm:
+    releases:
+      - name: api
+        chartPath: chart
+        artifactOverrides: { image: shop/api }
+`);
+    const config = loadConfig({ cwd: dir });
+    expect(config.deploy.kustomize.paths).toEqual(['.']);
+    expect(config.deploy.namespace).toBe('shop');
+    expect(config.deploy.helm.releases[0]).toMatchObject({ chart: 'chart', setValues: { image: 'shop/api' } });
+  });
+
+  it('reads named ports for every resource type', () => {
+    writeSkaffold(`apiVersion: skaffold/v4beta14
+kind: Config
+portForward:
+  - { resourceType: Deployment, resourceName: web, port: http }
+  - { resourceType: service, resourceName: web, port: web-http, localPort: 9000 }
+  - { resourceType: StatefulSet, resourceName: db, port: 5432 }
+`);
+    expect(loadConfig({ cwd: dir }).portForward.map((p) => [p.resourceType, p.port, p.localPort])).toEqual([
+      ['deployment', 'http', undefined],
+      ['service', 'web-http', 9000],
+      ['statefulset', 5432, undefined],
+    ]);
+  });
+
+  it('maps sync rules so that a file matching several rules is copied for each, as Skaffold does', () => {
+    writeSkaffold(v4beta);
+    expect(loadConfig({ cwd: dir }).build.artifacts[1].sync?.everyMatch).toBe(true);
   });
 });

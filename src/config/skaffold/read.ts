@@ -3,24 +3,35 @@
  * normalised `Config`, so every command works from it unchanged.
  *
  * Contract: `parseSkaffoldConfig` either returns a `Config` whose `source` says it came from a
- * Skaffold file (with the keys it ignored), or throws: a `ConfigError` listing every problem at once
- * as file:line:column (unknown keys with a did-you-mean, refused keys with what Skaffold does and
- * what to do instead, values devloop's schema rejects), or a `UsageError` for a version devloop does
- * not read. Paths in the file are relative to the file's directory, as in Skaffold.
+ * Skaffold file (with the keys it ignored, the profiles it activated and why, and every file read),
+ * or throws: a `ConfigError` listing every problem at once as file:line:column (unknown keys with a
+ * did-you-mean, refused keys with what Skaffold does and what to do instead, values devloop's schema
+ * rejects, requires that cannot be read or form a cycle), or a `UsageError` for a version devloop
+ * does not read or a -p profile no config defines.
  *
- * The mapping builds a devloop document from the Skaffold one and validates it with devloop's own
+ * As in Skaffold: a file may hold several configs (YAML documents), all of them used; a config may
+ * `requires` others by local `path` (a file, or a directory holding skaffold.yaml; no path: this
+ * file), narrowed to `configs` by metadata.name, with `activeProfiles`; required configs come
+ * first; paths inside each config are relative to its own file; artifacts, manifests and
+ * port-forwards of every config are merged. Profiles (activation, -p, -p -name, patches) are
+ * applied to each config before it is mapped (skaffold/profiles.ts).
+ *
+ * The mapping builds a devloop document from the configs and validates it with devloop's own
  * schema and semantic checks; their problems are located at the Skaffold key they came from.
  */
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseAllDocuments, type Document } from 'yaml';
 import { ConfigError, UsageError, type ConfigProblem } from '../../errors.js';
+import { currentContext } from '../../kube/kubeconfig.js';
 import { closest } from '../../shared/suggest.js';
 import { isPlainObject, issueToProblems } from '../issues.js';
 import { byPosition, formatPath, locator, type Locate } from '../locate.js';
 import { normalise } from '../normalise.js';
 import { ConfigSchema } from '../schema.js';
 import { checkSemantics, lenientView } from '../semantics.js';
-import { SKAFFOLD_KEYS, type KeySpec } from './keys.js';
+import { ACTIVE_PROFILE_KEYS, INACTIVE_PROFILE_KEYS, SKAFFOLD_KEYS, type KeySpec } from './keys.js';
+import { activeProfiles, applyProfile, type ActivationInput } from './profiles.js';
 import type { Config, LoadOptions } from '../types.js';
 
 export const SKAFFOLD_FILE_NAMES = ['skaffold.yaml'];
@@ -52,85 +63,288 @@ export function unsupportedVersion(apiVersion: string): string | undefined {
 
 export type SkaffoldOptions = Omit<LoadOptions, 'cwd' | 'file'>;
 
-/** Parses Skaffold config text that came from `file`. */
-export function parseSkaffoldConfig(text: string, file: string, options: SkaffoldOptions = {}): Config {
-  const lineCounter = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const all = Array.isArray(docs) ? docs : [docs];
-  const yamlErrors = all.flatMap((d) => d.errors);
-  if (yamlErrors.length > 0) {
-    throw new ConfigError(
-      yamlErrors.map((e) => {
-        const pos = lineCounter.linePos(e.pos[0]);
-        return { file, line: pos.line, column: pos.col, path: '', message: `invalid YAML: ${e.message.split('\n')[0]}` };
-      }),
-      undefined,
-      SKAFFOLD_HINT,
-    );
-  }
-  const documents = all.filter((d) => d.contents !== null);
-  if (documents.length === 0) {
-    throw new ConfigError([{ file, line: 1, column: 1, path: '', message: 'the file holds no Skaffold config' }], undefined, SKAFFOLD_HINT);
-  }
-  const doc = documents[0] as Document;
-  const locate = locator(doc, lineCounter, file);
-  const data: unknown = doc.toJS();
-  if (!isPlainObject(data)) {
-    throw new ConfigError([{ file, line: 1, column: 1, path: '', message: 'a Skaffold config must be a YAML mapping' }], undefined, SKAFFOLD_HINT);
-  }
-  const apiVersion = String(data.apiVersion ?? '');
-  const versionProblem = unsupportedVersion(apiVersion);
-  if (versionProblem) {
-    const at = locate(['apiVersion']);
-    throw new UsageError(`${file}:${at.line}:${at.column}: ${versionProblem}`, {
-      hint: 'devloop reads Skaffold configs from skaffold/v2beta1 to skaffold/v4beta14; `skaffold fix` upgrades older ones.',
-    });
-  }
+/**
+ * Skaffold's command names for a devloop command, for `activation.command`: `devloop deploy` does
+ * what `skaffold run` does (build, then deploy), `devloop down` what `skaffold delete` does.
+ */
+export const SKAFFOLD_COMMANDS: Readonly<Record<string, readonly string[]>> = {
+  dev: ['dev'],
+  build: ['build'],
+  deploy: ['run', 'deploy'],
+  render: ['render'],
+  down: ['delete'],
+  init: ['init'],
+};
 
+/** One config (a YAML document) read from a file, with its profiles applied. */
+interface LoadedConfig {
+  file: string;
+  dir: string;
+  /** `name (file)` or the file, relative to the root config's directory, for messages. */
+  label: string;
+  apiVersion: string;
+  data: Record<string, unknown>;
+  locate: Locate;
+  /** True for the configs of the file devloop was pointed at. */
+  root: boolean;
+}
+
+interface ParsedDoc {
+  data: unknown;
+  locate: Locate;
+  index: number;
+}
+
+/** Parses Skaffold config text that came from `file`, with every config it requires. */
+export function parseSkaffoldConfig(text: string, file: string, options: SkaffoldOptions = {}): Config {
+  const rootDir = path.dirname(file);
   const problems: ConfigProblem[] = [];
   const ignored: string[] = [];
-  walk(data, SKAFFOLD_KEYS, [], locate, problems, ignored);
+  const activations: Array<{ name: string; why: string; config: string }> = [];
+  const files = new Map<string, ParsedDoc[]>();
+  const configs: LoadedConfig[] = [];
+  const done = new Set<string>();
+  const defined = new Set<string>();
+  const requested = options.profiles ?? [];
+  let contextAsked = false;
+  let context: string | undefined;
+  const input: ActivationInput = {
+    commands: SKAFFOLD_COMMANDS[options.command ?? ''] ?? (options.command ? [options.command] : []),
+    env: options.env ?? process.env,
+    kubeContext: () => {
+      if (!contextAsked) {
+        contextAsked = true;
+        context = options.kubeContext ?? currentContext();
+      }
+      return context;
+    },
+  };
+  const rel = (f: string) => path.relative(rootDir, f) || path.basename(f);
 
-  if (documents.length > 1) {
-    const second = documents[1] as Document;
-    const at = locator(second, lineCounter, file)([]);
-    problems.push({
-      ...at,
-      path: '',
-      message: `the file holds ${documents.length} Skaffold configs; devloop reads one config per file for now`,
-      fix: 'keep one config in the file, or write devloop.config.yaml',
+  /** The documents of a file, parsed once; YAML errors become problems. */
+  const parseFile = (f: string, fileText: string | undefined, at?: { locate: Locate; segments: PropertyKey[] }): ParsedDoc[] | undefined => {
+    const cached = files.get(f);
+    if (cached) return cached;
+    let content = fileText;
+    if (content === undefined) {
+      try {
+        content = readFileSync(f, 'utf8');
+      } catch (error) {
+        if (at) problems.push({ ...at.locate(at.segments), path: formatPath(at.segments), message: `cannot read ${f}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, fix: 'path is relative to the file that requires it' });
+        return undefined;
+      }
+    }
+    const lineCounter = new LineCounter();
+    const all = parseAllDocuments(content, { lineCounter, prettyErrors: false, uniqueKeys: true });
+    const docs = Array.isArray(all) ? all : [all];
+    const yamlErrors = docs.flatMap((d) => d.errors);
+    if (yamlErrors.length > 0) {
+      for (const e of yamlErrors) {
+        const pos = lineCounter.linePos(e.pos[0]);
+        problems.push({ file: f, line: pos.line, column: pos.col, path: '', message: `invalid YAML: ${e.message.split('\n')[0]}` });
+      }
+      files.set(f, []);
+      return [];
+    }
+    const parsed = docs
+      .map((d, index) => ({ d, index }))
+      .filter(({ d }) => d.contents !== null)
+      .map(({ d, index }) => ({ data: (d as Document).toJS() as unknown, locate: locator(d as Document, lineCounter, f), index }));
+    if (parsed.length === 0) problems.push({ file: f, line: 1, column: 1, path: '', message: 'the file holds no Skaffold config' });
+    files.set(f, parsed);
+    return parsed;
+  };
+
+  const visitFile = (
+    f: string,
+    fileText: string | undefined,
+    names: string[] | undefined,
+    inherited: Array<{ name: string; why: string }>,
+    chain: string[],
+    at?: { locate: Locate; segments: PropertyKey[] },
+  ): void => {
+    const docs = parseFile(f, fileText, at);
+    if (!docs) return;
+    const root = at === undefined;
+    if (names) {
+      const present = new Set(docs.map((d) => (isPlainObject(d.data) && isPlainObject(d.data.metadata) ? d.data.metadata.name : undefined)));
+      for (const name of names.filter((n) => !present.has(n))) {
+        const known = [...present].filter((n): n is string => typeof n === 'string');
+        const suggestion = closest(name, known);
+        problems.push({
+          ...at!.locate([...at!.segments, 'configs']),
+          path: formatPath([...at!.segments, 'configs']),
+          message: `${rel(f)} holds no config named "${name}"`,
+          fix: suggestion ? `did you mean "${suggestion}"?` : known.length ? `its configs: ${known.join(', ')}` : 'give that config metadata.name',
+        });
+      }
+    }
+    for (const doc of docs) {
+      const data = doc.data;
+      const name = isPlainObject(data) && isPlainObject(data.metadata) && typeof data.metadata.name === 'string' ? data.metadata.name : undefined;
+      if (names && (name === undefined || !names.includes(name))) continue;
+      const key = `${f}#${doc.index}`;
+      const label = name ? `${name} (${rel(f)})` : rel(f);
+      const short = name ?? rel(f);
+      if (chain.some((c) => c.startsWith(`${key}|`))) {
+        const cycle = [...chain.slice(chain.findIndex((c) => c.startsWith(`${key}|`))).map((c) => c.split('|')[1]), label];
+        problems.push({ ...at!.locate(at!.segments), path: formatPath(at!.segments), message: `requires form a cycle: ${cycle.join(' -> ')}`, fix: 'remove one of these requires' });
+        continue;
+      }
+      if (done.has(key)) continue;
+      done.add(key);
+      const locate = doc.locate;
+      if (!isPlainObject(data)) {
+        problems.push({ ...locate([]), path: '', message: 'a Skaffold config must be a YAML mapping' });
+        continue;
+      }
+      const apiVersion = String(data.apiVersion ?? '');
+      const versionProblem = unsupportedVersion(apiVersion);
+      if (versionProblem) {
+        const where = locate(['apiVersion']);
+        if (root && configs.length === 0 && doc === docs[0]) {
+          throw new UsageError(`${f}:${where.line}:${where.column}: ${versionProblem}`, {
+            hint: 'devloop reads Skaffold configs from skaffold/v2beta1 to skaffold/v4beta14; `skaffold fix` upgrades older ones.',
+          });
+        }
+        problems.push({ ...where, path: 'apiVersion', message: versionProblem });
+        continue;
+      }
+      if (data.kind !== 'Config') {
+        problems.push({ ...locate(['kind']), path: 'kind', message: 'a Skaffold config has kind: Config', fix: 'set kind: Config' });
+      }
+      // Profiles: which, then applied in order.
+      const profiles = Array.isArray(data.profiles) ? data.profiles : [];
+      for (const p of profiles) if (isPlainObject(p) && typeof p.name === 'string') defined.add(p.name);
+      const { active, problems: activationProblems } = activeProfiles(profiles, input, requested, inherited);
+      for (const p of activationProblems) problems.push({ ...locate(p.path), path: formatPath(p.path), message: p.message, fix: 'write env: NAME=REGEX' });
+
+      // Keys: the config, then each profile (the sections of one that is not active change nothing).
+      const before = ignored.length;
+      const { profiles: _profiles, ...withoutProfiles } = data;
+      walk(withoutProfiles, SKAFFOLD_KEYS, [], locate, problems, ignored);
+      profiles.forEach((p, i) => {
+        const spec = active.some((a) => a.index === i) ? ACTIVE_PROFILE_KEYS : INACTIVE_PROFILE_KEYS;
+        walk(p, spec, ['profiles', i], locate, problems, ignored);
+      });
+
+      let patched: Record<string, unknown> = data;
+      for (const profile of active) {
+        activations.push({ name: profile.name, why: profile.why, config: short });
+        const { config: next, problem } = applyProfile(patched, profiles[profile.index] as Record<string, unknown>);
+        if (problem) {
+          const segments = ['profiles', profile.index, 'patches', problem.patch];
+          problems.push({ ...locate(segments), path: formatPath(segments), message: `profile ${profile.name}: ${problem.message}`, fix: 'fix the path (a JSON Pointer into the config, e.g. /build/artifacts/0/image)' });
+        }
+        patched = next;
+      }
+      if (active.some((a) => Array.isArray((profiles[a.index] as Record<string, unknown>).patches))) {
+        // What the patches brought in is checked too (located at the nearest key the file has);
+        // what the profiles' own sections hold was checked above.
+        const keyProblems = (config: Record<string, unknown>) => {
+          const { profiles: _p, ...rest } = config;
+          const found: ConfigProblem[] = [];
+          walk(rest, SKAFFOLD_KEYS, [], locate, found, []);
+          return found;
+        };
+        const unpatched = active.reduce((c, a) => applyProfile(c, { ...(profiles[a.index] as Record<string, unknown>), patches: [] }).config, data);
+        const known = new Set(keyProblems(unpatched).map((p) => p.path));
+        problems.push(...keyProblems(patched).filter((p) => !known.has(p.path)));
+      }
+      if (!root) for (let i = before; i < ignored.length; i++) ignored[i] = `${rel(f)}: ${ignored[i]}`;
+
+      // Required configs first.
+      const requires = Array.isArray(patched.requires) ? patched.requires : [];
+      requires.forEach((req, j) => {
+        if (!isPlainObject(req) || req.git !== undefined || req.googleCloudStorage !== undefined || req.googleCloudBuildRepoV2 !== undefined) return;
+        const segments: PropertyKey[] = ['requires', j];
+        let target = f;
+        if (typeof req.path === 'string' && req.path !== '') {
+          target = path.resolve(path.dirname(f), req.path);
+          if (existsSync(target) && statSync(target).isDirectory()) target = path.join(target, 'skaffold.yaml');
+          if (!existsSync(target)) {
+            problems.push({ ...locate([...segments, 'path']), path: formatPath([...segments, 'path']), message: `${target} does not exist`, fix: 'path is relative to this file: a skaffold.yaml, or a directory holding one' });
+            return;
+          }
+        } else if (!Array.isArray(req.configs) || req.configs.length === 0) {
+          problems.push({ ...locate(segments), path: formatPath(segments), message: 'a require names neither a path nor configs', fix: 'add path: DIR, or configs: [NAME] for a config in this file' });
+          return;
+        }
+        const activeNames = new Set(active.map((a) => a.name));
+        const passed = (Array.isArray(req.activeProfiles) ? req.activeProfiles : [])
+          .filter(isPlainObject)
+          .filter((ap) => typeof ap.name === 'string')
+          .filter((ap) => !Array.isArray(ap.activatedBy) || ap.activatedBy.length === 0 || ap.activatedBy.some((b) => activeNames.has(String(b))))
+          .map((ap) => ({ name: ap.name as string, why: `activeProfiles of ${short}` }));
+        const selected = Array.isArray(req.configs) ? req.configs.map(String) : undefined;
+        visitFile(target, undefined, selected, passed, [...chain, `${key}|${label}`], { locate, segments });
+      });
+
+      configs.push({ file: f, dir: path.dirname(f), label, apiVersion, data: patched, locate, root });
+    }
+  };
+
+  visitFile(file, text, undefined, [], []);
+
+  const unknownProfiles = requested.filter((n) => !n.startsWith('-') && !defined.has(n));
+  if (unknownProfiles.length > 0 && problems.length === 0) {
+    const suggestion = closest(unknownProfiles[0], [...defined]);
+    throw new UsageError(`profile "${unknownProfiles[0]}" is not defined in ${configs.length > 1 ? 'any of the Skaffold configs read' : rel(file)}`, {
+      hint: suggestion ? `Did you mean -p ${suggestion}?` : defined.size ? `Defined profiles: ${[...defined].join(', ')}.` : 'The config defines no profiles.',
     });
   }
-  if (data.kind !== 'Config') {
-    problems.push({ ...locate(['kind']), path: 'kind', message: 'a Skaffold config has kind: Config', fix: 'set kind: Config' });
+  if (configs.length === 0 || problems.length > 0) {
+    throw new ConfigError(dedupe(problems).sort(byFileAndPosition(file)), undefined, SKAFFOLD_HINT);
   }
-  problems.push(...profileProblems(data, options.profiles ?? [], locate, ignored));
 
-  const { document, origins } = toDevloopDocument(data, path.dirname(file));
-  const translate = (segments: PropertyKey[]) => toSkaffoldPath(segments, origins);
-  const translatedLocate: Locate = (segments, key) => locate(translate(segments), key);
-  const rootDir = path.dirname(file);
+  const { document, origin } = mergeConfigs(configs, rootDir);
+  const pathTexts = new Map<string, string>();
+  const translate = (segments: PropertyKey[]) => {
+    const o = origin(segments);
+    pathTexts.set(formatPath(segments), formatPath(o.segments));
+    return o;
+  };
+  const translatedLocate: Locate = (segments, key) => {
+    const o = translate(segments);
+    return o.config.locate(o.segments, key);
+  };
   const parsed = ConfigSchema.safeParse(document);
   if (!parsed.success) {
-    problems.push(
-      ...parsed.error.issues
-        .flatMap((issue) => issueToProblems({ ...issue, path: translate(issue.path as PropertyKey[]) } as typeof issue, data, locate))
-        .map(withSkaffoldFix),
-    );
+    for (const issue of parsed.error.issues) {
+      const o = translate(issue.path as PropertyKey[]);
+      problems.push(...issueToProblems({ ...issue, path: o.segments } as typeof issue, o.config.data, o.config.locate).map(withSkaffoldFix));
+    }
   }
   const semantic = checkSemantics(parsed.success ? parsed.data : lenientView(document), rootDir, translatedLocate, options.skipFileChecks ?? false);
-  problems.push(...semantic.map((p) => ({ ...p, path: skaffoldPathText(p.path) })));
+  problems.push(...semantic.map((p) => ({ ...p, path: pathTexts.get(p.path) ?? p.path })));
   if (problems.length > 0 || !parsed.success) {
-    throw new ConfigError(dedupe(problems).sort(byPosition), undefined, SKAFFOLD_HINT);
+    throw new ConfigError(dedupe(problems).sort(byFileAndPosition(file)), undefined, SKAFFOLD_HINT);
   }
 
-  return normalise(parsed.data, file, [], { format: 'skaffold', apiVersion, ignored });
+  const rootConfig = configs.find((c) => c.root) ?? configs[0];
+  return normalise(parsed.data, file, [], {
+    format: 'skaffold',
+    apiVersion: rootConfig.apiVersion,
+    ignored,
+    profiles: activations.map((a) => `${a.name}${configs.length > 1 ? ` of ${a.config}` : ''} (${a.why})`),
+    files: [...new Set(configs.map((c) => c.file))],
+  });
+}
+
+/** Problems of the root file first, then by file, line and column. */
+function byFileAndPosition(rootFile: string): (a: ConfigProblem, b: ConfigProblem) => number {
+  return (a, b) => {
+    if (a.file === b.file) return byPosition(a, b);
+    if (a.file === rootFile || b.file === rootFile) return a.file === rootFile ? -1 : 1;
+    return a.file < b.file ? -1 : 1;
+  };
 }
 
 /** Checks every key against the table: unknown and refused keys become problems, ignored ones are listed. */
 function walk(value: unknown, spec: KeySpec, at: PropertyKey[], locate: Locate, problems: ConfigProblem[], ignored: string[]): void {
   const add = (segments: PropertyKey[], message: string, fix?: string, key = false) =>
     problems.push({ ...locate(segments, key), path: formatPath(segments), message, fix });
+  if (spec.t === 'skipped') return;
   if (typeof value === 'string' && value.includes('{{')) {
     add(at, 'Skaffold expands {{...}} templates in this field; devloop does not', 'write the value out literally');
     return;
@@ -173,114 +387,201 @@ function stringsIn(value: unknown, at: PropertyKey[]): Array<[PropertyKey[], str
   return [];
 }
 
+/** Where a key of the merged devloop document came from: a config and a path in it. */
+interface Origin {
+  config: LoadedConfig;
+  segments: PropertyKey[];
+}
+
 /**
- * Skaffold profiles are not applied yet: activated ones (by rule or by -p) are refused; the rest,
- * which only -p would apply, are listed as ignored (`profiles[0]`).
+ * The devloop document of every config merged (unvalidated; supported keys only): lists
+ * concatenated in load order (required configs first), paths rebased onto `rootDir`, settings
+ * (tag policy, push, kube context, namespace...) from the first config setting them, the root
+ * file's configs first. `origin` maps a path of the document back to the Skaffold key.
  */
-function profileProblems(data: Record<string, unknown>, requested: string[], locate: Locate, ignored: string[]): ConfigProblem[] {
-  const problems: ConfigProblem[] = [];
-  const profiles = Array.isArray(data.profiles) ? data.profiles : [];
-  profiles.forEach((p, i) => {
-    if (isPlainObject(p) && p.activation !== undefined) {
-      problems.push({
-        ...locate(['profiles', i, 'activation'], true),
-        path: formatPath(['profiles', i, 'activation']),
-        message: 'Skaffold activates this profile automatically; devloop does not read Skaffold profiles yet',
-        fix: 'fold the profile into the config, or remove it',
-      });
-    } else {
-      ignored.push(formatPath(['profiles', i]));
-    }
-  });
-  if (requested.length > 0) {
-    const at = data.profiles === undefined ? locate([]) : locate(['profiles'], true);
-    problems.push({
-      ...at,
-      path: 'profiles',
-      message: `-p ${requested.join(',')}: devloop does not read Skaffold profiles yet`,
-      fix: 'run without -p, or write devloop.config.yaml with profiles',
-    });
-  }
-  return problems;
-}
-
-/** Where each mapped manifest glob came from in the Skaffold file. */
-interface Origins {
-  manifests: PropertyKey[][];
-}
-
-/** The devloop document equivalent to the Skaffold one (unvalidated; supported keys only). */
-function toDevloopDocument(data: Record<string, unknown>, rootDir: string): { document: Record<string, unknown>; origins: Origins } {
+function mergeConfigs(configs: LoadedConfig[], rootDir: string): { document: Record<string, unknown>; origin: (segments: PropertyKey[]) => Origin } {
   const obj = (v: unknown): Record<string, unknown> => (isPlainObject(v) ? v : {});
   const defined = <T extends Record<string, unknown>>(o: T): T =>
     Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
-  const metadata = obj(data.metadata);
-  const build = obj(data.build);
-  const local = obj(build.local);
-  const deploy = obj(data.deploy);
-  const kubectl = obj(deploy.kubectl);
-  const manifests = obj(data.manifests);
+  const lists = {
+    artifacts: [] as Array<{ value: unknown; origin: Origin }>,
+    manifests: [] as Array<{ value: unknown; origin: Origin }>,
+    kustomize: [] as Array<{ value: unknown; origin: Origin }>,
+    helm: [] as Array<{ value: unknown; origin: Origin }>,
+    portForward: [] as Array<{ value: unknown; origin: Origin }>,
+  };
+  const settings = new Map<string, { value: unknown; origin: Origin }>();
+  const byPriority = [...configs.filter((c) => c.root), ...configs.filter((c) => !c.root)];
+  const setting = (key: string, value: unknown, origin: Origin) => {
+    if (value !== undefined && !settings.has(key)) settings.set(key, { value, origin });
+  };
 
-  const artifacts = Array.isArray(build.artifacts)
-    ? build.artifacts.map((entry) => {
-        if (!isPlainObject(entry)) return entry;
+  for (const config of configs) {
+    const { data } = config;
+    const at = (...segments: PropertyKey[]): Origin => ({ config, segments });
+    /** A path of this config (relative to its file) as a path relative to rootDir. */
+    const rebase = (p: unknown) => (typeof p === 'string' ? path.relative(rootDir, path.resolve(config.dir, p)) || '.' : p);
+    const build = obj(data.build);
+    const deploy = obj(data.deploy);
+    const kubectl = obj(deploy.kubectl);
+    const manifests = obj(data.manifests);
+
+    if (Array.isArray(build.artifacts)) {
+      build.artifacts.forEach((entry, i) => {
+        if (!isPlainObject(entry)) return lists.artifacts.push({ value: entry, origin: at('build', 'artifacts', i) });
         const docker = obj(entry.docker);
         const sync = obj(entry.sync);
-        return defined({
-          image: entry.image,
-          context: entry.context,
-          dockerfile: docker.dockerfile,
-          target: docker.target,
-          buildArgs: docker.buildArgs,
-          requires: entry.requires,
-          sync: sync.manual === undefined ? undefined : { manual: sync.manual },
+        lists.artifacts.push({
+          value: defined({
+            image: entry.image,
+            context: rebase(entry.context ?? '.'),
+            dockerfile: docker.dockerfile,
+            target: docker.target,
+            buildArgs: docker.buildArgs,
+            requires: entry.requires,
+            // Skaffold copies a file for every manual rule it matches.
+            sync: sync.manual === undefined ? undefined : { manual: sync.manual, everyMatch: true },
+          }),
+          origin: at('build', 'artifacts', i),
         });
-      })
-    : build.artifacts;
-
-  const origins: Origins = { manifests: [] };
-  const globs: unknown[] = [];
-  const collect = (v: unknown, at: PropertyKey[]) => {
-    if (Array.isArray(v)) {
-      v.forEach((g, i) => {
-        globs.push(g);
-        origins.manifests.push([...at, i]);
       });
-    } else if (v !== undefined) {
-      globs.push(v);
-      origins.manifests.push(at);
     }
-  };
-  collect(manifests.rawYaml, ['manifests', 'rawYaml']);
-  collect(kubectl.manifests, ['deploy', 'kubectl', 'manifests']);
-  const anyDeployer = ['kustomize', 'helm', 'kpt'].some((k) => manifests[k] !== undefined || deploy[k] !== undefined);
-  if (globs.length === 0 && !anyDeployer) globs.push(...DEFAULT_MANIFESTS);
 
-  const portForward = Array.isArray(data.portForward)
-    ? data.portForward.map((pf) =>
-        isPlainObject(pf) ? defined({ ...pf, resourceType: typeof pf.resourceType === 'string' ? pf.resourceType.toLowerCase() : pf.resourceType }) : pf,
-      )
-    : data.portForward;
+    const globsBefore = lists.manifests.length;
+    const collect = (v: unknown, segments: PropertyKey[]) => {
+      if (Array.isArray(v)) v.forEach((g, i) => lists.manifests.push({ value: rebase(g), origin: at(...segments, i) }));
+      else if (v !== undefined) lists.manifests.push({ value: v, origin: at(...segments) });
+    };
+    collect(manifests.rawYaml, ['manifests', 'rawYaml']);
+    collect(kubectl.manifests, ['deploy', 'kubectl', 'manifests']);
 
-  const document = {
+    const kustomizeForms: Array<[Record<string, unknown>, PropertyKey[]]> = [
+      [obj(manifests.kustomize), ['manifests', 'kustomize']],
+      [obj(deploy.kustomize), ['deploy', 'kustomize']],
+    ];
+    for (const [k, segments] of kustomizeForms) {
+      if (!isPlainObject(k) || Object.keys(k).length === 0) continue;
+      // Skaffold's default kustomization is the config's own directory.
+      const paths = Array.isArray(k.paths) ? k.paths : ['.'];
+      paths.forEach((p, i) => lists.kustomize.push({ value: rebase(p), origin: Array.isArray(k.paths) ? at(...segments, 'paths', i) : at(...segments) }));
+    }
+
+    const helmForms: Array<[Record<string, unknown>, PropertyKey[]]> = [
+      [obj(manifests.helm), ['manifests', 'helm']],
+      [obj(deploy.helm), ['deploy', 'helm']],
+    ];
+    for (const [h, segments] of helmForms) {
+      if (!Array.isArray(h.releases)) continue;
+      h.releases.forEach((release, i) => {
+        const origin = at(...segments, 'releases', i);
+        if (!isPlainObject(release)) return lists.helm.push({ value: release, origin });
+        const overrides = obj(release.artifactOverrides);
+        const setValues = release.setValues === undefined && Object.keys(overrides).length === 0 ? undefined : { ...obj(release.setValues), ...overrides };
+        lists.helm.push({
+          value: defined({
+            name: release.name,
+            chart: rebase(release.chartPath),
+            namespace: release.namespace,
+            valuesFiles: Array.isArray(release.valuesFiles) ? release.valuesFiles.map(rebase) : release.valuesFiles,
+            setValues: setValues === undefined ? undefined : Object.fromEntries(Object.entries(setValues).map(([k, v]) => [k, typeof v === 'string' ? v : String(v)])),
+          }),
+          origin,
+        });
+      });
+    }
+
+    const anyDeployer = lists.kustomize.some((k) => k.origin.config === config) || lists.helm.some((h) => h.origin.config === config) || manifests.kpt !== undefined || deploy.kpt !== undefined;
+    if (lists.manifests.length === globsBefore && !anyDeployer) {
+      // Skaffold's default; for a required config only when it names files (a base-image config
+      // usually has no manifests at all).
+      const glob = rebase(DEFAULT_MANIFESTS[0]) as string;
+      const matches = existsSync(path.join(config.dir, 'k8s'));
+      if (config.root || matches) lists.manifests.push({ value: glob, origin: at('manifests') });
+    }
+
+    if (Array.isArray(data.portForward)) {
+      data.portForward.forEach((pf, i) =>
+        lists.portForward.push({
+          value: isPlainObject(pf) ? defined({ ...pf, resourceType: typeof pf.resourceType === 'string' ? pf.resourceType.toLowerCase() : pf.resourceType }) : pf,
+          origin: at('portForward', i),
+        }),
+      );
+    }
+  }
+
+  for (const config of byPriority) {
+    const at = (...segments: PropertyKey[]): Origin => ({ config, segments });
+    const build = obj(config.data.build);
+    const local = obj(build.local);
+    const deploy = obj(config.data.deploy);
+    setting('build.tagPolicy', tagPolicyOf(build.tagPolicy), at('build', 'tagPolicy'));
+    setting('build.push', local.push, at('build', 'local', 'push'));
+    setting('build.concurrency', local.concurrency === 0 ? 64 : local.concurrency, at('build', 'local', 'concurrency'));
+    setting('deploy.kubeContext', deploy.kubeContext, at('deploy', 'kubeContext'));
+    setting('deploy.statusCheckDeadlineSeconds', deploy.statusCheckDeadlineSeconds, at('deploy', 'statusCheckDeadlineSeconds'));
+    setting('deploy.namespace', obj(deploy.kubectl).defaultNamespace, at('deploy', 'kubectl', 'defaultNamespace'));
+    setting('deploy.namespace', obj(deploy.kustomize).defaultNamespace, at('deploy', 'kustomize', 'defaultNamespace'));
+    const metadata = obj(config.data.metadata);
+    setting('metadata.name', metadata.name, at('metadata', 'name'));
+  }
+  const rootConfig = byPriority[0];
+  const value = (key: string) => settings.get(key)?.value;
+  const document = defined({
     apiVersion: 'devloop/v1',
     kind: 'Config',
-    metadata: { name: metadata.name ?? projectNameFrom(rootDir) },
+    metadata: { name: value('metadata.name') ?? projectNameFrom(rootDir) },
     build: defined({
-      tagPolicy: tagPolicyOf(build.tagPolicy),
-      push: local.push,
-      concurrency: local.concurrency === 0 ? 64 : local.concurrency,
-      artifacts,
+      tagPolicy: value('build.tagPolicy'),
+      push: value('build.push'),
+      concurrency: value('build.concurrency'),
+      artifacts: lists.artifacts.map((a) => a.value),
     }),
     deploy: defined({
-      kubeContext: deploy.kubeContext,
-      namespace: kubectl.defaultNamespace,
-      statusCheckDeadlineSeconds: deploy.statusCheckDeadlineSeconds,
-      kubectl: { manifests: globs },
+      kubeContext: value('deploy.kubeContext'),
+      namespace: value('deploy.namespace'),
+      statusCheckDeadlineSeconds: value('deploy.statusCheckDeadlineSeconds'),
+      kubectl: { manifests: lists.manifests.map((m) => m.value) },
+      kustomize: lists.kustomize.length ? { paths: lists.kustomize.map((k) => k.value) } : undefined,
+      helm: lists.helm.length ? { releases: lists.helm.map((h) => h.value) } : undefined,
     }),
-    portForward,
+    portForward: lists.portForward.length ? lists.portForward.map((p) => p.value) : undefined,
+  });
+
+  const within = (item: { origin: Origin } | undefined, rest: PropertyKey[], rename: Record<string, PropertyKey[]> = {}): Origin | undefined => {
+    if (!item) return undefined;
+    const [first, ...tail] = rest;
+    const renamed = typeof first === 'string' && rename[first] ? [...rename[first], ...tail] : rest;
+    return { config: item.origin.config, segments: [...item.origin.segments, ...renamed] };
   };
-  return { document: defined(document), origins };
+  const origin = (segments: PropertyKey[]): Origin => {
+    const [a, b, c, d, ...rest] = segments;
+    const key = `${String(a)}.${String(b)}`;
+    let found: Origin | undefined;
+    if (a === 'build' && b === 'artifacts' && typeof c === 'number') {
+      found = within(lists.artifacts[c], d === undefined ? [] : [d, ...rest], { dockerfile: ['docker', 'dockerfile'], target: ['docker', 'target'], buildArgs: ['docker', 'buildArgs'] });
+    } else if (a === 'deploy' && b === 'kubectl' && c === 'manifests') {
+      found = typeof d === 'number' ? lists.manifests[d]?.origin : undefined;
+    } else if (a === 'deploy' && b === 'kustomize' && c === 'paths' && typeof d === 'number') {
+      found = lists.kustomize[d]?.origin;
+    } else if (a === 'deploy' && b === 'helm' && c === 'releases' && typeof d === 'number') {
+      found = within(lists.helm[d], rest, { chart: ['chartPath'] });
+    } else if (a === 'portForward' && typeof b === 'number') {
+      found = within(lists.portForward[b], c === undefined ? [] : [c, d, ...rest].filter((s) => s !== undefined));
+    } else if (settings.has(key)) {
+      found = settings.get(key)!.origin;
+    }
+    return found ?? { config: rootConfig, segments: toSkaffoldPath(segments) };
+  };
+  return { document, origin };
+}
+
+/** A devloop path with no more specific origin, as the Skaffold key it corresponds to. */
+function toSkaffoldPath(segments: PropertyKey[]): PropertyKey[] {
+  const [a, b] = segments;
+  if (a === 'build' && (b === 'push' || b === 'concurrency')) return ['build', 'local', b, ...segments.slice(2)];
+  if (a === 'deploy' && b === 'namespace') return ['deploy', 'kubectl', 'defaultNamespace'];
+  if (a === 'deploy' && (b === 'kubectl' || b === 'kustomize' || b === 'helm')) return ['manifests'];
+  return segments;
 }
 
 /**
@@ -308,27 +609,6 @@ export function projectNameFrom(dir: string): string {
   return label || 'project';
 }
 
-/** A path of the devloop document mapped to the Skaffold key it came from. */
-function toSkaffoldPath(segments: PropertyKey[], origins: Origins): PropertyKey[] {
-  const [a, b, c, d, ...rest] = segments;
-  if (a === 'build' && b === 'artifacts' && typeof c === 'number' && (d === 'dockerfile' || d === 'target' || d === 'buildArgs')) {
-    return ['build', 'artifacts', c, 'docker', d, ...rest];
-  }
-  if (a === 'build' && (b === 'push' || b === 'concurrency')) return ['build', 'local', b, ...segments.slice(2)];
-  if (a === 'deploy' && b === 'namespace') return ['deploy', 'kubectl', 'defaultNamespace'];
-  if (a === 'deploy' && b === 'kubectl' && c === 'manifests') {
-    return typeof d === 'number' ? (origins.manifests[d] ?? ['manifests']) : (origins.manifests[0]?.slice(0, 2) ?? ['manifests']);
-  }
-  return segments;
-}
-
-/** A devloop path as written in a message, rewritten to the Skaffold key (`...docker.dockerfile`). */
-function skaffoldPathText(text: string): string {
-  return text
-    .replace(/^(build\.artifacts\[\d+\])\.(dockerfile|target|buildArgs)/, '$1.docker.$2')
-    .replace(/^build\.(push|concurrency)/, 'build.local.$1')
-    .replace(/^deploy\.namespace/, 'deploy.kubectl.defaultNamespace');
-}
 
 /** The fix for schema problems whose cause is a Skaffold feature devloop reads differently. */
 function withSkaffoldFix(problem: ConfigProblem): ConfigProblem {
@@ -338,9 +618,6 @@ function withSkaffoldFix(problem: ConfigProblem): ConfigProblem {
       message: 'a required image without alias only orders the builds in Skaffold; devloop passes every required image as a build arg',
       fix: 'add alias: NAME and use it in the Dockerfile as FROM ${NAME}',
     };
-  }
-  if (/^portForward\[\d+\]\.port$/.test(problem.path) && problem.message.includes('got string')) {
-    return { ...problem, message: `${problem.message}: named ports are not read yet`, fix: 'use the port number' };
   }
   return problem;
 }
