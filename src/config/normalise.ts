@@ -13,6 +13,7 @@ export function normalise(raw: RawConfig, file: string, profiles: string[], sour
     build: {
       tagPolicy: raw.build.tagPolicy,
       concurrency: raw.build.concurrency,
+      builder: raw.build.builder,
       push: raw.build.push,
       artifacts: raw.build.artifacts.map((a) => {
         const contextDir = path.resolve(rootDir, a.context);

@@ -270,6 +270,8 @@ function toDevloopDocument(data: Record<string, unknown>, rootDir: string): { do
       tagPolicy: tagPolicyOf(build.tagPolicy),
       push: local.push,
       concurrency: local.concurrency === 0 ? 64 : local.concurrency,
+      // useBuildkit true/false picks the builder; unset keeps devloop's default (auto), as Skaffold then follows the engine.
+      builder: local.useBuildkit === true ? 'buildkit' : local.useBuildkit === false ? 'classic' : local.useBuildkit,
       artifacts,
     }),
     deploy: defined({
@@ -315,6 +317,7 @@ function toSkaffoldPath(segments: PropertyKey[], origins: Origins): PropertyKey[
     return ['build', 'artifacts', c, 'docker', d, ...rest];
   }
   if (a === 'build' && (b === 'push' || b === 'concurrency')) return ['build', 'local', b, ...segments.slice(2)];
+  if (a === 'build' && b === 'builder') return ['build', 'local', 'useBuildkit'];
   if (a === 'deploy' && b === 'namespace') return ['deploy', 'kubectl', 'defaultNamespace'];
   if (a === 'deploy' && b === 'kubectl' && c === 'manifests') {
     return typeof d === 'number' ? (origins.manifests[d] ?? ['manifests']) : (origins.manifests[0]?.slice(0, 2) ?? ['manifests']);
@@ -327,6 +330,7 @@ function skaffoldPathText(text: string): string {
   return text
     .replace(/^(build\.artifacts\[\d+\])\.(dockerfile|target|buildArgs)/, '$1.docker.$2')
     .replace(/^build\.(push|concurrency)/, 'build.local.$1')
+    .replace(/^build\.builder/, 'build.local.useBuildkit')
     .replace(/^deploy\.namespace/, 'deploy.kubectl.defaultNamespace');
 }
 
