@@ -22,7 +22,7 @@ export type BuildEventStatus =
   | 'planned' // --dry-run: would build
   | 'cached' // tag already present; nothing to do
   | 'building'
-  | 'step' // progress inside a build: `step` holds e.g. "Step 2/5 : COPY . /app"
+  | 'step' // progress inside a build: `step` holds e.g. "Step 2/5 : COPY . /app" (classic) or "CACHED [base 1/1] COPY rootfs/ /" (BuildKit)
   | 'built'
   | 'pushing'
   | 'pushed'
@@ -44,6 +44,9 @@ export interface BuildEvent {
   output?: string[];
   /** With `failed`: the image was not attempted because an image it requires failed (or work stopped). */
   skipped?: boolean;
+  /** With `building`: the builder used, and why (src/build/builder-choice.ts). */
+  builder?: 'buildkit' | 'classic';
+  builderReason?: string;
 }
 
 export interface DeployEvent {

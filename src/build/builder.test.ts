@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseConfig, type Config } from '../config/load.js';
 import { EnvironmentError, UsageError } from '../errors.js';
 import { CollectingSink } from '../events.js';
-import { ImageBuildError, unreachable, type BuildImageOptions, type DockerClient } from '../docker/client.js';
+import { ImageBuildError, unreachable, type BuildImageOptions, type DockerClient, type EngineInfo } from '../docker/client.js';
 import { createBuilder } from './builder.js';
 import type { BuildOptions } from './types.js';
 
@@ -15,15 +15,20 @@ class FakeDocker implements DockerClient {
   readonly endpoint = 'unix:///fake.sock';
   images = new Set<string>();
   registry = new Set<string>();
-  builds: Array<{ tags: string[]; buildArgs: Record<string, string>; target?: string; files: string[] }> = [];
+  builds: Array<{ tags: string[]; buildArgs: Record<string, string>; target?: string; builder: string; files: string[] }> = [];
   pushes: string[] = [];
   failing = new Map<string, string>();
+  /** Errors thrown as they are, by image name. */
+  failWith = new Map<string, Error>();
   down = false;
   pushFails = false;
   active = 0;
   maxActive = 0;
+  /** What ping answers; like a Docker 20.10 engine on Linux unless a test changes it. */
+  engineInfo: EngineInfo = { apiVersion: '1.41', osType: 'linux', buildkit: true };
   async ping() {
     if (this.down) throw unreachable(this.endpoint, Object.assign(new Error('connect ENOENT'), { code: 'ENOENT' }));
+    return this.engineInfo;
   }
   async imageExists(ref: string) {
     return this.images.has(ref);
@@ -47,7 +52,9 @@ class FakeDocker implements DockerClient {
       await new Promise<void>((resolve, reject) => extract.on('finish', () => resolve()).on('error', reject));
       await new Promise((r) => setTimeout(r, 20));
       const image = options.tags[0].split(':')[0];
-      this.builds.push({ tags: options.tags, buildArgs: options.buildArgs, target: options.target, files });
+      this.builds.push({ tags: options.tags, buildArgs: options.buildArgs, target: options.target, builder: options.builder, files });
+      const thrown = this.failWith.get(image);
+      if (thrown) throw thrown;
       const failure = this.failing.get(image);
       if (failure) throw new ImageBuildError(failure, 'Step 3/4 : RUN sh -c "echo boom; exit 3"', ['boom']);
       options.tags.forEach((t) => this.images.add(t));
@@ -270,6 +277,69 @@ describe('Builder', () => {
     const config = writeProject();
     config.build.artifacts[4] = { ...config.build.artifacts[4], dockerfilePath: path.join(root, 'Dockerfile.elsewhere') };
     await expect(createBuilder(docker).build(config, options())).rejects.toThrow(/outside its context/);
+  });
+});
+
+describe('Builder with BuildKit', () => {
+  it("uses the builder chooseBuilder picks for each artifact and says which on the building event", async () => {
+    const config = writeProject();
+    config.build.artifacts.find((a) => a.image === 't/tools')!.builder = 'classic';
+    const sink = new CollectingSink();
+    await createBuilder(docker, {}).build(config, options({ sink }));
+    expect(Object.fromEntries(docker.builds.map((b) => [b.tags[0].split(':')[0], b.builder]))).toEqual({
+      't/base': 'buildkit',
+      't/posts': 'buildkit',
+      't/comments': 'buildkit',
+      't/query': 'buildkit',
+      't/tools': 'classic',
+    });
+    const building = sink.events.filter((e) => e.type === 'build' && e.status === 'building');
+    expect(building.find((e) => e.type === 'build' && e.image === 't/base')).toMatchObject({ builder: 'buildkit', builderReason: 'build.builder: auto, and the engine (API 1.41, linux) offers BuildKit' });
+    expect(building.find((e) => e.type === 'build' && e.image === 't/tools')).toMatchObject({ builder: 'classic', builderReason: 'build.artifacts[t/tools].builder: classic' });
+  });
+
+  it('falls back to classic on an engine without BuildKit with one note per builder, not per run', async () => {
+    docker.engineInfo = { apiVersion: '1.38', osType: 'linux', buildkit: false };
+    const config = writeProject();
+    const builder = createBuilder(docker, {});
+    const first = new CollectingSink();
+    await builder.build(config, options({ sink: first, images: ['t/base'] }));
+    const second = new CollectingSink();
+    await builder.build(config, options({ sink: second, images: ['t/posts'] }));
+    expect(docker.builds.map((b) => b.builder)).toEqual(['classic', 'classic']);
+    const notes = (sink: CollectingSink) => sink.events.filter((e) => e.type === 'message' && e.level === 'info');
+    expect(notes(first)).toEqual([{ type: 'message', level: 'info', text: 'building with the classic builder: the engine (API 1.38, linux) does not offer BuildKit' }]);
+    expect(notes(second)).toEqual([]);
+  });
+
+  it('fails an artifact whose Dockerfile needs a secret mount before building it, naming file:line', async () => {
+    const config = writeProject();
+    writeFileSync(path.join(root, 'tools', 'Dockerfile'), 'FROM scratch AS dev\nCOPY . /\nRUN --mount=type=cache,target=/c \\\n  --mount=type=secret,id=npmrc cat /run/secrets/npmrc\n');
+    const sink = new CollectingSink();
+    const results = await createBuilder(docker, {}).build(config, options({ sink }));
+    const tools = results.find((r) => r.image === 't/tools')!;
+    expect(tools.status).toBe('failed');
+    expect(tools.reason).toBe("tools/Dockerfile:3: RUN --mount=type=secret needs a BuildKit session that serves secrets; devloop's session serves registry credentials only");
+    expect(tools.hint).toMatch(/^Remove the secret mount from this RUN/);
+    expect(docker.built()).not.toContain('t/tools');
+    // the classic builder gets the Dockerfile as it is (the engine itself refuses --mount there)
+    config.build.artifacts.find((a) => a.image === 't/tools')!.builder = 'classic';
+    await createBuilder(docker, {}).build(config, options({ images: ['t/tools'] }));
+    expect(docker.built()).toContain('t/tools');
+  });
+
+  it('names the # syntax= line when the engine cannot pull the frontend, and says removing it uses the built-in one', async () => {
+    const config = writeProject();
+    writeFileSync(path.join(root, 'base', 'Dockerfile'), '# syntax=docker/dockerfile:1.4\nFROM scratch\nCOPY . /\n');
+    docker.failWith.set('t/base', new ImageBuildError('failed to solve with frontend dockerfile.v0: failed to solve with frontend gateway.v0: failed to do request: dial tcp: lookup registry-1.docker.io: no such host', 'resolve image config for docker.io/docker/dockerfile:1.4', [], {
+      kind: 'frontend-unavailable',
+      frontend: 'docker.io/docker/dockerfile:1.4',
+      cause: 'failed to do request: dial tcp: lookup registry-1.docker.io: no such host',
+    }));
+    const results = await createBuilder(docker, {}).build(config, options());
+    const base = results.find((r) => r.image === 't/base')!;
+    expect(base.reason).toBe('base/Dockerfile:1: the engine cannot pull the Dockerfile frontend docker.io/docker/dockerfile:1.4 named by # syntax=docker/dockerfile:1.4: failed to do request: dial tcp: lookup registry-1.docker.io: no such host');
+    expect(base.hint).toMatch(/^Remove the `# syntax=` line to build with the engine's built-in Dockerfile frontend/);
   });
 });
 

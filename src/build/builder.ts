@@ -7,15 +7,23 @@
  * the image (in the registry when pushing, else in the engine), and build only when it is missing.
  * A required image's built reference is passed as the build arg named by its `alias`.
  *
+ * The builder of each artifact (BuildKit or classic) is chosen by builder-choice.ts from what the
+ * engine answered to the ping; a fallback of `auto` to classic is noted once per Builder.
+ * Before a BuildKit build, RUN mounts that need a session devloop's does not serve (secret, ssh)
+ * fail the artifact with the Dockerfile line (see the docker client's module comment).
+ *
  * Failures: a failed build gives a `failed` result and its dependents `skipped`; independent
  * builds go on. Environment errors (engine or registry unreachable) stop new work, let running
  * builds finish, and then reject. Abort (Ctrl-C) rejects with InterruptedError.
  */
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Artifact, Config } from '../config/load.js';
 import { DevloopError, EnvironmentError, InterruptedError, throwIfAborted, UsageError } from '../errors.js';
 import type { EventSink } from '../events.js';
-import { createDockerClient, ImageBuildError, splitReference, type DockerClient } from '../docker/client.js';
+import { createDockerClient, ImageBuildError, splitReference, type BuildProblem, type DockerClient, type EngineInfo } from '../docker/client.js';
+import { chooseBuilder, type BuilderChoice } from './builder-choice.js';
+import { sessionMounts, syntaxDirective } from './dockerfile-lines.js';
 import { tarContext } from './context.js';
 import { buildOrder, unknownImage } from './graph.js';
 import { FileHashCache } from './hash-cache.js';
@@ -25,8 +33,9 @@ import type { BuildOptions, BuildResult, Builder } from './types.js';
 import { suggestBuildFix } from './problems.js';
 import { substituteDefaultRepo } from './default-repo.js';
 
-export function createBuilder(docker: DockerClient = createDockerClient()): Builder {
-  return { build: (config, options) => runBuilds(docker, config, options) };
+export function createBuilder(docker: DockerClient = createDockerClient(), env: NodeJS.ProcessEnv = process.env): Builder {
+  const noted = new Set<string>();
+  return { build: (config, options) => runBuilds(docker, config, options, env, noted) };
 }
 
 /** Whether an image name already names a registry (`localhost:5000/x`, `ghcr.io/x`). */
@@ -81,7 +90,7 @@ function semaphore(limit: number) {
   };
 }
 
-async function runBuilds(docker: DockerClient, config: Config, options: BuildOptions): Promise<BuildResult[]> {
+async function runBuilds(docker: DockerClient, config: Config, options: BuildOptions, env: NodeJS.ProcessEnv, noted: Set<string>): Promise<BuildResult[]> {
   const { signal, sink } = options;
   const selected = selectArtifacts(config, options.images, options.previous);
   for (const a of selected) {
@@ -99,7 +108,14 @@ async function runBuilds(docker: DockerClient, config: Config, options: BuildOpt
   }
   if (selected.length === 0) return [];
   throwIfAborted(signal);
-  await docker.ping(signal);
+  const engine: EngineInfo = await docker.ping(signal);
+  const choices = new Map(selected.map((a) => [a.image, chooseBuilder(config, a, engine, env)]));
+  for (const choice of choices.values()) {
+    if (choice.note && !noted.has(choice.note)) {
+      noted.add(choice.note);
+      sink.emit({ type: 'message', level: 'info', text: choice.note });
+    }
+  }
 
   const hashes = await FileHashCache.load(config.rootDir);
   const slots = semaphore(Math.max(1, config.build.concurrency));
@@ -121,7 +137,7 @@ async function runBuilds(docker: DockerClient, config: Config, options: BuildOpt
       if (fatal) return skipped(artifact.image, `not started: ${fatal.message}`, sink);
       throwIfAborted(signal);
       // A slot is taken only for engine work (build, push): the cache check runs at once for all.
-      return await buildOne(docker, config, artifact, required, hashes, options, async () => {
+      return await buildOne(docker, config, artifact, required, hashes, options, choices.get(artifact.image)!, async () => {
         const release = await slots.acquire();
         if (fatal) {
           release();
@@ -166,6 +182,7 @@ async function buildOne(
   required: Record<string, BuildResult>,
   hashes: FileHashCache,
   options: BuildOptions,
+  choice: BuilderChoice,
   engineSlot: () => Promise<() => void>,
 ): Promise<BuildResult> {
   const { signal, sink } = options;
@@ -238,7 +255,7 @@ async function buildOne(
 
   const release = await engineSlot();
   try {
-    return await buildAndPush(docker, config, artifact, required, inputs, { tag, ref, localRef, reason, started }, options);
+    return await buildAndPush(docker, config, artifact, required, inputs, { tag, ref, localRef, reason, started }, options, choice);
   } finally {
     release();
   }
@@ -253,12 +270,24 @@ async function buildAndPush(
   inputs: Awaited<ReturnType<typeof computeInputs>>,
   what: { tag: string; ref: string; localRef: string; reason: string; started: number },
   options: BuildOptions,
+  choice: BuilderChoice,
 ): Promise<BuildResult> {
   const { signal, sink } = options;
   const { tag, ref, localRef, reason } = what;
   const image = artifact.image;
   const elapsed = () => Math.round(performance.now() - what.started);
-  sink.emit({ type: 'build', image, status: 'building', tag: ref, reason });
+  sink.emit({ type: 'build', image, status: 'building', tag: ref, reason, builder: choice.builder, builderReason: choice.reason });
+  const dockerfileLabel = path.relative(config.rootDir, artifact.dockerfilePath).split(path.sep).join('/');
+  const dockerfileText = choice.builder === 'buildkit' ? await readFile(artifact.dockerfilePath, 'utf8') : '';
+  const fail = (failure: string, hint: string, extra: { step?: string; output?: string[] } = {}): BuildResult => {
+    sink.emit({ type: 'build', image, status: 'failed', tag: ref, reason: failure, hint, ...extra, durationMs: elapsed() });
+    return { image, tag: ref, status: 'failed', reason: failure, hint, durationMs: elapsed() };
+  };
+  const needsSession = sessionMounts(dockerfileText)[0];
+  if (needsSession) {
+    const explained = explainProblem({ kind: 'needs-session', mount: needsSession.type }, dockerfileLabel, dockerfileText);
+    return fail(explained.reason, explained.hint);
+  }
   const buildArgs: Record<string, string> = { ...artifact.buildArgs };
   for (const r of artifact.requires) buildArgs[r.alias] = required[r.image].tag;
   try {
@@ -267,12 +296,15 @@ async function buildAndPush(
       tags: [...new Set([localRef, ref])],
       buildArgs,
       target: artifact.target,
+      builder: choice.builder,
       signal,
-      onLine: (line) => {
-        if (/^Step \d+\/\d+ : /.test(line)) sink.emit({ type: 'build', image, status: 'step', step: line });
-      },
+      onStep: (step) => sink.emit({ type: 'build', image, status: 'step', step }),
     });
   } catch (error) {
+    if (error instanceof ImageBuildError && error.problem) {
+      const explained = explainProblem(error.problem, dockerfileLabel, dockerfileText, error.step);
+      return fail(explained.reason, explained.hint, { step: error.step, output: error.output });
+    }
     if (error instanceof ImageBuildError) {
       const failure = describeBuildFailure(error);
       const hint = suggestBuildFix({ step: error.step, message: error.message, context: contextLabel(config, artifact) });
@@ -343,8 +375,41 @@ function contextLabel(config: Config, artifact: { contextDir: string }): string 
 }
 
 export function describeBuildFailure(error: ImageBuildError): string {
-  const message = firstLine(error.step && error.message.startsWith(error.step) ? error.message.slice(error.step.length + 2) : error.message);
-  const code = /returned a non-zero code: (\d+)/.exec(message)?.[1];
+  const message = firstLine(error.step && error.message.startsWith(error.step) ? error.message.slice(error.step.length + 2) : error.message).replace(
+    /^(failed to solve with frontend dockerfile\.v0: )?(failed to create LLB definition: )?/,
+    '',
+  );
+  // classic: "returned a non-zero code: 3"; BuildKit: "executor failed running [...]: exit code: 3"
+  const code = /returned a non-zero code: (\d+)|^executor failed running .*: exit code: (\d+)$/.exec(message)?.slice(1).find(Boolean);
   const short = code !== undefined ? `exited with code ${code}` : message;
   return error.step ? `${error.step}: ${short}` : short;
+}
+
+/**
+ * The failure message (naming the Dockerfile line) and what to do, for a classified BuildKit
+ * problem. `dockerfileText` may be empty (then the line is found from `step`, or not named).
+ */
+export function explainProblem(problem: BuildProblem, dockerfile: string, dockerfileText: string, step?: string): { reason: string; hint: string } {
+  if (problem.kind === 'needs-session') {
+    const mounts = sessionMounts(dockerfileText);
+    const stepCommand = step?.replace(/^\[[^\]]*\]\s*/, '');
+    const mount = mounts.find((m) => m.instruction === stepCommand) ?? mounts.find((m) => m.type === problem.mount) ?? mounts[0];
+    const type = mount?.type ?? problem.mount;
+    const where = mount ? `${dockerfile}:${mount.line}` : dockerfile;
+    const flag = type ? `RUN --mount=type=${type}` : 'a RUN --mount';
+    return {
+      reason: `${where}: ${flag} needs a BuildKit session that serves ${type === 'ssh' ? 'an ssh agent' : type === 'secret' ? 'secrets' : 'it'}; devloop's session serves registry credentials only`,
+      hint:
+        type === 'ssh'
+          ? `Remove the ssh mount from this RUN (or add required=false so the step runs without it); to fetch private sources, vendor them into the build context.`
+          : `Remove the secret mount from this RUN (or add required=false so the step runs without it); for a development image, pass the value with build.artifacts[].buildArgs or a file in the context that .dockerignore does not exclude.`,
+    };
+  }
+  const directive = syntaxDirective(dockerfileText);
+  const where = directive ? `${dockerfile}:${directive.line}` : dockerfile;
+  const named = directive ? `# syntax=${directive.image}` : `the syntax directive (${problem.frontend})`;
+  return {
+    reason: `${where}: the engine cannot pull the Dockerfile frontend ${problem.frontend} named by ${named}: ${firstLine(problem.cause)}`,
+    hint: `Remove the \`# syntax=\` line to build with the engine's built-in Dockerfile frontend, or make ${problem.frontend} pullable by the engine (its registry reachable, or the image loaded with docker load).`,
+  };
 }

@@ -13,6 +13,7 @@ export function normalise(raw: RawConfig, file: string, profiles: string[], sour
     build: {
       tagPolicy: raw.build.tagPolicy,
       concurrency: raw.build.concurrency,
+      builder: raw.build.builder,
       push: raw.build.push,
       ...(raw.build.defaultRepo !== undefined ? { defaultRepo: { repo: raw.build.defaultRepo.replace(/\/+$/, ''), source: 'build.defaultRepo' as const } } : {}),
       artifacts: raw.build.artifacts.map((a) => {

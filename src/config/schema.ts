@@ -29,6 +29,10 @@ export const RequirementSchema = z
   })
   .describe('An artifact this one depends on.');
 
+export const BuilderSchema = z
+  .enum(['auto', 'buildkit', 'classic'])
+  .describe('Which Docker builder builds the image: BuildKit, the classic builder, or auto (BuildKit when the engine offers it, else classic with a note).');
+
 export const ArtifactSchema = z
   .strictObject({
     image: z
@@ -44,6 +48,7 @@ export const ArtifactSchema = z
     target: z.string().optional().describe('Multi-stage build target.'),
     buildArgs: z.record(z.string(), z.string()).default({}).describe('Build args passed to the Dockerfile.'),
     requires: z.array(RequirementSchema).default([]).describe('Images this one builds on; built first.'),
+    builder: BuilderSchema.optional().describe('The builder of this image; default: build.builder.'),
     sync: z
       .strictObject({
         manual: z.array(SyncRuleSchema).default([]).describe('Sync rules, tried in order; the first match wins (see everyMatch).'),
@@ -64,6 +69,7 @@ export const BuildSchema = z
       .default('inputDigest')
       .describe('How images are tagged: a hash of the inputs (default; unchanged inputs are never rebuilt), the git commit, or the time.'),
     concurrency: z.number().int().min(1).max(64).default(2).describe('How many images build at once.'),
+    builder: BuilderSchema.default('auto'),
     push: z
       .union([z.literal('auto'), z.boolean()])
       .default('auto')
@@ -214,6 +220,7 @@ export const DEPLOY_DEFAULTS: Readonly<z.output<typeof DeploySchema>> = DeploySc
 
 export type RawConfig = z.output<typeof ConfigSchema>;
 export type ArtifactConfig = z.output<typeof ArtifactSchema>;
+export type BuilderSetting = z.output<typeof BuilderSchema>;
 export type SyncRule = z.output<typeof SyncRuleSchema>;
 export type DeployConfig = z.output<typeof DeploySchema>;
 export type PortForwardConfig = z.output<typeof PortForwardSchema>;

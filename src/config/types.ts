@@ -22,6 +22,8 @@ export interface Config {
   build: {
     tagPolicy: RawConfig['build']['tagPolicy'];
     concurrency: number;
+    /** The project's builder; an artifact's own `builder` overrides it. */
+    builder: RawConfig['build']['builder'];
     push: 'auto' | boolean;
     artifacts: Artifact[];
     /**

@@ -20,11 +20,21 @@
  *   for everything.
  * - An unreachable engine (socket missing, connection refused, permission denied) is an
  *   EnvironmentError "cannot reach the Docker engine at <socket>" with what to do next.
+ * - BuildKit (`builder: 'buildkit'`) is `POST /build?version=2` through dockerode, which opens a
+ *   session on `/session` serving registry credentials only. Progress comes as
+ *   `moby.buildkit.trace` events (buildkit-trace.ts decodes them); a failed step answers 200 with
+ *   only "executor failed running [...]: exit code: N" in `errorDetail`: the step and its output
+ *   come from the trace. Without a session that serves them, a secret or ssh mount fails with "no
+ *   active sessions" (with dockerode's session, an optional secret is silently absent instead,
+ *   which is why the build phase refuses such mounts before building). A `# syntax=` line makes
+ *   the engine pull that frontend; failing that, the failed vertex is "resolve image config for
+ *   <frontend>". Both are classified here as `ImageBuildError.problem`.
  */
 import http from 'node:http';
 import type { Readable } from 'node:stream';
 import { EnvironmentError, FailureError, InterruptedError } from '../errors.js';
 import { createCredentialSource, type CredentialSource, type RegistryCredentials } from './credentials.js';
+import { BuildkitProgress, decodeTrace } from './buildkit-trace.js';
 
 export interface BuildImageOptions {
   /** Dockerfile path relative to the context root, `/`-separated. */
@@ -33,9 +43,34 @@ export interface BuildImageOptions {
   tags: string[];
   buildArgs: Record<string, string>;
   target?: string;
+  /** `buildkit`: BuildKit (`version=2`), only where `EngineInfo.buildkit`; `classic`: the classic builder. */
+  builder: 'buildkit' | 'classic';
   signal: AbortSignal;
-  /** Called with every line of build output, in order ("Step 2/5 : COPY . /app", " ---> 3f2a..."). */
+  /** Called with every line of build output, in order ("Step 2/5 : COPY . /app", " ---> 3f2a..."; BuildKit: the steps' output). */
   onLine?(line: string): void;
+  /**
+   * Called when a step starts or ends. Classic: "Step 2/5 : COPY . /app". BuildKit (see
+   * BuildkitProgress): "[left 1/2] RUN make", "CACHED [base 1/1] COPY rootfs/ /",
+   * "DONE [left 1/2] RUN make 1.3s", "ERROR [left 1/2] RUN make: <error>".
+   */
+  onStep?(step: string): void;
+}
+
+/** What the engine said about itself when pinged. */
+export interface EngineInfo {
+  /** e.g. "1.41"; undefined when the engine did not say. */
+  apiVersion?: string;
+  /** e.g. "linux". */
+  osType?: string;
+  /** Whether `POST /build?version=2` (BuildKit) is available: API 1.39 or later on Linux. */
+  buildkit: boolean;
+}
+
+/** BuildKit through the Engine API: Docker 18.09 (API 1.39) and later, Linux engines only. */
+export function engineOffersBuildkit(apiVersion: string | undefined, osType: string | undefined): boolean {
+  if (!apiVersion || (osType ?? '').toLowerCase() !== 'linux') return false;
+  const [major, minor] = apiVersion.split('.').map(Number);
+  return major > 1 || (major === 1 && minor >= 39);
 }
 
 export interface BuildImageResult {
@@ -54,8 +89,8 @@ export interface PushProgress {
 export interface DockerClient {
   /** Human description of where the engine is, e.g. `unix:///var/run/docker.sock`. */
   readonly endpoint: string;
-  /** Resolves when the engine answers; throws EnvironmentError otherwise. */
-  ping(signal?: AbortSignal): Promise<void>;
+  /** Resolves when the engine answers, with what it says about itself; throws EnvironmentError otherwise. */
+  ping(signal?: AbortSignal): Promise<EngineInfo>;
   /** Whether the engine has an image for `ref` (`name:tag`). */
   imageExists(ref: string, signal?: AbortSignal): Promise<boolean>;
   /**
@@ -75,15 +110,44 @@ export interface DockerClient {
   push(ref: string, options: { signal: AbortSignal; onProgress?(p: PushProgress): void }): Promise<{ digest?: string }>;
 }
 
-/** A Dockerfile step failed. `step` is the failing "Step N/M : ..." line, `output` its lines. */
+/**
+ * Failures the engine reports in words that only make sense once explained:
+ * - `needs-session`: a `RUN --mount=type=secret|ssh` (`mount`, when the step names it) met a
+ *   build without a session serving it ("no active sessions").
+ * - `frontend-unavailable`: the engine could not pull the Dockerfile frontend named by a
+ *   `# syntax=` line (`frontend`, e.g. docker.io/docker/dockerfile:1.4); `cause` is why.
+ */
+export type BuildProblem =
+  | { kind: 'needs-session'; mount?: 'secret' | 'ssh' }
+  | { kind: 'frontend-unavailable'; frontend: string; cause: string };
+
+/**
+ * A Dockerfile step failed. `step` is the failing step ("Step N/M : ..." classic, "[stage 1/2] RUN ..."
+ * BuildKit), `output` its (last) output lines, `problem` a classified cause when known.
+ */
 export class ImageBuildError extends FailureError {
   constructor(
     message: string,
     readonly step: string | undefined,
     readonly output: string[],
+    readonly problem?: BuildProblem,
   ) {
     super(step ? `${step}: ${message}` : message, { details: output });
   }
+}
+
+/** The classified cause of a failed BuildKit build, from its error and failed vertex name. */
+export function classifyBuildkitFailure(message: string, failedStep: string | undefined): BuildProblem | undefined {
+  if (/no active sessions?/i.test(message)) {
+    const mount = /--mount=\S*\btype=(secret|ssh)\b/.exec(failedStep ?? '')?.[1] as 'secret' | 'ssh' | undefined;
+    return { kind: 'needs-session', ...(mount ? { mount } : {}) };
+  }
+  const frontend = /^resolve image config for (\S+)$/.exec(failedStep ?? '')?.[1];
+  if (frontend || /frontend gateway\.v0/.test(message)) {
+    const cause = message.replace(/^(failed to solve with frontend [\w.]+: )+/, '').trim();
+    return { kind: 'frontend-unavailable', frontend: frontend ?? /for ([^\s:]+(?::[^\s:]+)?)/.exec(message)?.[1] ?? 'the frontend', cause };
+  }
+  return undefined;
 }
 
 /** Splits `name:tag` (a registry host may carry a port: `localhost:5000/a/b:t`). */
@@ -135,6 +199,7 @@ interface EngineEvent {
   id?: string;
   error?: string;
   errorDetail?: { message?: string; code?: number };
+  /** An object, except in `moby.buildkit.trace` events: base64 protobuf there (see `trace`). */
   aux?: { ID?: string; Digest?: string; Tag?: string };
   progress?: string;
 }
@@ -198,7 +263,7 @@ export function createDockerClient(env: NodeJS.ProcessEnv = process.env, credent
     ));
 
   /** A GET over plain HTTP to the engine; `undefined` means "use dockerode instead". */
-  const get = (apiPath: string, signal?: AbortSignal, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> | undefined => {
+  const get = (apiPath: string, signal?: AbortSignal, headers: Record<string, string> = {}): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> | undefined => {
     if (endpoint.kind === 'other') return undefined;
     return new Promise((resolve, reject) => {
       const request = http.request(
@@ -214,7 +279,7 @@ export function createDockerClient(env: NodeJS.ProcessEnv = process.env, credent
           let body = '';
           response.setEncoding('utf8');
           response.on('data', (d: string) => (body += d));
-          response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+          response.on('end', () => resolve({ status: response.statusCode ?? 0, body, headers: response.headers }));
           response.on('error', reject);
         },
       );
@@ -241,11 +306,14 @@ export function createDockerClient(env: NodeJS.ProcessEnv = process.env, credent
       wrap(async () => {
         const direct = get('/_ping', signal);
         if (direct) {
-          const { status } = await direct;
+          const { status, headers } = await direct;
           if (status !== 200) throw new EnvironmentError(`the Docker engine at ${endpoint.text} answered ${status} to a ping`, { hint: 'Check the daemon logs (journalctl -u docker) or restart it.' });
-          return;
+          const apiVersion = headerText(headers['api-version']);
+          const osType = headerText(headers['ostype']);
+          return { apiVersion, osType, buildkit: engineOffersBuildkit(apiVersion, osType) };
         }
-        await (await engine()).ping();
+        const version = (await (await engine()).version()) as { ApiVersion?: string; Os?: string };
+        return { apiVersion: version.ApiVersion, osType: version.Os, buildkit: engineOffersBuildkit(version.ApiVersion, version.Os) };
       }, signal),
 
     imageExists: (ref, signal) =>
@@ -307,16 +375,25 @@ export function createDockerClient(env: NodeJS.ProcessEnv = process.env, credent
         let imageId: string | undefined;
         let failure: string | undefined;
         let partial = '';
+        const buildkit = options.builder === 'buildkit';
         const line = (text: string) => {
           output.push(text);
           if (STEP.test(text)) {
             step = text;
             stepOutput = [];
+            options.onStep?.(text);
           } else {
             stepOutput.push(text);
           }
           options.onLine?.(text);
         };
+        const progress = new BuildkitProgress(
+          (s) => options.onStep?.(s),
+          (l) => {
+            output.push(l);
+            options.onLine?.(l);
+          },
+        );
         // A context that fails mid-way (a file vanished or changed size) must end the request,
         // which would otherwise wait forever for the rest of the body.
         const contextFailed = new AbortController();
@@ -341,6 +418,7 @@ export function createDockerClient(env: NodeJS.ProcessEnv = process.env, credent
             buildargs: options.buildArgs,
             ...(options.target ? { target: options.target } : {}),
             ...(Object.keys(registryconfig).length > 0 ? { registryconfig } : {}),
+            ...(buildkit ? { version: '2' } : {}),
             rm: true,
             forcerm: true,
             abortSignal: AbortSignal.any([options.signal, contextFailed.signal]),
@@ -350,6 +428,11 @@ export function createDockerClient(env: NodeJS.ProcessEnv = process.env, credent
         await readEvents(
           stream,
           (event) => {
+            const trace = event.id === 'moby.buildkit.trace' ? (event.aux as unknown) : undefined;
+            if (typeof trace === 'string') {
+              progress.apply(decodeTrace(trace));
+              return;
+            }
             if (event.stream !== undefined) {
               partial += event.stream;
               const lines = partial.split('\n');
@@ -363,6 +446,11 @@ export function createDockerClient(env: NodeJS.ProcessEnv = process.env, credent
         ).catch(asContextError);
         if (contextError) asContextError(contextError);
         if (partial.trim() !== '') line(partial);
+        if (failure !== undefined && buildkit) {
+          // BuildKit's error names the command only: the step and its output are in the trace.
+          const failed = progress.failed();
+          throw new ImageBuildError(failure.trim(), failed?.name, failed?.output ?? [], classifyBuildkitFailure(failure, failed?.name));
+        }
         if (failure !== undefined) {
           // Docker prints the failing command's output before the error: those are the step's lines.
           // The classic builder's own bookkeeping lines are not the step's output.
@@ -405,6 +493,10 @@ export function createDockerClient(env: NodeJS.ProcessEnv = process.env, credent
         return { digest };
       }, options.signal),
   };
+}
+
+function headerText(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
 }
 
 function describe(error: unknown): string {

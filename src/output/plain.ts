@@ -38,7 +38,7 @@ export class PlainRenderer implements EventSink {
           case 'cached':
             return `${name}: ${p.green('cached')} ${event.tag ?? ''}${event.reason && this.verbose ? ` (${event.reason})` : ''}${d(event.durationMs)}`;
           case 'building':
-            return `${name}: ${p.blue('building')} ${event.tag ?? ''}${event.reason ? p.dim(` (${event.reason})`) : ''}`;
+            return `${name}: ${p.blue('building')} ${event.tag ?? ''}${event.reason ? p.dim(` (${event.reason})`) : ''}${this.verbose && event.builder ? p.dim(` with ${event.builder} (${event.builderReason ?? ''})`) : ''}`;
           case 'step':
             return this.verbose ? p.dim(`${event.image}: ${event.step ?? ''}`) : undefined;
           case 'built':

@@ -131,7 +131,7 @@ const pipeline = {
     local: map({
       push: value,
       concurrency: value,
-      useBuildkit: ignored('devloop builds with the Docker engine\'s own builder'),
+      useBuildkit: value,
       useDockerCLI: ignored('devloop always uses the docker CLI'),
       tryImportMissing: ignored('devloop never imports images from a registry'),
     }),

@@ -601,3 +601,28 @@ portForward:
     expect(loadConfig({ cwd: dir }).build.artifacts[1].sync?.everyMatch).toBe(true);
   });
 });
+
+describe('build.local.useBuildkit', () => {
+  const withLocal = (local: string) => `apiVersion: skaffold/v4beta14
+kind: Config
+build:
+  local:
+${local}
+  artifacts:
+    - image: api
+      context: api
+`;
+  it('maps true to builder buildkit, false to classic, and unset to the default (auto)', () => {
+    writeSkaffold(withLocal('    useBuildkit: true'));
+    expect(loadConfig({ cwd: dir }).build.builder).toBe('buildkit');
+    writeSkaffold(withLocal('    useBuildkit: false'));
+    expect(loadConfig({ cwd: dir }).build.builder).toBe('classic');
+    writeSkaffold(withLocal('    push: false'));
+    const config = loadConfig({ cwd: dir });
+    expect(config.build.builder).toBe('auto');
+    expect(config.source?.ignored).toEqual([]);
+  });
+  it('locates a value that is not a boolean at the Skaffold key', () => {
+    expect(problemsOf(withLocal('    useBuildkit: sometimes'))).toEqual([expect.stringMatching(/skaffold\.yaml:5:18: build\.local\.useBuildkit: /)]);
+  });
+});

@@ -517,6 +517,8 @@ function mergeConfigs(configs: LoadedConfig[], rootDir: string): { document: Rec
     setting('build.tagPolicy', tagPolicyOf(build.tagPolicy), at('build', 'tagPolicy'));
     setting('build.push', local.push, at('build', 'local', 'push'));
     setting('build.concurrency', local.concurrency === 0 ? 64 : local.concurrency, at('build', 'local', 'concurrency'));
+    // useBuildkit true/false picks the builder; unset keeps devloop's default (auto), as Skaffold then follows the engine.
+    setting('build.builder', local.useBuildkit === true ? 'buildkit' : local.useBuildkit === false ? 'classic' : local.useBuildkit, at('build', 'local', 'useBuildkit'));
     setting('deploy.kubeContext', deploy.kubeContext, at('deploy', 'kubeContext'));
     setting('deploy.statusCheckDeadlineSeconds', deploy.statusCheckDeadlineSeconds, at('deploy', 'statusCheckDeadlineSeconds'));
     setting('deploy.namespace', obj(deploy.kubectl).defaultNamespace, at('deploy', 'kubectl', 'defaultNamespace'));
@@ -534,6 +536,7 @@ function mergeConfigs(configs: LoadedConfig[], rootDir: string): { document: Rec
       tagPolicy: value('build.tagPolicy'),
       push: value('build.push'),
       concurrency: value('build.concurrency'),
+      builder: value('build.builder'),
       artifacts: lists.artifacts.map((a) => a.value),
     }),
     deploy: defined({
