@@ -94,7 +94,7 @@ export class KubeDeployer implements Deployer {
     const { objects, warnings } = await readManifests(config, signal);
     for (const text of warnings) sink?.emit({ type: 'message', level: 'warn', text });
     const scope: ScopeLookup = async (apiVersion, kind) => (await this.kube.resourceFor(apiVersion, kind, signal)).namespaced;
-    return renderObjects(objects, { project: config.name, namespace: this.namespace(config), images, isNamespaced: scope });
+    return renderObjects(objects, { project: config.name, namespace: this.namespace(config), images, isNamespaced: scope, restartImages: restartImagesOf(config) });
   }
 
   prefetch(config: Config, signal: AbortSignal, sink?: EventSink): void {
@@ -449,7 +449,12 @@ export function createDeployer(config: Config, kube: KubeClient): Deployer {
 /** Render without a cluster: discovery replaced by the built-in table of cluster-scoped kinds. */
 export async function renderOffline(config: Config, images: ReadonlyMap<string, string>, signal: AbortSignal, namespace = 'default'): Promise<RenderedObject[]> {
   const { objects } = await readManifests(config, signal);
-  return renderObjects(objects, { project: config.name, namespace: config.deploy.namespace ?? namespace, images, isNamespaced: offlineScope });
+  return renderObjects(objects, { project: config.name, namespace: config.deploy.namespace ?? namespace, images, isNamespaced: offlineScope, restartImages: restartImagesOf(config) });
 }
 
 export { joinApiVersion };
+
+/** Artifacts whose containers run under the restart supervisor (sync.restart). */
+function restartImagesOf(config: Config): ReadonlySet<string> {
+  return new Set(config.build.artifacts.filter((a) => a.sync?.restart).map((a) => a.image));
+}
