@@ -23,6 +23,7 @@ import { formatSource, readManifests } from './manifests.js';
 import { offlineScope, renderObjects, type RenderedObject, type ScopeLookup } from './render.js';
 import { describeKeptNamespace, namespaceHolders } from './namespace-guard.js';
 import { waitForRollout } from './rollout.js';
+import { runDeployHooks } from './hooks.js';
 import { mapLimit } from '../shared/concurrency.js';
 import type { DeployOptions, DeployResult, Deployer, ImageTarget, ObjectRef } from './types.js';
 
@@ -150,6 +151,10 @@ export class KubeDeployer implements Deployer {
     }
     for (const { o } of collisions) sink.emit({ type: 'message', level: 'warn', text: `adopting ${describeObject(keyOf(o.object))} (--adopt): devloop now manages it and down will delete it` });
 
+    const namespaces = [...new Set(rendered.map((o) => o.object.metadata.namespace).filter((n): n is string => Boolean(n)))];
+    if (config.deploy.hooks?.before.length) await timePhase(sink, 'deploy/hooks/before', () => runDeployHooks('before', config, this.kube, { namespaces, signal, sink }));
+    throwIfAborted(signal);
+
     // Inventory, before anything is applied.
     const previous = mergeRefs(cluster.objects, store.objects());
     const renderedRefs = rendered.map((o, i) => refOf(o.object, existing[i] && isOwnedBy(existing[i]!, config.name) ? existing[i]!.metadata.uid : undefined));
@@ -247,6 +252,7 @@ export class KubeDeployer implements Deployer {
     const [pruneOutcome, rolloutOutcome] = await Promise.allSettled([pruning, rollout]);
     if (pruneOutcome.status === 'rejected') throw pruneOutcome.reason;
     if (rolloutOutcome.status === 'rejected') throw rolloutOutcome.reason;
+    if (config.deploy.hooks?.after.length) await timePhase(sink, 'deploy/hooks/after', () => runDeployHooks('after', config, this.kube, { namespaces, signal, sink }));
     return { applied: appliedRefs, pruned: pruneOutcome.value.deleted };
   }
 

@@ -233,7 +233,8 @@ function toDevloopDocument(data: Record<string, unknown>, rootDir: string): { do
           target: docker.target,
           buildArgs: docker.buildArgs,
           requires: entry.requires,
-          sync: sync.manual === undefined ? undefined : { manual: sync.manual },
+          sync: sync.manual === undefined && sync.hooks === undefined ? undefined : defined({ manual: sync.manual, hooks: syncHooksOf(sync.hooks) }),
+          hooks: buildHooksOf(entry.hooks),
         });
       })
     : build.artifacts;
@@ -277,10 +278,59 @@ function toDevloopDocument(data: Record<string, unknown>, rootDir: string): { do
       namespace: kubectl.defaultNamespace,
       statusCheckDeadlineSeconds: deploy.statusCheckDeadlineSeconds,
       kubectl: { manifests: globs },
+      hooks: deployHooksOf(kubectl.hooks),
     }),
     portForward,
   };
   return { document: defined(document), origins };
+}
+
+// ---- Hooks: Skaffold's lifecycle hooks onto devloop's (sync.hooks, build hooks, deploy hooks). ----
+// Skaffold's shapes: sync hooks `{host: {command, os, dir}} | {container: {command}}`; build hooks
+// `{command, os, dir}` (host only, no wrapper); deploy hooks under deploy.kubectl.hooks,
+// `{host} | {container: {command, podName, containerName}}`. A host hook whose `os` list leaves out
+// this platform is dropped here, as Skaffold skips it. Schema problems are located at the Skaffold
+// key (toSkaffoldPath) by position: after a dropped hook, the later ones of that list point one early.
+
+/** Skaffold's `os` names for this platform. */
+const SKAFFOLD_OS = process.platform === 'win32' ? 'windows' : process.platform;
+
+function forThisOs(host: unknown): boolean {
+  if (!isPlainObject(host) || !Array.isArray(host.os)) return true;
+  return host.os.includes(SKAFFOLD_OS);
+}
+
+/** A Skaffold host hook as devloop's `host` (os dropped: the hook is kept only when it runs here). */
+function hostHookOf(host: Record<string, unknown>): Record<string, unknown> {
+  const { os: _os, ...rest } = host;
+  return rest;
+}
+
+function hookListsOf(value: unknown, item: (hook: unknown) => unknown | undefined): unknown {
+  if (!isPlainObject(value)) return value;
+  const mapList = (list: unknown) => (Array.isArray(list) ? list.map(item).filter((h) => h !== undefined) : list);
+  return Object.fromEntries(Object.entries(value).map(([when, list]) => [when, mapList(list)]));
+}
+
+function syncHooksOf(value: unknown): unknown {
+  return hookListsOf(value, (hook) => {
+    if (!isPlainObject(hook)) return hook;
+    if (isPlainObject(hook.host)) return forThisOs(hook.host) ? { host: hostHookOf(hook.host) } : undefined;
+    return hook;
+  });
+}
+
+function buildHooksOf(value: unknown): unknown {
+  return hookListsOf(value, (hook) => (isPlainObject(hook) ? (forThisOs(hook) ? { host: hostHookOf(hook) } : undefined) : hook));
+}
+
+function deployHooksOf(value: unknown): unknown {
+  return hookListsOf(value, (hook) => {
+    if (!isPlainObject(hook)) return hook;
+    if (hook.action !== undefined) return undefined; // refused by the key table, reported there
+    if (isPlainObject(hook.host)) return forThisOs(hook.host) ? { host: hostHookOf(hook.host) } : undefined;
+    return hook;
+  });
 }
 
 /**
@@ -316,6 +366,10 @@ function toSkaffoldPath(segments: PropertyKey[], origins: Origins): PropertyKey[
   }
   if (a === 'build' && (b === 'push' || b === 'concurrency')) return ['build', 'local', b, ...segments.slice(2)];
   if (a === 'deploy' && b === 'namespace') return ['deploy', 'kubectl', 'defaultNamespace'];
+  if (a === 'deploy' && b === 'hooks') return ['deploy', 'kubectl', ...segments.slice(1)];
+  if (a === 'build' && b === 'artifacts' && typeof c === 'number' && d === 'hooks' && rest[2] === 'host') {
+    return ['build', 'artifacts', c, 'hooks', rest[0], rest[1], ...rest.slice(3)];
+  }
   if (a === 'deploy' && b === 'kubectl' && c === 'manifests') {
     return typeof d === 'number' ? (origins.manifests[d] ?? ['manifests']) : (origins.manifests[0]?.slice(0, 2) ?? ['manifests']);
   }
@@ -327,7 +381,9 @@ function skaffoldPathText(text: string): string {
   return text
     .replace(/^(build\.artifacts\[\d+\])\.(dockerfile|target|buildArgs)/, '$1.docker.$2')
     .replace(/^build\.(push|concurrency)/, 'build.local.$1')
-    .replace(/^deploy\.namespace/, 'deploy.kubectl.defaultNamespace');
+    .replace(/^deploy\.namespace/, 'deploy.kubectl.defaultNamespace')
+    .replace(/^deploy\.hooks/, 'deploy.kubectl.hooks')
+    .replace(/^(build\.artifacts\[\d+\]\.hooks\.(?:before|after)\[\d+\])\.host/, '$1');
 }
 
 /** The fix for schema problems whose cause is a Skaffold feature devloop reads differently. */
