@@ -605,6 +605,31 @@ describe('DevEngine', () => {
       await s.exit;
     });
 
+    it('runs a where: one container hook in one replica only', async () => {
+      const one = {
+        ...hooked,
+        build: {
+          ...hooked.build,
+          artifacts: [
+            hooked.build.artifacts[0],
+            { ...hooked.build.artifacts[1], sync: { manual: [{ src: '**', dest: '/app' }], hooks: { before: [], after: [{ container: { command: ['reload'], where: 'one' }, timeoutSeconds: 5, onFailure: 'warn' }] } } },
+          ],
+        },
+      } as unknown as Config;
+      const f = fakes({ plan: planOf(op(['a.js'], { before: [], after: [0] })) });
+      const s = start(f, true, one);
+      await until(s.ready, 'ready');
+      f.podUpdate({ snapshot: pod('posts-1', 'localhost:5000/blog/posts:v2'), deleted: false, transitions: [] });
+      f.podUpdate({ snapshot: pod('posts-2', 'localhost:5000/blog/posts:v2'), deleted: false, transitions: [] });
+      f.batch('/p/posts/a.js');
+      await until(() => f.hookRuns.length === 1, 'the hook');
+      await tick(20);
+      expect(f.hookRuns.map((r) => r.where)).toEqual(['posts-1']);
+      expect(f.syncs[0].targets.map((t) => t.pod)).toEqual(['posts-1', 'posts-2']);
+      s.controller.abort();
+      await s.exit;
+    });
+
     it('re-runs the after container hooks (not host hooks) that replayed files trigger, then restarts the process', async () => {
       const replayedOp = op(['package.json', 'bin/server'], { before: [], after: [] });
       const f = fakes({ replayed: () => replayedOp });
