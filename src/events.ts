@@ -6,7 +6,8 @@
  * - build (build/):             `build`
  * - deploy (deploy/):           `deploy`, `prune`
  * - watch and plan (watch/, plan/): `watch`, `change`
- * - sync (sync/):               `sync`
+ * - sync (sync/):               `sync`, `restart` (a container's main process restarted after a sync)
+ * - hooks (hooks/, run by build/, deploy/ and dev/): `hook`; a container hook's output is `log` with `hook`
  * - observe (observe/):         `pod`, `log`, `portForward`
  * - teardown (teardown/):       `teardown`
  * - the dev loop (dev/):        `cluster` (reachability of the API server)
@@ -136,6 +137,50 @@ export interface LogEvent {
   line: string;
   /** Marks a synthetic line (container restarted with exit code ...). */
   marker?: boolean;
+  /** Set on output of a container hook run by devloop (not the container's own log): `sync/after #1`. */
+  hook?: string;
+}
+
+/**
+ * A hook (sync, build or deploy; before or after; host or container), one event when it starts and
+ * one when it ends. `output` (with `failed`, `timed-out`): the last lines it printed. Host hooks'
+ * lines also arrive one by one as `output` events; container hooks' as `log` events with `hook`.
+ */
+export interface HookEvent {
+  type: 'hook';
+  phase: 'sync' | 'build' | 'deploy';
+  when: 'before' | 'after';
+  /** 1-based position in its list, as `sync/after #2` names it. */
+  index: number;
+  kind: 'host' | 'container';
+  status: 'running' | 'output' | 'succeeded' | 'failed' | 'timed-out' | 'interrupted';
+  command: string[];
+  /** The artifact image (sync and build hooks). */
+  artifact?: string;
+  namespace?: string;
+  pod?: string;
+  container?: string;
+  exitCode?: number;
+  durationMs?: number;
+  /** With `output`: one line the host hook printed. */
+  line?: string;
+  output?: string[];
+  message?: string;
+}
+
+/**
+ * A container's main process restarted by devloop after a sync (`sync.restart`): `restarting` once
+ * the files are written, `restarted` when the new process runs, `failed` with the reason.
+ */
+export interface RestartEvent {
+  type: 'restart';
+  artifact: string;
+  namespace: string;
+  pod: string;
+  container: string;
+  status: 'restarting' | 'restarted' | 'failed';
+  durationMs?: number;
+  message?: string;
 }
 
 export interface PortForwardEvent {
@@ -228,6 +273,8 @@ export type DevloopEvent =
   | SyncEvent
   | PodEvent
   | LogEvent
+  | HookEvent
+  | RestartEvent
   | PortForwardEvent
   | TeardownEvent
   | ClusterEvent

@@ -1,7 +1,7 @@
 /**
  * The import graph of src/ (every static, re-export and dynamic import, `import type` included;
  * test files left out) has no circle, and no import goes against the flow
- * config -> watch -> plan -> build / sync -> deploy -> observe -> teardown, with output, ui, dev
+ * config -> watch -> plan -> hooks -> build / sync -> deploy -> observe -> teardown, with output, ui, dev
  * and cli on top. The clients of outside systems (docker, kube), the shared leaf (shared) and the
  * error and event types (errors.ts, events.ts) sit below every phase.
  */
@@ -26,6 +26,7 @@ const LAYERS: Record<string, number> = {
   config: 1,
   watch: 2,
   plan: 3,
+  hooks: 3.5,
   build: 4,
   sync: 4,
   deploy: 5,

@@ -351,3 +351,48 @@ describe('registryRef', () => {
     expect(registryRef('localhost:5000', 'localhost:5000/acme/api', 'abc')).toBe('localhost:5000/acme/api:abc');
   });
 });
+
+describe('build hooks', () => {
+  function withHooks(before: string, after: string): Config {
+    const file = path.join(root, 'devloop.config.yaml');
+    mkdirSync(path.join(root, 'app'), { recursive: true });
+    writeFileSync(path.join(root, 'app', 'Dockerfile'), 'FROM scratch\nCOPY . /\n');
+    writeFileSync(path.join(root, 'app', 'main'), 'x');
+    writeFileSync(
+      file,
+      `apiVersion: devloop/v1
+kind: Config
+metadata: { name: t }
+build:
+  artifacts:
+    - image: t/app
+      context: app
+      hooks:
+        before: [{ host: { command: ["sh", "-c", ${JSON.stringify(before)}], dir: .. } }]
+        after: [{ host: { command: ["sh", "-c", ${JSON.stringify(after)}] } }]
+`,
+    );
+    return parseConfig(readFileSync(file, 'utf8'), file);
+  }
+
+  it('runs before and after an actual build with the reference being built, and not when cached', async () => {
+    const config = withHooks('echo "before $SKAFFOLD_IMAGE $(basename "$PWD")" >> hooks.txt', 'echo "after $DEVLOOP_IMAGE_TAG $SKAFFOLD_BUILD_CONTEXT" >> ../hooks.txt');
+    // before runs in dir ".." of the context (the project root), after in the context itself
+    const [result] = await createBuilder(docker).build(config, options());
+    expect(result.status).toBe('built');
+    const tag = result.tag.split(':')[1];
+    expect(readFileSync(path.join(root, 'hooks.txt'), 'utf8')).toBe(`before ${result.tag} ${path.basename(root)}\nafter ${tag} ${path.join(root, 'app')}\n`);
+    const [again] = await createBuilder(docker).build(config, options());
+    expect(again.status).toBe('cached');
+    expect(readFileSync(path.join(root, 'hooks.txt'), 'utf8').split('\n').filter(Boolean)).toHaveLength(2);
+  });
+
+  it('a failing before hook fails the build with its output, and nothing is built', async () => {
+    const config = withHooks('echo cannot generate; exit 2', 'true');
+    const o = options();
+    const [result] = await createBuilder(docker).build(config, o);
+    expect(result).toMatchObject({ status: 'failed', reason: expect.stringContaining('build/before #1 hook failed with exit code 2') });
+    expect(docker.builds).toEqual([]);
+    expect(o.sink.ofType('build').at(-1)).toMatchObject({ status: 'failed', output: ['cannot generate'] });
+  });
+});

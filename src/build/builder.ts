@@ -32,6 +32,9 @@ import { dateTimeTag, gitCommitTag } from './tag-policy.js';
 import type { BuildOptions, BuildResult, Builder } from './types.js';
 import { suggestBuildFix } from './problems.js';
 import { substituteDefaultRepo } from './default-repo.js';
+// host.ts and types.ts only: the hooks' index also loads the Kubernetes client, which a build never needs
+import { runHostHook } from '../hooks/host.js';
+import { buildHookEnv, describeOutcome, hookLabel } from '../hooks/types.js';
 
 export function createBuilder(docker: DockerClient = createDockerClient(), env: NodeJS.ProcessEnv = process.env): Builder {
   const noted = new Set<string>();
@@ -288,6 +291,11 @@ async function buildAndPush(
     const explained = explainProblem({ kind: 'needs-session', mount: needsSession.type }, dockerfileLabel, dockerfileText);
     return fail(explained.reason, explained.hint);
   }
+  const hookFailure = await runBuildHooks('before', artifact, ref, options);
+  if (hookFailure) {
+    sink.emit({ type: 'build', image, status: 'failed', tag: ref, reason: hookFailure.reason, output: hookFailure.output, durationMs: elapsed() });
+    return { image, tag: ref, status: 'failed', reason: hookFailure.reason, durationMs: elapsed() };
+  }
   const buildArgs: Record<string, string> = { ...artifact.buildArgs };
   for (const r of artifact.requires) buildArgs[r.alias] = required[r.image].tag;
   try {
@@ -320,6 +328,12 @@ async function buildAndPush(
     sink.emit({ type: 'build', image, status: 'failed', tag: ref, reason: message, hint, durationMs: elapsed() });
     return { image, tag: ref, status: 'failed', reason: message, hint, durationMs: elapsed() };
   }
+  const afterFailure = await runBuildHooks('after', artifact, ref, options);
+  if (afterFailure) {
+    // the manifest is not recorded: the next build explains itself from the last good one
+    sink.emit({ type: 'build', image, status: 'failed', tag: ref, reason: afterFailure.reason, output: afterFailure.output, durationMs: elapsed() });
+    return { image, tag: ref, status: 'failed', reason: afterFailure.reason, durationMs: elapsed() };
+  }
   await writeLastManifest(config.rootDir, inputs.manifest, tag);
   sink.emit({ type: 'build', image, status: 'built', tag: ref, durationMs: elapsed(), reason });
   if (options.push) {
@@ -327,6 +341,32 @@ async function buildAndPush(
     return { image, tag: ref, status: 'built', reason, durationMs: elapsed(), pushed: true };
   }
   return { image, tag: ref, status: 'built', reason, durationMs: elapsed() };
+}
+
+/**
+ * Runs an artifact's build hooks (`hooks.before` / `hooks.after`, host commands in the context
+ * directory with DEVLOOP_IMAGE and Skaffold's build variables), in order, only around an actual
+ * build (a cached image runs none, as in Skaffold). Resolves with the first failure, which fails
+ * the build; InterruptedError when the build was interrupted meanwhile.
+ */
+async function runBuildHooks(when: 'before' | 'after', artifact: Artifact, ref: string, options: BuildOptions): Promise<{ reason: string; output: string[] } | undefined> {
+  const list = artifact.hooks?.[when] ?? [];
+  for (const [i, hook] of list.entries()) {
+    const hookRef = { phase: 'build' as const, when, index: i + 1, artifact: artifact.image };
+    const outcome = await runHostHook(
+      hookRef,
+      {
+        command: hook.host.command,
+        cwd: path.resolve(artifact.contextDir, hook.host.dir ?? '.'),
+        env: buildHookEnv({ imageRef: ref, contextDir: artifact.contextDir, push: options.push }),
+        timeoutMs: hook.timeoutSeconds * 1000,
+      },
+      { signal: options.signal, sink: options.sink },
+    );
+    if (outcome.status === 'interrupted') throw new InterruptedError();
+    if (outcome.status !== 'succeeded') return { reason: `${hookLabel(hookRef)} hook ${describeOutcome(outcome)}: ${hook.host.command.join(' ')}`, output: outcome.output };
+  }
+  return undefined;
 }
 
 function buildReason(

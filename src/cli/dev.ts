@@ -63,12 +63,17 @@ async function createServices(ctx: CommandContext, config: Config, kube: KubeCli
   const { startWatcher } = await import('../watch/index.js');
   const { filtersForPlan, loadContextFilters } = await import('../build/live-filter.js');
   const { planChanges } = await import('../plan/index.js');
+  const { runContainerHook, runHostHook } = await import('../hooks/index.js');
   const kubeConfig = kube.kubeConfig;
   const deployer = createDeployer(config, kube);
   return {
     builder: createBuilder(),
     deployer,
     syncer: createSyncer(kube, sink),
+    hooks: {
+      host: (ref, hook, options) => runHostHook(ref, hook, options),
+      container: (ref, target, hook, options) => runContainerHook(ref, target, hook, { ...options, kubeConfig }),
+    },
     startWatcher: (c, options) => startWatcher(c, { ...options, contextFilters: options.contextFilters ?? loadContextFilters(c) }),
     // The planner reads no file: it gets the .dockerignore matchers as values, re-read first when the batch edits one.
     planChanges: (changes, c, state) =>

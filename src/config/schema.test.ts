@@ -11,7 +11,7 @@ describe('schemas/devloop.schema.json', () => {
     const schema = JSON.parse(schemaFileText());
     expect(schema.additionalProperties).toBe(false);
     const artifact = schema.properties.build.properties.artifacts.items;
-    expect(Object.keys(artifact.properties).sort()).toEqual(['buildArgs', 'builder', 'context', 'dockerfile', 'image', 'requires', 'sync', 'target']);
+    expect(Object.keys(artifact.properties).sort()).toEqual(['buildArgs', 'builder', 'context', 'dockerfile', 'hooks', 'image', 'requires', 'sync', 'target']);
     for (const [key, value] of Object.entries(artifact.properties)) {
       expect((value as { description?: string }).description, `artifact.${key} has a description`).toBeTruthy();
     }

@@ -19,6 +19,109 @@ export const SyncRuleSchema = z
   })
   .describe('A file matching src is copied into every running container of the artifact, at dest.');
 
+/** A hook's command: argv, run without a shell (write ["sh", "-c", "..."] for one). */
+const HookCommandSchema = z
+  .array(z.string().min(1, 'a command argument must not be empty'))
+  .min(1, 'command must name a program, e.g. ["npm", "install"]')
+  .describe('The program and its arguments, run without a shell (use ["sh", "-c", "..."] for shell syntax).');
+
+const hookTimeoutSeconds = z
+  .number()
+  .int()
+  .min(1)
+  .max(3600)
+  .default(120)
+  .describe('How long the hook may run before it is stopped and counted as failed.');
+
+export const HostHookSchema = z
+  .strictObject({
+    command: HookCommandSchema,
+    dir: z
+      .string()
+      .optional()
+      .describe('Working directory: relative to the artifact context (sync and build hooks) or to the config file (deploy hooks); default that directory.'),
+  })
+  .describe(
+    'A command on the developer\'s machine. Sync and build hooks get DEVLOOP_IMAGE (and SKAFFOLD_IMAGE); sync hooks also DEVLOOP_FILES_ADDED_OR_MODIFIED and DEVLOOP_FILES_DELETED (and the SKAFFOLD_* names): absolute local paths joined with ";".',
+  );
+
+export const SyncContainerHookSchema = z
+  .strictObject({
+    command: HookCommandSchema,
+    where: z
+      .enum(['each', 'one'])
+      .default('each')
+      .describe('each: in every container that received the batch; one: in one of them only (e.g. a shared volume).'),
+  })
+  .describe('A command run in the artifact\'s running containers; its output goes to that pod\'s log stream, marked as hook output.');
+
+export const SyncHookSchema = z
+  .strictObject({
+    host: HostHookSchema.optional(),
+    container: SyncContainerHookSchema.optional(),
+    trigger: z
+      .array(z.string().min(1))
+      .optional()
+      .describe('Globs relative to the artifact context: the hook runs only when a synced file matches one. Absent: on every sync.'),
+    timeoutSeconds: hookTimeoutSeconds,
+    onFailure: z
+      .enum(['warn', 'rebuild'])
+      .default('warn')
+      .describe('warn: show the failure and its output; rebuild: also rebuild and redeploy the image.'),
+  })
+  .refine((h) => (h.host === undefined) !== (h.container === undefined), { message: 'a hook is either host: {...} or container: {...}, exactly one of them' })
+  .describe('A command run before or after a sync batch of this artifact.');
+
+export const BuildHookSchema = z
+  .strictObject({
+    host: HostHookSchema,
+    timeoutSeconds: hookTimeoutSeconds,
+  })
+  .describe('A command on the developer\'s machine before or after this image is built (not when it is cached); a failure fails the build.');
+
+export const DeployContainerHookSchema = z
+  .strictObject({
+    command: HookCommandSchema,
+    podName: z.string().min(1).optional().describe('Glob of pod names, e.g. "posts-*"; default: every pod devloop deployed.'),
+    containerName: z.string().min(1).optional().describe('Glob of container names; default: every container of the selected pods.'),
+  })
+  .describe('A command run in the running containers of the project\'s pods that match podName and containerName.');
+
+export const DeployHookSchema = z
+  .strictObject({
+    host: HostHookSchema.optional(),
+    container: DeployContainerHookSchema.optional(),
+    timeoutSeconds: hookTimeoutSeconds,
+  })
+  .refine((h) => (h.host === undefined) !== (h.container === undefined), { message: 'a hook is either host: {...} or container: {...}, exactly one of them' })
+  .describe('A command run before the manifests are applied, or after every workload is ready; a failure fails the deploy.');
+
+const hookLists = <T extends z.ZodType>(item: T, what: string) =>
+  z
+    .strictObject({
+      before: z.array(item).default([]).describe(`Run in order before ${what}.`),
+      after: z.array(item).default([]).describe(`Run in order after ${what}.`),
+    })
+    .describe(`Commands run before and after ${what}.`);
+
+export const SyncRestartSchema = z
+  .strictObject({
+    trigger: z
+      .array(z.string().min(1))
+      .optional()
+      .describe('Globs relative to the artifact context: restart only when a synced file matches one. Absent: after every sync.'),
+    timeoutSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(600)
+      .default(10)
+      .describe('How long the old process may take to exit after SIGTERM before it gets SIGKILL.'),
+  })
+  .describe(
+    'Restart the container\'s main process after a sync, with the synced files in place (for a compiled binary or a runtime that does not watch files). devloop dev runs the container\'s command under a small sh supervisor (see src/sync/README.md): the manifest must give the container a command.',
+  );
+
 export const RequirementSchema = z
   .strictObject({
     image: z.string().min(1).describe('Image name of another artifact that this one builds on; it is built first.'),
@@ -56,9 +159,12 @@ export const ArtifactSchema = z
           .boolean()
           .default(false)
           .describe('Copy a file once for every rule it matches, as Skaffold does, instead of for the first matching rule only.'),
+        hooks: hookLists(SyncHookSchema, 'each sync batch of this artifact').optional(),
+        restart: SyncRestartSchema.optional(),
       })
       .optional()
       .describe('Files copied into running containers instead of rebuilding.'),
+    hooks: hookLists(BuildHookSchema, 'this image is built').optional(),
   })
   .describe('One image that devloop builds.');
 
@@ -123,6 +229,7 @@ export const DeploySchema = z
       })
       .prefault({})
       .describe('Helm charts rendered with `helm template`.'),
+    hooks: hookLists(DeployHookSchema, 'the manifests are applied (after: once every workload is ready)').optional(),
   })
   .describe('What to deploy and where.');
 
@@ -222,6 +329,11 @@ export type RawConfig = z.output<typeof ConfigSchema>;
 export type ArtifactConfig = z.output<typeof ArtifactSchema>;
 export type BuilderSetting = z.output<typeof BuilderSchema>;
 export type SyncRule = z.output<typeof SyncRuleSchema>;
+export type SyncHook = z.output<typeof SyncHookSchema>;
+export type HostHook = z.output<typeof HostHookSchema>;
+export type BuildHook = z.output<typeof BuildHookSchema>;
+export type DeployHook = z.output<typeof DeployHookSchema>;
+export type SyncRestart = z.output<typeof SyncRestartSchema>;
 export type DeployConfig = z.output<typeof DeploySchema>;
 export type PortForwardConfig = z.output<typeof PortForwardSchema>;
 export type ProfileConfig = z.output<typeof ProfileSchema>;

@@ -23,6 +23,7 @@ import { formatSource, readManifests } from './manifests.js';
 import { offlineScope, renderObjects, type RenderedObject, type ScopeLookup } from './render.js';
 import { describeKeptNamespace, namespaceHolders } from './namespace-guard.js';
 import { waitForRollout } from './rollout.js';
+import { runDeployHooks } from './hooks.js';
 import { mapLimit } from '../shared/concurrency.js';
 import type { DeployOptions, DeployResult, Deployer, ImageTarget, ObjectRef } from './types.js';
 
@@ -94,7 +95,7 @@ export class KubeDeployer implements Deployer {
     const { objects, warnings } = await (read ?? readManifests(config, signal));
     for (const text of warnings) sink?.emit({ type: 'message', level: 'warn', text });
     const scope: ScopeLookup = async (apiVersion, kind) => (await this.kube.resourceFor(apiVersion, kind, signal)).namespaced;
-    return renderObjects(objects, { project: config.name, namespace: this.namespace(config), images, isNamespaced: scope });
+    return renderObjects(objects, { project: config.name, namespace: this.namespace(config), images, isNamespaced: scope, restartImages: restartImagesOf(config) });
   }
 
   prefetch(config: Config, signal: AbortSignal, sink?: EventSink): void {
@@ -154,6 +155,10 @@ export class KubeDeployer implements Deployer {
       );
     }
     for (const { o } of collisions) sink.emit({ type: 'message', level: 'warn', text: `adopting ${describeObject(keyOf(o.object))} (--adopt): devloop now manages it and down will delete it` });
+
+    const namespaces = [...new Set(rendered.map((o) => o.object.metadata.namespace).filter((n): n is string => Boolean(n)))];
+    if (config.deploy.hooks?.before.length) await timePhase(sink, 'deploy/hooks/before', () => runDeployHooks('before', config, this.kube, { namespaces, signal, sink }));
+    throwIfAborted(signal);
 
     // Inventory, before anything is applied.
     const previous = mergeRefs(cluster.objects, store.objects());
@@ -254,6 +259,7 @@ export class KubeDeployer implements Deployer {
     const [pruneOutcome, rolloutOutcome] = await Promise.allSettled([pruning, rollout]);
     if (pruneOutcome.status === 'rejected') throw pruneOutcome.reason;
     if (rolloutOutcome.status === 'rejected') throw rolloutOutcome.reason;
+    if (config.deploy.hooks?.after.length) await timePhase(sink, 'deploy/hooks/after', () => runDeployHooks('after', config, this.kube, { namespaces, signal, sink }));
     return { applied: appliedRefs, pruned: pruneOutcome.value.deleted };
   }
 
@@ -456,7 +462,7 @@ export function createDeployer(config: Config, kube: KubeClient): Deployer {
 /** Render without a cluster: discovery replaced by the built-in table of cluster-scoped kinds. */
 export async function renderOffline(config: Config, images: ReadonlyMap<string, string>, signal: AbortSignal, namespace = 'default'): Promise<RenderedObject[]> {
   const { objects } = await readManifests(config, signal);
-  return renderObjects(objects, { project: config.name, namespace: config.deploy.namespace ?? namespace, images, isNamespaced: offlineScope });
+  return renderObjects(objects, { project: config.name, namespace: config.deploy.namespace ?? namespace, images, isNamespaced: offlineScope, restartImages: restartImagesOf(config) });
 }
 
 export { joinApiVersion };
@@ -475,4 +481,9 @@ export function collisionHint(config: Pick<Config, 'source'>, live: ReadonlyArra
     return 'devloop never changes or deletes objects it did not create. Objects left by `skaffold run` or `skaffold dev --cleanup=false` carry no devloop labels: delete them with `skaffold delete` (same directory and profiles) and run again, or run with --adopt to take them over (devloop then manages them and `devloop down` deletes them).';
   }
   return 'devloop never changes or deletes objects it did not create. Rename yours in the manifest, delete the existing one yourself, or run with --adopt to take it over.';
+}
+
+/** Artifacts whose containers run under the restart supervisor (sync.restart). */
+function restartImagesOf(config: Config): ReadonlySet<string> {
+  return new Set(config.build.artifacts.filter((a) => a.sync?.restart).map((a) => a.image));
 }

@@ -12,6 +12,7 @@ import { ConfigError, DevloopError, UsageError } from '../errors.js';
 import { identity, keyOf, splitApiVersion, type KubeObject } from '../kube/types.js';
 import { rewriteImages } from './images.js';
 import { withProjectLabels } from './labels.js';
+import { wrapForRestart } from './restart-wrapper.js';
 import type { ManifestSource, SourcedObject } from './manifests.js';
 
 export interface RenderedObject {
@@ -76,6 +77,8 @@ export interface RenderInput {
   /** Built references by artifact image name. */
   images: ReadonlyMap<string, string>;
   isNamespaced: ScopeLookup;
+  /** Artifact images with `sync.restart`: their containers run under the restart supervisor. */
+  restartImages?: ReadonlySet<string>;
 }
 
 /** Applies the devloop transformations to read manifests. Never mutates `objects`. */
@@ -85,7 +88,7 @@ export async function renderObjects(objects: readonly SourcedObject[], input: Re
   const seen = new Map<string, ManifestSource>();
   const duplicates: ConfigError['problems'] = [];
   for (const { object, source } of objects) {
-    let next = rewriteImages(object, input.images).object;
+    let next = rewriteImages(wrapForRestart(object, input.restartImages ?? new Set(), source), input.images).object;
     let namespaced: boolean;
     try {
       namespaced = await scope(next.apiVersion, next.kind);

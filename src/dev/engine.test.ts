@@ -10,6 +10,7 @@ import { CollectingSink, type EventSink } from '../events.js';
 import type { PodSnapshot, PodUpdate } from '../observe/pods.js';
 import { ClusterUnreachableError } from '../kube/errors.js';
 import { DevEngine } from './engine.js';
+import type { HookOutcome, HookRef } from '../hooks/index.js';
 import type { ContainerTarget, DevServices, FileChange, Plan, PlanState, SyncOp } from './services.js';
 
 const config = {
@@ -54,6 +55,10 @@ function fakes(
     plan?: (changes: FileChange[]) => Plan;
     /** What the next sync call throws (undefined: it succeeds); may wait first. */
     syncOutcome?: () => Promise<unknown>;
+    /** What a replay replayed (undefined: nothing). */
+    replayed?: (target: ContainerTarget) => SyncOp | undefined;
+    /** How a hook run ends (default: succeeded). */
+    hookOutcome?: (ref: HookRef, where: string) => HookOutcome;
     /** What a deploy throws (undefined: it succeeds). */
     deployError?: () => unknown;
     /** Whether the cluster probe answers. */
@@ -83,7 +88,21 @@ function fakes(
   const builds: string[][] = [];
   const watcherOptions: Array<{ watchedImages?: ReadonlySet<string> }> = [];
   const planStates: PlanState[] = [];
+  const hookRuns: Array<{ ref: HookRef; where: string; env?: Record<string, string>; command: string[] }> = [];
+  const hookOutcome = options.hookOutcome ?? (() => ({ status: 'succeeded' as const, exitCode: 0, durationMs: 1, output: [] }));
   const services: DevServices = {
+    hooks: {
+      async host(ref, hook) {
+        hookRuns.push({ ref, where: 'host', env: hook.env, command: hook.command });
+        log.push(`hook ${ref.phase}/${ref.when}#${ref.index} host`);
+        return hookOutcome(ref, 'host');
+      },
+      async container(ref, target, hook) {
+        hookRuns.push({ ref, where: target.pod, command: hook.command });
+        log.push(`hook ${ref.phase}/${ref.when}#${ref.index} ${target.pod}`);
+        return hookOutcome(ref, target.pod);
+      },
+    },
     builder: {
       async build(_config: Config, o: BuildOptions): Promise<BuildResult[]> {
         builds.push(o.images ?? []);
@@ -122,6 +141,10 @@ function fakes(
         log.push(`replay ${target.pod}`);
         const error = await options.syncOutcome?.();
         if (error) throw error;
+        return options.replayed?.(target);
+      },
+      async restart(target) {
+        log.push(`restart ${target.pod}`);
       },
       resetImage: (image) => log.push(`reset ${image}`),
       forget: () => undefined,
@@ -167,6 +190,7 @@ function fakes(
     watcherOptions,
     planStates,
     log,
+    hookRuns,
     syncs,
     replays,
     builds,
@@ -179,7 +203,8 @@ function fakes(
   };
 }
 
-function start(f: ReturnType<typeof fakes>, cleanup = true, extra: { config?: Config; watchedImages?: ReadonlySet<string> } = {}) {
+function start(f: ReturnType<typeof fakes>, cleanup = true, extraOrConfig: { config?: Config; watchedImages?: ReadonlySet<string> } | Config = {}) {
+  const extra: { config?: Config; watchedImages?: ReadonlySet<string> } = 'build' in extraOrConfig ? { config: extraOrConfig } : extraOrConfig;
   const controller = new AbortController();
   const sink = new CollectingSink();
   const engine = new DevEngine(extra.config ?? config, f.services, {
@@ -536,6 +561,137 @@ describe('DevEngine', () => {
       s.controller.abort();
       await s.exit;
     }, 10_000);
+  });
+
+  describe('sync hooks and restart', () => {
+    const hooked = {
+      ...config,
+      build: {
+        ...config.build,
+        artifacts: [
+          config.build.artifacts[0],
+          {
+            ...config.build.artifacts[1],
+            sync: {
+              manual: [{ src: '**', dest: '/app' }],
+              hooks: {
+                before: [{ host: { command: ['./before.sh'] }, timeoutSeconds: 5, onFailure: 'warn' }],
+                after: [
+                  { container: { command: ['npm', 'install'], where: 'each' }, trigger: ['package.json'], timeoutSeconds: 5, onFailure: 'rebuild' },
+                  { host: { command: ['./notify.sh'], dir: 'scripts' }, timeoutSeconds: 5, onFailure: 'warn' },
+                ],
+              },
+              restart: { trigger: ['bin/*'], timeoutSeconds: 3 },
+            },
+          },
+        ],
+      },
+    } as unknown as Config;
+    const op = (paths: string[], hooks: { before: number[]; after: number[] }, restart = false): SyncOp => ({
+      image: 'blog/posts',
+      copy: paths.map((p) => ({ localPath: `/p/posts/${p}`, containerPath: `/app/${p}` })),
+      delete: [],
+      deletedLocal: ['/p/posts/gone.txt'],
+      hooks,
+      ...(restart ? { restart } : {}),
+    });
+    const planOf = (o: SyncOp) => () => ({ reloadConfig: false, syncs: [o], rebuild: [], redeploy: false, decisions: [] });
+
+    it('runs the triggered hooks around the write: before, sync, container hook in each replica, host hook with the file lists, then restart', async () => {
+      const f = fakes({ plan: planOf(op(['package.json', 'bin/server'], { before: [0], after: [0, 1] }, true)) });
+      const s = start(f, true, hooked);
+      await until(s.ready, 'ready');
+      f.podUpdate({ snapshot: pod('posts-1', 'localhost:5000/blog/posts:v2'), deleted: false, transitions: [] });
+      f.podUpdate({ snapshot: pod('posts-2', 'localhost:5000/blog/posts:v2'), deleted: false, transitions: [] });
+      f.batch('/p/posts/package.json');
+      await until(() => f.log.filter((l) => l.startsWith('restart')).length === 2, 'restarts');
+      const work = f.log.filter((l) => /^(hook|sync|restart)/.test(l));
+      expect(work.slice(0, 2)).toEqual(['hook sync/before#1 host', 'sync blog/posts /app/package.json,/app/bin/server']);
+      expect(work.slice(2, 4).sort()).toEqual(['hook sync/after#1 posts-1', 'hook sync/after#1 posts-2']);
+      expect(work.slice(4)).toEqual(['hook sync/after#2 host', 'restart posts-1', 'restart posts-2']);
+      const host = f.hookRuns.find((r) => r.ref.when === 'after' && r.where === 'host')!;
+      expect(host.env).toMatchObject({
+        DEVLOOP_IMAGE: 'localhost:5000/blog/posts:v2',
+        SKAFFOLD_IMAGE: 'localhost:5000/blog/posts:v2',
+        DEVLOOP_FILES_ADDED_OR_MODIFIED: '/p/posts/package.json;/p/posts/bin/server',
+        SKAFFOLD_FILES_ADDED_OR_MODIFIED: '/p/posts/package.json;/p/posts/bin/server',
+        DEVLOOP_FILES_DELETED: '/p/posts/gone.txt',
+        SKAFFOLD_FILES_DELETED: '/p/posts/gone.txt',
+      });
+      s.controller.abort();
+      await s.exit;
+    });
+
+    it('a failing hook with onFailure: rebuild is shown and rebuilds the image; with warn it only warns', async () => {
+      const f = fakes({
+        plan: planOf(op(['package.json'], { before: [0], after: [0] })),
+        hookOutcome: (ref) => ({ status: 'failed', exitCode: 3, durationMs: 1, output: ['npm ERR! boom'], ...(ref.when === 'before' ? {} : {}) }),
+      });
+      const s = start(f, true, hooked);
+      await until(s.ready, 'ready');
+      f.podUpdate({ snapshot: pod('posts-1', 'localhost:5000/blog/posts:v2'), deleted: false, transitions: [] });
+      const buildsBefore = f.builds.length;
+      f.batch('/p/posts/package.json');
+      await until(() => f.builds.length > buildsBefore, 'a rebuild');
+      expect(f.builds.at(-1)).toEqual(['blog/posts']);
+      const warnings = s.sink.ofType('message').filter((m) => m.level === 'warn').map((m) => m.text);
+      expect(warnings.some((w) => w.includes('sync/before #1 hook (host) failed with exit code 3 on this machine') && w.includes('next: fix the command'))).toBe(true);
+      expect(warnings.some((w) => w.includes('sync/after #1 hook (container) failed with exit code 3 in posts-1/posts') && w.includes('onFailure: rebuild: rebuilding blog/posts'))).toBe(true);
+      s.controller.abort();
+      await s.exit;
+    });
+
+    it('runs a where: one container hook in one replica only', async () => {
+      const one = {
+        ...hooked,
+        build: {
+          ...hooked.build,
+          artifacts: [
+            hooked.build.artifacts[0],
+            { ...hooked.build.artifacts[1], sync: { manual: [{ src: '**', dest: '/app' }], hooks: { before: [], after: [{ container: { command: ['reload'], where: 'one' }, timeoutSeconds: 5, onFailure: 'warn' }] } } },
+          ],
+        },
+      } as unknown as Config;
+      const f = fakes({ plan: planOf(op(['a.js'], { before: [], after: [0] })) });
+      const s = start(f, true, one);
+      await until(s.ready, 'ready');
+      f.podUpdate({ snapshot: pod('posts-1', 'localhost:5000/blog/posts:v2'), deleted: false, transitions: [] });
+      f.podUpdate({ snapshot: pod('posts-2', 'localhost:5000/blog/posts:v2'), deleted: false, transitions: [] });
+      f.batch('/p/posts/a.js');
+      await until(() => f.hookRuns.length === 1, 'the hook');
+      await tick(20);
+      expect(f.hookRuns.map((r) => r.where)).toEqual(['posts-1']);
+      expect(f.syncs[0].targets.map((t) => t.pod)).toEqual(['posts-1', 'posts-2']);
+      s.controller.abort();
+      await s.exit;
+    });
+
+    it('re-runs the after container hooks (not host hooks) that replayed files trigger, then restarts the process', async () => {
+      const replayedOp = op(['package.json', 'bin/server'], { before: [], after: [] });
+      const f = fakes({ replayed: () => replayedOp });
+      const s = start(f, true, hooked);
+      await until(s.ready, 'ready');
+      const before = pod('posts-1', 'localhost:5000/blog/posts:v2');
+      const after = pod('posts-1', 'localhost:5000/blog/posts:v2', 1, 'c2');
+      f.podUpdate({ snapshot: after, previous: before, deleted: false, transitions: [{ kind: 'restarted', container: after.containers[0], exitCode: 1 }] });
+      await until(() => f.log.includes('restart posts-1'), 'the restart after the replay');
+      expect(f.log.filter((l) => /^(replay|hook|restart)/.test(l))).toEqual(['replay posts-1', 'hook sync/after#1 posts-1', 'restart posts-1']);
+      s.controller.abort();
+      await s.exit;
+    });
+
+    it('runs no hook and no restart for a replay whose files trigger none', async () => {
+      const f = fakes({ replayed: () => op(['index.html'], { before: [], after: [] }) });
+      const s = start(f, true, hooked);
+      await until(s.ready, 'ready');
+      const after = pod('posts-1', 'localhost:5000/blog/posts:v2', 1, 'c2');
+      f.podUpdate({ snapshot: after, deleted: false, transitions: [{ kind: 'started', container: after.containers[0] }] });
+      await until(() => f.replays.length === 1, 'a replay');
+      await tick(30);
+      expect(f.log.filter((l) => /^(hook|restart)/.test(l))).toEqual([]);
+      s.controller.abort();
+      await s.exit;
+    });
   });
 });
 

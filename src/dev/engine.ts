@@ -51,6 +51,10 @@ import { backoffMs } from '../shared/backoff.js';
 import { isClusterUnreachable, type ClusterUnreachableError } from '../kube/errors.js';
 import path from 'node:path';
 import micromatch from 'micromatch';
+import { describeOutcome, hookLabel, syncHookEnv, type HookOutcome, type HookRef } from '../hooks/index.js';
+import { isNotFound } from '../kube/errors.js';
+import { hooksTriggeredBy } from '../plan/index.js';
+import type { Artifact } from '../config/types.js';
 import type { ContainerTarget, ContextFilter, DevServices, FileChange, SyncOp, Watcher } from './services.js';
 import { netChanges } from '../watch/changes.js';
 
@@ -432,7 +436,8 @@ export class DevEngine {
         const container = pod?.containers.find((c) => c.name === target.container);
         if (!container || container.state !== 'running' || pod?.terminating) return;
         try {
-          await this.services.syncer.replay(target, this.signal);
+          const replayed = await this.services.syncer.replay(target, this.signal);
+          if (replayed) await this.afterReplay(replayed, target);
         } catch (error) {
           // the ledger stays: the replay runs again once the cluster answers
           if (!isClusterUnreachable(error)) throw error;
@@ -549,7 +554,13 @@ export class DevEngine {
               text: `${op.image}: no running container runs its current build; ${op.copy.length + op.delete.length} change(s) will be replayed when one starts`,
             });
           }
+          const artifact = this.artifactOf(op.image);
+          let rebuildAfterHook = false;
+          if (artifact && op.hooks?.before.length) rebuildAfterHook = await this.runSyncHooks('before', op, artifact, targets);
           await this.services.syncer.sync(op, targets, this.signal);
+          if (artifact && op.hooks?.after.length) rebuildAfterHook = (await this.runSyncHooks('after', op, artifact, targets)) || rebuildAfterHook;
+          if (artifact?.sync?.restart && op.restart) await this.restartMainProcesses(artifact, targets);
+          if (rebuildAfterHook && !this.signal.aborted) failed.push(op.image);
         } catch (error) {
           if (this.signal.aborted) return;
           if (isClusterUnreachable(error)) {
@@ -572,6 +583,111 @@ export class DevEngine {
       }),
     ).finally(stopNotice);
     return failed;
+  }
+
+  private artifactOf(image: string): Artifact | undefined {
+    return this.state.config.build.artifacts.find((a) => a.image === image);
+  }
+
+  /**
+   * Runs the `when` sync hooks a batch triggered (`op.hooks`), in list order: a host hook once, with
+   * the batch's file lists; a container hook in every target (or one, `where: one`), in parallel.
+   * A failure is shown (the `hook` event carries the output) and never stops the loop; resolves
+   * whether a failed hook asked for a rebuild (`onFailure: rebuild`). Rejects only when the cluster
+   * cannot be reached (the caller remembers the batch).
+   */
+  private async runSyncHooks(when: 'before' | 'after', op: SyncOp, artifact: Artifact, targets: readonly ContainerTarget[]): Promise<boolean> {
+    const list = artifact.sync?.hooks?.[when] ?? [];
+    let rebuild = false;
+    for (const index of op.hooks?.[when] ?? []) {
+      const hook = list[index];
+      if (!hook || this.signal.aborted) continue;
+      const ref: HookRef = { phase: 'sync', when, index: index + 1, artifact: artifact.image };
+      const timeoutMs = hook.timeoutSeconds * 1000;
+      const failures: Array<{ outcome: HookOutcome; where: string }> = [];
+      if (hook.host) {
+        const env = syncHookEnv({
+          imageRef: this.state.builds.get(artifact.image)?.tag ?? artifact.image,
+          contextDir: artifact.contextDir,
+          added: op.copy.map((c) => c.localPath),
+          deleted: op.deletedLocal ?? [],
+          ...(this.state.config.deploy.kubeContext ? { kubeContext: this.state.config.deploy.kubeContext } : {}),
+          namespaces: [...new Set(targets.map((t) => t.namespace))],
+        });
+        const cwd = path.resolve(artifact.contextDir, hook.host.dir ?? '.');
+        const outcome = await this.services.hooks.host(ref, { command: hook.host.command, cwd, env, timeoutMs }, { signal: this.signal, sink: this.sink });
+        if (outcome.status === 'failed' || outcome.status === 'timed-out') failures.push({ outcome, where: 'on this machine' });
+      } else if (hook.container) {
+        const chosen = hook.container.where === 'one' ? targets.slice(0, 1) : targets;
+        const command = hook.container.command;
+        await Promise.all(
+          chosen.map(async (target) => {
+            const outcome = await this.runContainerHook(ref, target, command, timeoutMs);
+            if (outcome && (outcome.status === 'failed' || outcome.status === 'timed-out')) failures.push({ outcome, where: `in ${target.pod}/${target.container}` });
+          }),
+        );
+      }
+      if (failures.length === 0 || this.signal.aborted) continue;
+      const fallback = hook.onFailure === 'rebuild';
+      if (fallback) rebuild = true;
+      this.sink.emit({
+        type: 'message',
+        level: 'warn',
+        text: [
+          ...failures.map((f) => `${artifact.image}: ${hookLabel(ref)} hook (${hook.host ? 'host' : 'container'}) ${describeOutcome(f.outcome)} ${f.where}`),
+          fallback ? `  onFailure: rebuild: rebuilding ${artifact.image}` : '  next: fix the command (its output is above); the next sync runs it again',
+        ].join('\n'),
+      });
+    }
+    return rebuild;
+  }
+
+  /** One container hook in one container; undefined when the container is gone (its replacement runs it after the replay). */
+  private async runContainerHook(ref: HookRef, target: ContainerTarget, command: string[], timeoutMs: number): Promise<HookOutcome | undefined> {
+    try {
+      return await this.services.hooks.container(ref, target, { command, timeoutMs }, { signal: this.signal, sink: this.sink });
+    } catch (error) {
+      if (isNotFound(error)) {
+        this.sink.emit({ type: 'message', level: 'debug', text: `${target.namespace}/${target.pod}/${target.container} is gone: ${hookLabel(ref)} runs in its replacement after the replay` });
+        return undefined;
+      }
+      throw error;
+    }
+  }
+
+  /** Restarts the main process of each target (sync.restart), one container after another's files are written. */
+  private async restartMainProcesses(artifact: Artifact, targets: readonly ContainerTarget[]): Promise<void> {
+    const timeoutSeconds = artifact.sync?.restart?.timeoutSeconds ?? 10;
+    await Promise.all(
+      targets.map(async (target) => {
+        try {
+          await this.services.syncer.restart(target, timeoutSeconds, this.signal);
+        } catch (error) {
+          if (this.signal.aborted || isClusterUnreachable(error)) throw error;
+          this.reportFailure(error, `${artifact.image}: sync.restart`);
+        }
+      }),
+    );
+  }
+
+  /**
+   * After files were replayed into a (re)started container: the `after` container hooks those files
+   * trigger run again in it (host hooks already ran for their batch), then sync.restart when they
+   * trigger it, so the container runs what was synced.
+   */
+  private async afterReplay(op: SyncOp, target: ContainerTarget): Promise<void> {
+    const artifact = this.artifactOf(op.image);
+    if (!artifact || this.signal.aborted) return;
+    const triggered = hooksTriggeredBy(artifact, op.copy.map((c) => c.localPath));
+    const after = triggered.hooks.after.filter((i) => artifact.sync?.hooks?.after[i]?.container);
+    if (after.length > 0) {
+      const replayOp: SyncOp = { ...op, hooks: { before: [], after } };
+      if (await this.runSyncHooks('after', replayOp, artifact, [target])) {
+        await this.rebuildAndDeploy([artifact.image], false);
+        return;
+      }
+    }
+    if (triggered.restart) await this.restartMainProcesses(artifact, [target]);
   }
 
   /**

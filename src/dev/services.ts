@@ -19,11 +19,22 @@ export type { ContainerTarget, Syncer } from '../sync/index.js';
 import type { FileChange, Watcher } from '../watch/index.js';
 import type { Plan, PlanState, ContextFilterLike as ContextFilter } from '../plan/index.js';
 import type { ContainerTarget, Syncer } from '../sync/index.js';
+import type { HookOutcome, HookRef } from '../hooks/index.js';
+import type { ContainerRef } from '../kube/types.js';
+
+/** Runs one hook (src/hooks/): on this machine, or in one container. */
+export interface HookRunner {
+  host(ref: HookRef, hook: { command: string[]; cwd: string; env: Record<string, string>; timeoutMs: number }, options: { signal: AbortSignal; sink: EventSink }): Promise<HookOutcome>;
+  /** Rejects when the container cannot be reached (ClusterUnreachableError, or 404 when its pod is gone). */
+  container(ref: HookRef, target: ContainerRef, hook: { command: string[]; timeoutMs: number }, options: { signal: AbortSignal; sink: EventSink }): Promise<HookOutcome>;
+}
 
 export interface DevServices {
   builder: Builder;
   deployer: Deployer;
   syncer: Syncer;
+  /** Sync hooks (`sync.hooks`), run around each batch and after a replay. */
+  hooks: HookRunner;
   /** `contextFilters`: the planner's .dockerignore matchers, shared so both follow one reading of each file. */
   startWatcher(
     config: Config,

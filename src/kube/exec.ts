@@ -107,6 +107,7 @@ export async function openExecStream(
   command: string[],
   handlers: { onStdout(chunk: Buffer): void; onStderr(chunk: Buffer): void },
   connectTimeoutMs = EXEC_CONNECT_TIMEOUT_MS,
+  withStdin = true,
 ): Promise<ExecStream> {
   const stdin = new PassThrough();
   const stdout = new Writable({
@@ -126,7 +127,7 @@ export async function openExecStream(
   let statusSeen: ExecExit | undefined;
 
   const exec = new Exec(kubeConfig);
-  const opening = exec.exec(target.namespace, target.pod, target.container, command, stdout, stderr, stdin, false, (status) => {
+  const opening = exec.exec(target.namespace, target.pod, target.container, command, stdout, stderr, withStdin ? stdin : null, false, (status) => {
     statusSeen = exitFromStatus(status, target);
   });
   let timer: NodeJS.Timeout | undefined;
@@ -166,4 +167,59 @@ export async function openExecStream(
     },
     exited,
   };
+}
+
+export interface ExecResult {
+  /** The exit code; undefined when the connection ended without one (pod deleted, connection lost). */
+  code?: number;
+  message: string;
+  /** Set when the deadline passed or `signal` aborted before the process exited. */
+  stopped?: 'timeout' | 'aborted';
+}
+
+/**
+ * Runs `command` in the container to completion, without stdin; output arrives through the
+ * handlers as it comes. Resolves with the exit; rejects like `openExecStream` (cluster unreachable,
+ * pod gone) and with the exit's `unreachable` when the API server could not reach the node.
+ * At the deadline or on abort, `onStop` is called (to stop the process in the container, which a
+ * closed websocket does not do) and the result says so; the stream is closed either way.
+ */
+export async function execToCompletion(
+  kubeConfig: KubeConfig,
+  target: ContainerRef,
+  command: string[],
+  options: { signal: AbortSignal; timeoutMs: number; onStdout(chunk: Buffer): void; onStderr(chunk: Buffer): void; onStop?(): Promise<void> },
+): Promise<ExecResult> {
+  const stream = await openExecStream(kubeConfig, target, command, { onStdout: options.onStdout, onStderr: options.onStderr }, EXEC_CONNECT_TIMEOUT_MS, false);
+  let stopped: ExecResult['stopped'];
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort = () => undefined as void;
+  const stop = new Promise<void>((resolve) => {
+    const fire = (why: 'timeout' | 'aborted') => {
+      if (stopped) return;
+      stopped = why;
+      resolve();
+    };
+    timer = setTimeout(() => fire('timeout'), options.timeoutMs);
+    onAbort = () => fire('aborted');
+    if (options.signal.aborted) onAbort();
+    options.signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    const first = await Promise.race([stream.exited, stop.then(() => undefined)]);
+    if (first) {
+      if (first.unreachable) throw first.unreachable;
+      return { code: first.code, message: first.message };
+    }
+    await options.onStop?.().catch(() => undefined);
+    const late = await Promise.race([stream.exited, new Promise<undefined>((resolve) => {
+      const t: NodeJS.Timeout = setTimeout(() => resolve(undefined), 2_000);
+      t.unref();
+    })]);
+    return { code: late?.code, message: late?.message ?? `stopped (${stopped})`, stopped };
+  } finally {
+    clearTimeout(timer);
+    options.signal.removeEventListener('abort', onAbort);
+    stream.close();
+  }
 }

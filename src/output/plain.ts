@@ -2,7 +2,7 @@
  * Renders events as plain text lines: the renderer without a TTY, and the base of CI logs.
  * Contract: one event gives zero or more whole lines; it never throws; errors go to `err`.
  */
-import type { ClusterEvent, DevloopEvent, EventSink } from '../events.js';
+import type { ClusterEvent, DevloopEvent, EventSink, HookEvent } from '../events.js';
 import type { Palette } from './color.js';
 import { formatDuration } from './format.js';
 
@@ -86,7 +86,16 @@ export class PlainRenderer implements EventSink {
         return `pod ${event.namespace}/${event.pod}: ${event.state} ${event.ready}/${event.total}${event.restarts ? `, ${event.restarts} restarts` : ''}${event.message ? ` ${event.message}` : ''}`;
       case 'log': {
         const prefix = p.keyed(`${event.pod}/${event.container}`, `${event.pod}/${event.container}`);
+        if (event.hook) return `${prefix} ${p.dim(`[hook ${event.hook}]`)} ${event.line}`;
         return `${prefix} ${event.marker ? p.yellow(event.line) : event.line}`;
+      }
+      case 'hook':
+        return formatHookEvent(event, p, this.verbose);
+      case 'restart': {
+        const where = `${event.pod}/${event.container}`;
+        if (event.status === 'failed') return p.red(`${event.artifact}: restart of the main process in ${where} failed: ${event.message ?? ''}`);
+        if (event.status === 'restarting') return this.verbose ? p.dim(`${event.artifact}: restarting the main process in ${where}`) : undefined;
+        return `${event.artifact}: ${p.green('restarted')} the main process in ${where}${event.message ? ` (${event.message})` : ''}${d(event.durationMs)}`;
       }
       case 'portForward':
         return `port-forward ${event.resource}: ${event.status} ${event.address}:${event.localPort} -> ${event.remotePort}${event.pod ? ` (${event.pod})` : ''}${event.message ? ` ${event.message}` : ''}`;
@@ -137,5 +146,29 @@ export function formatClusterEvent(event: ClusterEvent, p: Palette, now = Date.n
       return p.green(
         `cluster reachable again${since ? ` (unreachable since ${since})` : ''}${event.pendingFiles ? `; re-syncing ${event.pendingFiles} file(s)` : ''}${event.redeploy ? '; redeploying' : ''}`,
       );
+  }
+}
+
+/** `hook` events as lines: the start with -v only; a host hook's output lines; the end, with the output on failure. */
+export function formatHookEvent(event: HookEvent, p: Palette, verbose: boolean): string | undefined {
+  const name = `${event.artifact ? `${event.artifact}: ` : ''}${event.phase}/${event.when} #${event.index} hook`;
+  const where = event.kind === 'container' ? ` in ${event.pod}/${event.container}` : '';
+  const duration = event.durationMs === undefined ? '' : p.dim(` (${formatDuration(event.durationMs)})`);
+  switch (event.status) {
+    case 'running':
+      return verbose ? p.dim(`${name}: running ${event.command.join(' ')}${where}`) : undefined;
+    case 'output':
+      return `${p.dim(`[hook ${event.phase}/${event.when} #${event.index}]`)} ${event.line ?? ''}`;
+    case 'succeeded':
+      return `${name}: ${p.green('ok')}${where}${duration}`;
+    case 'interrupted':
+      return `${name}: ${p.yellow('interrupted')}${where}`;
+    case 'failed':
+    case 'timed-out': {
+      const what = event.status === 'timed-out' ? 'timed out' : event.exitCode !== undefined ? `failed with exit code ${event.exitCode}` : `failed${event.message ? ` (${event.message})` : ''}`;
+      // a host hook's lines were already printed one by one
+      const body = event.kind === 'container' ? (event.output ?? []).map((l) => `  ${l}`) : [];
+      return [`${name}: ${p.red(what)}${where}${duration}: ${event.command.join(' ')}`, ...body].join('\n');
+    }
   }
 }

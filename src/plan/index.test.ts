@@ -6,7 +6,7 @@ import { containerPathFor, planChanges, type ContextFilterLike, type PlanState }
 
 const root = '/repo';
 
-function config(extra = ''): Config {
+function config(extra = '', edit: (text: string) => string = (t) => t): Config {
   const text = `
 apiVersion: devloop/v1
 kind: Config
@@ -42,7 +42,7 @@ deploy:
 watch:
   ignore: ["**/tmp", "docs/**"]
 ${extra}`;
-  return parseConfig(text, `${root}/devloop.config.yaml`, { skipFileChecks: true });
+  return parseConfig(edit(text), `${root}/devloop.config.yaml`, { skipFileChecks: true });
 }
 
 function state(partial: Partial<PlanState> = {}): PlanState {
@@ -88,7 +88,7 @@ describe('planChanges', () => {
 
   it('deletes in the container on unlink', () => {
     const plan = planChanges([change('services/posts/public/old.css', 'unlink')], config(), state());
-    expect(plan.syncs).toEqual([{ image: 'blog/posts', copy: [], delete: ['/app/public/old.css'] }]);
+    expect(plan.syncs).toEqual([{ image: 'blog/posts', copy: [], delete: ['/app/public/old.css'], deletedLocal: ['/repo/services/posts/public/old.css'] }]);
     expect(plan.decisions[0].reason).toBe('matched sync rule 1 "public/**" -> delete /app/public/old.css');
   });
 
@@ -267,7 +267,7 @@ describe('planChanges', () => {
 
   it('a copy then a delete of one path ends as a delete', () => {
     const plan = planChanges([change('services/posts/public/a.html', 'change'), change('services/posts/public/a.html', 'unlink')], config(), state());
-    expect(plan.syncs[0]).toEqual({ image: 'blog/posts', copy: [], delete: ['/app/public/a.html'] });
+    expect(plan.syncs[0]).toEqual({ image: 'blog/posts', copy: [], delete: ['/app/public/a.html'], deletedLocal: ['/repo/services/posts/public/a.html'] });
   });
 
   describe('nested contexts', () => {
@@ -360,5 +360,39 @@ describe('netChanges', () => {
     ).toEqual([{ path: p, kind: 'change' }]);
     expect(netChanges([{ path: p, kind: 'add' }, { path: p, kind: 'change' }])).toEqual([{ path: p, kind: 'add' }]);
     expect(netChanges([{ path: p, kind: 'change' }, { path: p, kind: 'unlink' }])).toEqual([{ path: p, kind: 'unlink' }]);
+  });
+
+  describe('sync hooks and restart', () => {
+    const hooked = (): Config =>
+      config('', (text) => text.replace(
+        '          - { src: "public2/**", dest: static }\n',
+        `          - { src: "public2/**", dest: static }
+          - { src: "package.json", dest: /app }
+        hooks:
+          before:
+            - host: { command: ["true"] }
+          after:
+            - container: { command: ["npm", "install"] }
+              trigger: ["package.json"]
+            - container: { command: ["sh", "-c", "echo reload"], where: one }
+        restart: { trigger: ["public/bin/*"] }
+`,
+      ));
+
+    it('names the hooks a batch triggers, by trigger glob; no trigger runs on every sync', () => {
+      const plan = planChanges([change('services/posts/public/index.html', 'change')], hooked(), state());
+      expect(plan.syncs[0]).toMatchObject({ image: 'blog/posts', hooks: { before: [0], after: [1] } });
+      expect(plan.syncs[0].restart).toBeUndefined();
+      const pkg = planChanges([change('services/posts/package.json', 'change')], hooked(), state());
+      expect(pkg.syncs[0].hooks).toEqual({ before: [0], after: [0, 1] });
+      expect(pkg.decisions[0].reason).toContain('runs sync/after #1 in each container (trigger "package.json")');
+      expect(pkg.decisions[0].reason).toContain('runs sync/after #2 in one container (no trigger: every sync)');
+    });
+
+    it('restarts the main process only for a file matching the restart trigger, and says so', () => {
+      const plan = planChanges([change('services/posts/public/bin/server', 'change')], hooked(), state());
+      expect(plan.syncs[0].restart).toBe(true);
+      expect(plan.decisions[0].reason).toContain('then restarts the main process of each container, files in place (sync.restart, trigger "public/bin/*")');
+    });
   });
 });

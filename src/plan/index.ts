@@ -45,6 +45,17 @@ export interface SyncOp {
   copy: Array<{ localPath: string; containerPath: string }>;
   /** containerPaths to remove (files or whole directories). */
   delete: string[];
+  /** Local paths behind `delete` (for hooks' DEVLOOP_FILES_DELETED); absent when unknown (replay). */
+  deletedLocal?: string[];
+  /** The artifact's sync hooks this batch triggers, as 0-based indexes into sync.hooks.before/after. */
+  hooks?: TriggeredHooks;
+  /** Whether the batch restarts the containers' main process (sync.restart and its trigger). */
+  restart?: boolean;
+}
+
+export interface TriggeredHooks {
+  before: number[];
+  after: number[];
 }
 
 export interface Plan {
@@ -130,13 +141,61 @@ function dockerignorePattern(filter: ContextFilter | undefined, rel: string, isD
   return false;
 }
 
+/**
+ * Whether a hook (or restart) with `trigger` globs runs for a batch touching `relPaths`
+ * (context-relative): the first matching glob, `true` when there is no trigger (every sync), or
+ * `false` when none matches.
+ */
+export function triggerMatch(trigger: readonly string[] | undefined, relPaths: readonly string[], match: (glob: string, subject: string) => boolean = globMatcher()): string | true | false {
+  if (trigger === undefined) return relPaths.length > 0;
+  for (const glob of trigger) if (relPaths.some((rel) => match(glob, rel))) return glob;
+  return false;
+}
+
+/**
+ * The sync hooks and restart of `artifact` that a batch touching these local paths triggers. Used
+ * by the planner for each batch and by the dev loop for a replay (whose files re-run the `after`
+ * container hooks they would have triggered).
+ */
+export function hooksTriggeredBy(artifact: Artifact, localPaths: readonly string[], match: (glob: string, subject: string) => boolean = globMatcher()): { hooks: TriggeredHooks; restart: boolean } {
+  const rels = localPaths.map((p) => relativeInside(artifact.contextDir, p)).filter((r): r is string => r !== undefined && r !== '');
+  const pick = (list: ReadonlyArray<{ trigger?: string[] }> | undefined) =>
+    (list ?? []).flatMap((hook, index) => (triggerMatch(hook.trigger, rels, match) === false ? [] : [index]));
+  const hooks = artifact.sync?.hooks;
+  const restart = artifact.sync?.restart;
+  return {
+    hooks: { before: pick(hooks?.before), after: pick(hooks?.after) },
+    restart: restart !== undefined && triggerMatch(restart.trigger, rels, match) !== false,
+  };
+}
+
+/** What a synced file makes happen after it is written, for its decision's reason (--explain). */
+function afterSyncReason(artifact: Artifact, rel: string, match: GlobMatcher): string {
+  const parts: string[] = [];
+  const hooks = artifact.sync?.hooks;
+  for (const when of ['before', 'after'] as const) {
+    (hooks?.[when] ?? []).forEach((hook, i) => {
+      const m = triggerMatch(hook.trigger, [rel], match);
+      if (m === false) return;
+      const where = hook.host ? 'on this machine' : hook.container?.where === 'one' ? 'in one container' : 'in each container';
+      parts.push(`runs sync/${when} #${i + 1} ${where}${m === true ? ' (no trigger: every sync)' : ` (trigger "${m}")`}`);
+    });
+  }
+  const restart = artifact.sync?.restart;
+  if (restart) {
+    const m = triggerMatch(restart.trigger, [rel], match);
+    if (m !== false) parts.push(`then restarts the main process of each container, files in place (sync.restart${m === true ? '' : `, trigger "${m}"`})`);
+  }
+  return parts.length ? `; ${parts.join('; ')}` : '';
+}
+
 /** Computes the plan for one batch. Pure: same inputs, same plan. */
 export function planChanges(changes: FileChange[], config: Config, state: PlanState): Plan {
   const decisions: ChangeEvent[] = [];
   let reloadConfig = false;
   let redeploy = false;
   const rebuildCauses = new Set<string>();
-  const syncByImage = new Map<string, { copy: Map<string, string>; delete: Set<string> }>();
+  const syncByImage = new Map<string, { copy: Map<string, string>; delete: Set<string>; deletedLocal: Set<string> }>();
   // Decisions whose reason names dependents are completed once the rebuild set is known.
   const rebuildDecisions: Array<{ decision: ChangeEvent; image: string; prefix: string }> = [];
 
@@ -223,9 +282,11 @@ export function planChanges(changes: FileChange[], config: Config, state: PlanSt
           decisions.push(decision);
           return;
         }
-        const op = syncByImage.get(image) ?? { copy: new Map<string, string>(), delete: new Set<string>() };
+        const op = syncByImage.get(image) ?? { copy: new Map<string, string>(), delete: new Set<string>(), deletedLocal: new Set<string>() };
         syncByImage.set(image, op);
         const removing = change.kind === 'unlink' || change.kind === 'unlinkDir';
+        if (removing) op.deletedLocal.add(file);
+        else op.deletedLocal.delete(file);
         for (const containerPath of targets) {
           if (removing) {
             op.copy.delete(containerPath);
@@ -240,7 +301,7 @@ export function planChanges(changes: FileChange[], config: Config, state: PlanSt
           path: file,
           artifact: image,
           action: 'sync',
-          reason: `matched sync rule${used.length > 1 ? 's' : ''} ${rulesText} -> ${removing ? 'delete ' : ''}${targets.join(', ')}${note}`,
+          reason: `matched sync rule${used.length > 1 ? 's' : ''} ${rulesText} -> ${removing ? 'delete ' : ''}${targets.join(', ')}${note}${afterSyncReason(artifact, rel, match)}`,
         });
         return;
       }
@@ -273,10 +334,17 @@ export function planChanges(changes: FileChange[], config: Config, state: PlanSt
       }
       continue;
     }
+    const copy = [...op.copy].map(([containerPath, localPath]) => ({ localPath, containerPath }));
+    const deletedLocal = [...op.deletedLocal];
+    const artifact = artifacts.find((a) => a.image === image)!;
+    const triggered = hooksTriggeredBy(artifact, [...copy.map((c) => c.localPath), ...deletedLocal], match);
     syncs.push({
       image,
-      copy: [...op.copy].map(([containerPath, localPath]) => ({ localPath, containerPath })),
+      copy,
       delete: [...op.delete],
+      ...(deletedLocal.length ? { deletedLocal } : {}),
+      ...(triggered.hooks.before.length || triggered.hooks.after.length ? { hooks: triggered.hooks } : {}),
+      ...(triggered.restart ? { restart: true } : {}),
     });
   }
 

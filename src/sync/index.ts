@@ -19,7 +19,7 @@
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
-import { FailureError, InterruptedError } from '../errors.js';
+import { DevloopError, FailureError, InterruptedError } from '../errors.js';
 import type { EventSink } from '../events.js';
 import type { SyncOp } from '../plan/index.js';
 import type { KubeClient } from '../kube/client.js';
@@ -28,6 +28,7 @@ import { openExecStream } from '../kube/exec.js';
 import { AgentChannel, AgentError, AgentUnusableError, type AgentLauncher, type UnusableReason } from './agent.js';
 import { SyncLedger } from './ledger.js';
 import { buildTar, type BuiltTar } from './tar.js';
+import { parseRestartAnswer, RESTART_SCRIPT } from './restart.js';
 
 export type { SyncOp } from '../plan/index.js';
 
@@ -49,8 +50,18 @@ export interface Syncer {
    * image's ledger once it reached at least one container.
    */
   sync(op: SyncOp, targets: ContainerTarget[], signal: AbortSignal): Promise<void>;
-  /** Replays the ledger of files synced for target.image since its image was built, into a container that (re)started. */
-  replay(target: ContainerTarget, signal: AbortSignal): Promise<void>;
+  /**
+   * Replays the ledger of files synced for target.image since its image was built, into a container
+   * that (re)started. Resolves with the op it replayed (undefined: nothing to replay), so the caller
+   * can re-run the `after` container hooks those files trigger.
+   */
+  replay(target: ContainerTarget, signal: AbortSignal): Promise<SyncOp | undefined>;
+  /**
+   * Restarts the main process of a container that runs under the restart supervisor (restart.ts),
+   * after every earlier batch to it was written. Emits `restart` events; rejects with FailureError
+   * when it could not (no supervisor, the process did not come back), ClusterUnreachableError as is.
+   */
+  restart(target: ContainerTarget, timeoutSeconds: number, signal: AbortSignal): Promise<void>;
   /** Forgets the ledger of an image (after it was rebuilt). */
   resetImage(image: string): void;
   /** Closes the channel of a container that is gone. */
@@ -252,8 +263,13 @@ export function createSyncer(kube: SyncKubeClient, sink: EventSink, options: Syn
     async replay(target, signal) {
       if (closed) throw new FailureError('the syncer is closed');
       const op = ledger.replayOp(target.image);
-      if (!op) return;
+      if (!op) return undefined;
       await inOrder(target, () => apply(op, target, signal, 'replayed'));
+      return op;
+    },
+    async restart(target, timeoutSeconds, signal) {
+      if (closed) throw new FailureError('the syncer is closed');
+      await inOrder(target, () => restartMainProcess(launch, target, timeoutSeconds, signal, sink));
     },
     resetImage(image) {
       ledger.reset(image);
@@ -281,4 +297,53 @@ function toFailure(error: unknown, image: string, target: ContainerTarget): Fail
     hint: 'The next change retries the sync; a restarted container gets every synced file replayed.',
     cause: error,
   });
+}
+
+/** Runs RESTART_SCRIPT in the container (one exec) and reports it with `restart` events. */
+async function restartMainProcess(launch: AgentLauncher, target: ContainerTarget, timeoutSeconds: number, signal: AbortSignal, sink: EventSink): Promise<void> {
+  const where = { artifact: target.image, namespace: target.namespace, pod: target.pod, container: target.container };
+  const started = performance.now();
+  sink.emit({ type: 'restart', ...where, status: 'restarting' });
+  let stdout = '';
+  let stderr = '';
+  let stream;
+  try {
+    stream = await launch(target, ['sh', '-c', RESTART_SCRIPT, 'devloop-restart', String(timeoutSeconds)], {
+      onStdout: (chunk) => (stdout += chunk.toString('utf8')),
+      onStderr: (chunk) => (stderr = (stderr + chunk.toString('utf8')).slice(-2000)),
+    });
+  } catch (error) {
+    if (isClusterUnreachable(error) || error instanceof DevloopError) throw error;
+    throw new FailureError(`cannot restart the main process of ${key(target)}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const limitMs = (timeoutSeconds + 15) * 1000;
+  let timer: NodeJS.Timeout | undefined;
+  const onAbort = () => stream.close();
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    const exit = await Promise.race([
+      stream.exited,
+      new Promise<undefined>((resolve) => {
+        timer = setTimeout(() => resolve(undefined), limitMs);
+      }),
+    ]);
+    if (signal.aborted) throw new InterruptedError();
+    if (exit?.unreachable) throw exit.unreachable;
+    const answer = parseRestartAnswer(stdout);
+    if (!answer.ok) {
+      const why = exit === undefined ? `no answer within ${Math.round(limitMs / 1000)} s` : answer.code === 'no-answer' ? `${exit.message}${stderr.trim() ? `: ${stderr.trim()}` : ''}` : answer.message;
+      sink.emit({ type: 'restart', ...where, status: 'failed', durationMs: Math.round(performance.now() - started), message: why });
+      throw new FailureError(`restarting the main process of ${key(target)} (${target.image}) failed: ${why}`, {
+        hint:
+          answer.ok === false && answer.code === 'no-supervisor'
+            ? 'The pod was deployed without sync.restart: it runs when devloop redeploys (edit a manifest or press r), or delete the pod.'
+            : 'Check that the program stops on SIGTERM; the next sync tries again.',
+      });
+    }
+    sink.emit({ type: 'restart', ...where, status: 'restarted', durationMs: Math.round(performance.now() - started), message: `new pid ${answer.pid}` });
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener('abort', onAbort);
+    stream.close();
+  }
 }

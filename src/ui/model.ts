@@ -153,8 +153,31 @@ export function reduceDashboard(model: DashboardModel, event: DevloopEvent): Das
     }
     case 'log':
       return appendLines(model, [
-        { prefix: logPrefix(event.pod, event.container), text: event.line, kind: event.marker ? 'marker' : 'log', row: model.podRows[event.pod] },
+        {
+          prefix: logPrefix(event.pod, event.container),
+          text: event.hook ? `[hook ${event.hook}] ${event.line}` : event.line,
+          kind: event.marker || event.hook ? 'marker' : 'log',
+          row: model.podRows[event.pod],
+        },
       ]);
+    case 'hook': {
+      const name = `${event.phase}/${event.when} #${event.index}`;
+      const prefix = event.kind === 'container' && event.pod ? logPrefix(event.pod, event.container ?? '') : (event.artifact ?? 'hook');
+      const row = event.artifact ?? (event.pod ? model.podRows[event.pod] : undefined);
+      if (event.status === 'output') return appendLines(model, [{ prefix, text: `[hook ${name}] ${event.line ?? ''}`, kind: 'marker', row }]);
+      if (event.status === 'running') return model;
+      if (event.status === 'succeeded') return appendLines(model, [{ prefix, text: `hook ${name} ok${event.durationMs !== undefined ? ` (${formatDuration(event.durationMs)})` : ''}`, kind: 'info', row }]);
+      const what = event.status === 'timed-out' ? 'timed out' : event.status === 'interrupted' ? 'interrupted' : event.exitCode !== undefined ? `failed with exit code ${event.exitCode}` : `failed${event.message ? ` (${event.message})` : ''}`;
+      return appendLines(model, [
+        { prefix, text: `hook ${name} ${what}: ${event.command.join(' ')}`, kind: event.status === 'interrupted' ? 'warn' : 'error', row },
+        ...(event.kind === 'container' ? (event.output ?? []).map((text) => ({ prefix, text, kind: 'error' as const, row })) : []),
+      ]);
+    }
+    case 'restart': {
+      if (event.status === 'restarting') return model;
+      const text = event.status === 'failed' ? `restart of the main process failed: ${event.message ?? ''}` : `main process restarted${event.message ? ` (${event.message})` : ''}`;
+      return appendLines(model, [{ prefix: logPrefix(event.pod, event.container), text, kind: event.status === 'failed' ? 'error' : 'marker', row: event.artifact }]);
+    }
     case 'deploy': {
       const text = `deploy ${event.status}${event.object ? ` ${event.object}` : ''}${event.message ? `: ${event.message}` : ''}${event.durationMs !== undefined ? ` (${formatDuration(event.durationMs)})` : ''}`;
       const next = { ...model, deploy: text };

@@ -30,6 +30,13 @@ const WRITE_DEVLOOP = 'write the equivalent in devloop.config.yaml';
 const otherBuilder = (name: string) =>
   refused(`builds the image with ${name}`, 'build it with a Dockerfile (docker.dockerfile): devloop has no other builder');
 
+// Lifecycle hooks (mapped in read.ts, section "Hooks"). `os` picks the platforms a host hook runs on.
+const hostHook = map({ command: value, os: value, dir: value });
+const hookLists = (item: KeySpec): KeySpec => map({ before: list(item), after: list(item) });
+const actionHook = refused('dispatches a custom action as a hook', 'use a host or container hook');
+const syncHooks = hookLists(map({ host: hostHook, container: map({ command: value }) }));
+const deployHooks = hookLists(map({ host: hostHook, container: map({ command: value, containerName: value, podName: value }), action: actionHook }));
+
 const artifact = map({
   image: value,
   context: value,
@@ -52,9 +59,9 @@ const artifact = map({
     manual: list(map({ src: value, dest: value, strip: value })),
     infer: refused('infers sync rules from the Dockerfile COPY/ADD lines', 'write the rules as sync.manual with src, dest and strip'),
     auto: refused('lets the builder decide which files to sync', 'write the rules as sync.manual with src, dest and strip'),
-    hooks: refused('runs commands before/after each sync', 'remove sync.hooks'),
+    hooks: syncHooks,
   }),
-  hooks: refused('runs commands before/after the build', 'run them outside devloop'),
+  hooks: hookLists(hostHook),
   platforms: refused('builds for other CPU platforms', 'remove platforms; devloop builds for the engine\'s platform'),
   runtimeType: ignored('only used by skaffold debug'),
   jib: otherBuilder('Jib'),
@@ -70,7 +77,7 @@ const kubectlDeploy = map({
   defaultNamespace: value,
   remoteManifests: refused('applies manifests fetched from the cluster', 'copy them into the repository and list them in manifests'),
   flags: refused('passes extra flags to kubectl', 'remove flags'),
-  hooks: refused('runs commands before/after the deploy', 'run them outside devloop'),
+  hooks: deployHooks,
 });
 
 const helmRelease = map({

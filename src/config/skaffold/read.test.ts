@@ -220,6 +220,81 @@ profiles:
   });
 });
 
+describe('lifecycle hooks', () => {
+  it('maps sync, build and deploy hooks onto devloop\'s, dropping host hooks for another os', () => {
+    writeSkaffold(`apiVersion: skaffold/v4beta11
+kind: Config
+build:
+  artifacts:
+    - image: shop/api
+      context: api
+      hooks:
+        before:
+          - command: ["sh", "-c", "./pre.sh"]
+            os: [darwin, linux]
+          - command: ["cmd.exe", "/C", "pre.bat"]
+            os: [windows]
+        after:
+          - command: ["./post.sh"]
+            dir: scripts
+      sync:
+        manual: [{ src: "*.js", dest: . }]
+        hooks:
+          before:
+            - host: { command: ["./notify.sh"], os: [windows] }
+          after:
+            - container: { command: ["npm", "install"] }
+            - host: { command: ["./notify.sh"], dir: . }
+deploy:
+  kubectl:
+    hooks:
+      before:
+        - host: { command: ["./migrate.sh"] }
+      after:
+        - container: { command: ["sh", "-c", "echo ok"], podName: "api-*", containerName: api }
+`);
+    const config = loadConfig({ cwd: dir });
+    const api = config.build.artifacts[0];
+    expect(api.hooks).toEqual({
+      before: [{ host: { command: ['sh', '-c', './pre.sh'] }, timeoutSeconds: 120 }],
+      after: [{ host: { command: ['./post.sh'], dir: 'scripts' }, timeoutSeconds: 120 }],
+    });
+    expect(api.sync?.hooks).toEqual({
+      before: [],
+      after: [
+        { container: { command: ['npm', 'install'], where: 'each' }, timeoutSeconds: 120, onFailure: 'warn' },
+        { host: { command: ['./notify.sh'], dir: '.' }, timeoutSeconds: 120, onFailure: 'warn' },
+      ],
+    });
+    expect(config.deploy.hooks).toEqual({
+      before: [{ host: { command: ['./migrate.sh'] }, timeoutSeconds: 120 }],
+      after: [{ container: { command: ['sh', '-c', 'echo ok'], podName: 'api-*', containerName: 'api' }, timeoutSeconds: 120 }],
+    });
+  });
+
+  it('refuses action hooks and locates bad hooks at their Skaffold key', () => {
+    const problems = problemsOf(`apiVersion: skaffold/v4beta11
+kind: Config
+build:
+  artifacts:
+    - image: shop/api
+      context: api
+      hooks:
+        before:
+          - command: []
+deploy:
+  kubectl:
+    hooks:
+      after:
+        - action: { name: smoke }
+`);
+    expect(problems).toEqual([
+      expect.stringMatching(/skaffold\.yaml:9:22: build\.artifacts\[0\]\.hooks\.before\[0\]\.command: command must name a program/),
+      expect.stringMatching(/skaffold\.yaml:14:11: deploy\.kubectl\.hooks\.after\[0\]\.action: Skaffold dispatches a custom action as a hook; devloop does not support this \(use a host or container hook\)/),
+    ]);
+  });
+});
+
 describe('problems', () => {
   it('reports every refused and unknown key at once, located, with what to do instead', () => {
     const problems = problemsOf(`apiVersion: skaffold/v4beta11

@@ -440,7 +440,8 @@ function mergeConfigs(configs: LoadedConfig[], rootDir: string): { document: Rec
             buildArgs: docker.buildArgs,
             requires: entry.requires,
             // Skaffold copies a file for every manual rule it matches.
-            sync: sync.manual === undefined ? undefined : { manual: sync.manual, everyMatch: true },
+            sync: sync.manual === undefined && sync.hooks === undefined ? undefined : defined({ manual: sync.manual, everyMatch: sync.manual === undefined ? undefined : true, hooks: syncHooksOf(sync.hooks) }),
+            hooks: buildHooksOf(entry.hooks),
           }),
           origin: at('build', 'artifacts', i),
         });
@@ -522,6 +523,7 @@ function mergeConfigs(configs: LoadedConfig[], rootDir: string): { document: Rec
     setting('deploy.kubeContext', deploy.kubeContext, at('deploy', 'kubeContext'));
     setting('deploy.statusCheckDeadlineSeconds', deploy.statusCheckDeadlineSeconds, at('deploy', 'statusCheckDeadlineSeconds'));
     setting('deploy.namespace', obj(deploy.kubectl).defaultNamespace, at('deploy', 'kubectl', 'defaultNamespace'));
+    setting('deploy.hooks', deployHooksOf(obj(deploy.kubectl).hooks), at('deploy', 'kubectl', 'hooks'));
     setting('deploy.namespace', obj(deploy.kustomize).defaultNamespace, at('deploy', 'kustomize', 'defaultNamespace'));
     const metadata = obj(config.data.metadata);
     setting('metadata.name', metadata.name, at('metadata', 'name'));
@@ -546,6 +548,7 @@ function mergeConfigs(configs: LoadedConfig[], rootDir: string): { document: Rec
       kubectl: { manifests: lists.manifests.map((m) => m.value) },
       kustomize: lists.kustomize.length ? { paths: lists.kustomize.map((k) => k.value) } : undefined,
       helm: lists.helm.length ? { releases: lists.helm.map((h) => h.value) } : undefined,
+      hooks: value('deploy.hooks'),
     }),
     portForward: lists.portForward.length ? lists.portForward.map((p) => p.value) : undefined,
   });
@@ -585,6 +588,54 @@ function toSkaffoldPath(segments: PropertyKey[]): PropertyKey[] {
   if (a === 'deploy' && b === 'namespace') return ['deploy', 'kubectl', 'defaultNamespace'];
   if (a === 'deploy' && (b === 'kubectl' || b === 'kustomize' || b === 'helm')) return ['manifests'];
   return segments;
+}
+
+// ---- Hooks: Skaffold's lifecycle hooks onto devloop's (sync.hooks, build hooks, deploy hooks). ----
+// Skaffold's shapes: sync hooks `{host: {command, os, dir}} | {container: {command}}`; build hooks
+// `{command, os, dir}` (host only, no wrapper); deploy hooks under deploy.kubectl.hooks,
+// `{host} | {container: {command, podName, containerName}}`. A host hook whose `os` list leaves out
+// this platform is dropped here, as Skaffold skips it. Schema problems are located at the Skaffold
+// key (toSkaffoldPath) by position: after a dropped hook, the later ones of that list point one early.
+
+/** Skaffold's `os` names for this platform. */
+const SKAFFOLD_OS = process.platform === 'win32' ? 'windows' : process.platform;
+
+function forThisOs(host: unknown): boolean {
+  if (!isPlainObject(host) || !Array.isArray(host.os)) return true;
+  return host.os.includes(SKAFFOLD_OS);
+}
+
+/** A Skaffold host hook as devloop's `host` (os dropped: the hook is kept only when it runs here). */
+function hostHookOf(host: Record<string, unknown>): Record<string, unknown> {
+  const { os: _os, ...rest } = host;
+  return rest;
+}
+
+function hookListsOf(value: unknown, item: (hook: unknown) => unknown | undefined): unknown {
+  if (!isPlainObject(value)) return value;
+  const mapList = (list: unknown) => (Array.isArray(list) ? list.map(item).filter((h) => h !== undefined) : list);
+  return Object.fromEntries(Object.entries(value).map(([when, list]) => [when, mapList(list)]));
+}
+
+function syncHooksOf(value: unknown): unknown {
+  return hookListsOf(value, (hook) => {
+    if (!isPlainObject(hook)) return hook;
+    if (isPlainObject(hook.host)) return forThisOs(hook.host) ? { host: hostHookOf(hook.host) } : undefined;
+    return hook;
+  });
+}
+
+function buildHooksOf(value: unknown): unknown {
+  return hookListsOf(value, (hook) => (isPlainObject(hook) ? (forThisOs(hook) ? { host: hostHookOf(hook) } : undefined) : hook));
+}
+
+function deployHooksOf(value: unknown): unknown {
+  return hookListsOf(value, (hook) => {
+    if (!isPlainObject(hook)) return hook;
+    if (hook.action !== undefined) return undefined; // refused by the key table, reported there
+    if (isPlainObject(hook.host)) return forThisOs(hook.host) ? { host: hostHookOf(hook.host) } : undefined;
+    return hook;
+  });
 }
 
 /**

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../errors.js';
+import type { KubeObject } from '../kube/types.js';
+import { isSupervised } from '../sync/restart.js';
+import { wrapForRestart } from './restart-wrapper.js';
+
+const source = { file: '/p/k8s/app.yaml', document: 2, line: 7 };
+
+function deployment(container: Record<string, unknown>): KubeObject {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'app', namespace: 'hooks' },
+    spec: { template: { spec: { containers: [container, { name: 'sidecar', image: 'busybox', command: ['sleep', '1d'] }] } } },
+  };
+}
+
+const containersOf = (o: KubeObject) => (o.spec as { template: { spec: { containers: Array<Record<string, unknown>> } } }).template.spec.containers;
+
+describe('wrapForRestart', () => {
+  it('puts the command and args of an artifact\'s container under the supervisor, and nothing else', () => {
+    const original = deployment({ name: 'app', image: 'hooks/app', command: ['/app/bin/server'], args: ['--port', '8080'] });
+    const wrapped = wrapForRestart(original, new Set(['hooks/app']), source);
+    const [app, sidecar] = containersOf(wrapped);
+    expect(isSupervised(app.command as string[])).toBe(true);
+    expect((app.command as string[]).slice(-3)).toEqual(['/app/bin/server', '--port', '8080']);
+    expect(app.args).toBeUndefined();
+    expect(sidecar.command).toEqual(['sleep', '1d']);
+    // the argument is left alone, and wrapping twice changes nothing
+    expect(containersOf(original)[0].command).toEqual(['/app/bin/server']);
+    expect(wrapForRestart(wrapped, new Set(['hooks/app']), source)).toEqual(wrapped);
+  });
+
+  it('leaves objects alone when no artifact restarts', () => {
+    const original = deployment({ name: 'app', image: 'hooks/app' });
+    expect(wrapForRestart(original, new Set(), source)).toBe(original);
+  });
+
+  it('refuses a container without a command, naming the manifest and the fix', () => {
+    try {
+      wrapForRestart(deployment({ name: 'app', image: 'hooks/app' }), new Set(['hooks/app']), source);
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).details[0]).toMatch(/\/p\/k8s\/app\.yaml:7:1: .*sync\.restart of hooks\/app needs the container's command in the manifest.*add command: \["\/path\/to\/your\/program"\]/);
+    }
+  });
+});
