@@ -104,7 +104,7 @@ function runningPosts() {
   return list.items.filter((p) => !p.metadata.deletionTimestamp && p.status.phase === 'Running').map((p) => p.metadata.name);
 }
 
-/** Runs kubectl with `file` on stdin (a path; `kubectl cp` ignores stdin); rejects on a non-zero exit or after 30 s. */
+/** Runs kubectl with `file` (a path, optional) on stdin; rejects on a non-zero exit or after 30 s. */
 function kubectlWithFile(args, file) {
   return new Promise((resolve, reject) => {
     const child = spawn(KUBECTL, args, { env, stdio: ['pipe', 'ignore', 'pipe'] });
@@ -112,7 +112,7 @@ function kubectlWithFile(args, file) {
     child.stderr.on('data', (d) => (err += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
     child.on('close', (code) => (clearTimeout(timer), code === 0 ? resolve() : reject(new Error(`kubectl ${args.join(' ')} exited ${code}: ${err}`))));
-    child.stdin.end(readFileSync(file));
+    child.stdin.end(file === undefined ? undefined : readFileSync(file));
   });
 }
 
