@@ -1,7 +1,7 @@
 /**
- * A `devloop dev --output json` session on a private copy of fixtures/blog, for the dev loop's
- * end-to-end suite and its benchmark: unique project name, namespace and local ports, so runs never
- * collide with each other or with other suites. Everything here is real: the child process, the
+ * A `devloop dev --output json` session on a private copy of fixtures/blog (or, with
+ * startMicroservices, fixtures/microservices), for the end-to-end suites: unique project name,
+ * namespace and local ports, so runs never collide with each other or with other suites. Everything here is real: the child process, the
  * Docker engine, the cluster.
  */
 import { type ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -30,7 +30,41 @@ export function privatizeBlog(dir: string, project: string, ports: { posts: numb
   }
 }
 
-export class DevSession {
+/** The local ports of fixtures/microservices' port-forwards. */
+export interface MicroservicesPorts {
+  posts: number;
+  comments: number;
+  query: number;
+  stats: number;
+}
+
+/** The local port each forwarded service of fixtures/microservices has in its devloop.config.yaml. */
+const microservicesLocalPorts: MicroservicesPorts = { posts: 14100, comments: 14101, query: 14102, stats: 14106 };
+
+/** Rewrites a copy of fixtures/microservices to use `project` as name and namespace, and the given local ports. */
+export function privatizeMicroservices(dir: string, project: string, ports: MicroservicesPorts): void {
+  const configFile = path.join(dir, 'devloop.config.yaml');
+  let config = readFileSync(configFile, 'utf8').replace(/^  name: microservices$/m, `  name: ${project}`).replace(/namespace: microservices/g, `namespace: ${project}`);
+  for (const [service, local] of Object.entries(microservicesLocalPorts)) config = config.replace(`localPort: ${local}`, `localPort: ${ports[service as keyof MicroservicesPorts]}`);
+  writeFileSync(configFile, config);
+  const k8s = path.join(dir, 'infra', 'k8s');
+  for (const file of readdirSync(k8s)) {
+    const full = path.join(k8s, file);
+    writeFileSync(full, readFileSync(full, 'utf8').replace(/namespace: microservices/g, `namespace: ${project}`).replace(/^  name: microservices$/m, `  name: ${project}`));
+  }
+}
+
+/** A dev session on a private copy of fixtures/microservices (project and namespace `micro-e2e-*`). */
+export function startMicroservices(args: string[] = []): DevSession<MicroservicesPorts> {
+  const project = `micro-e2e-${randomBytes(3).toString('hex')}`;
+  const base = 20000 + Math.floor(Math.random() * 20000);
+  const ports = { posts: base, comments: base + 1, query: base + 2, stats: base + 3 };
+  const { dir, cleanup } = copyFixture('microservices');
+  privatizeMicroservices(dir, project, ports);
+  return new DevSession(dir, project, ports, args, cleanup);
+}
+
+export class DevSession<Ports extends object = { posts: number; client: number }> {
   readonly events: JsonEvent[] = [];
   stderr = '';
   private buffer = '';
@@ -40,7 +74,7 @@ export class DevSession {
   constructor(
     readonly dir: string,
     readonly project: string,
-    readonly ports: { posts: number; client: number },
+    readonly ports: Ports,
     args: string[] = [],
     private readonly cleanupDir: () => void = () => undefined,
     /** Added to the child's environment (e.g. DOCKER_CONFIG). */

@@ -87,6 +87,16 @@ export function requireDocker(): void {
   }
 }
 
+/** Fails (never skips) when the Debian base images of fixtures/images.sh are not in the engine. */
+export function requireFixtureImages(): void {
+  try {
+    execFileSync('bash', [path.join(repoRoot, 'fixtures', 'images.sh'), '--check'], { stdio: 'pipe', timeout: 30_000 });
+  } catch (error) {
+    const missing = String((error as { stdout?: Buffer }).stdout ?? '').trim();
+    throw new Error(`the fixtures' Debian base images are not in the engine: run \`bash fixtures/images.sh\` (or \`npm run setup\`).\n${missing}`);
+  }
+}
+
 /** Fails (never skips) when the test cluster does not answer. */
 export function requireCluster(): void {
   try {

@@ -6,7 +6,12 @@
  *   `B <id> <tarBytes> <deleteCount>[ z]\n`, then deleteCount lines, each an absolute path to remove
  *   (`rm -rf`; paths may hold spaces and any unicode, not newlines), then exactly tarBytes bytes of
  *   a tar stream, extracted at `/` with `head -c tarBytes | tar -x`; with `z`, the bytes are the
- *   tar gzipped (`head -c tarBytes | gunzip -c | tar -x`).
+ *   tar gzipped (`head -c tarBytes | gunzip -c | tar -x`). GNU tar gets `--overwrite`: it
+ *   rewrites an existing regular file in place (O_TRUNC, O_NOFOLLOW), so the file keeps its inode and
+ *   watchers that watch files rather than directories (`node --watch` on Linux) see every change,
+ *   not only the first; by default GNU tar unlinks and recreates it. Busybox tar keeps its default
+ *   (unlink and recreate): its `--overwrite` would write through a symlink at the destination and
+ *   cannot put a symlink over an existing file.
  * Agent -> client, on stdout:
  *   `Z` when the container has gunzip (the client may then send gzipped batches), then
  *   `R <workdir>` once ready (sh, tar, head, rm and cat present), or `E <code> <message>` and
@@ -40,6 +45,7 @@ export type AgentLauncher = (
 export const AGENT_SCRIPT = [
   'for t in tar head rm cat; do command -v "$t" >/dev/null 2>&1 || { echo "E no-$t $t is not installed in the container"; exit 3; }; done',
   'command -v gunzip >/dev/null 2>&1 && echo Z',
+  'ow=; case "$(tar --version 2>/dev/null)" in *GNU*) ow=--overwrite;; esac',
   'echo "R $(pwd)"',
   'while IFS= read -r line; do',
   '  set -f; set -- $line; set +f',
@@ -51,9 +57,9 @@ export const AGENT_SCRIPT = [
   '    i=$((i+1))',
   '  done',
   '  if [ "$n" -gt 0 ] && [ "$z" = z ]; then',
-  '    out=$(head -c "$n" | { { gunzip -c | tar -x -o -f - -C /; } 2>&1; r=$?; cat >/dev/null; exit $r; }) || err="${err:+$err; }${out:-tar -x failed}"',
+  '    out=$(head -c "$n" | { { gunzip -c | tar -x -o $ow -f - -C /; } 2>&1; r=$?; cat >/dev/null; exit $r; }) || err="${err:+$err; }${out:-tar -x failed}"',
   '  elif [ "$n" -gt 0 ]; then',
-  '    out=$(head -c "$n" | { tar -x -o -f - -C / 2>&1; r=$?; cat >/dev/null; exit $r; }) || err="${err:+$err; }${out:-tar -x failed}"',
+  '    out=$(head -c "$n" | { tar -x -o $ow -f - -C / 2>&1; r=$?; cat >/dev/null; exit $r; }) || err="${err:+$err; }${out:-tar -x failed}"',
   '  fi',
   // Unquoted $err (globbing off) joins its lines with spaces: one ack line whatever tar printed.
   '  if [ -z "$err" ]; then echo "A $id ok"; else set -f; echo "A $id err" $err; set +f; fi',

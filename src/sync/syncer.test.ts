@@ -4,7 +4,7 @@
  * writing into a temp directory. The Kubernetes exec transport is covered by test/sync.test.ts.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -22,15 +22,18 @@ let box: string; // the "container" filesystem area (absolute paths under it)
 let bin: string;
 
 /** A PATH directory with busybox applets; `sh` may be given as an absolute path to another shell. */
-function makeBin(tools: string[], sh = BUSYBOX): string {
+function makeBin(tools: string[], sh = BUSYBOX, tar = BUSYBOX): string {
   const dir = mkdtempSync(path.join(tmp, 'bin-'));
-  for (const t of tools) symlinkSync(t === 'sh' ? sh : BUSYBOX, path.join(dir, t));
+  for (const t of tools) symlinkSync(t === 'sh' ? sh : t === 'tar' ? tar : BUSYBOX, path.join(dir, t));
   return dir;
 }
 
+/** GNU tar, as in Debian-based images (the host's); run under dash, Debian's sh (busybox sh would run its own tar applet). */
+const GNU_TAR = '/usr/bin/tar';
+
 /** Runs the agent as a local process with only `tools` on PATH, in `cwd`. Counts launches. */
-function localLauncher(options: { tools?: string[]; sh?: string; cwd?: string } = {}): AgentLauncher & { launches: number; kill(): void } {
-  const binDir = options.tools ? makeBin(options.tools, options.sh) : bin;
+function localLauncher(options: { tools?: string[]; sh?: string; tar?: string; cwd?: string } = {}): AgentLauncher & { launches: number; kill(): void } {
+  const binDir = options.tools ? makeBin(options.tools, options.sh, options.tar) : bin;
   const children: Array<ReturnType<typeof spawn>> = [];
   const launcher = (async (_target, command, handlers) => {
     launcher.launches++;
@@ -157,6 +160,50 @@ describe('Syncer over the sh agent', () => {
     expect(existsSync(path.join(box, 'app/dir'))).toBe(false);
     expect(existsSync(path.join(box, 'app/file with space'))).toBe(false);
     expect(existsSync(path.join(box, 'app/vanished'))).toBe(false);
+    await syncer.close();
+  });
+
+  // node --watch (Linux) watches the file, not its directory: a replaced file ends its watching.
+  // A hard link made beforehand shows whether the file was rewritten in place (same inode).
+  it('rewrites an existing file in place with GNU tar (watchers of the file see every change), and never writes through a symlink', async () => {
+    const syncer = createSyncer({ kubeConfig: undefined as never }, new CollectingSink(), { launch: localLauncher({ tools: ['sh', 'tar', 'head', 'rm', 'cat', 'pwd'], sh: '/bin/dash', tar: GNU_TAR }) });
+    mkdirSync(path.join(box, 'app'));
+    writeFileSync(path.join(box, 'app/handler.js'), 'old');
+    linkSync(path.join(box, 'app/handler.js'), path.join(box, 'same-inode'));
+    writeFileSync(path.join(box, 'victim'), 'untouched');
+    symlinkSync('../victim', path.join(box, 'app/was-a-link'));
+    writeFileSync(path.join(box, 'app/becomes-a-link'), 'file');
+    writeWork('handler.js', 'new 1');
+    writeWork('was-a-link', 'a file now');
+    symlinkSync('handler.js', path.join(work, 'becomes-a-link'));
+    const copy = ['handler.js', 'was-a-link', 'becomes-a-link'].map((rel) => ({ localPath: path.join(work, rel), containerPath: path.join(box, 'app', rel) }));
+    await syncer.sync({ image: 'blog/posts', copy, delete: [] }, [target()], signal());
+    expect(readFileSync(path.join(box, 'same-inode'), 'utf8')).toBe('new 1');
+    writeWork('handler.js', 'new 2');
+    await syncer.sync({ image: 'blog/posts', copy: copy.slice(0, 1), delete: [] }, [target()], signal());
+    expect(readFileSync(path.join(box, 'same-inode'), 'utf8')).toBe('new 2');
+    expect(readFileSync(path.join(box, 'victim'), 'utf8')).toBe('untouched');
+    expect(lstatSync(path.join(box, 'app/was-a-link')).isFile()).toBe(true);
+    expect(readFileSync(path.join(box, 'app/was-a-link'), 'utf8')).toBe('a file now');
+    expect(readlinkSync(path.join(box, 'app/becomes-a-link'))).toBe('handler.js');
+    await syncer.close();
+  });
+
+  it('replaces an existing file with busybox tar (its --overwrite would follow symlinks), links included', async () => {
+    const syncer = createSyncer({ kubeConfig: undefined as never }, new CollectingSink(), { launch: localLauncher() });
+    mkdirSync(path.join(box, 'app'));
+    writeFileSync(path.join(box, 'app/handler.js'), 'old');
+    linkSync(path.join(box, 'app/handler.js'), path.join(box, 'same-inode'));
+    writeFileSync(path.join(box, 'victim'), 'untouched');
+    symlinkSync('../victim', path.join(box, 'app/was-a-link'));
+    writeWork('handler.js', 'new');
+    writeWork('was-a-link', 'a file now');
+    const copy = ['handler.js', 'was-a-link'].map((rel) => ({ localPath: path.join(work, rel), containerPath: path.join(box, 'app', rel) }));
+    await syncer.sync({ image: 'blog/posts', copy, delete: [] }, [target()], signal());
+    expect(readFileSync(path.join(box, 'app/handler.js'), 'utf8')).toBe('new');
+    expect(readFileSync(path.join(box, 'same-inode'), 'utf8')).toBe('old');
+    expect(readFileSync(path.join(box, 'victim'), 'utf8')).toBe('untouched');
+    expect(readFileSync(path.join(box, 'app/was-a-link'), 'utf8')).toBe('a file now');
     await syncer.close();
   });
 
