@@ -78,7 +78,7 @@ describe('writing a loaded config back', () => {
   it('keeps every value with keepDefaults (for profiles, where a left-out key inherits the base)', () => {
     const document = configToDocument(loaded(CONFIG, ['services/api/docker/Dockerfile']), { keepDefaults: true });
     expect(document.build).toMatchObject({ concurrency: 2, push: 'auto' });
-    expect(document.watch).toEqual({ ignore: [], debounceMs: 50 });
+    expect(document.watch).toEqual({ ignore: [], debounceMs: 50, trigger: 'notify', pollIntervalMs: 500 });
   });
 
   it('puts each note above its key or list item, and a note whose key was left out in the header', () => {
