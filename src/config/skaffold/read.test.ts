@@ -273,7 +273,23 @@ deploy:
   });
 
   it('refuses action hooks and locates bad hooks at their Skaffold key', () => {
-    const problems = problemsOf(`apiVersion: skaffold/v4beta11
+    // key refusals are reported (all of them) before values are checked against the schema
+    expect(
+      problemsOf(`apiVersion: skaffold/v4beta11
+kind: Config
+build:
+  artifacts:
+    - image: shop/api
+      context: api
+deploy:
+  kubectl:
+    hooks:
+      after:
+        - action: { name: smoke }
+`),
+    ).toEqual([expect.stringMatching(/skaffold\.yaml:11:11: deploy\.kubectl\.hooks\.after\[0\]\.action: Skaffold dispatches a custom action as a hook; devloop does not support this \(use a host or container hook\)/)]);
+    expect(
+      problemsOf(`apiVersion: skaffold/v4beta11
 kind: Config
 build:
   artifacts:
@@ -282,16 +298,8 @@ build:
       hooks:
         before:
           - command: []
-deploy:
-  kubectl:
-    hooks:
-      after:
-        - action: { name: smoke }
-`);
-    expect(problems).toEqual([
-      expect.stringMatching(/skaffold\.yaml:9:22: build\.artifacts\[0\]\.hooks\.before\[0\]\.command: command must name a program/),
-      expect.stringMatching(/skaffold\.yaml:14:11: deploy\.kubectl\.hooks\.after\[0\]\.action: Skaffold dispatches a custom action as a hook; devloop does not support this \(use a host or container hook\)/),
-    ]);
+`),
+    ).toEqual([expect.stringMatching(/skaffold\.yaml:9:\d+: build\.artifacts\[0\]\.hooks\.before\[0\]\.command: command must name a program/)]);
   });
 });
 

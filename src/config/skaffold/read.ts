@@ -564,13 +564,17 @@ function mergeConfigs(configs: LoadedConfig[], rootDir: string): { document: Rec
     const key = `${String(a)}.${String(b)}`;
     let found: Origin | undefined;
     if (a === 'build' && b === 'artifacts' && typeof c === 'number') {
-      found = within(lists.artifacts[c], d === undefined ? [] : [d, ...rest], { dockerfile: ['docker', 'dockerfile'], target: ['docker', 'target'], buildArgs: ['docker', 'buildArgs'] });
+      // a build hook is written without the `host` wrapper devloop's schema puts around it
+      const tail = d === 'hooks' && rest[2] === 'host' ? [d, rest[0], rest[1], ...rest.slice(3)] : d === undefined ? [] : [d, ...rest];
+      found = within(lists.artifacts[c], tail, { dockerfile: ['docker', 'dockerfile'], target: ['docker', 'target'], buildArgs: ['docker', 'buildArgs'] });
     } else if (a === 'deploy' && b === 'kubectl' && c === 'manifests') {
       found = typeof d === 'number' ? lists.manifests[d]?.origin : undefined;
     } else if (a === 'deploy' && b === 'kustomize' && c === 'paths' && typeof d === 'number') {
       found = lists.kustomize[d]?.origin;
     } else if (a === 'deploy' && b === 'helm' && c === 'releases' && typeof d === 'number') {
       found = within(lists.helm[d], rest, { chart: ['chartPath'] });
+    } else if (a === 'deploy' && b === 'hooks' && settings.has('deploy.hooks')) {
+      found = within(settings.get('deploy.hooks'), [c, d, ...rest].filter((s) => s !== undefined));
     } else if (a === 'portForward' && typeof b === 'number') {
       found = within(lists.portForward[b], c === undefined ? [] : [c, d, ...rest].filter((s) => s !== undefined));
     } else if (settings.has(key)) {
