@@ -195,3 +195,24 @@ describe('image names', () => {
     expect(problemsOf(withImage(image))[0]).toMatch(/image must be an image name without a tag/);
   });
 });
+
+describe('portForward ports', () => {
+  const text = (port: string) => `apiVersion: devloop/v1
+kind: Config
+metadata: { name: shop }
+portForward:
+  - { resourceType: service, resourceName: web, port: ${port} }
+`;
+  it('takes a number or a port name', () => {
+    expect(parseConfig(text('8080'), '/tmp/devloop.config.yaml', { skipFileChecks: true }).portForward[0].port).toBe(8080);
+    expect(parseConfig(text('http'), '/tmp/devloop.config.yaml', { skipFileChecks: true }).portForward[0].port).toBe('http');
+  });
+  it('refuses a name that cannot be a port name, located', () => {
+    expect(() => parseConfig(text('Web_Port'), '/tmp/devloop.config.yaml', { skipFileChecks: true })).toThrow(ConfigError);
+    try {
+      parseConfig(text('Web_Port'), '/tmp/devloop.config.yaml', { skipFileChecks: true });
+    } catch (error) {
+      expect((error as ConfigError).details[0]).toMatch(/devloop\.config\.yaml:5:\d+: portForward\[0\]\.port/);
+    }
+  });
+});
