@@ -192,6 +192,16 @@ describe('mapping', () => {
     expect(config.portForward[0]).toMatchObject({ resourceType: 'service', namespace: 'acme', port: 80 });
   });
 
+  it.each([
+    ['gitCommit: {}', 'gitCommit'],
+    ['inputDigest: {}', 'inputDigest'],
+    ['sha256: {}', 'inputDigest'],
+    ['dateTime: { format: "2006-01-02" }', 'dateTime'],
+  ])('maps build.tagPolicy %s to %s', (policy, expected) => {
+    writeSkaffold(`apiVersion: skaffold/v4beta14\nkind: Config\nbuild:\n  tagPolicy: { ${policy} }\n`);
+    expect(loadConfig({ cwd: dir }).build.tagPolicy).toBe(expected);
+  });
+
   it("uses Skaffold's default k8s/*.yaml when the config names no manifests", () => {
     writeSkaffold('apiVersion: skaffold/v4beta6\nkind: Config\nmetadata: { name: bare }\n');
     expect(loadConfig({ cwd: dir }).deploy.kubectl.manifests).toEqual(['k8s/*.yaml']);
