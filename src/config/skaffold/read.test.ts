@@ -408,7 +408,7 @@ requires:
     expect(problems).toEqual([
       expect.stringMatching(/skaffold\.yaml:7:14: requires\[1\]\.configs: libs\/base\/skaffold\.yaml holds no config named "bsae" \(did you mean "base"\?\)/),
       expect.stringMatching(/skaffold\.yaml:8:11: requires\[2\]\.path: .*nowhere does not exist/),
-      expect.stringMatching(/libs\/base\/skaffold\.yaml:9:5: requires\[0\]: requires form a cycle: shop \(skaffold\.yaml\) -> base \(libs\/base\/skaffold\.yaml\) -> shop \(skaffold\.yaml\)/),
+      expect.stringMatching(/libs\/base\/skaffold\.yaml:9:5: requires\[0\]: requires form a cycle: shop in skaffold\.yaml -> base in libs\/base\/skaffold\.yaml -> shop in skaffold\.yaml/),
     ]);
   });
 });

@@ -184,7 +184,7 @@ export function parseSkaffoldConfig(text: string, file: string, options: Skaffol
       const name = isPlainObject(data) && isPlainObject(data.metadata) && typeof data.metadata.name === 'string' ? data.metadata.name : undefined;
       if (names && (name === undefined || !names.includes(name))) continue;
       const key = `${f}#${doc.index}`;
-      const label = name ? `${name} (${rel(f)})` : rel(f);
+      const label = name ? `${name} in ${rel(f)}` : rel(f);
       const short = name ?? rel(f);
       if (chain.some((c) => c.startsWith(`${key}|`))) {
         const cycle = [...chain.slice(chain.findIndex((c) => c.startsWith(`${key}|`))).map((c) => c.split('|')[1]), label];
