@@ -216,3 +216,38 @@ portForward:
     }
   });
 });
+
+describe('profiles that activate themselves', () => {
+  const text = `apiVersion: devloop/v1
+kind: Config
+metadata: { name: shop }
+build:
+  push: auto
+profiles:
+  - name: kind
+    activation:
+      - kubeContext: ^kind-
+    build: { push: false }
+  - name: ci
+    activation:
+      - env: CI=^true$
+        command: build|deploy
+    build: { concurrency: 1 }
+`;
+  const load = (options: { env?: Record<string, string>; kubeContext?: string; command?: string; profiles?: string[] }) =>
+    parseConfig(text, '/tmp/devloop.config.yaml', { skipFileChecks: true, env: {}, kubeContext: 'prod', ...options });
+
+  it('activate by kube context, or by env and command together, and say why', () => {
+    const config = load({ kubeContext: 'kind-dev', env: { CI: 'true' }, command: 'deploy' });
+    expect(config.profiles).toEqual(['kind', 'ci']);
+    expect(config.build).toMatchObject({ push: false, concurrency: 1 });
+    expect(config.activatedProfiles).toEqual(['kind (kubeContext "kind-dev" matches "^kind-")', 'ci (env CI=^true$ and command deploy matches "build|deploy")']);
+    expect(load({ env: { CI: 'true' }, command: 'dev' }).profiles).toEqual([]);
+  });
+
+  it('-p -NAME deactivates one, -p NAME adds one', () => {
+    const config = load({ kubeContext: 'kind-dev', profiles: ['-kind', 'ci'] });
+    expect(config.profiles).toEqual(['ci']);
+    expect(config.build.push).toBe('auto');
+  });
+});
