@@ -227,15 +227,18 @@ async function loadConfigFor(global: GlobalOptions, env: NodeJS.ProcessEnv, opti
       level: 'info',
       text: `reading ${config.file}: a Skaffold config (${config.source.apiVersion})${required.length ? `, requiring ${required.map((f) => path.relative(path.dirname(config.file), f)).join(', ')}` : ''}`,
     });
-    if (config.source.profiles?.length) {
-      sink.emit({ type: 'message', level: 'info', text: `Skaffold profiles activated: ${config.source.profiles.join(', ')}` });
-    }
     if (config.source.ignored.length > 0) {
       sink.emit({ type: 'message', level: 'info', text: `ignored (no effect on a dev loop): ${config.source.ignored.join(', ')}` });
     }
+  }
+  if (config.activatedProfiles?.length && sink && !announcedProfiles.has(sink)) {
+    announcedProfiles.add(sink);
+    sink.emit({ type: 'message', level: 'info', text: `${config.source ? 'Skaffold profiles' : 'profiles'} activated: ${config.activatedProfiles.join(', ')}` });
   }
   return config;
 }
 
 /** Sinks that have been told the config is a Skaffold config. */
 const announced = new WeakSet<EventSink>();
+/** Sinks that have been told which profiles activated themselves. */
+const announcedProfiles = new WeakSet<EventSink>();

@@ -210,3 +210,59 @@ describe('build.defaultRepo and its overrides', () => {
     expect(problemsOf(text('"https://registry.example.com"'))).toEqual([expect.stringMatching(/devloop\.config\.yaml:5:\d+: build\.defaultRepo: defaultRepo must be HOST\[:PORT\]\[\/PATH\]/)]);
   });
 });
+
+describe('portForward ports', () => {
+  const text = (port: string) => `apiVersion: devloop/v1
+kind: Config
+metadata: { name: shop }
+portForward:
+  - { resourceType: service, resourceName: web, port: ${port} }
+`;
+  it('takes a number or a port name', () => {
+    expect(parseConfig(text('8080'), '/tmp/devloop.config.yaml', { skipFileChecks: true }).portForward[0].port).toBe(8080);
+    expect(parseConfig(text('http'), '/tmp/devloop.config.yaml', { skipFileChecks: true }).portForward[0].port).toBe('http');
+  });
+  it('refuses a name that cannot be a port name, located', () => {
+    expect(() => parseConfig(text('Web_Port'), '/tmp/devloop.config.yaml', { skipFileChecks: true })).toThrow(ConfigError);
+    try {
+      parseConfig(text('Web_Port'), '/tmp/devloop.config.yaml', { skipFileChecks: true });
+    } catch (error) {
+      expect((error as ConfigError).details[0]).toMatch(/devloop\.config\.yaml:5:\d+: portForward\[0\]\.port/);
+    }
+  });
+});
+
+describe('profiles that activate themselves', () => {
+  const text = `apiVersion: devloop/v1
+kind: Config
+metadata: { name: shop }
+build:
+  push: auto
+profiles:
+  - name: kind
+    activation:
+      - kubeContext: ^kind-
+    build: { push: false }
+  - name: ci
+    activation:
+      - env: CI=^true$
+        command: build|deploy
+    build: { concurrency: 1 }
+`;
+  const load = (options: { env?: Record<string, string>; kubeContext?: string; command?: string; profiles?: string[] }) =>
+    parseConfig(text, '/tmp/devloop.config.yaml', { skipFileChecks: true, env: {}, kubeContext: 'prod', ...options });
+
+  it('activate by kube context, or by env and command together, and say why', () => {
+    const config = load({ kubeContext: 'kind-dev', env: { CI: 'true' }, command: 'deploy' });
+    expect(config.profiles).toEqual(['kind', 'ci']);
+    expect(config.build).toMatchObject({ push: false, concurrency: 1 });
+    expect(config.activatedProfiles).toEqual(['kind (kubeContext "kind-dev" matches "^kind-")', 'ci (env CI=^true$ and command deploy matches "build|deploy")']);
+    expect(load({ env: { CI: 'true' }, command: 'dev' }).profiles).toEqual([]);
+  });
+
+  it('-p -NAME deactivates one, -p NAME adds one', () => {
+    const config = load({ kubeContext: 'kind-dev', profiles: ['-kind', 'ci'] });
+    expect(config.profiles).toEqual(['ci']);
+    expect(config.build.push).toBe('auto');
+  });
+});

@@ -14,7 +14,8 @@ import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { ConfigError, UsageError } from '../errors.js';
 import { CONFIG_HINT, issueToProblems } from './issues.js';
-import { byPosition, locator } from './locate.js';
+import { activationInput, activeProfiles } from './activation.js';
+import { byPosition, formatPath, locator } from './locate.js';
 import { applyProfiles } from './profiles.js';
 import { ConfigSchema } from './schema.js';
 import type { Config, LoadOptions } from './types.js';
@@ -101,10 +102,23 @@ export function parseConfig(text: string, file: string, options: Omit<LoadOption
     throw new ConfigError([...schemaProblems, ...semantic.filter((p) => !seen.has(p.path))].sort(byPosition), undefined, CONFIG_HINT);
   }
 
-  const merged = applyProfiles(parsed.data, data as Record<string, unknown>, options.profiles ?? [], locate);
+  // Profiles: those whose activation holds, then -p NAME added and -p -NAME removed.
+  const requested = options.profiles ?? [];
+  const { active, problems: activationProblems } = activeProfiles(parsed.data.profiles, activationInput(options, options.command ? [options.command] : []), requested, []);
+  if (activationProblems.length > 0) {
+    throw new ConfigError(
+      activationProblems.map((p) => ({ ...locate(p.path), path: formatPath(p.path), message: p.message, fix: 'write env: NAME=REGEX' })),
+      undefined,
+      CONFIG_HINT,
+    );
+  }
+  const names = [...active.map((a) => a.name), ...requested.filter((n) => !n.startsWith('-') && !active.some((a) => a.name === n))];
+  const merged = applyProfiles(parsed.data, data as Record<string, unknown>, names, locate);
   const problems = checkSemantics(merged, path.dirname(file), locate, options.skipFileChecks ?? false);
   if (problems.length > 0) throw new ConfigError(problems, undefined, CONFIG_HINT);
-  return normalise(merged, file, options.profiles ?? []);
+  const config = normalise(merged, file, names);
+  const automatic = active.filter((a) => a.why !== '-p');
+  return automatic.length > 0 ? { ...config, activatedProfiles: active.map((a) => `${a.name} (${a.why})`) } : config;
 }
 
 function firstLine(s: string): string {

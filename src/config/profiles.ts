@@ -40,7 +40,7 @@ export function applyProfiles(parsed: RawConfig, document: Record<string, unknow
             : `The config defines no profiles (see line ${locate([]).line} of ${locate([]).file}).`,
       });
     }
-    const { name: _name, ...override } = profile;
+    const { name: _name, activation: _activation, requiresAllActivations: _all, ...override } = profile;
     merged = mergeOverride(merged, override);
   }
   const result = ConfigSchema.safeParse(merged);

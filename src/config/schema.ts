@@ -293,9 +293,22 @@ const overridable = {
   watch: WatchSchema.partial().optional(),
 };
 
+export const ProfileActivationSchema = z
+  .strictObject({
+    env: z.string().optional().describe('NAME=REGEX: holds when the variable matches (NAME= holds when it is unset or empty; !REGEX negates).'),
+    kubeContext: z.string().optional().describe('REGEX matched against the kube context (!REGEX negates).'),
+    command: z.string().optional().describe('REGEX matched against the devloop command: dev, build, deploy, render or down.'),
+  })
+  .describe('Conditions that activate a profile without -p: every condition given must hold.');
+
 export const ProfileSchema = z
   .strictObject({
-    name: z.string().min(1).describe('Profile name, activated with -p NAME.'),
+    name: z.string().min(1).describe('Profile name, activated with -p NAME (and deactivated with -p -NAME).'),
+    activation: z
+      .array(ProfileActivationSchema)
+      .optional()
+      .describe('The profile activates itself when one of these holds (all of them with requiresAllActivations).'),
+    requiresAllActivations: z.boolean().optional().describe('Activate only when every activation entry holds.'),
     ...overridable,
   })
   .describe('Named overrides: objects are merged into the base config, lists replace it.');

@@ -18,7 +18,13 @@ export interface Config {
   rootDir: string;
   /** metadata.name: scopes labels and the inventory. */
   name: string;
+  /** The profiles applied, in order. */
   profiles: string[];
+  /**
+   * The profiles applied with why (`local (kubeContext "kind-x" matches "^kind-")`, `ci (-p)`), when
+   * any activated itself or the config is a Skaffold one: said in one line at start.
+   */
+  activatedProfiles?: string[];
   build: {
     tagPolicy: RawConfig['build']['tagPolicy'];
     concurrency: number;
@@ -42,8 +48,6 @@ export interface Config {
     apiVersion: string;
     /** Keys present in the file that do not matter to a dev loop, as paths (`test`, `deploy.logs`). */
     ignored: string[];
-    /** The Skaffold profiles applied, each with why (`dev (env DEV=1)`, `fast (-p)`). */
-    profiles?: string[];
     /** Every Skaffold file read (the file itself and the configs it requires). */
     files?: string[];
   };

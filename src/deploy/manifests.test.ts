@@ -48,3 +48,25 @@ describe('helm releases', () => {
     }
   });
 });
+
+describe('a missing helm', () => {
+  it('is an environment error naming how to install helm, or DEVLOOP_HELM', async () => {
+    const root = mkdtempSync(path.join(os.tmpdir(), 'devloop-helm-'));
+    dirs.push(root);
+    const config = configFor(root, { helm: { releases: [{ name: 'web', chart: 'chart', valuesFiles: [], setValues: {} }] } });
+    const previous = process.env.DEVLOOP_HELM;
+    process.env.DEVLOOP_HELM = path.join(root, 'no-such-helm');
+    try {
+      const error = await readManifests(config, new AbortController().signal).then(
+        () => undefined,
+        (e: unknown) => e as { kind: string; message: string; hint?: string },
+      );
+      expect(error?.kind).toBe('environment');
+      expect(error?.message).toBe(`deploy.helm.releases (Skaffold: manifests.helm.releases) needs helm, and "${path.join(root, 'no-such-helm')}" is not on PATH`);
+      expect(error?.hint).toMatch(/Install helm 3 .*go install helm\.sh\/helm\/v3\/cmd\/helm@latest.*DEVLOOP_HELM/);
+    } finally {
+      if (previous === undefined) delete process.env.DEVLOOP_HELM;
+      else process.env.DEVLOOP_HELM = previous;
+    }
+  });
+});

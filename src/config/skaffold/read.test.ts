@@ -106,7 +106,7 @@ describe('discovery', () => {
     const file = writeSkaffold(v2beta);
     const sub = path.join(dir, 'api');
     expect(findConfigFile(sub)).toBe(file);
-    expect(loadConfig({ cwd: sub }).source).toEqual({ format: 'skaffold', apiVersion: 'skaffold/v2beta29', ignored: [], profiles: [], files: [file] });
+    expect(loadConfig({ cwd: sub }).source).toEqual({ format: 'skaffold', apiVersion: 'skaffold/v2beta29', ignored: [], files: [file] });
   });
 
   it('prefers a devloop config in a parent over a nearer skaffold.yaml', () => {
@@ -190,6 +190,16 @@ describe('mapping', () => {
     expect(config.deploy.kubectl.manifests).toEqual(['k8s/web.yaml']);
     expect(config.deploy.namespace).toBeUndefined();
     expect(config.portForward[0]).toMatchObject({ resourceType: 'service', namespace: 'acme', port: 80 });
+  });
+
+  it.each([
+    ['gitCommit: {}', 'gitCommit'],
+    ['inputDigest: {}', 'inputDigest'],
+    ['sha256: {}', 'inputDigest'],
+    ['dateTime: { format: "2006-01-02" }', 'dateTime'],
+  ])('maps build.tagPolicy %s to %s', (policy, expected) => {
+    writeSkaffold(`apiVersion: skaffold/v4beta14\nkind: Config\nbuild:\n  tagPolicy: { ${policy} }\n`);
+    expect(loadConfig({ cwd: dir }).build.tagPolicy).toBe(expected);
   });
 
   it("uses Skaffold's default k8s/*.yaml when the config names no manifests", () => {
@@ -481,7 +491,7 @@ requires:
     expect(problems).toEqual([
       expect.stringMatching(/skaffold\.yaml:7:14: requires\[1\]\.configs: libs\/base\/skaffold\.yaml holds no config named "bsae" \(did you mean "base"\?\)/),
       expect.stringMatching(/skaffold\.yaml:8:11: requires\[2\]\.path: .*nowhere does not exist/),
-      expect.stringMatching(/libs\/base\/skaffold\.yaml:9:5: requires\[0\]: requires form a cycle: shop \(skaffold\.yaml\) -> base \(libs\/base\/skaffold\.yaml\) -> shop \(skaffold\.yaml\)/),
+      expect.stringMatching(/libs\/base\/skaffold\.yaml:9:5: requires\[0\]: requires form a cycle: shop in skaffold\.yaml -> base in libs\/base\/skaffold\.yaml -> shop in skaffold\.yaml/),
     ]);
   });
 });
@@ -526,21 +536,21 @@ profiles:
     expect(config.build.push).toBe(false);
     expect(config.build.artifacts[0].buildArgs).toEqual({ DEBUG: '1' });
     expect(config.deploy.kubectl.manifests).toEqual(['k8s/debug.yaml']);
-    expect(config.source?.profiles).toEqual(['local (kubeContext "kind-shop" matches "^kind-")', 'debug (env SHOP_DEBUG=^(1|true)$)']);
+    expect(config.activatedProfiles).toEqual(['local (kubeContext "kind-shop" matches "^kind-")', 'debug (env SHOP_DEBUG=^(1|true)$)']);
   });
 
   it('activates by command, and not when nothing matches', () => {
     writeSkaffold(withProfiles);
-    expect(loadConfig({ cwd: dir, kubeContext: 'prod', env: {}, command: 'render' }).source?.profiles).toEqual(['debug (command render matches "render")']);
+    expect(loadConfig({ cwd: dir, kubeContext: 'prod', env: {}, command: 'render' }).activatedProfiles).toEqual(['debug (command render matches "render")']);
     const none = loadConfig({ cwd: dir, kubeContext: 'prod', env: { SHOP_DEBUG: '0' }, command: 'dev' });
-    expect(none.source?.profiles).toEqual([]);
+    expect(none.activatedProfiles).toEqual([]);
     expect(none.build.push).toBe('auto');
   });
 
   it('-p name activates a profile, -p -name deactivates an auto-activated one', () => {
     writeSkaffold(withProfiles);
     const config = loadConfig({ cwd: dir, kubeContext: 'kind-x', env: {}, command: 'dev', profiles: ['web', '-local'] });
-    expect(config.source?.profiles).toEqual(['web (-p)']);
+    expect(config.activatedProfiles).toEqual(['web (-p)']);
     expect(config.build.artifacts.map((a) => a.image)).toEqual(['shop/web']);
     expect(config.build.push).toBe('auto');
   });
@@ -616,7 +626,7 @@ profiles:
     expect(loadConfig({ cwd: dir, env: {}, kubeContext: 'x' }).build.concurrency).toBe(2);
     const config = loadConfig({ cwd: dir, env: {}, kubeContext: 'x', profiles: ['ci'] });
     expect(config.build.concurrency).toBe(8);
-    expect(config.source?.profiles).toEqual(['ci of shop (-p)', 'fast of lib (activeProfiles of shop)']);
+    expect(config.activatedProfiles).toEqual(['ci of shop (-p)', 'fast of lib (activeProfiles of shop)']);
   });
 });
 

@@ -23,7 +23,6 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseAllDocuments, type Document } from 'yaml';
 import { ConfigError, UsageError, type ConfigProblem } from '../../errors.js';
-import { currentContext } from '../../kube/kubeconfig.js';
 import { closest } from '../../shared/suggest.js';
 import { isPlainObject, issueToProblems } from '../issues.js';
 import { byPosition, formatPath, locator, type Locate } from '../locate.js';
@@ -31,7 +30,8 @@ import { normalise } from '../normalise.js';
 import { ConfigSchema } from '../schema.js';
 import { checkSemantics, lenientView } from '../semantics.js';
 import { ACTIVE_PROFILE_KEYS, INACTIVE_PROFILE_KEYS, SKAFFOLD_KEYS, type KeySpec } from './keys.js';
-import { activeProfiles, applyProfile, type ActivationInput } from './profiles.js';
+import { activationInput, activeProfiles } from '../activation.js';
+import { applyProfile } from './profiles.js';
 import type { Config, LoadOptions } from '../types.js';
 
 export const SKAFFOLD_FILE_NAMES = ['skaffold.yaml'];
@@ -106,19 +106,7 @@ export function parseSkaffoldConfig(text: string, file: string, options: Skaffol
   const done = new Set<string>();
   const defined = new Set<string>();
   const requested = options.profiles ?? [];
-  let contextAsked = false;
-  let context: string | undefined;
-  const input: ActivationInput = {
-    commands: SKAFFOLD_COMMANDS[options.command ?? ''] ?? (options.command ? [options.command] : []),
-    env: options.env ?? process.env,
-    kubeContext: () => {
-      if (!contextAsked) {
-        contextAsked = true;
-        context = options.kubeContext ?? currentContext();
-      }
-      return context;
-    },
-  };
+  const input = activationInput(options, SKAFFOLD_COMMANDS[options.command ?? ''] ?? (options.command ? [options.command] : []));
   const rel = (f: string) => path.relative(rootDir, f) || path.basename(f);
 
   /** The documents of a file, parsed once; YAML errors become problems. */
@@ -184,7 +172,7 @@ export function parseSkaffoldConfig(text: string, file: string, options: Skaffol
       const name = isPlainObject(data) && isPlainObject(data.metadata) && typeof data.metadata.name === 'string' ? data.metadata.name : undefined;
       if (names && (name === undefined || !names.includes(name))) continue;
       const key = `${f}#${doc.index}`;
-      const label = name ? `${name} (${rel(f)})` : rel(f);
+      const label = name ? `${name} in ${rel(f)}` : rel(f);
       const short = name ?? rel(f);
       if (chain.some((c) => c.startsWith(`${key}|`))) {
         const cycle = [...chain.slice(chain.findIndex((c) => c.startsWith(`${key}|`))).map((c) => c.split('|')[1]), label];
@@ -322,13 +310,13 @@ export function parseSkaffoldConfig(text: string, file: string, options: Skaffol
   }
 
   const rootConfig = configs.find((c) => c.root) ?? configs[0];
-  return normalise(parsed.data, file, [], {
+  const config = normalise(parsed.data, file, [...new Set(activations.map((a) => a.name))], {
     format: 'skaffold',
     apiVersion: rootConfig.apiVersion,
     ignored,
-    profiles: activations.map((a) => `${a.name}${configs.length > 1 ? ` of ${a.config}` : ''} (${a.why})`),
     files: [...new Set(configs.map((c) => c.file))],
   });
+  return { ...config, activatedProfiles: activations.map((a) => `${a.name}${configs.length > 1 ? ` of ${a.config}` : ''} (${a.why})`) };
 }
 
 /** Problems of the root file first, then by file, line and column. */
