@@ -4,8 +4,9 @@
  *
  * Contract: `initFromSkaffold` returns the file's text only once devloop's own loader, reading that
  * text from the same directory, gives the same `Config` as reading the Skaffold file (apart from
- * `file` and `source`); otherwise it throws a `DevloopError` of kind `bug` naming the difference. Each
- * Skaffold profile becomes a devloop profile when reading the Skaffold file with `-p NAME` and
+ * `file` and `source`); otherwise it throws a `DevloopError` of kind `bug` naming the difference. The
+ * base is the Skaffold file read with every profile deactivated (where the reader takes `-p -NAME`).
+ * Each Skaffold profile becomes a devloop profile when reading the Skaffold file with `-p NAME` and
  * reading the written file with `-p NAME` agree; a profile that cannot be written so is named in the
  * header with the reason. Problems of the Skaffold file itself are the reader's `ConfigError`.
  */
@@ -30,17 +31,18 @@ export interface SkaffoldInit {
 
 export function initFromSkaffold(skaffoldFile: string): SkaffoldInit {
   const absolute = path.resolve(skaffoldFile);
-  const config = loadConfig({ cwd: path.dirname(absolute), file: absolute });
+  const sources = skaffoldSources(absolute);
+  const profileNames = skaffoldProfiles(sources.map((s) => s.data)).map(([name]) => name);
+  const config = loadWithProfiles(absolute, [], profileNames);
   const target = path.join(config.rootDir, INIT_FILE_NAME);
   const document = configToDocument(config);
-  const sources = skaffoldSources(absolute);
   const notes: Note[] = skaffoldNotes(document, sources, config.rootDir);
   const shown = path.relative(config.rootDir, absolute) || path.basename(absolute);
 
   const profiles: Array<Record<string, unknown>> = [];
   const skippedProfiles: string[] = [];
   for (const [name, activation] of skaffoldProfiles(sources.map((s) => s.data))) {
-    const outcome = profileOverride(absolute, name, document, config.rootDir);
+    const outcome = profileOverride(absolute, name, profileNames, document, config.rootDir);
     if ('skipped' in outcome) {
       skippedProfiles.push(`profile "${name}" is not written: ${outcome.skipped}`);
       continue;
@@ -68,6 +70,24 @@ export function initFromSkaffold(skaffoldFile: string): SkaffoldInit {
   return { file: target, text, skippedProfiles };
 }
 
+/**
+ * The Skaffold file read with `active` profiles and every other one deactivated (`-p -NAME`), so
+ * what Skaffold would activate by itself here (by environment, context or command) does not leak
+ * into the written base config. A reader that refuses the deactivations is asked without them.
+ */
+function loadWithProfiles(file: string, active: string[], all: string[]): Config {
+  const deactivated = all.filter((n) => !active.includes(n)).map((n) => `-${n}`);
+  const load = (profiles: string[]) => loadConfig({ cwd: path.dirname(file), file, profiles });
+  if (deactivated.length > 0) {
+    try {
+      return load([...active, ...deactivated]);
+    } catch {
+      /* read below without the deactivations; its error, if any, is the one to report */
+    }
+  }
+  return load(active);
+}
+
 /** Each profile of the Skaffold configs (first definition of a name wins), with its activation in words. */
 function skaffoldProfiles(configs: Array<Record<string, unknown>>): Array<[string, string | undefined]> {
   const found = new Map<string, string | undefined>();
@@ -90,10 +110,10 @@ function skaffoldProfiles(configs: Array<Record<string, unknown>>): Array<[strin
  * every top-level section that differs, written whole (devloop merges profile objects key by key,
  * so a whole section sets every key the Skaffold profile may have changed).
  */
-function profileOverride(skaffoldFile: string, name: string, base: Document_, rootDir: string): { override: Document_ } | { skipped: string } {
+function profileOverride(skaffoldFile: string, name: string, all: string[], base: Document_, rootDir: string): { override: Document_ } | { skipped: string } {
   let withProfile: Config;
   try {
-    withProfile = loadConfig({ cwd: rootDir, file: skaffoldFile, profiles: [name] });
+    withProfile = loadWithProfiles(skaffoldFile, [name], all);
   } catch (error) {
     return { skipped: `reading it with -p ${name} failed: ${firstLine(error).replaceAll(`${rootDir}${path.sep}`, '')}` };
   }
