@@ -42,7 +42,7 @@ export function initFromSkaffold(skaffoldFile: string): SkaffoldInit {
   const profiles: Array<Record<string, unknown>> = [];
   const skippedProfiles: string[] = [];
   for (const [name, activation] of skaffoldProfiles(sources.map((s) => s.data))) {
-    const outcome = profileOverride(absolute, name, profileNames, document, config.rootDir);
+    const outcome = profileOverride(absolute, name, profileNames, config, document, config.rootDir);
     if ('skipped' in outcome) {
       skippedProfiles.push(`profile "${name}" is not written: ${outcome.skipped}`);
       continue;
@@ -106,30 +106,51 @@ function skaffoldProfiles(configs: Array<Record<string, unknown>>): Array<[strin
 }
 
 /**
- * The devloop profile that turns `base` into the config the Skaffold file gives with `-p name`:
- * every top-level section that differs, written whole (devloop merges profile objects key by key,
- * so a whole section sets every key the Skaffold profile may have changed).
+ * The devloop profile that turns the base into the config the Skaffold file gives with `-p name`:
+ * the keys whose values differ (devloop merges a profile's objects into the base key by key; lists
+ * and values replace). A key the profile removes cannot be written so: the check against the
+ * loader then fails and the profile is named as not written.
  */
-function profileOverride(skaffoldFile: string, name: string, all: string[], base: Document_, rootDir: string): { override: Document_ } | { skipped: string } {
+function profileOverride(
+  skaffoldFile: string,
+  name: string,
+  all: string[],
+  baseConfig: Config,
+  base: Document_,
+  rootDir: string,
+): { override: Document_ } | { skipped: string } {
   let withProfile: Config;
   try {
     withProfile = loadWithProfiles(skaffoldFile, [name], all);
   } catch (error) {
     return { skipped: `reading it with -p ${name} failed: ${firstLine(error).replaceAll(`${rootDir}${path.sep}`, '')}` };
   }
-  const full = configToDocument(withProfile);
-  if (full.metadata && !isDeepStrictEqual(full.metadata, base.metadata)) return { skipped: 'it changes metadata.name, which a devloop profile cannot' };
-  const override: Document_ = {};
-  for (const [key, value] of Object.entries(fullSections(withProfile))) {
-    if (!isDeepStrictEqual(full[key], base[key])) override[key] = value;
-  }
+  if (withProfile.name !== baseConfig.name) return { skipped: 'it changes metadata.name, which a devloop profile cannot' };
+  const override = (changes(fullSections(baseConfig), fullSections(withProfile)) ?? {}) as Document_;
   const candidate = renderYaml({ ...base, profiles: [{ name, ...override }] }, [], []);
+  let differing: string[];
   try {
-    assertSameConfig(candidate, path.join(rootDir, INIT_FILE_NAME), withProfile, [name]);
+    differing = differences(candidate, path.join(rootDir, INIT_FILE_NAME), withProfile, [name]);
   } catch (error) {
-    return { skipped: `the devloop profile would not give the same config (${firstLine(error)})` };
+    return { skipped: `as a devloop profile it does not load: ${firstLine(error).replaceAll(`${rootDir}${path.sep}`, '')}` };
+  }
+  if (differing.length > 0) {
+    return { skipped: `as a devloop profile it would give a different ${differing.join(', ')} (a devloop profile sets keys; it cannot remove one)` };
   }
   return { override };
+}
+
+/** What of `next` differs from `base`: objects key by key, anything else whole; undefined when equal. */
+function changes(base: unknown, next: unknown): unknown {
+  if (isPlainObject(base) && isPlainObject(next)) {
+    const out: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(next)) {
+      const changed = changes(base[key], value);
+      if (changed !== undefined) out[key] = changed;
+    }
+    return Object.keys(out).length > 0 ? out : undefined;
+  }
+  return isDeepStrictEqual(base, next) ? undefined : next;
 }
 
 /** The sections of a config as a profile may set them: every key explicit, so nothing is left to the base. */
@@ -143,14 +164,18 @@ function configToDocumentExplicit(config: Config): Document_ {
   return configToDocument(config, { keepDefaults: true });
 }
 
+/** The sections of the config that `text`, loaded as `file` with `profiles`, gives differently from `expected`. */
+function differences(text: string, file: string, expected: Config, profiles: string[]): string[] {
+  const strip = ({ file: _f, source: _s, profiles: _p, ...rest }: Config): Record<string, unknown> => rest;
+  const actual = strip(parseConfig(text, file, { profiles }));
+  const wanted = strip(expected);
+  return Object.keys({ ...actual, ...wanted }).filter((k) => !isDeepStrictEqual(actual[k], wanted[k]));
+}
+
 /** Throws a `bug` DevloopError unless `text`, loaded as `file` with `profiles`, gives `expected`. */
 function assertSameConfig(text: string, file: string, expected: Config, profiles: string[]): void {
-  const actual = parseConfig(text, file, { profiles });
-  const strip = ({ file: _f, source: _s, profiles: _p, ...rest }: Config) => rest;
-  if (!isDeepStrictEqual(strip(actual), strip(expected))) {
-    const a = strip(actual) as Record<string, unknown>;
-    const e = strip(expected) as Record<string, unknown>;
-    const differing = Object.keys({ ...a, ...e }).filter((k) => !isDeepStrictEqual(a[k], e[k]));
+  const differing = differences(text, file, expected, profiles);
+  if (differing.length > 0) {
     throw new DevloopError('bug', `the devloop config written from ${expected.file} would not behave the same (it differs in: ${differing.join(', ')})`, {
       hint: 'Please report this with the Skaffold file; meanwhile devloop reads the Skaffold file directly.',
     });
