@@ -32,7 +32,8 @@ export interface SkaffoldInit {
 export function initFromSkaffold(skaffoldFile: string): SkaffoldInit {
   const absolute = path.resolve(skaffoldFile);
   const sources = skaffoldSources(absolute);
-  const profileNames = skaffoldProfiles(sources.map((s) => s.data)).map(([name]) => name);
+  const skaffoldProfileList = skaffoldProfiles(sources.map((s) => s.data));
+  const profileNames = skaffoldProfileList.map(([name]) => name);
   const config = loadWithProfiles(absolute, [], profileNames);
   const target = path.join(config.rootDir, INIT_FILE_NAME);
   const document = configToDocument(config);
@@ -41,7 +42,7 @@ export function initFromSkaffold(skaffoldFile: string): SkaffoldInit {
 
   const profiles: Array<Record<string, unknown>> = [];
   const skippedProfiles: string[] = [];
-  for (const [name, activation] of skaffoldProfiles(sources.map((s) => s.data))) {
+  for (const [name, activation] of skaffoldProfileList) {
     const outcome = profileOverride(absolute, name, profileNames, config, document, config.rootDir);
     if ('skipped' in outcome) {
       skippedProfiles.push(`profile "${name}" is not written: ${outcome.skipped}`);
@@ -153,15 +154,10 @@ function changes(base: unknown, next: unknown): unknown {
   return isDeepStrictEqual(base, next) ? undefined : next;
 }
 
-/** The sections of a config as a profile may set them: every key explicit, so nothing is left to the base. */
+/** The sections of a config with every key explicit (defaults kept), to compare a profile's config with the base. */
 function fullSections(config: Config): Document_ {
-  const { apiVersion: _a, kind: _k, metadata: _m, ...sections } = configToDocumentExplicit(config);
+  const { apiVersion: _a, kind: _k, metadata: _m, ...sections } = configToDocument(config, { keepDefaults: true });
   return sections;
-}
-
-/** `configToDocument` with defaults kept (for profiles, where a left-out key would inherit the base's). */
-function configToDocumentExplicit(config: Config): Document_ {
-  return configToDocument(config, { keepDefaults: true });
 }
 
 /** The sections of the config that `text`, loaded as `file` with `profiles`, gives differently from `expected`. */
