@@ -128,7 +128,7 @@ export const COMMANDS: CommandSpec[] = [
     description: [
       'Writes devloop.config.yaml. With a Skaffold config (skaffold.yaml in the directory, or -f FILE), the file is the config as devloop reads that Skaffold file, written beside it: same images, build inputs, manifests, port-forwards, and each Skaffold profile it can express as a devloop profile; comments say where each part came from, and which keys were left out because they do not change a dev loop.',
       '',
-      'Without one, it scans the directory (skipping .git, node_modules and what .gitignore excludes) for Dockerfiles and Kubernetes manifests, and pairs each Dockerfile with the image the manifests deploy whose last path segment is the Dockerfile\'s directory name (or NAME of Dockerfile.NAME). A Dockerfile it cannot pair is asked about on the terminal; with --yes the questions are written as comments, with the lines to add. Without a terminal and without --yes it stops (exit 2) and lists the questions.',
+      'Without one, it scans the directory (skipping .git, node_modules and what .gitignore excludes) for Dockerfiles and Kubernetes manifests (with no plain manifests, it deploys the one kustomization no other one uses), and pairs each Dockerfile with the image the manifests deploy whose last path segment is the Dockerfile\'s directory name (or NAME of Dockerfile.NAME). A Dockerfile it cannot pair is asked about on the terminal; with --yes the questions are written as comments, with the lines to add. Without a terminal and without --yes it stops (exit 2) and lists the questions.',
       '',
       'It never overwrites an existing devloop config without --force (exit 2).',
     ].join('\n'),

@@ -12,6 +12,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { createFileFilter, parseDockerignore, type ContextFileFilter } from '../build/dockerignore.js';
 import { imagesIn, parseImageRef } from '../deploy/images.js';
 import { parseManifests } from '../deploy/manifests.js';
@@ -50,9 +51,14 @@ export interface ProjectScan {
   yamlFiles: string[];
   /** Every image the manifests refer to. */
   images: ImageUse[];
-  /** Directories holding a Helm chart (Chart.yaml) or a kustomization, which are not read as manifests. */
+  /**
+   * Directories holding a Helm chart (Chart.yaml) or a kustomization, whose YAML files are not taken
+   * as manifests (a kustomization's objects still count for `images`).
+   */
   charts: string[];
   kustomizations: string[];
+  /** The kustomizations no other kustomization found here uses (overlays, not bases). */
+  topKustomizations: string[];
 }
 
 export interface Artifact {
@@ -117,11 +123,13 @@ export function scanProject(root: string): ProjectScan {
       const name = dockerfileName(e.name, relDir);
       if (name !== undefined) {
         dockerfiles.push({ file: rel, context: relDir || '.', name, fromArgs: argsWithoutDefaultInFrom(path.join(dir, e.name)) });
-      } else if (/\.ya?ml$/i.test(e.name) && !isChart && !isKustomization) {
-        yamlFiles.push(rel);
+      } else if (/\.ya?ml$/i.test(e.name) && !isChart) {
+        // A kustomization's resources are not raw manifests (the header names the kustomization),
+        // but the images they use still pair with Dockerfiles.
+        if (!isKustomization) yamlFiles.push(rel);
         const objects = kubernetesObjects(path.join(dir, e.name));
         if (objects.length > 0) {
-          manifests.push(rel);
+          if (!isKustomization) manifests.push(rel);
           for (const obj of objects) {
             for (const { image } of imagesIn(obj)) {
               const name = imageName(image);
@@ -133,6 +141,7 @@ export function scanProject(root: string): ProjectScan {
     }
   };
   visit(root, 0);
+  const used = new Set(kustomizations.flatMap((k) => kustomizationReferences(root, k)));
   return {
     root,
     dockerfiles,
@@ -141,7 +150,26 @@ export function scanProject(root: string): ProjectScan {
     images: [...uses].map(([image, usedBy]) => ({ image, usedBy: [...new Set(usedBy)] })).sort((a, b) => a.image.localeCompare(b.image)),
     charts,
     kustomizations,
+    topKustomizations: kustomizations.filter((k) => !used.has(k)),
   };
+}
+
+/** The directories (relative to root) a kustomization names in resources, bases or components. */
+function kustomizationReferences(root: string, dir: string): string[] {
+  for (const name of ['kustomization.yaml', 'kustomization.yml', 'Kustomization']) {
+    let data: unknown;
+    try {
+      data = parseYaml(readFileSync(path.join(root, dir, name), 'utf8'));
+    } catch {
+      continue;
+    }
+    const record = (data ?? {}) as Record<string, unknown>;
+    return ['resources', 'bases', 'components']
+      .flatMap((k) => (Array.isArray(record[k]) ? (record[k] as unknown[]) : []))
+      .filter((r): r is string => typeof r === 'string')
+      .map((r) => toPosix(path.relative(root, path.resolve(root, dir, r))) || '.');
+  }
+  return [];
 }
 
 /** The root .gitignore as a filter (git's "no slash: any depth" made explicit). */

@@ -4,8 +4,9 @@
  *
  * Contract: `initFromSkaffold` returns the file's text only once devloop's own loader, reading that
  * text from the same directory, gives the same `Config` as reading the Skaffold file (apart from
- * `file` and `source`); otherwise it throws a `DevloopError` of kind `bug` naming the difference. Each
- * Skaffold profile becomes a devloop profile when reading the Skaffold file with `-p NAME` and
+ * `file` and `source`); otherwise it throws a `DevloopError` of kind `bug` naming the difference. The
+ * base is the Skaffold file read with every profile deactivated (where the reader takes `-p -NAME`).
+ * Each Skaffold profile becomes a devloop profile when reading the Skaffold file with `-p NAME` and
  * reading the written file with `-p NAME` agree; a profile that cannot be written so is named in the
  * header with the reason. Problems of the Skaffold file itself are the reader's `ConfigError`.
  */
@@ -30,17 +31,19 @@ export interface SkaffoldInit {
 
 export function initFromSkaffold(skaffoldFile: string): SkaffoldInit {
   const absolute = path.resolve(skaffoldFile);
-  const config = loadConfig({ cwd: path.dirname(absolute), file: absolute });
+  const sources = skaffoldSources(absolute);
+  const skaffoldProfileList = skaffoldProfiles(sources.map((s) => s.data));
+  const profileNames = skaffoldProfileList.map(([name]) => name);
+  const config = loadWithProfiles(absolute, [], profileNames);
   const target = path.join(config.rootDir, INIT_FILE_NAME);
   const document = configToDocument(config);
-  const sources = skaffoldSources(absolute);
   const notes: Note[] = skaffoldNotes(document, sources, config.rootDir);
   const shown = path.relative(config.rootDir, absolute) || path.basename(absolute);
 
   const profiles: Array<Record<string, unknown>> = [];
   const skippedProfiles: string[] = [];
-  for (const [name, activation] of skaffoldProfiles(sources.map((s) => s.data))) {
-    const outcome = profileOverride(absolute, name, document, config.rootDir);
+  for (const [name, activation] of skaffoldProfileList) {
+    const outcome = profileOverride(absolute, name, profileNames, config, document, config.rootDir);
     if ('skipped' in outcome) {
       skippedProfiles.push(`profile "${name}" is not written: ${outcome.skipped}`);
       continue;
@@ -68,6 +71,24 @@ export function initFromSkaffold(skaffoldFile: string): SkaffoldInit {
   return { file: target, text, skippedProfiles };
 }
 
+/**
+ * The Skaffold file read with `active` profiles and every other one deactivated (`-p -NAME`), so
+ * what Skaffold would activate by itself here (by environment, context or command) does not leak
+ * into the written base config. A reader that refuses the deactivations is asked without them.
+ */
+function loadWithProfiles(file: string, active: string[], all: string[]): Config {
+  const deactivated = all.filter((n) => !active.includes(n)).map((n) => `-${n}`);
+  const load = (profiles: string[]) => loadConfig({ cwd: path.dirname(file), file, profiles });
+  if (deactivated.length > 0) {
+    try {
+      return load([...active, ...deactivated]);
+    } catch {
+      /* read below without the deactivations; its error, if any, is the one to report */
+    }
+  }
+  return load(active);
+}
+
 /** Each profile of the Skaffold configs (first definition of a name wins), with its activation in words. */
 function skaffoldProfiles(configs: Array<Record<string, unknown>>): Array<[string, string | undefined]> {
   const found = new Map<string, string | undefined>();
@@ -86,51 +107,71 @@ function skaffoldProfiles(configs: Array<Record<string, unknown>>): Array<[strin
 }
 
 /**
- * The devloop profile that turns `base` into the config the Skaffold file gives with `-p name`:
- * every top-level section that differs, written whole (devloop merges profile objects key by key,
- * so a whole section sets every key the Skaffold profile may have changed).
+ * The devloop profile that turns the base into the config the Skaffold file gives with `-p name`:
+ * the keys whose values differ (devloop merges a profile's objects into the base key by key; lists
+ * and values replace). A key the profile removes cannot be written so: the check against the
+ * loader then fails and the profile is named as not written.
  */
-function profileOverride(skaffoldFile: string, name: string, base: Document_, rootDir: string): { override: Document_ } | { skipped: string } {
+function profileOverride(
+  skaffoldFile: string,
+  name: string,
+  all: string[],
+  baseConfig: Config,
+  base: Document_,
+  rootDir: string,
+): { override: Document_ } | { skipped: string } {
   let withProfile: Config;
   try {
-    withProfile = loadConfig({ cwd: rootDir, file: skaffoldFile, profiles: [name] });
+    withProfile = loadWithProfiles(skaffoldFile, [name], all);
   } catch (error) {
     return { skipped: `reading it with -p ${name} failed: ${firstLine(error).replaceAll(`${rootDir}${path.sep}`, '')}` };
   }
-  const full = configToDocument(withProfile);
-  if (full.metadata && !isDeepStrictEqual(full.metadata, base.metadata)) return { skipped: 'it changes metadata.name, which a devloop profile cannot' };
-  const override: Document_ = {};
-  for (const [key, value] of Object.entries(fullSections(withProfile))) {
-    if (!isDeepStrictEqual(full[key], base[key])) override[key] = value;
-  }
+  if (withProfile.name !== baseConfig.name) return { skipped: 'it changes metadata.name, which a devloop profile cannot' };
+  const override = (changes(fullSections(baseConfig), fullSections(withProfile)) ?? {}) as Document_;
   const candidate = renderYaml({ ...base, profiles: [{ name, ...override }] }, [], []);
+  let differing: string[];
   try {
-    assertSameConfig(candidate, path.join(rootDir, INIT_FILE_NAME), withProfile, [name]);
+    differing = differences(candidate, path.join(rootDir, INIT_FILE_NAME), withProfile, [name]);
   } catch (error) {
-    return { skipped: `the devloop profile would not give the same config (${firstLine(error)})` };
+    return { skipped: `as a devloop profile it does not load: ${firstLine(error).replaceAll(`${rootDir}${path.sep}`, '')}` };
+  }
+  if (differing.length > 0) {
+    return { skipped: `as a devloop profile it would give a different ${differing.join(', ')} (a devloop profile sets keys; it cannot remove one)` };
   }
   return { override };
 }
 
-/** The sections of a config as a profile may set them: every key explicit, so nothing is left to the base. */
+/** What of `next` differs from `base`: objects key by key, anything else whole; undefined when equal. */
+function changes(base: unknown, next: unknown): unknown {
+  if (isPlainObject(base) && isPlainObject(next)) {
+    const out: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(next)) {
+      const changed = changes(base[key], value);
+      if (changed !== undefined) out[key] = changed;
+    }
+    return Object.keys(out).length > 0 ? out : undefined;
+  }
+  return isDeepStrictEqual(base, next) ? undefined : next;
+}
+
+/** The sections of a config with every key explicit (defaults kept), to compare a profile's config with the base. */
 function fullSections(config: Config): Document_ {
-  const { apiVersion: _a, kind: _k, metadata: _m, ...sections } = configToDocumentExplicit(config);
+  const { apiVersion: _a, kind: _k, metadata: _m, ...sections } = configToDocument(config, { keepDefaults: true });
   return sections;
 }
 
-/** `configToDocument` with defaults kept (for profiles, where a left-out key would inherit the base's). */
-function configToDocumentExplicit(config: Config): Document_ {
-  return configToDocument(config, { keepDefaults: true });
+/** The sections of the config that `text`, loaded as `file` with `profiles`, gives differently from `expected`. */
+function differences(text: string, file: string, expected: Config, profiles: string[]): string[] {
+  const strip = ({ file: _f, source: _s, profiles: _p, ...rest }: Config): Record<string, unknown> => rest;
+  const actual = strip(parseConfig(text, file, { profiles }));
+  const wanted = strip(expected);
+  return Object.keys({ ...actual, ...wanted }).filter((k) => !isDeepStrictEqual(actual[k], wanted[k]));
 }
 
 /** Throws a `bug` DevloopError unless `text`, loaded as `file` with `profiles`, gives `expected`. */
 function assertSameConfig(text: string, file: string, expected: Config, profiles: string[]): void {
-  const actual = parseConfig(text, file, { profiles });
-  const strip = ({ file: _f, source: _s, profiles: _p, ...rest }: Config) => rest;
-  if (!isDeepStrictEqual(strip(actual), strip(expected))) {
-    const a = strip(actual) as Record<string, unknown>;
-    const e = strip(expected) as Record<string, unknown>;
-    const differing = Object.keys({ ...a, ...e }).filter((k) => !isDeepStrictEqual(a[k], e[k]));
+  const differing = differences(text, file, expected, profiles);
+  if (differing.length > 0) {
     throw new DevloopError('bug', `the devloop config written from ${expected.file} would not behave the same (it differs in: ${differing.join(', ')})`, {
       hint: 'Please report this with the Skaffold file; meanwhile devloop reads the Skaffold file directly.',
     });

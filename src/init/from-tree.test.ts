@@ -88,6 +88,37 @@ describe('finding Dockerfiles and manifests', () => {
     ]);
   });
 
+  it('pairs with images used inside a kustomization, without taking its files as raw manifests', () => {
+    const scan = scanProject(
+      project({
+        'svc/worker/Dockerfile': 'FROM scratch\n',
+        'deploy/base/kustomization.yaml': 'resources: [worker.yaml]\n',
+        'deploy/base/worker.yaml': workload('Deployment', 'worker', ['acme/worker']),
+      }),
+    );
+    expect(scan.manifests).toEqual([]);
+    expect(scan.kustomizations).toEqual(['deploy/base']);
+    expect(pairImages(scan, 'p').artifacts.map((a) => [a.image, a.context])).toEqual([['acme/worker', 'svc/worker']]);
+  });
+
+  it('deploys the one kustomization no other uses when there are no raw manifests', () => {
+    const dir = project({
+      'svc/worker/Dockerfile': 'FROM scratch\n',
+      'deploy/base/kustomization.yaml': 'resources: [worker.yaml]\n',
+      'deploy/base/worker.yaml': workload('Deployment', 'worker', ['acme/worker']),
+      'deploy/overlays/dev/kustomization.yaml': 'resources: [../../base]\n',
+    });
+    const plan = planTreeInit(dir);
+    expect(plan.scan.topKustomizations).toEqual(['deploy/overlays/dev']);
+    const { file, text } = writeTreeConfig(plan, new Map());
+    const config = parseConfig(text, file);
+    expect(config.deploy.kustomize.paths).toEqual(['deploy/overlays/dev']);
+    expect(config.deploy.kubectl.manifests).toEqual([]);
+    expect(text).toContain('# the kustomization found in the tree that no other one uses');
+    expect(text).not.toContain('Not read');
+    expect(text).not.toContain("(left out: devloop's default is the same)");
+  });
+
   it('notes build args a FROM line needs and the Dockerfile gives no default', () => {
     const scan = scanProject(
       project({

@@ -56,12 +56,15 @@ export function writeTreeConfig(plan: TreeInit, answers: ReadonlyMap<Question, s
   const built = new Set(artifacts.map((a) => a.image));
   const external = scan.images.filter((u) => !built.has(u.image));
 
+  // With no raw manifests, the one kustomization nothing else uses is what the project deploys;
+  // beside raw manifests (which it may list too) or among several, it is left to the user.
+  const kustomizations = scan.manifests.length === 0 && scan.topKustomizations.length === 1 ? scan.topKustomizations : [];
   const document: Document_ = withoutDefaults({
     apiVersion: 'devloop/v1',
     kind: 'Config',
     metadata: { name: plan.name },
     build: { artifacts: artifacts.map(({ image, context, dockerfile }) => ({ image, context, dockerfile })) },
-    deploy: { kubectl: { manifests: manifestGlobs(scan) } },
+    deploy: { kubectl: { manifests: manifestGlobs(scan) }, kustomize: { paths: kustomizations } },
   });
   const notes: Note[] = [
     { path: ['metadata'], text: 'the directory name; every object devloop applies is labelled with it' },
@@ -73,7 +76,10 @@ export function writeTreeConfig(plan: TreeInit, answers: ReadonlyMap<Question, s
         ...a.fromArgs.map((arg) => fromArgNote(arg)),
       ].join('\n'),
     })),
-    { path: ['deploy', 'kubectl'], text: 'the Kubernetes manifests found in the tree' },
+    ...(scan.manifests.length > 0 ? [{ path: ['deploy', 'kubectl'], text: 'the Kubernetes manifests found in the tree' }] : []),
+    ...(kustomizations.length > 0
+      ? [{ path: ['deploy', 'kustomize'], text: 'the kustomization found in the tree that no other one uses (rendered with kubectl kustomize)' }]
+      : []),
   ];
   const header = [
     `Written by \`devloop init\` from the files under this directory: ${count(scan.dockerfiles.length, 'Dockerfile')}, ${count(scan.manifests.length, 'manifest file')}.`,
@@ -82,7 +88,9 @@ export function writeTreeConfig(plan: TreeInit, answers: ReadonlyMap<Question, s
     '(build.artifacts[].sync.manual); to reach a pod from this machine, add portForward.',
     ...(external.length > 0 ? [`Deployed as written (no Dockerfile here builds them): ${external.map((u) => u.image).join(', ')}.`] : []),
     ...scan.charts.map((c) => `Not read: the Helm chart in ${c}/ (add it under deploy.helm.releases to deploy it).`),
-    ...scan.kustomizations.map((k) => `Not read: the kustomization in ${k}/ (add it under deploy.kustomize.paths to deploy it).`),
+    ...scan.kustomizations
+      .filter((k) => !kustomizations.includes(k) && !(kustomizations.length > 0 && !scan.topKustomizations.includes(k)))
+      .map((k) => `Not read: the kustomization in ${k}/ (add it under deploy.kustomize.paths to deploy it).`),
     ...skipped.map((q) => `Left out, as answered: ${q.dockerfile.file}.`),
   ];
   const footer = open.flatMap((q) => [

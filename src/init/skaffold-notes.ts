@@ -86,11 +86,11 @@ export function skaffoldNotes(document: Record<string, unknown>, sources: Skaffo
   };
   const doc = document as Record<string, any>;
 
-  add(['metadata'], firstOf(['metadata', 'name']) ? `from ${firstOf(['metadata', 'name'])}` : 'the Skaffold config names no metadata.name: the directory name, as devloop defaults it');
+  add(['metadata'], from(firstOf(['metadata', 'name'])) ?? 'the Skaffold config names no metadata.name: the directory name, as devloop defaults it');
 
   const build = doc.build as Record<string, unknown> | undefined;
   if (build) {
-    add(['build'], firstOf(['build']) ? `from ${firstOf(['build'])}` : undefined);
+    add(['build'], from(firstOf(['build'])));
     add(['build', 'tagPolicy'], tagPolicyNote(sources, firstOf));
     if ('push' in build) add(['build', 'push'], from(firstOf(['build', 'local', 'push'])));
     if ('concurrency' in build) add(['build', 'concurrency'], from(firstOf(['build', 'local', 'concurrency'])));
@@ -125,7 +125,6 @@ export function skaffoldNotes(document: Record<string, unknown>, sources: Skaffo
 function from(origin: string | undefined): string | undefined {
   return origin ? `from ${origin}` : undefined;
 }
-
 
 function tagPolicyNote(sources: SkaffoldSource[], firstOf: (...c: Array<Array<string | number>>) => string | undefined): string | undefined {
   const origin = firstOf(['build', 'tagPolicy']);

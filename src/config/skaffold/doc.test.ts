@@ -27,6 +27,16 @@ describe('docs/skaffold.md', () => {
     expect(known.has('metadata.nmae') || underKnown('metdata.name')).toBe(false);
   });
 
+  it('gives a profile\'s copy of a top-level section one row, whatever keys.ts holds below it', () => {
+    const value = { t: 'value' } as const;
+    const spec = { t: 'map', keys: { profiles: { t: 'list', item: { t: 'map', keys: { name: value, build: { t: 'map', keys: { artifacts: value } } } } } } } as const;
+    expect(keyRows(spec).map((r) => [r.path, r.text])).toEqual([
+      ['profiles[]', MAPS_TO.profiles],
+      ['profiles[].name', MAPS_TO['profiles[].name']],
+      ['profiles[].build', 'the same keys as the top-level `build`'],
+    ]);
+  });
+
   it('a key the table does not reach is not covered', () => {
     expect(isCovered('build.artifacts[].docker.dockerfile')).toBe(true);
     expect(isCovered('build.artifacts[].kaniko.cache.repo')).toBe(true); // below a refused key

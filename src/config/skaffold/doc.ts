@@ -109,24 +109,29 @@ export const MAPS_TO: Readonly<Record<string, string>> = {
   'profiles[].patches[].value': 'the value added or replaced',
 };
 
+/** The keys of a Skaffold profile that are not a copy of a top-level section. */
+const PROFILE_OWN_KEYS = new Set(['name', 'activation', 'requiresAllActivations', 'patches']);
+
 const STATUS_WORD: Record<KeyRow['status'], string> = { supported: 'supported', ignored: 'ignored', refused: 'refused' };
 
 /** Every row of the table, in the order of keys.ts. */
 export function keyRows(spec: KeySpec = SKAFFOLD_KEYS): KeyRow[] {
   const rows: KeyRow[] = [];
-  const visit = (s: KeySpec, at: string, status: 'supported' | undefined) => {
-    if (s.t === 'list') return visit(s.item, at, status);
+  const visit = (s: KeySpec, at: string): void => {
+    if (s.t === 'list') return visit(s.item, at);
     if (s.t === 'map') {
       for (const [key, child] of Object.entries(s.keys)) {
         const childPath = at ? `${at}.${key}` : key;
         const shown = child.t === 'list' ? `${childPath}[]` : childPath;
         const inner = child.t === 'list' ? child.item : child;
-        rows.push(rowFor(shown, childPath, inner));
-        if (inner.t === 'map') visit(inner, shown, status);
+        // A profile's sections (profiles[].build, ...) hold the top level's keys: one row each.
+        const profileSection = at === 'profiles[]' && !PROFILE_OWN_KEYS.has(key);
+        rows.push(profileSection ? { path: shown, status: 'supported', text: `the same keys as the top-level \`${key}\``, section: false, coversBelow: true } : rowFor(shown, childPath, inner));
+        if (inner.t === 'map' && !profileSection) visit(inner, shown);
       }
     }
   };
-  visit(spec, '', undefined);
+  visit(spec, '');
   return rows;
 }
 
@@ -140,7 +145,7 @@ function rowFor(shown: string, keyPath: string, spec: KeySpec): KeyRow {
       return {
         path: shown,
         status: 'supported',
-        text: MAPS_TO[keyPath.replace(/\[\]/g, '[]')] ?? MAPS_TO[shown.replace(/\[\]$/, '')] ?? '',
+        text: MAPS_TO[keyPath] ?? '',
         section: spec.t === 'map',
         coversBelow: spec.t !== 'map',
       };
