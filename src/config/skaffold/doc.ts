@@ -10,7 +10,7 @@
  * keys.ts does not (yet) mark supported are unused, so a key can move to supported in keys.ts
  * without editing this file when its entry is already here.
  */
-import { SKAFFOLD_KEYS, type KeySpec } from './keys.js';
+import { DOCUMENTED_KEYS, type KeySpec } from './keys.js';
 
 /** One row of the table. */
 export interface KeyRow {
@@ -92,11 +92,11 @@ export const MAPS_TO: Readonly<Record<string, string>> = {
   'portForward[].resourceType': '`portForward[].resourceType` (`deployment`, `statefulset`, `daemonset`, `service`, `pod`; any case)',
   'portForward[].resourceName': '`portForward[].resourceName`',
   'portForward[].namespace': '`portForward[].namespace` (default: the deploy namespace)',
-  'portForward[].port': '`portForward[].port`: a port number (a port name is reported as not read yet)',
+  'portForward[].port': '`portForward[].port`: a port number, or a port name resolved from the pod\'s container ports or the Service\'s ports',
   'portForward[].localPort': '`portForward[].localPort`',
   'portForward[].address': '`portForward[].address` (default `127.0.0.1`)',
   profiles:
-    'read, not yet applied: a profile without `activation` is listed as ignored (only `-p` would apply it); a profile with `activation`, or `-p NAME`, is refused (fold the profile into the config, or write devloop.config.yaml with devloop profiles)',
+    'applied as Skaffold does: by `-p NAME` (`-p -NAME` deactivates) or by `activation`; one line says which profiles were activated and why',
   'profiles[].name': 'activated with `-p NAME` (and deactivated with `-p -NAME`)',
   'profiles[].activation': 'automatic activation',
   'profiles[].activation[].env': '`NAME=regex` on the environment',
@@ -104,9 +104,57 @@ export const MAPS_TO: Readonly<Record<string, string>> = {
   'profiles[].activation[].command': 'the command (`dev`, `run` = `deploy`, `build`, `render`, `delete` = `down`)',
   'profiles[].requiresAllActivations': 'all activations must hold, not one',
   'profiles[].patches': 'JSON Patch operations on the config',
-  'profiles[].patches[].op': '`add`, `replace`, `remove`',
+  'profiles[].patches[].op': '`add`, `replace`, `remove` (also `move`, `copy`, `test`)',
   'profiles[].patches[].path': 'the JSON Pointer patched',
   'profiles[].patches[].value': 'the value added or replaced',
+  'profiles[].patches[].from': 'the JSON Pointer moved or copied from (`move`, `copy`)',
+  'build.artifacts[].sync.hooks.before': '`sync.hooks.before[]`: a hook run before the batch is written',
+  'build.artifacts[].sync.hooks.before[].host': '`sync.hooks.before[].host`: runs on this machine with DEVLOOP_/SKAFFOLD_FILES_ADDED_OR_MODIFIED, _FILES_DELETED and _IMAGE',
+  'build.artifacts[].sync.hooks.before[].host.command': '`host.command`',
+  'build.artifacts[].sync.hooks.before[].host.os': 'a hook whose `os` list leaves out this platform is dropped, as Skaffold skips it',
+  'build.artifacts[].sync.hooks.before[].host.dir': '`host.dir`, relative to the context',
+  'build.artifacts[].sync.hooks.before[].container': '`sync.hooks.before[].container`: runs in each container that received the batch',
+  'build.artifacts[].sync.hooks.before[].container.command': '`container.command`',
+  'build.artifacts[].hooks.before': '`build.artifacts[].hooks.before[].host`: run on this machine before each actual build of the image',
+  'build.artifacts[].hooks.before[].command': '`host.command`',
+  'build.artifacts[].hooks.before[].os': 'a hook whose `os` list leaves out this platform is dropped, as Skaffold skips it',
+  'build.artifacts[].hooks.before[].dir': '`host.dir`, relative to the context',
+  'deploy.kubectl.hooks.before': '`deploy.hooks.before[]`: run before the manifests are applied',
+  'deploy.kubectl.hooks.before[].host': '`deploy.hooks[].host`: runs on this machine',
+  'deploy.kubectl.hooks.before[].host.command': '`host.command`',
+  'deploy.kubectl.hooks.before[].host.os': 'a hook whose `os` list leaves out this platform is dropped, as Skaffold skips it',
+  'deploy.kubectl.hooks.before[].host.dir': '`host.dir`, relative to the config file',
+  'deploy.kubectl.hooks.before[].container': '`deploy.hooks[].container`: runs in the matching containers of the deployed pods',
+  'deploy.kubectl.hooks.before[].container.command': '`container.command`',
+  'deploy.kubectl.hooks.before[].container.containerName': '`container.containerName` (a glob)',
+  'deploy.kubectl.hooks.before[].container.podName': '`container.podName` (a glob)',
+  'build.artifacts[].sync.hooks.after': '`sync.hooks.after[]`: a hook run after the batch is written',
+  'build.artifacts[].sync.hooks.after[].host': '`sync.hooks.after[].host`: runs on this machine with DEVLOOP_/SKAFFOLD_FILES_ADDED_OR_MODIFIED, _FILES_DELETED and _IMAGE',
+  'build.artifacts[].sync.hooks.after[].host.command': '`host.command`',
+  'build.artifacts[].sync.hooks.after[].host.os': 'a hook whose `os` list leaves out this platform is dropped, as Skaffold skips it',
+  'build.artifacts[].sync.hooks.after[].host.dir': '`host.dir`, relative to the context',
+  'build.artifacts[].sync.hooks.after[].container': '`sync.hooks.after[].container`: runs in each container that received the batch',
+  'build.artifacts[].sync.hooks.after[].container.command': '`container.command`',
+  'build.artifacts[].hooks.after': '`build.artifacts[].hooks.after[].host`: run on this machine after each actual build of the image',
+  'build.artifacts[].hooks.after[].command': '`host.command`',
+  'build.artifacts[].hooks.after[].os': 'a hook whose `os` list leaves out this platform is dropped, as Skaffold skips it',
+  'build.artifacts[].hooks.after[].dir': '`host.dir`, relative to the context',
+  'deploy.kubectl.hooks.after': '`deploy.hooks.after[]`: run after the manifests are applied',
+  'deploy.kubectl.hooks.after[].host': '`deploy.hooks[].host`: runs on this machine',
+  'deploy.kubectl.hooks.after[].host.command': '`host.command`',
+  'deploy.kubectl.hooks.after[].host.os': 'a hook whose `os` list leaves out this platform is dropped, as Skaffold skips it',
+  'deploy.kubectl.hooks.after[].host.dir': '`host.dir`, relative to the config file',
+  'deploy.kubectl.hooks.after[].container': '`deploy.hooks[].container`: runs in the matching containers of the deployed pods',
+  'deploy.kubectl.hooks.after[].container.command': '`container.command`',
+  'deploy.kubectl.hooks.after[].container.containerName': '`container.containerName` (a glob)',
+  'deploy.kubectl.hooks.after[].container.podName': '`container.podName` (a glob)',
+  'build.artifacts[].sync.hooks': '`sync.hooks`: commands around each sync batch of the artifact',
+  'build.artifacts[].hooks': '`build.artifacts[].hooks`: commands on this machine around each actual build (not when cached)',
+  'deploy.kubectl.hooks': '`deploy.hooks`: commands around each deploy',
+  'manifests.kustomize.defaultNamespace': '`deploy.namespace` (the namespace of objects that name none)',
+  'deploy.kustomize.defaultNamespace': '`deploy.namespace` (the namespace of objects that name none)',
+  'manifests.helm.releases[].artifactOverrides': '`releases[].setValues`: each value set to the built reference of the image it names',
+  'deploy.helm.releases[].artifactOverrides': '`releases[].setValues`: each value set to the built reference of the image it names',
 };
 
 /** The keys of a Skaffold profile that are not a copy of a top-level section. */
@@ -115,7 +163,7 @@ const PROFILE_OWN_KEYS = new Set(['name', 'activation', 'requiresAllActivations'
 const STATUS_WORD: Record<KeyRow['status'], string> = { supported: 'supported', ignored: 'ignored', refused: 'refused' };
 
 /** Every row of the table, in the order of keys.ts. */
-export function keyRows(spec: KeySpec = SKAFFOLD_KEYS): KeyRow[] {
+export function keyRows(spec: KeySpec = DOCUMENTED_KEYS): KeyRow[] {
   const rows: KeyRow[] = [];
   const visit = (s: KeySpec, at: string): void => {
     if (s.t === 'list') return visit(s.item, at);
@@ -125,7 +173,7 @@ export function keyRows(spec: KeySpec = SKAFFOLD_KEYS): KeyRow[] {
         const shown = child.t === 'list' ? `${childPath}[]` : childPath;
         const inner = child.t === 'list' ? child.item : child;
         // A profile's sections (profiles[].build, ...) hold the top level's keys: one row each.
-        const profileSection = at === 'profiles[]' && !PROFILE_OWN_KEYS.has(key);
+        const profileSection = at === 'profiles[]' && !PROFILE_OWN_KEYS.has(key) && inner.t === 'value';
         rows.push(profileSection ? { path: shown, status: 'supported', text: `the same keys as the top-level \`${key}\``, section: false, coversBelow: true } : rowFor(shown, childPath, inner));
         if (inner.t === 'map' && !profileSection) visit(inner, shown);
       }
@@ -158,7 +206,7 @@ export function undocumentedKeys(rows: KeyRow[] = keyRows()): string[] {
 }
 
 /** Whether `schemaPath` (`build.artifacts[].docker.secrets[].id`) is covered by a row of the table. */
-export function isCovered(schemaPath: string, spec: KeySpec = SKAFFOLD_KEYS): boolean {
+export function isCovered(schemaPath: string, spec: KeySpec = DOCUMENTED_KEYS): boolean {
   let node = spec;
   for (const segment of schemaPath.split('.')) {
     if (node.t === 'list') node = node.item;

@@ -214,3 +214,26 @@ export const INACTIVE_PROFILE_KEYS: KeySpec = map({
   ...profileHeader,
   ...Object.fromEntries(Object.keys(pipeline).map((k) => [k, { t: 'skipped' } as KeySpec])),
 });
+
+/**
+ * The table as docs/skaffold.md shows it: SKAFFOLD_KEYS with a profile's keys spelt out. A profile's
+ * sections hold the same keys as the config's own (documented once, at the top level); an ignored or
+ * refused section keeps that status.
+ */
+function sectionStatus(spec: KeySpec): KeySpec {
+  const inner = spec.t === 'list' ? spec.item : spec;
+  return inner.t === 'ignored' || inner.t === 'refused' ? inner : value;
+}
+
+export const DOCUMENTED_KEYS: KeySpec = {
+  t: 'map',
+  keys: {
+    ...(SKAFFOLD_KEYS as { t: 'map'; keys: Record<string, KeySpec> }).keys,
+    profiles: list(
+      map({
+        ...profileHeader,
+        ...Object.fromEntries(Object.entries(pipeline).map(([k, spec]) => [k, sectionStatus(spec)])),
+      }),
+    ),
+  },
+};
