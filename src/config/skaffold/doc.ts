@@ -173,7 +173,7 @@ export function keyRows(spec: KeySpec = DOCUMENTED_KEYS): KeyRow[] {
         const shown = child.t === 'list' ? `${childPath}[]` : childPath;
         const inner = child.t === 'list' ? child.item : child;
         // A profile's sections (profiles[].build, ...) hold the top level's keys: one row each.
-        const profileSection = at === 'profiles[]' && !PROFILE_OWN_KEYS.has(key) && inner.t === 'value';
+        const profileSection = at === 'profiles[]' && !PROFILE_OWN_KEYS.has(key) && inner.t !== 'ignored' && inner.t !== 'refused';
         rows.push(profileSection ? { path: shown, status: 'supported', text: `the same keys as the top-level \`${key}\``, section: false, coversBelow: true } : rowFor(shown, childPath, inner));
         if (inner.t === 'map' && !profileSection) visit(inner, shown);
       }
