@@ -3,7 +3,8 @@
 // fails (does not skip) when the cluster is not there.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -127,6 +128,28 @@ describe('the devloop test cluster', () => {
     const cm = await kubectlJson('-n', 'kube-public', 'get', 'configmap', 'local-registry-hosting');
     expect(cm.data['localRegistryHosting.v1']).toContain(`host: "${env.registry}"`);
     await kubectl('-n', 'default', 'get', 'serviceaccount', 'default');
+  }, TEST_TIMEOUT);
+
+  it('serves the TLS + htpasswd registry: its own CA, 401 without credentials, trusted by containerd and dockerd', async () => {
+    const dir = '/var/lib/devloop-cluster/registry-auth';
+    const host = readFileSync(join(dir, 'host'), 'utf8').trim();
+    const ca = readFileSync(join(dir, 'ca.crt'));
+    const password = readFileSync(join(dir, 'password'), 'utf8').trim();
+    const get = (options: https.RequestOptions) =>
+      new Promise<number>((resolve, reject) => {
+        const [hostname, port] = host.split(':');
+        https.get({ hostname, port: Number(port), path: '/v2/', timeout: 10_000, ...options }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        }).on('error', reject);
+      });
+    expect(await get({ ca })).toBe(401);
+    expect(await get({ ca, auth: `devloop:${password}` })).toBe(200);
+    // its certificate is not trusted without the CA
+    await expect(get({ auth: `devloop:${password}` })).rejects.toThrow(/self.signed|unable to (get|verify)/i);
+    const containerdCa = readFileSync(join(env.kubeconfig, '..', 'containerd', 'certs.d', host, 'hosts.toml'), 'utf8');
+    expect(containerdCa).toContain(`ca = "${join(dir, 'ca.crt')}"`);
+    expect(readFileSync(join('/etc/docker/certs.d', host, 'ca.crt'))).toEqual(ca);
   }, TEST_TIMEOUT);
 
   it('runs a Deployment of an image built with docker build and pushed to the local registry', async () => {

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DevSession, pods, readInPod } from './dev-session.js';
-import { kubectl, parseJsonLines, repoRoot, requireCluster, requireDocker, runDevloop } from './helpers.js';
+import { docker, kubectl, parseJsonLines, repoRoot, requireCluster, requireDocker, runDevloop } from './helpers.js';
 
 const AUTH_DIR = '/var/lib/devloop-cluster/registry-auth';
 const USER = 'devloop';
@@ -202,6 +202,36 @@ describe('a private registry with TLS and auth, as a remote cluster uses it', ()
     expect(error?.name, result.stdout).toBe('RegistryAuthError');
     expect(error?.message).toContain(`with no credentials (none for ${host} in ${config}/config.json)`);
     expect(error?.hint).toContain(`docker login ${host}`);
+  });
+
+  it('a private base image: the build pulls it with the config\'s credentials, and without them names the registry and docker login', async () => {
+    const { host, password } = registry;
+    const project = `registry-e2e-${randomBytes(3).toString('hex')}`;
+    const dir = path.join(temp, project);
+    mkdirSync(dir);
+    writeProject(dir, project, host, password);
+    const config = dockerConfig(temp, 'auths-base', { auths: { [host]: { auth: b64(`${USER}:${password}`) } } });
+    const push = await runDevloop(['build', '--push', '-o', 'json', '--default-repo', host], { cwd: dir, env: { DOCKER_CONFIG: config } });
+    expect(push.exitCode, push.stdout + push.stderr).toBe(0);
+    const base = String(parseJsonLines(push.stdout).find((e) => e.type === 'build' && e.status === 'pushed')?.tag);
+    expect(base).toMatch(new RegExp(`^${host.replace(/\./g, '\\.')}/reg_app:`));
+    // only the registry has it under that name now: FROM must pull it
+    docker(['rmi', base]);
+
+    const derived = path.join(temp, `${project}-derived`);
+    mkdirSync(path.join(derived, 'ctx'), { recursive: true });
+    writeFileSync(path.join(derived, 'ctx', 'Dockerfile'), `FROM ${base}\nCOPY extra.txt /app/extra.txt\n`);
+    writeFileSync(path.join(derived, 'ctx', 'extra.txt'), `${project}\n`);
+    writeFileSync(path.join(derived, 'devloop.config.yaml'), `apiVersion: devloop/v1\nkind: Config\nmetadata: { name: ${project} }\nbuild:\n  artifacts: [{ image: reg/derived, context: ctx }]\n`);
+
+    const refused = await runDevloop(['build'], { cwd: derived, env: { DOCKER_CONFIG: dockerConfig(temp, 'empty-base', {}) } });
+    expect(refused.exitCode, refused.stdout + refused.stderr).toBe(1);
+    expect(refused.stderr).toContain(`the registry ${host} refused ${base} with no credentials`);
+    expect(refused.stderr).toContain(`docker login ${host}`);
+
+    const built = await runDevloop(['build', '-o', 'json'], { cwd: derived, env: { DOCKER_CONFIG: config } });
+    expect(built.exitCode, built.stdout + built.stderr).toBe(0);
+    expect(parseJsonLines(built.stdout).some((e) => e.type === 'build' && e.image === 'reg/derived' && e.status === 'built')).toBe(true);
   });
 
   it('credHelpers: a docker-credential-* program on PATH gives the push its credentials', async () => {

@@ -111,6 +111,20 @@ describe('DockerClient', () => {
     expect(decodeURIComponent(build)).toContain('dockerfile=Dockerfile');
   });
 
+  it('turns a base image the registry refuses into RegistryAuthError, not a Dockerfile failure', async () => {
+    buildChunks = [
+      '{"stream":"Step 1/2 : FROM registry.example.com/base:1"}\r\n{"stream":"\\n"}\r\n',
+      '{"errorDetail":{"message":"Head \\"https://registry.example.com/v2/base/manifests/1\\": no basic auth credentials"},"error":"x"}\r\n',
+    ];
+    const error = await client()
+      .build(context(), { dockerfile: 'Dockerfile', tags: ['a:b'], buildArgs: {}, signal: new AbortController().signal })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RegistryAuthError);
+    expect((error as RegistryAuthError).registry).toBe('registry.example.com');
+    expect((error as Error).message).toContain('refused registry.example.com/base:1 with no credentials');
+    expect((error as Error).message).toContain('docker login registry.example.com');
+  });
+
   it('returns the image id of a successful build', async () => {
     buildChunks = ['{"stream":"Step 1/1 : FROM scratch\\n"}\r\n{"aux":{"ID":"sha256:abc"}}\r\n{"stream":"Successfully built abc\\n"}\r\n'];
     const result = await client().build(context(), { dockerfile: 'Dockerfile', tags: ['a:b'], buildArgs: {}, signal: new AbortController().signal });

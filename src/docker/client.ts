@@ -455,6 +455,13 @@ export function createDockerClient(env: NodeJS.ProcessEnv = process.env, credent
           // Docker prints the failing command's output before the error: those are the step's lines.
           // The classic builder's own bookkeeping lines are not the step's output.
           const ownLines = /^( ---> |Removing intermediate container |Successfully (built|tagged) )/;
+          // A base image the registry would not give out without (valid) credentials: an
+          // environment problem with the same fix as a refused push, not the Dockerfile's.
+          const base = step ? /^Step \d+\/\d+ : FROM\s+(?:--platform=\S+\s+)?(\S+)/i.exec(step)?.[1] : undefined;
+          if (base && PULL_UNAUTHORIZED.test(failure)) {
+            const found = await credentialsFor(base, options.signal).catch(() => undefined);
+            throw new RegistryAuthError(registryHostOf(base), base, failure.trim(), found, credentials.configPath);
+          }
           throw new ImageBuildError(failure.trim(), step, stepOutput.filter((l) => !ownLines.test(l)));
         }
         const successId = output.map((l) => /^Successfully built ([0-9a-f]+)/.exec(l)?.[1]).find(Boolean);
@@ -531,10 +538,18 @@ export class RegistryAuthError extends EnvironmentError {
   }
 }
 
+/** How the engine words a registry's refusal for want of (valid) credentials. */
+const AUTH_REFUSED = /unauthorized|authentication required|no basic auth credentials|denied|forbidden|401|403/i;
+/**
+ * The same for a base image's pull, narrower: Docker Hub answers "pull access denied ... may require
+ * 'docker login'" for a repository that does not exist, which stays a Dockerfile problem (problems.ts).
+ */
+const PULL_UNAUTHORIZED = /no basic auth credentials|unauthorized|authentication required/i;
+
 /** A registry problem, classified: unreachable, authentication, or other. */
 export function registryError(ref: string, message: string, cause?: unknown, credentials?: RegistryCredentials, configPath = '~/.docker/config.json'): EnvironmentError {
   const registry = registryHostOf(ref);
-  if (/unauthorized|authentication required|no basic auth credentials|denied|forbidden|401|403/i.test(message)) {
+  if (AUTH_REFUSED.test(message)) {
     return new RegistryAuthError(registry, ref, message, credentials, configPath, cause);
   }
   if (/connection refused|no such host|dial tcp|i\/o timeout|EOF|server gave HTTP response|tls|x509|Client.Timeout/i.test(message)) {
