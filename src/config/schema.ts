@@ -118,7 +118,7 @@ export const SyncRestartSchema = z
       .describe('How long the old process may take to exit after SIGTERM before it gets SIGKILL.'),
   })
   .describe(
-    'Restart the container\'s main process after a sync, with the synced files in place (for a compiled binary or a runtime that does not watch files). devloop dev runs the container\'s command under a small sh supervisor (see src/sync/README.md): the manifest must give the container a command.',
+    'Restart the container\'s main process after a sync, with the synced files in place (for a compiled binary or a runtime that does not watch files). devloop runs the container\'s command (from the manifest, else the image\'s ENTRYPOINT and CMD) under a small sh supervisor: see src/sync/README.md.',
   );
 
 export const RequirementSchema = z
