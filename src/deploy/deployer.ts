@@ -94,13 +94,13 @@ export class KubeDeployer implements Deployer {
   }
 
   /** Renders the config's manifests with `images` substituted; touches the cluster only for discovery. */
-  async render(config: Config, images: ReadonlyMap<string, string>, signal: AbortSignal, sink?: EventSink): Promise<RenderedObject[]> {
+  async render(config: Config, images: ReadonlyMap<string, string>, signal: AbortSignal, sink?: EventSink, forApply = false): Promise<RenderedObject[]> {
     const { objects, warnings } = await readManifests(config, signal);
     for (const text of warnings) sink?.emit({ type: 'message', level: 'warn', text });
     const scope: ScopeLookup = async (apiVersion, kind) => (await this.kube.resourceFor(apiVersion, kind, signal)).namespaced;
     const restartImages = restartImagesOf(config);
     const restartCommands = await this.imageCommands(restartImages, images, signal);
-    return renderObjects(objects, { project: config.name, namespace: this.namespace(config), images, isNamespaced: scope, restartImages, restartCommands });
+    return renderObjects(objects, { project: config.name, namespace: this.namespace(config), images, isNamespaced: scope, restartImages, restartCommands, strictRestart: forApply });
   }
 
   /**
@@ -149,7 +149,7 @@ export class KubeDeployer implements Deployer {
     const { signal, sink } = options;
     const started = Date.now();
     sink.emit({ type: 'deploy', status: 'rendering' });
-    const rendered = await timePhase(sink, 'deploy/render', () => this.render(config, options.images, signal, sink));
+    const rendered = await timePhase(sink, 'deploy/render', () => this.render(config, options.images, signal, sink, true));
     throwIfAborted(signal);
 
     const store = new InventoryStore(config.rootDir, this.kube.context, config.name, this.kube.server);

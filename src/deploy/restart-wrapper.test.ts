@@ -45,6 +45,11 @@ describe('wrapForRestart', () => {
     expect(withArgs.args).toBeUndefined();
   });
 
+  it('leaves a container whose command is unknown as written when only rendering (devloop render, before the first build)', () => {
+    const original = deployment({ name: 'app', image: 'hooks/app' });
+    expect(containersOf(wrapForRestart(original, new Set(['hooks/app']), source, new Map(), false))[0].command).toBeUndefined();
+  });
+
   it('refuses a container whose command is unknown, naming the manifest and the fix', () => {
     try {
       wrapForRestart(deployment({ name: 'app', image: 'hooks/app' }), new Set(['hooks/app']), source);

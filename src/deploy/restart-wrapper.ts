@@ -4,7 +4,9 @@
  * `sh -c SUPERVISOR devloop-supervisor <command> <args>` and `args` is dropped. No I/O; returns a
  * copy. A container without `command` in the manifest runs what Kubernetes would run: the image's
  * ENTRYPOINT followed by the manifest's `args`, or else the image's CMD (`imageCommands`, read from
- * the engine by the deployer). When neither is known: ConfigError naming the manifest and the fix.
+ * the engine by the deployer). When neither is known: with `strict` (a deploy about to apply),
+ * ConfigError naming the manifest and the fix; otherwise (`devloop render`, a prefetch before the
+ * first build) the container is left as written.
  */
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import type { KubeObject } from '../kube/types.js';
@@ -17,6 +19,7 @@ export function wrapForRestart(
   restartImages: ReadonlySet<string>,
   source: ManifestSource,
   imageCommands: ReadonlyMap<string, { entrypoint: string[]; cmd: string[] }> = new Map(),
+  strict = true,
 ): KubeObject {
   if (restartImages.size === 0) return obj;
   const copy = structuredClone(obj);
@@ -38,6 +41,7 @@ export function wrapForRestart(
         }
       }
       if (!Array.isArray(command) || command.length === 0 || !command.every((a) => typeof a === 'string')) {
+        if (!strict) continue;
         problems.push({
           file: source.file,
           line: source.line,
