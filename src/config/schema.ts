@@ -41,7 +41,7 @@ export const HostHookSchema = z
       .describe('Working directory: relative to the artifact context (sync and build hooks) or to the config file (deploy hooks); default that directory.'),
   })
   .describe(
-    'A command on the developer\'s machine. Sync and build hooks get DEVLOOP_IMAGE (and SKAFFOLD_IMAGE); sync hooks also DEVLOOP_FILES_ADDED_OR_MODIFIED and DEVLOOP_FILES_DELETED (and the SKAFFOLD_* names): absolute local paths joined with ";".',
+    'A command on the developer\'s machine, with every variable under both DEVLOOP_ and Skaffold\'s SKAFFOLD_ names. Sync hooks: IMAGE, BUILD_CONTEXT, FILES_ADDED_OR_MODIFIED and FILES_DELETED (absolute local paths joined with ";"), NAMESPACES. Build hooks: IMAGE, IMAGE_REPO, IMAGE_TAG, PUSH_IMAGE, BUILD_CONTEXT. Deploy hooks: KUBE_CONTEXT, NAMESPACES.',
   );
 
 export const SyncContainerHookSchema = z
