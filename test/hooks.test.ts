@@ -5,7 +5,7 @@
  * the previous one left), then Ctrl-C must leave nothing behind.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DevSession, eventually, type JsonEvent } from './dev-session.js';
@@ -201,9 +201,20 @@ describe('devloop dev: sync hooks and sync.restart', () => {
     await session.waitFor((e) => e.type === 'deploy' && e.status === 'ready', 180_000, from, 'the redeploy');
   });
 
-  it('Ctrl-C stops the loop and deletes what it applied', async () => {
+  it('Ctrl-C stops a running container hook, stops the loop and deletes what it applied', async () => {
+    await eventually('2 ready replicas of the rebuilt image', 120_000, () => running().length === 2);
+    const from = session.events.length;
+    mkdirSync(path.join(appDir, 'slow'), { recursive: true });
+    writeFileSync(path.join(appDir, 'slow', 'now'), `${Date.now()}\n`);
+    await session.waitFor((e) => isHook(e, 4, 'running'), 60_000, from, 'the long hook to start');
+    const pod = String(session.events.slice(from).find((e) => isHook(e, 4, 'running'))!.pod);
+    // the hook's process runs in the container
+    expect(await eventually('sleep 600 in the container', 30_000, () => kubectl(['exec', '-n', ns, pod, '--', 'ps']).includes('sleep 600') || undefined)).toBe(true);
+    const started = Date.now();
     const code = await session.interrupt(240_000);
     expect(code, session.describe()).toBe(0);
+    expect(session.events.slice(from).some((e) => isHook(e, 4, 'interrupted'))).toBe(true);
+    expect(Date.now() - started).toBeLessThan(120_000);
     await eventually('the namespace to be gone', 120_000, () => kubectl(['get', 'namespace', ns, '--ignore-not-found', '-o', 'name']).trim() === '');
   });
 });

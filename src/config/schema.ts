@@ -42,7 +42,7 @@ export const HostHookSchema = z
       .describe('Working directory: relative to the artifact context (sync and build hooks) or to the config file (deploy hooks); default that directory.'),
   })
   .describe(
-    'A command on the developer\'s machine. Sync and build hooks get DEVLOOP_IMAGE (and SKAFFOLD_IMAGE); sync hooks also DEVLOOP_FILES_ADDED_OR_MODIFIED and DEVLOOP_FILES_DELETED (and the SKAFFOLD_* names): absolute local paths joined with ";".',
+    'A command on the developer\'s machine, with every variable under both DEVLOOP_ and Skaffold\'s SKAFFOLD_ names. Sync hooks: IMAGE, BUILD_CONTEXT, FILES_ADDED_OR_MODIFIED and FILES_DELETED (absolute local paths joined with ";"), NAMESPACES. Build hooks: IMAGE, IMAGE_REPO, IMAGE_TAG, PUSH_IMAGE, BUILD_CONTEXT. Deploy hooks: KUBE_CONTEXT, NAMESPACES.',
   );
 
 export const SyncContainerHookSchema = z
@@ -119,7 +119,7 @@ export const SyncRestartSchema = z
       .describe('How long the old process may take to exit after SIGTERM before it gets SIGKILL.'),
   })
   .describe(
-    'Restart the container\'s main process after a sync, with the synced files in place (for a compiled binary or a runtime that does not watch files). devloop dev runs the container\'s command under a small sh supervisor (see src/sync/README.md): the manifest must give the container a command.',
+    'Restart the container\'s main process after a sync, with the synced files in place (for a compiled binary or a runtime that does not watch files). devloop runs the container\'s command (from the manifest, else the image\'s ENTRYPOINT and CMD) under a small sh supervisor: see src/sync/README.md.',
   );
 
 export const RequirementSchema = z

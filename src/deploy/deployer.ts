@@ -24,6 +24,7 @@ import { offlineScope, renderObjects, type RenderedObject, type ScopeLookup } fr
 import { describeKeptNamespace, namespaceHolders } from './namespace-guard.js';
 import { waitForRollout } from './rollout.js';
 import { runDeployHooks } from './hooks.js';
+import { createDockerClient, type DockerClient, type ImageCommand } from '../docker/client.js';
 import { mapLimit } from '../shared/concurrency.js';
 import type { DeployOptions, DeployResult, Deployer, ImageTarget, ObjectRef } from './types.js';
 
@@ -70,6 +71,8 @@ export class KubeDeployer implements Deployer {
   constructor(
     private readonly config: Config,
     readonly kube: KubeClient,
+    /** Reads the ENTRYPOINT and CMD of images under sync.restart; created on first use. */
+    private docker?: Pick<DockerClient, 'imageCommand'>,
   ) {}
 
   imageTarget(signal: AbortSignal, sink?: EventSink): Promise<ImageTarget> {
@@ -91,11 +94,34 @@ export class KubeDeployer implements Deployer {
   }
 
   /** Renders the config's manifests with `images` substituted; touches the cluster only for discovery. */
-  async render(config: Config, images: ReadonlyMap<string, string>, signal: AbortSignal, sink?: EventSink, read?: ReturnType<typeof readManifests>): Promise<RenderedObject[]> {
+  async render(config: Config, images: ReadonlyMap<string, string>, signal: AbortSignal, sink?: EventSink, read?: ReturnType<typeof readManifests>, forApply = false): Promise<RenderedObject[]> {
     const { objects, warnings } = await (read ?? readManifests(config, signal));
     for (const text of warnings) sink?.emit({ type: 'message', level: 'warn', text });
     const scope: ScopeLookup = async (apiVersion, kind) => (await this.kube.resourceFor(apiVersion, kind, signal)).namespaced;
-    return renderObjects(objects, { project: config.name, namespace: this.namespace(config), images, isNamespaced: scope, restartImages: restartImagesOf(config) });
+    const restartImages = restartImagesOf(config);
+    const restartCommands = await this.imageCommands(restartImages, images, signal);
+    return renderObjects(objects, { project: config.name, namespace: this.namespace(config), images, isNamespaced: scope, restartImages, restartCommands, strictRestart: forApply });
+  }
+
+  /**
+   * ENTRYPOINT and CMD of the built images of artifacts with sync.restart, from the Docker engine
+   * (where every build is tagged), for containers whose manifest names no command. An image the
+   * engine does not have (or an engine that does not answer) is left out: the wrapper then asks
+   * for a command in the manifest.
+   */
+  private async imageCommands(restartImages: ReadonlySet<string>, images: ReadonlyMap<string, string>, signal: AbortSignal): Promise<Map<string, ImageCommand>> {
+    const commands = new Map<string, ImageCommand>();
+    const wanted = [...restartImages].filter((image) => images.has(image));
+    if (wanted.length === 0) return commands;
+    this.docker ??= createDockerClient();
+    const docker = this.docker;
+    await Promise.all(
+      wanted.map(async (image) => {
+        const command = await docker.imageCommand(images.get(image)!, signal).catch(() => undefined);
+        if (command) commands.set(image, command);
+      }),
+    );
+    return commands;
   }
 
   prefetch(config: Config, signal: AbortSignal, sink?: EventSink): void {
@@ -128,7 +154,7 @@ export class KubeDeployer implements Deployer {
     const started = Date.now();
     sink.emit({ type: 'deploy', status: 'rendering' });
     const manifests = this.prefetched?.config === config ? this.prefetched.manifests.catch(() => readManifests(config, signal)) : undefined;
-    const rendered = await timePhase(sink, 'deploy/render', () => this.render(config, options.images, signal, sink, manifests));
+    const rendered = await timePhase(sink, 'deploy/render', () => this.render(config, options.images, signal, sink, manifests, true));
     throwIfAborted(signal);
 
     const store = new InventoryStore(config.rootDir, this.kube.context, config.name, this.kube.server);

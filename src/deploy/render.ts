@@ -79,6 +79,10 @@ export interface RenderInput {
   isNamespaced: ScopeLookup;
   /** Artifact images with `sync.restart`: their containers run under the restart supervisor. */
   restartImages?: ReadonlySet<string>;
+  /** ENTRYPOINT and CMD of those artifacts' built images, for containers whose manifest names no command. */
+  restartCommands?: ReadonlyMap<string, { entrypoint: string[]; cmd: string[] }>;
+  /** For a deploy about to apply: a container under sync.restart whose command is unknown is a ConfigError (else left as written). */
+  strictRestart?: boolean;
 }
 
 /** Applies the devloop transformations to read manifests. Never mutates `objects`. */
@@ -88,7 +92,7 @@ export async function renderObjects(objects: readonly SourcedObject[], input: Re
   const seen = new Map<string, ManifestSource>();
   const duplicates: ConfigError['problems'] = [];
   for (const { object, source } of objects) {
-    let next = rewriteImages(wrapForRestart(object, input.restartImages ?? new Set(), source), input.images).object;
+    let next = rewriteImages(wrapForRestart(object, input.restartImages ?? new Set(), source, input.restartCommands, input.strictRestart ?? false), input.images).object;
     let namespaced: boolean;
     try {
       namespaced = await scope(next.apiVersion, next.kind);

@@ -36,13 +36,27 @@ describe('wrapForRestart', () => {
     expect(wrapForRestart(original, new Set(), source)).toBe(original);
   });
 
-  it('refuses a container without a command, naming the manifest and the fix', () => {
+  it('without a command in the manifest, runs what Kubernetes would: the image ENTRYPOINT with the args, or else its CMD', () => {
+    const fromImage = new Map([['hooks/app', { entrypoint: ['/app/bin/server'], cmd: ['--port', '80'] }]]);
+    const withCmd = containersOf(wrapForRestart(deployment({ name: 'app', image: 'hooks/app' }), new Set(['hooks/app']), source, fromImage))[0];
+    expect((withCmd.command as string[]).slice(4)).toEqual(['/app/bin/server', '--port', '80']);
+    const withArgs = containersOf(wrapForRestart(deployment({ name: 'app', image: 'hooks/app', args: ['--debug'] }), new Set(['hooks/app']), source, fromImage))[0];
+    expect((withArgs.command as string[]).slice(4)).toEqual(['/app/bin/server', '--debug']);
+    expect(withArgs.args).toBeUndefined();
+  });
+
+  it('leaves a container whose command is unknown as written when only rendering (devloop render, before the first build)', () => {
+    const original = deployment({ name: 'app', image: 'hooks/app' });
+    expect(containersOf(wrapForRestart(original, new Set(['hooks/app']), source, new Map(), false))[0].command).toBeUndefined();
+  });
+
+  it('refuses a container whose command is unknown, naming the manifest and the fix', () => {
     try {
       wrapForRestart(deployment({ name: 'app', image: 'hooks/app' }), new Set(['hooks/app']), source);
       expect.unreachable();
     } catch (error) {
       expect(error).toBeInstanceOf(ConfigError);
-      expect((error as ConfigError).details[0]).toMatch(/\/p\/k8s\/app\.yaml:7:1: .*sync\.restart of hooks\/app needs the container's command in the manifest.*add command: \["\/path\/to\/your\/program"\]/);
+      expect((error as ConfigError).details[0]).toMatch(/\/p\/k8s\/app\.yaml:7:1: .*sync\.restart of hooks\/app needs the container's command: the manifest names none and the image's ENTRYPOINT and CMD are unknown.*add command: \["\/path\/to\/your\/program"\]/);
     }
   });
 });

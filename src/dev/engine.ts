@@ -48,11 +48,10 @@ import { startPortForwards, type PortForwarder } from '../observe/portforward.js
 import { setMaxListeners } from 'node:events';
 import { readdir, stat } from 'node:fs/promises';
 import { backoffMs } from '../shared/backoff.js';
-import { isClusterUnreachable, type ClusterUnreachableError } from '../kube/errors.js';
+import { isClusterUnreachable, isNotFound, type ClusterUnreachableError } from '../kube/errors.js';
 import path from 'node:path';
 import micromatch from 'micromatch';
-import { describeOutcome, hookLabel, syncHookEnv, type HookOutcome, type HookRef } from '../hooks/index.js';
-import { isNotFound } from '../kube/errors.js';
+import { describeOutcome, hookLabel, syncHookEnv, type HookOutcome, type HookRef } from '../hooks/types.js';
 import { hooksTriggeredBy } from '../plan/index.js';
 import type { Artifact } from '../config/types.js';
 import type { ContainerTarget, ContextFilter, DevServices, FileChange, SyncOp, Watcher } from './services.js';

@@ -19,7 +19,7 @@ export type { ContainerTarget, Syncer } from '../sync/index.js';
 import type { FileChange, Watcher } from '../watch/index.js';
 import type { Plan, PlanState, ContextFilterLike as ContextFilter } from '../plan/index.js';
 import type { ContainerTarget, Syncer } from '../sync/index.js';
-import type { HookOutcome, HookRef } from '../hooks/index.js';
+import type { HookOutcome, HookRef } from '../hooks/types.js';
 import type { ContainerRef } from '../kube/types.js';
 
 /** Runs one hook (src/hooks/): on this machine, or in one container. */

@@ -73,6 +73,12 @@ export function engineOffersBuildkit(apiVersion: string | undefined, osType: str
   return major > 1 || (major === 1 && minor >= 39);
 }
 
+/** What a container of an image runs when its pod names no command (Kubernetes: command = ENTRYPOINT, args = CMD). */
+export interface ImageCommand {
+  entrypoint: string[];
+  cmd: string[];
+}
+
 export interface BuildImageResult {
   /** The image id (`sha256:...`) when the engine reported it. */
   imageId?: string;
@@ -93,6 +99,8 @@ export interface DockerClient {
   ping(signal?: AbortSignal): Promise<EngineInfo>;
   /** Whether the engine has an image for `ref` (`name:tag`). */
   imageExists(ref: string, signal?: AbortSignal): Promise<boolean>;
+  /** The image's ENTRYPOINT and CMD (its Config), or undefined when the engine has no such image. */
+  imageCommand(ref: string, signal?: AbortSignal): Promise<ImageCommand | undefined>;
   /**
    * Whether the registry named in `ref` has that tag (asked through the engine's distribution
    * endpoint, so the engine's registry config and credentials apply). Throws EnvironmentError
@@ -332,6 +340,26 @@ export function createDockerClient(env: NodeJS.ProcessEnv = process.env, credent
           if ((error as { statusCode?: number }).statusCode === 404) return false;
           throw error;
         }
+      }, signal),
+
+    imageCommand: (ref, signal) =>
+      wrap(async () => {
+        const direct = get(`/images/${ref}/json`, signal);
+        let config: { Entrypoint?: string[] | null; Cmd?: string[] | null } | undefined;
+        if (direct) {
+          const { status, body } = await direct;
+          if (status === 404) return undefined;
+          if (status !== 200) throw new EnvironmentError(`the Docker engine answered ${status} when asked for image ${ref}: ${body.trim()}`);
+          config = (JSON.parse(body) as { Config?: typeof config }).Config;
+        } else {
+          try {
+            config = ((await (await engine()).getImage(ref).inspect()) as { Config?: typeof config }).Config;
+          } catch (error) {
+            if ((error as { statusCode?: number }).statusCode === 404) return undefined;
+            throw error;
+          }
+        }
+        return { entrypoint: config?.Entrypoint ?? [], cmd: config?.Cmd ?? [] };
       }, signal),
 
     registryHasImage: (ref, signal) =>

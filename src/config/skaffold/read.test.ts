@@ -266,14 +266,15 @@ deploy:
     const config = loadConfig({ cwd: dir });
     const api = config.build.artifacts[0];
     expect(api.hooks).toEqual({
-      before: [{ host: { command: ['sh', '-c', './pre.sh'] }, timeoutSeconds: 120 }],
-      after: [{ host: { command: ['./post.sh'], dir: 'scripts' }, timeoutSeconds: 120 }],
+      // Skaffold runs host hooks in the config's directory (dir relative to it); devloop's dir is context-relative
+      before: [{ host: { command: ['sh', '-c', './pre.sh'], dir: '..' }, timeoutSeconds: 120 }],
+      after: [{ host: { command: ['./post.sh'], dir: '../scripts' }, timeoutSeconds: 120 }],
     });
     expect(api.sync?.hooks).toEqual({
       before: [],
       after: [
         { container: { command: ['npm', 'install'], where: 'each' }, timeoutSeconds: 120, onFailure: 'warn' },
-        { host: { command: ['./notify.sh'], dir: '.' }, timeoutSeconds: 120, onFailure: 'warn' },
+        { host: { command: ['./notify.sh'], dir: '..' }, timeoutSeconds: 120, onFailure: 'warn' },
       ],
     });
     expect(config.deploy.hooks).toEqual({

@@ -414,6 +414,11 @@ function mergeConfigs(configs: LoadedConfig[], rootDir: string): { document: Rec
     const kubectl = obj(deploy.kubectl);
     const manifests = obj(data.manifests);
 
+    // Skaffold runs host hooks in its own working directory (the config's), `dir` relative to it;
+    // devloop's sync and build hooks take `dir` relative to the artifact context.
+    const hookDirFor = (entry: Record<string, unknown>) => (dir: unknown) =>
+      path.relative(path.resolve(config.dir, typeof entry.context === 'string' ? entry.context : '.'), path.resolve(config.dir, typeof dir === 'string' ? dir : '.')) || '.';
+
     if (Array.isArray(build.artifacts)) {
       build.artifacts.forEach((entry, i) => {
         if (!isPlainObject(entry)) return lists.artifacts.push({ value: entry, origin: at('build', 'artifacts', i) });
@@ -428,8 +433,8 @@ function mergeConfigs(configs: LoadedConfig[], rootDir: string): { document: Rec
             buildArgs: docker.buildArgs,
             requires: entry.requires,
             // Skaffold copies a file for every manual rule it matches.
-            sync: sync.manual === undefined && sync.hooks === undefined ? undefined : defined({ manual: sync.manual, everyMatch: sync.manual === undefined ? undefined : true, hooks: syncHooksOf(sync.hooks) }),
-            hooks: buildHooksOf(entry.hooks),
+            sync: sync.manual === undefined && sync.hooks === undefined ? undefined : defined({ manual: sync.manual, everyMatch: sync.manual === undefined ? undefined : true, hooks: syncHooksOf(sync.hooks, hookDirFor(entry)) }),
+            hooks: buildHooksOf(entry.hooks, hookDirFor(entry)),
           }),
           origin: at('build', 'artifacts', i),
         });
@@ -597,10 +602,13 @@ function forThisOs(host: unknown): boolean {
   return host.os.includes(SKAFFOLD_OS);
 }
 
-/** A Skaffold host hook as devloop's `host` (os dropped: the hook is kept only when it runs here). */
-function hostHookOf(host: Record<string, unknown>): Record<string, unknown> {
+/**
+ * A Skaffold host hook as devloop's `host` (os dropped: the hook is kept only when it runs here);
+ * `dirFor` turns Skaffold's `dir` (relative to the config's directory) into devloop's.
+ */
+function hostHookOf(host: Record<string, unknown>, dirFor?: (dir: unknown) => string): Record<string, unknown> {
   const { os: _os, ...rest } = host;
-  return rest;
+  return dirFor ? { ...rest, dir: dirFor(host.dir) } : rest;
 }
 
 function hookListsOf(value: unknown, item: (hook: unknown) => unknown | undefined): unknown {
@@ -609,16 +617,16 @@ function hookListsOf(value: unknown, item: (hook: unknown) => unknown | undefine
   return Object.fromEntries(Object.entries(value).map(([when, list]) => [when, mapList(list)]));
 }
 
-function syncHooksOf(value: unknown): unknown {
+function syncHooksOf(value: unknown, dirFor: (dir: unknown) => string): unknown {
   return hookListsOf(value, (hook) => {
     if (!isPlainObject(hook)) return hook;
-    if (isPlainObject(hook.host)) return forThisOs(hook.host) ? { host: hostHookOf(hook.host) } : undefined;
+    if (isPlainObject(hook.host)) return forThisOs(hook.host) ? { host: hostHookOf(hook.host, dirFor) } : undefined;
     return hook;
   });
 }
 
-function buildHooksOf(value: unknown): unknown {
-  return hookListsOf(value, (hook) => (isPlainObject(hook) ? (forThisOs(hook) ? { host: hostHookOf(hook) } : undefined) : hook));
+function buildHooksOf(value: unknown, dirFor: (dir: unknown) => string): unknown {
+  return hookListsOf(value, (hook) => (isPlainObject(hook) ? (forThisOs(hook) ? { host: hostHookOf(hook, dirFor) } : undefined) : hook));
 }
 
 function deployHooksOf(value: unknown): unknown {
