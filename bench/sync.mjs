@@ -290,7 +290,7 @@ try {
   watcher = undefined;
 
   printTable(`Edit to visible in both replicas of ${ns}/posts (busybox, local cluster; observed by a reader inside each container), Node ${process.version}, ${os.cpus().length} CPUs; times in ms`, [
-    { what: 'one file, dev loop path (watcher + debounce + plan + sync)', devloop: { label: 'devloop watcher + Syncer', samples: watched.devloop }, baseline: { label: 'kubectl cp to each replica, in parallel', samples: watched.baseline } },
+    { what: 'one file, dev loop path (watcher + leading edge + plan + sync)', devloop: { label: 'devloop watcher + Syncer', samples: watched.devloop }, baseline: { label: 'kubectl cp to each replica, in parallel', samples: watched.baseline } },
     { what: 'one file, first sync (opens both exec channels)', devloop: { label: 'fresh devloop Syncer', samples: first.devloop }, baseline: { label: 'kubectl cp to each replica, in parallel', samples: first.baseline } },
     { what: `${BURST_FILES}-file burst (first and last file visible)`, devloop: { label: 'devloop plan + Syncer (one batch)', samples: burst.devloop }, baseline: { label: 'kubectl cp of the directory to each replica, in parallel', samples: burst.baseline } },
     { what: `${BURST_FILES}-file burst, dev loop path (watcher + batches + plan + sync)`, devloop: { label: 'devloop watcher + Syncer', samples: burstWatched.devloop }, baseline: { label: 'kubectl cp of the directory to each replica, in parallel', samples: burstWatched.baseline } },
