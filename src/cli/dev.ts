@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline';
 import { UsageError } from '../errors.js';
 import type { EventSink } from '../events.js';
 import type { Config } from '../config/load.js';
+import { WatchSchema } from '../config/schema.js';
 import { DevEngine } from '../dev/engine.js';
 import type { DevServices } from '../dev/services.js';
 import { createKubeClient, type KubeClient } from '../kube/client.js';
@@ -26,31 +27,33 @@ function booleanFlag(ctx: CommandContext, name: string, fallback: boolean): bool
   throw new UsageError(`--${name} must be true or false, not "${String(value)}"`, { hint: `Write --${name}=false to turn it off.` });
 }
 
-const TRIGGERS = ['notify', 'polling', 'manual'] as const;
-
 /**
  * The config with `--trigger` and `--watch-poll-interval` applied over `watch.trigger` and
- * `watch.pollIntervalMs` (a new object; the loaded one is not changed). Applied to every reload too.
+ * `watch.pollIntervalMs` (a new object; the loaded one is not changed), checked against the same
+ * schema fields. Applied to every reload too.
  */
 function watchFlagsOver(ctx: CommandContext): (config: Config) => Config {
-  const trigger = ctx.flags.trigger;
-  if (trigger !== undefined && !TRIGGERS.includes(trigger as (typeof TRIGGERS)[number])) {
-    throw new UsageError(`--trigger must be one of ${TRIGGERS.join(', ')}, not "${String(trigger)}"`, { hint: 'See devloop dev --help.' });
+  const triggerFlag = ctx.flags.trigger;
+  const triggers = WatchSchema.shape.trigger.unwrap().options;
+  const trigger = triggers.find((t) => t === triggerFlag);
+  if (triggerFlag !== undefined && trigger === undefined) {
+    throw new UsageError(`--trigger must be one of ${triggers.join(', ')}, not "${String(triggerFlag)}"`, { hint: 'See devloop dev --help.' });
   }
   const interval = ctx.flags['watch-poll-interval'];
-  const pollIntervalMs = interval === undefined ? undefined : Number(interval);
-  if (pollIntervalMs !== undefined && (!Number.isInteger(pollIntervalMs) || pollIntervalMs < 50 || pollIntervalMs > 60_000)) {
-    throw new UsageError(`--watch-poll-interval must be a whole number of milliseconds from 50 to 60000, not "${String(interval)}"`, { hint: 'For example --watch-poll-interval 1000.' });
+  const parsedInterval = interval === undefined ? undefined : WatchSchema.shape.pollIntervalMs.safeParse(Number(interval));
+  if (parsedInterval && !parsedInterval.success) {
+    const bounds = WatchSchema.shape.pollIntervalMs.unwrap();
+    throw new UsageError(`--watch-poll-interval must be a whole number of milliseconds from ${bounds.minValue} to ${bounds.maxValue}, not "${String(interval)}"`, { hint: 'For example --watch-poll-interval 1000.' });
   }
-  if (pollIntervalMs !== undefined && trigger !== undefined && trigger !== 'polling') {
-    throw new UsageError(`--watch-poll-interval applies to --trigger polling, not "${String(trigger)}"`, { hint: 'Add --trigger polling, or drop --watch-poll-interval.' });
+  if (interval !== undefined && trigger !== undefined && trigger !== 'polling') {
+    throw new UsageError(`--watch-poll-interval applies to --trigger polling, not "${trigger}"`, { hint: 'Add --trigger polling, or drop --watch-poll-interval.' });
   }
   return (config) => ({
     ...config,
     watch: {
       ...config.watch,
-      ...(trigger !== undefined ? { trigger: trigger as (typeof TRIGGERS)[number] } : {}),
-      ...(pollIntervalMs !== undefined ? { pollIntervalMs } : {}),
+      ...(trigger !== undefined ? { trigger } : {}),
+      ...(parsedInterval?.success ? { pollIntervalMs: parsedInterval.data } : {}),
     },
   });
 }

@@ -59,7 +59,7 @@ async function until(check: () => boolean, what: string): Promise<void> {
 }
 
 describe('dashboard keys', () => {
-  it('selects with arrows, filters logs with enter, returns with esc, and dispatches r, s and q', async () => {
+  it('selects with arrows, filters logs with enter, returns with esc, and dispatches r, s, a and q', async () => {
     const store = session();
     const actions: DashboardAction[] = [];
     const { lastFrame, stdin, unmount } = render(<Dashboard store={store} onAction={(a) => actions.push(a)} columns={80} rows={24} />);
@@ -85,11 +85,14 @@ describe('dashboard keys', () => {
     await until(() => frame().includes('rebuild the selected image'), 'help');
     stdin.write('\u001b');
     await until(() => !frame().includes('rebuild the selected image'), 'help closed');
+    stdin.write('a');
+    await until(() => actions.length === 3, 'a');
     stdin.write('q');
-    await until(() => actions.length === 3, 'q');
+    await until(() => actions.length === 4, 'q');
     expect(actions).toEqual([
       { type: 'rebuild', image: 'blog/posts' },
       { type: 'sync', image: 'blog/query' },
+      { type: 'apply' },
       { type: 'quit' },
     ]);
     unmount();

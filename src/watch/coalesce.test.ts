@@ -19,15 +19,24 @@ describe('BatchCoalescer', () => {
   it('acts on a change after a quiet period at once (leading edge), not after the quiet window', () => {
     const c = make();
     c.push(change('/r/a.txt'));
-    vi.advanceTimersByTime(LEADING_EDGE_MS - 1);
-    expect(batches).toEqual([]);
-    vi.advanceTimersByTime(1);
+    expect(batches).toEqual([]); // never from inside push
+    vi.advanceTimersByTime(0);
     expect(batches).toEqual([[change('/r/a.txt')]]);
     // quiet again: the next change is a leading edge too
     vi.advanceTimersByTime(50);
     c.push(change('/r/b.txt'));
-    vi.advanceTimersByTime(LEADING_EDGE_MS);
+    vi.advanceTimersByTime(0);
     expect(batches).toEqual([[change('/r/a.txt')], [change('/r/b.txt')]]);
+  });
+
+  it('an add after a quiet period waits LEADING_EDGE_MS for the rest of its save', () => {
+    const c = make();
+    c.push(change('/r/a.txt', 'add'));
+    vi.advanceTimersByTime(LEADING_EDGE_MS - 1);
+    expect(batches).toEqual([]);
+    c.push(change('/r/b.txt'));
+    vi.advanceTimersByTime(1);
+    expect(batches).toEqual([[change('/r/a.txt', 'add'), change('/r/b.txt')]]);
   });
 
   it('batches the changes that follow within the window, after the leading one, once the burst is over', () => {
@@ -50,7 +59,7 @@ describe('BatchCoalescer', () => {
     const c = make();
     c.push(change('/r/a.txt'));
     c.push(change('/r/b.txt', 'unlink'));
-    vi.advanceTimersByTime(LEADING_EDGE_MS);
+    vi.advanceTimersByTime(0);
     expect(batches).toEqual([[change('/r/a.txt'), change('/r/b.txt', 'unlink')]]);
   });
 

@@ -2,8 +2,9 @@
  * Turns the watcher's stream of events into batches.
  *
  * - Leading edge: a change that arrives after a quiet period (no event for `quietMs`) is flushed
- *   `leadingMs` later (a few ms, so the sibling events of one save, delivered together by the
- *   kernel, join it), without waiting for the quiet window.
+ *   without waiting for the quiet window: a `change` of a file on the next turn of the event loop,
+ *   an `add` or `unlink` `leadingMs` later (a few ms, so the sibling events of a save through a
+ *   temporary file, delivered together by the kernel, join it).
  * - Trailing batches: changes that follow within `quietMs` of the previous event are batched, and
  *   the batch is flushed once `quietMs` passed without a new event (or `maxWaitMs` after its first
  *   event under a constant stream). So a burst (a checkout, a build writing its output) is acted on
@@ -27,7 +28,7 @@ import { netChanges, type FileChange } from './changes.js';
 export interface CoalescerOptions {
   quietMs: number;
   maxWaitMs: number;
-  /** How long a leading-edge batch collects the events of the same save; default LEADING_EDGE_MS. */
+  /** How long a leading-edge batch that starts with an add or unlink collects the events of the same save; default LEADING_EDGE_MS. */
   leadingMs?: number;
   onBatch(changes: FileChange[]): void;
   /** Whether a path exists now (lstat: a dangling symlink exists). Injected by tests. */
@@ -68,7 +69,8 @@ export class BatchCoalescer {
     this.activeTimer = setTimeout(() => (this.activeTimer = undefined), this.options.quietMs);
     if (this.leadingTimer) return; // joins the leading batch being collected
     if (quiet && this.quietTimer === undefined) {
-      this.leadingTimer = setTimeout(() => this.flush(true), this.options.leadingMs ?? LEADING_EDGE_MS);
+      const settle = change.kind === 'change' ? 0 : (this.options.leadingMs ?? LEADING_EDGE_MS);
+      this.leadingTimer = setTimeout(() => this.flush(true), settle);
       return;
     }
     clearTimeout(this.quietTimer);
