@@ -3,7 +3,8 @@
 // which is BuildKit on this engine) against what a user would otherwise run,
 //   - `docker build` with BuildKit (DOCKER_BUILDKIT=1), both images in requires order, same tags;
 //   - `docker build` with the classic builder (DOCKER_BUILDKIT=0), on the same Dockerfile with its
-//     `--mount=type=cache` flag removed (the classic builder refuses it), other tags.
+//     `--mount=type=cache` flag replaced by a mkdir of the target (the classic builder refuses
+//     --mount), other tags.
 // Two cases: no-op (nothing changed) and one changed file (app/src/a.txt, appended to, untimed,
 // before every sample of every side, so each sample rebuilds the `right` stage).
 // The three sides run interleaved (devloop, docker BuildKit, classic, devloop, ...); rows compare
@@ -43,7 +44,7 @@ const dir = mkdtempSync(path.join(os.tmpdir(), 'devloop-bench-buildkit-'));
 const createdTags = new Set();
 try {
   cpSync(path.join(root, 'fixtures', 'buildkit'), dir, { recursive: true, verbatimSymlinks: true });
-  writeFileSync(path.join(dir, 'app', 'Dockerfile.classic'), readFileSync(path.join(dir, 'app', 'Dockerfile'), 'utf8').replace(/--mount=type=cache\S* /g, ''));
+  writeFileSync(path.join(dir, 'app', 'Dockerfile.classic'), readFileSync(path.join(dir, 'app', 'Dockerfile'), 'utf8').replace(/RUN --mount=type=cache,target=(\/\w+)\S* /g, 'RUN mkdir -p $1 && '));
   // A per-run nonce: no earlier run (or test) can have built these inputs, so every build is real.
   const runNonce = `${Date.now().toString(36)}-${process.pid}`;
   writeFileSync(path.join(dir, 'app', 'src', 'nonce.txt'), `${runNonce}\n`);
