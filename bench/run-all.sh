@@ -16,7 +16,7 @@ out="bench/results/$(date -u +%Y-%m-%dT%H%MZ).txt"
   echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 } | tee "$out"
 export BENCH_SOAK_SECONDS=${BENCH_SOAK_SECONDS:-120}
-for bench in build deploy sync watch dev microservices; do
+for bench in build deploy sync watch dev microservices buildkit; do
   printf '\n== bench/%s.mjs\n' "$bench" | tee -a "$out"
   node "bench/$bench.mjs" 2>&1 | tee -a "$out"
 done

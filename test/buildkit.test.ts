@@ -60,12 +60,12 @@ describe('devloop build with BuildKit (builder: auto on this engine)', () => {
     expect(building.builderReason).toMatch(/^build\.builder: auto, and the engine \(API 1\.\d+, linux\) offers BuildKit$/);
     const steps = run.events.filter((e) => e.image === 'bk/app' && e.status === 'step').map((e) => e.step!);
     // Both stages started before either finished (each sleeps 1 s): BuildKit ran them together.
-    const started = (stage: string) => steps.findIndex((s) => s.startsWith(`[${stage} 2/2] RUN`));
-    const finished = (stage: string) => steps.findIndex((s) => s.startsWith(`DONE [${stage} 2/2] RUN`));
+    const started = (stage: string) => steps.findIndex((s) => s.startsWith(`[${stage} 3/3] RUN`));
+    const finished = (stage: string) => steps.findIndex((s) => s.startsWith(`DONE [${stage} 3/3] RUN`));
     expect(started('left')).toBeGreaterThanOrEqual(0);
     expect(started('right')).toBeGreaterThanOrEqual(0);
     expect(Math.max(started('left'), started('right'))).toBeLessThan(Math.min(finished('left'), finished('right')));
-    expect(steps).toContainEqual(expect.stringMatching(/^DONE \[left 2\/2\] RUN --mount=type=cache.* \d+\.\ds$/));
+    expect(steps).toContainEqual(expect.stringMatching(/^DONE \[left 3\/3\] RUN --mount=type=cache.* \d+\.\ds$/));
     // The stage after the target was never built (it would have failed).
     expect(steps.some((s) => s.includes('after-target'))).toBe(false);
     appTag = run.final('bk/app')!.tag!;
@@ -92,8 +92,8 @@ describe('devloop build with BuildKit (builder: auto on this engine)', () => {
     const right = await build();
     expect(right.exitCode, right.stderr).toBe(0);
     const steps = right.events.filter((e) => e.image === 'bk/app' && e.status === 'step').map((e) => e.step!);
-    expect(steps).toContainEqual(expect.stringMatching(/^CACHED \[left 2\/2\] RUN --mount=type=cache/));
-    expect(steps).toContainEqual(expect.stringMatching(/^DONE \[right 2\/2\] RUN /));
+    expect(steps).toContainEqual(expect.stringMatching(/^CACHED \[left 3\/3\] RUN --mount=type=cache/));
+    expect(steps).toContainEqual(expect.stringMatching(/^DONE \[right 3\/3\] RUN /));
     expect(right.final('bk/base')?.status).toBe('cached');
     // Now the cache-mount stage itself reruns: it finds the runs counted by earlier builds.
     appendFileSync(file('app/left.txt'), `changed ${nonce()}\n`);
@@ -110,7 +110,7 @@ describe('devloop build with BuildKit (builder: auto on this engine)', () => {
     try {
       const run = await runDevloop(['build'], { cwd: project.dir, timeoutMs: 240_000 });
       expect(run.exitCode).toBe(1);
-      expect(run.stdout).toMatch(new RegExp(`bk/app: failed \\[right 3/3\\] RUN sh -c 'echo ${marker}-out; echo ${marker}-err >&2; exit 7': exited with code 7`));
+      expect(run.stdout).toMatch(new RegExp(`bk/app: failed \\[right 4/4\\] RUN sh -c 'echo ${marker}-out; echo ${marker}-err >&2; exit 7': exited with code 7`));
       expect(run.stdout).toMatch(new RegExp(`^  ${marker}-out$`, 'm'));
       expect(run.stdout).toMatch(new RegExp(`^  ${marker}-err$`, 'm'));
     } finally {

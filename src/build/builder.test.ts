@@ -7,7 +7,7 @@ import { parseConfig, type Config } from '../config/load.js';
 import { EnvironmentError, UsageError } from '../errors.js';
 import { CollectingSink } from '../events.js';
 import { ImageBuildError, unreachable, type BuildImageOptions, type DockerClient, type EngineInfo } from '../docker/client.js';
-import { createBuilder } from './builder.js';
+import { createBuilder, describeBuildFailure } from './builder.js';
 import type { BuildOptions } from './types.js';
 
 /** An in-memory engine: records what it is asked, builds by adding tags. */
@@ -340,6 +340,15 @@ describe('Builder with BuildKit', () => {
     const base = results.find((r) => r.image === 't/base')!;
     expect(base.reason).toBe('base/Dockerfile:1: the engine cannot pull the Dockerfile frontend docker.io/docker/dockerfile:1.4 named by # syntax=docker/dockerfile:1.4: failed to do request: dial tcp: lookup registry-1.docker.io: no such host');
     expect(base.hint).toMatch(/^Remove the `# syntax=` line to build with the engine's built-in Dockerfile frontend/);
+  });
+});
+
+describe('describeBuildFailure', () => {
+  it("shortens BuildKit's wording of a failed RUN as the classic builder's", () => {
+    const error = new ImageBuildError('executor failed running [/bin/sh -c exit 3]: exit code: 3', '[a 1/1] RUN exit 3', []);
+    expect(describeBuildFailure(error)).toBe('[a 1/1] RUN exit 3: exited with code 3');
+    const parse = new ImageBuildError('failed to solve with frontend dockerfile.v0: failed to create LLB definition: dockerfile parse error line 3: unknown instruction: FROOM', undefined, []);
+    expect(describeBuildFailure(parse)).toBe('dockerfile parse error line 3: unknown instruction: FROOM');
   });
 });
 

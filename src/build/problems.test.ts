@@ -24,4 +24,9 @@ describe('suggestBuildFix', () => {
   it('nothing specific for a failing RUN: its output speaks', () => {
     expect(suggestBuildFix({ step: 'Step 2/3 : RUN make', message: "The command '/bin/sh -c make' returned a non-zero code: 2", context: '.' })).toBeUndefined();
   });
+
+  it('reads BuildKit step names too', () => {
+    expect(suggestBuildFix({ step: '[1/1] COPY nothere /x', message: 'failed to compute cache key: "/nothere" not found: not found', context: 'app' })).toMatch(/^a source of this COPY is not in the build context app/);
+    expect(suggestBuildFix({ step: '[internal] load metadata for docker.io/acme/nope:1', message: 'failed to do request: dial tcp: lookup registry-1.docker.io: no such host', context: '.' })).toMatch(/base image docker\.io\/acme\/nope:1/);
+  });
 });

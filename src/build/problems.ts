@@ -3,7 +3,7 @@
  * Pure; returns undefined when nothing specific is known (the step's output then speaks for itself).
  */
 export interface BuildProblemInput {
-  /** "Step 1/4 : FROM node:20-alpine", when the engine said which step failed. */
+  /** "Step 1/4 : FROM node:20-alpine" (classic) or "[base 1/4] COPY . /app" (BuildKit), when the engine said which step failed. */
   step?: string;
   /** The engine's error message. */
   message: string;
@@ -47,7 +47,9 @@ const PROBLEMS: KnownProblem[] = [
 
 /** What to do about a failed build, when the failure is a known one. */
 export function suggestBuildFix(input: BuildProblemInput): string | undefined {
-  const match = /^Step \d+\/\d+ : (\S+)\s*(.*)$/i.exec(input.step ?? '');
+  // classic "Step 1/4 : FROM node:20"; BuildKit "[stage 1/4] COPY a b", or "[internal] load metadata for IMAGE" for a FROM
+  const step = (input.step ?? '').replace(/^\[internal\] load metadata for /, 'FROM ');
+  const match = /^(?:Step \d+\/\d+ :|\[[^\]]*\d+\/\d+\]) (\S+)\s*(.*)$/i.exec(step) ?? /^(FROM) (\S+)$/.exec(step);
   const instruction = (match?.[1] ?? '').toUpperCase();
   const argument = (match?.[2] ?? '').split(/\s+/)[0] ?? '';
   return PROBLEMS.find((p) => p.matches(input, instruction, argument))?.fix(input, argument);

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EnvironmentError } from '../errors.js';
-import { createDockerClient, ImageBuildError, RegistryAuthError, splitReference } from './client.js';
+import { classifyBuildkitFailure, createDockerClient, ImageBuildError, RegistryAuthError, splitReference } from './client.js';
 
 /**
  * A stand-in engine on a unix socket, answering like Docker 20.10 does: a failed build is a 200
@@ -29,7 +29,12 @@ beforeAll(async () => {
     let bytes = 0;
     req.on('data', (d: Buffer) => (bytes += d.length));
     req.on('end', async () => {
-      if (req.url === '/_ping') return res.end('OK');
+      if (req.url === '/_ping') {
+        // as Docker 20.10 answers (no Builder-Version header)
+        res.setHeader('Api-Version', '1.41');
+        res.setHeader('Ostype', 'linux');
+        return res.end('OK');
+      }
       if (req.url?.startsWith('/images/blog/posts:present/json')) return res.end('{}');
       if (req.url?.startsWith('/images/') && req.url.endsWith('/json')) return res.writeHead(404).end('{"message":"No such image"}');
       // Answers shaped like the engine's error bodies ({"message"}); status codes of a missing tag vary (404, or 500 with "manifest unknown"), both are handled.
@@ -66,7 +71,7 @@ const context = () => Readable.from([Buffer.alloc(1024)]);
 
 describe('DockerClient', () => {
   it('pings and inspects images over the socket without dockerode', async () => {
-    await client().ping();
+    expect(await client().ping()).toEqual({ apiVersion: '1.41', osType: 'linux', buildkit: true });
     expect(await client().imageExists('blog/posts:present')).toBe(true);
     expect(await client().imageExists('blog/posts:absent')).toBe(false);
     expect(requests).toContain('GET /images/blog/posts:absent/json');
@@ -98,7 +103,7 @@ describe('DockerClient', () => {
     buildChunks = stream;
     const lines: string[] = [];
     const error = await client()
-      .build(context(), { dockerfile: 'Dockerfile', tags: ['blog/posts:x'], buildArgs: { BASE: 'blog/base:1' }, signal: new AbortController().signal, onLine: (l) => lines.push(l) })
+      .build(context(), { dockerfile: 'Dockerfile', tags: ['blog/posts:x'], buildArgs: { BASE: 'blog/base:1' }, builder: 'classic', signal: new AbortController().signal, onLine: (l) => lines.push(l) })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ImageBuildError);
     const e = error as ImageBuildError;
@@ -127,7 +132,7 @@ describe('DockerClient', () => {
 
   it('returns the image id of a successful build', async () => {
     buildChunks = ['{"stream":"Step 1/1 : FROM scratch\\n"}\r\n{"aux":{"ID":"sha256:abc"}}\r\n{"stream":"Successfully built abc\\n"}\r\n'];
-    const result = await client().build(context(), { dockerfile: 'Dockerfile', tags: ['a:b'], buildArgs: {}, signal: new AbortController().signal });
+    const result = await client().build(context(), { dockerfile: 'Dockerfile', tags: ['a:b'], buildArgs: {}, builder: 'classic', signal: new AbortController().signal });
     expect(result.imageId).toBe('sha256:abc');
     expect(result.output).toEqual(['Step 1/1 : FROM scratch', 'Successfully built abc']);
   });
@@ -190,9 +195,30 @@ describe('DockerClient.build with a failing context', () => {
       },
     });
     const error = await client()
-      .build(failing, { dockerfile: 'Dockerfile', tags: ['a:b'], buildArgs: {}, signal: new AbortController().signal })
+      .build(failing, { dockerfile: 'Dockerfile', tags: ['a:b'], buildArgs: {}, builder: 'classic', signal: new AbortController().signal })
       .catch((e: unknown) => e);
     expect((error as Error).constructor.name).toBe('FailureError');
     expect((error as Error).message).toBe("reading the build context failed: ENOENT: no such file or directory, open 'gone.txt'");
+  });
+});
+
+describe('classifyBuildkitFailure', () => {
+  // messages and failed step names as recorded in testdata/buildkit-*.jsonl
+  it('a secret or ssh mount without a session serving it', () => {
+    expect(classifyBuildkitFailure('no active sessions', '[2/2] RUN --mount=type=secret,id=npmrc cat /run/secrets/npmrc')).toEqual({ kind: 'needs-session', mount: 'secret' });
+    expect(classifyBuildkitFailure('no active sessions', '[2/2] RUN --mount=type=ssh ls')).toEqual({ kind: 'needs-session', mount: 'ssh' });
+  });
+  it('a # syntax= frontend the engine cannot pull', () => {
+    const message =
+      'failed to solve with frontend dockerfile.v0: failed to solve with frontend gateway.v0: failed to do request: Head "https://registry-1.docker.io/v2/docker/dockerfile/manifests/1.4": dial tcp: lookup registry-1.docker.io on 10.255.255.53:53: no such host';
+    expect(classifyBuildkitFailure(message, 'resolve image config for docker.io/docker/dockerfile:1.4')).toEqual({
+      kind: 'frontend-unavailable',
+      frontend: 'docker.io/docker/dockerfile:1.4',
+      cause: 'failed to do request: Head "https://registry-1.docker.io/v2/docker/dockerfile/manifests/1.4": dial tcp: lookup registry-1.docker.io on 10.255.255.53:53: no such host',
+    });
+  });
+  it('leaves ordinary failures unclassified', () => {
+    expect(classifyBuildkitFailure('executor failed running [/bin/sh -c exit 3]: exit code: 3', '[a 1/1] RUN exit 3')).toBeUndefined();
+    expect(classifyBuildkitFailure('failed to compute cache key: "/nothere" not found: not found', '[1/1] COPY nothere /x')).toBeUndefined();
   });
 });
