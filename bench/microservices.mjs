@@ -175,6 +175,28 @@ try {
     // untimed: let the previous restart settle so each sample starts from a serving process
     { before: () => sleep(1000) },
   );
+  // The floor, for reference: inside the pod, a write in place until 127.0.0.1:4000 answers anew
+  // (node --watch and the new process alone: no sync, no port-forward), timed by node in the pod.
+  const inPod = [];
+  for (let round = 0; round < MIN_SAMPLES; round++) {
+    const probe = `
+      const fs = require('fs'), http = require('http');
+      const message = 'in pod ${round} ' + Date.now();
+      const source = fs.readFileSync('/app/handlers.js', 'utf8').replace(/message: '[^']*'/, "message: '" + message + "'");
+      setTimeout(() => process.exit(1), 20000).unref();
+      const t0 = process.hrtime.bigint();
+      fs.writeFileSync('/app/handlers.js', source);
+      (function poll() {
+        http.get('http://127.0.0.1:4000/', (res) => {
+          let body = '';
+          res.on('data', (c) => (body += c));
+          res.on('end', () => (body.includes(message) ? console.log(Number(process.hrtime.bigint() - t0) / 1e6) : setTimeout(poll, 5)));
+        }).on('error', () => setTimeout(poll, 5));
+      })();`;
+    inPod.push(Number(kubectl(['exec', '-n', ns, runningPosts()[0], '--', 'node', '-e', probe], 60_000).trim()));
+    await sleep(1000);
+  }
+
   // Untimed, once, last (it leaves node --watch blind): does a second `kubectl cp` get served?
   let cpObservation;
   {
@@ -195,6 +217,8 @@ try {
   ]);
   const synced = summarize(savedToSynced);
   console.log(`of which save-to-synced (devloop's sync acknowledged in the pod): n ${synced.n}, p50 ${synced.p50.toFixed(1)} ms, p95 ${synced.p95.toFixed(1)} ms; the rest is node --watch (200 ms debounce, then a new process) and the first answer through the port-forward`);
+  const floor = summarize(inPod);
+  console.log(`floor, in the pod (write in place -> 127.0.0.1:4000 answers anew; node --watch alone): n ${floor.n}, p50 ${floor.p50.toFixed(0)} ms, p95 ${floor.p95.toFixed(0)} ms`);
   console.log(cpObservation);
   await finish(0);
 } catch (error) {
