@@ -22,7 +22,7 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync }
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { interleave, MIN_SAMPLES, printTable } from './stats.mjs';
+import { interleave, MIN_SAMPLES, printTable, summarize } from './stats.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const KUBECONFIG = process.env.KUBECONFIG ?? '/var/lib/devloop-cluster/kubeconfig';
@@ -68,7 +68,8 @@ child.stdout.on('data', (chunk) => {
   buffer += chunk;
   const lines = buffer.split('\n');
   buffer = lines.pop() ?? '';
-  for (const line of lines) if (line.trim()) events.push(JSON.parse(line));
+  const now = performance.now();
+  for (const line of lines) if (line.trim()) events.push({ ...JSON.parse(line), arrivedAt: now });
 });
 child.stderr.on('data', (d) => (stderr += d));
 let exited = false;
@@ -77,7 +78,7 @@ child.on('close', () => (exited = true));
 async function waitFor(predicate, timeoutMs, what) {
   const deadline = Date.now() + timeoutMs;
   for (let i = 0; ; ) {
-    for (; i < events.length; i++) if (predicate(events[i])) return events[i];
+    for (; i < events.length; i++) if (predicate(events[i], i)) return events[i];
     if (exited) throw new Error(`devloop dev exited while waiting for ${what}\n${stderr}`);
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(20);
@@ -149,13 +150,19 @@ try {
   let pods = runningPosts();
   if (pods.length === 0) throw new Error('no running posts pod');
 
+  const savedToSynced = [];
   const samples = await interleave(
     ROUNDS,
     async (round) => {
       const message = `devloop ${round} ${Date.now()}`;
+      const from = events.length;
       const t0 = performance.now();
       writeFileSync(handlers, withMessage(message));
-      return servedAfter(t0, message);
+      const served = await servedAfter(t0, message);
+      // the part that is devloop's: save until the agent acknowledged the write in the pod
+      const synced = await waitFor((e, i) => i >= from && e.type === 'sync' && e.status === 'synced' && e.artifact === 'micro/posts', 10_000, 'the sync event');
+      savedToSynced.push(synced.arrivedAt - t0);
+      return served;
     },
     async (round) => {
       const message = `kubectl exec ${round} ${Date.now()}`;
@@ -168,6 +175,28 @@ try {
     // untimed: let the previous restart settle so each sample starts from a serving process
     { before: () => sleep(1000) },
   );
+  // The floor, for reference: inside the pod, a write in place until 127.0.0.1:4000 answers anew
+  // (node --watch and the new process alone: no sync, no port-forward), timed by node in the pod.
+  const inPod = [];
+  for (let round = 0; round < MIN_SAMPLES; round++) {
+    const probe = `
+      const fs = require('fs'), http = require('http');
+      const message = 'in pod ${round} ' + Date.now();
+      const source = fs.readFileSync('/app/handlers.js', 'utf8').replace(/message: '[^']*'/, "message: '" + message + "'");
+      setTimeout(() => process.exit(1), 20000).unref();
+      const t0 = process.hrtime.bigint();
+      fs.writeFileSync('/app/handlers.js', source);
+      (function poll() {
+        http.get('http://127.0.0.1:4000/', (res) => {
+          let body = '';
+          res.on('data', (c) => (body += c));
+          res.on('end', () => (body.includes(message) ? console.log(Number(process.hrtime.bigint() - t0) / 1e6) : setTimeout(poll, 5)));
+        }).on('error', () => setTimeout(poll, 5));
+      })();`;
+    inPod.push(Number(kubectl(['exec', '-n', ns, runningPosts()[0], '--', 'node', '-e', probe], 60_000).trim()));
+    await sleep(1000);
+  }
+
   // Untimed, once, last (it leaves node --watch blind): does a second `kubectl cp` get served?
   let cpObservation;
   {
@@ -186,6 +215,10 @@ try {
   printTable(`save-to-new-behaviour on fixtures/microservices (posts, node --watch), ${ROUNDS} edits each`, [
     { what: 'edit handlers.js -> new response via port-forward', devloop: { label: 'devloop dev (sync)', samples: samples.devloop }, baseline: { label: 'kubectl exec cat >', samples: samples.baseline } },
   ]);
+  const synced = summarize(savedToSynced);
+  console.log(`of which save-to-synced (devloop's sync acknowledged in the pod): n ${synced.n}, p50 ${synced.p50.toFixed(1)} ms, p95 ${synced.p95.toFixed(1)} ms; the rest is node --watch (200 ms debounce, then a new process) and the first answer through the port-forward`);
+  const floor = summarize(inPod);
+  console.log(`floor, in the pod (write in place -> 127.0.0.1:4000 answers anew; node --watch alone): n ${floor.n}, p50 ${floor.p50.toFixed(0)} ms, p95 ${floor.p95.toFixed(0)} ms`);
   console.log(cpObservation);
   await finish(0);
 } catch (error) {
