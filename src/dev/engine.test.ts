@@ -58,6 +58,8 @@ function fakes(
     deployError?: () => unknown;
     /** Whether the cluster probe answers. */
     probeAnswers?: () => boolean;
+    /** What a deploy waits for after applying (the rollout wait), if anything. */
+    rollout?: () => Promise<void>;
   } = {},
 ) {
   const probes: number[] = [];
@@ -94,6 +96,7 @@ function fakes(
         if (error) throw error;
         // as the real deployer: every object applied, then the rollout wait
         o.onApplied?.();
+        await options.rollout?.();
         return { applied: [], pruned: [] };
       },
     },
@@ -510,3 +513,22 @@ describe('DevEngine', () => {
 function onBatchUnlink(f: ReturnType<typeof fakes>, file: string): void {
   f.batchChanges([{ path: file, kind: 'unlink' }]);
 }
+
+describe('DevEngine start-up order', () => {
+  it('listens on the port-forwards once the objects are applied, while the rollout is still waited for', async () => {
+    let releaseRollout!: () => void;
+    const rolloutDone = new Promise<void>((r) => (releaseRollout = r));
+    const f = fakes({ rollout: () => rolloutDone });
+    const withForward = { ...config, portForward: [{ resourceType: 'deployment', resourceName: 'posts', port: 4000, localPort: 0, namespace: 'blog' }] } as unknown as Config;
+    const controller = new AbortController();
+    const sink = new CollectingSink();
+    const engine = new DevEngine(withForward, f.services, { cleanup: false, explain: false, portForward: true, push: false, signal: controller.signal, sink });
+    const exit = engine.run();
+    await until(() => sink.ofType('portForward').some((e) => e.status === 'listening'), 'the port-forward listening');
+    expect(sink.ofType('message').some((m) => m.text.startsWith('devloop dev: watching'))).toBe(false);
+    releaseRollout();
+    await until(() => sink.ofType('message').some((m) => m.text.startsWith('devloop dev: watching')), 'ready');
+    controller.abort();
+    expect(await exit).toBe(0);
+  });
+});
