@@ -215,8 +215,10 @@ function reportError(error: DevloopError, sink: EventSink, _io: MainIO): void {
 
 /** Loads the config lazily, so --help and --version never import the YAML parser or the schema. */
 async function loadConfigFor(global: GlobalOptions, options: { skipFileChecks?: boolean } = {}, sink?: EventSink) {
-  const { loadConfig } = await import('../config/load.js');
-  const config = loadConfig({ cwd: global.cwd, file: global.configFile, profiles: global.profiles, ...options });
+  // An unchanged config comes from the cache without importing the schema library (config/cache.ts).
+  const loadOptions = { cwd: global.cwd, file: global.configFile, profiles: global.profiles, ...options };
+  const { cachedConfigFor } = await import('../config/cache.js');
+  const config = cachedConfigFor(loadOptions) ?? (await import('../config/load.js')).loadConfig(loadOptions);
   // Said once per run, not on every reload of the dev loop.
   if (config.source && sink && !announced.has(sink)) {
     announced.add(sink);

@@ -16,14 +16,15 @@ import { ConfigError, UsageError } from '../errors.js';
 import { CONFIG_HINT, issueToProblems } from './issues.js';
 import { byPosition, locator } from './locate.js';
 import { applyProfiles } from './profiles.js';
-import { ConfigSchema } from './schema.js';
+import { ConfigSchema, type RawConfig } from './schema.js';
+import { CONFIG_FILE_NAMES, nearestFile, writeCachedConfig } from './cache.js';
 import type { Config, LoadOptions } from './types.js';
 import { normalise } from './normalise.js';
 import { checkSemantics, lenientView } from './semantics.js';
 import { isSkaffoldText, parseSkaffoldConfig, SKAFFOLD_FILE_NAMES } from './skaffold/read.js';
 
 
-export const CONFIG_FILE_NAMES = ['devloop.config.yaml', 'devloop.config.yml', 'devloop.yaml', 'devloop.yml'];
+export { CONFIG_FILE_NAMES };
 
 export type { Artifact, Config, LoadOptions } from './types.js';
 
@@ -37,36 +38,30 @@ export function findConfigFile(cwd: string, file?: string): string {
     return resolved;
   }
   // A devloop config anywhere up the tree wins over a skaffold.yaml, even a nearer one.
-  const found = nearest(cwd, CONFIG_FILE_NAMES) ?? nearest(cwd, SKAFFOLD_FILE_NAMES);
+  const found = nearestFile(cwd, CONFIG_FILE_NAMES) ?? nearestFile(cwd, SKAFFOLD_FILE_NAMES);
   if (found) return found;
   throw new UsageError(`no devloop.config.yaml (or skaffold.yaml) in ${path.resolve(cwd)} or any parent directory`, {
     hint: 'Run devloop in your project, pass -f FILE, or start from devloop.config.example.yaml.',
   });
 }
 
-/** The first of `names` in cwd or its nearest parent that has one. */
-function nearest(cwd: string, names: readonly string[]): string | undefined {
-  let dir = path.resolve(cwd);
-  for (;;) {
-    for (const name of names) {
-      const candidate = path.join(dir, name);
-      if (existsSync(candidate)) return candidate;
-    }
-    const parent = path.dirname(dir);
-    if (parent === dir) return undefined;
-    dir = parent;
-  }
-}
-
 export function loadConfig(options: LoadOptions): Config {
   const file = findConfigFile(options.cwd, options.file);
   const text = readFileSync(file, 'utf8');
   if (isSkaffoldText(text)) return parseSkaffoldConfig(text, file, options);
-  return parseConfig(text, file, options);
+  const merged = validateConfig(text, file, options);
+  // The next run with the same file, profiles and schema skips the schema library (config/cache.ts).
+  writeCachedConfig(file, text, options.profiles ?? [], merged);
+  return normalise(merged, file, options.profiles ?? []);
 }
 
 /** Parses config text that came from `file`. Exposed for tests and for the dev loop's reload. */
 export function parseConfig(text: string, file: string, options: Omit<LoadOptions, 'cwd' | 'file'> = {}): Config {
+  return normalise(validateConfig(text, file, options), file, options.profiles ?? []);
+}
+
+/** The config of `text`, validated, with defaults and profiles applied, before paths are resolved. Throws ConfigError. */
+function validateConfig(text: string, file: string, options: Omit<LoadOptions, 'cwd' | 'file'>): RawConfig {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const locate = locator(doc, lineCounter, file);
@@ -100,7 +95,7 @@ export function parseConfig(text: string, file: string, options: Omit<LoadOption
   const merged = applyProfiles(parsed.data, data as Record<string, unknown>, options.profiles ?? [], locate);
   const problems = checkSemantics(merged, path.dirname(file), locate, options.skipFileChecks ?? false);
   if (problems.length > 0) throw new ConfigError(problems, undefined, CONFIG_HINT);
-  return normalise(merged, file, options.profiles ?? []);
+  return merged;
 }
 
 function firstLine(s: string): string {
