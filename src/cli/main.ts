@@ -216,8 +216,11 @@ function reportError(error: DevloopError, sink: EventSink, _io: MainIO): void {
 
 /** Loads the config lazily, so --help and --version never import the YAML parser or the schema. */
 async function loadConfigFor(global: GlobalOptions, env: NodeJS.ProcessEnv, options: { skipFileChecks?: boolean; command?: string } = {}, sink?: EventSink) {
-  const { loadConfig } = await import('../config/load.js');
-  const config = loadConfig({ cwd: global.cwd, file: global.configFile, profiles: global.profiles, defaultRepo: { flag: global.defaultRepo, env }, env, ...options });
+  const loadOptions = { cwd: global.cwd, file: global.configFile, profiles: global.profiles, defaultRepo: { flag: global.defaultRepo, env }, env, ...options };
+  // An unchanged config comes from the cache without importing the schema library (config/cache.ts).
+  const { cachedConfigFor } = await import('../config/cache.js');
+  const cached = cachedConfigFor(loadOptions);
+  const config = cached ? (await import('../config/default-repo.js')).withDefaultRepo(cached, loadOptions) : (await import('../config/load.js')).loadConfig(loadOptions);
   // Said once per run, not on every reload of the dev loop.
   if (config.source && sink && !announced.has(sink)) {
     announced.add(sink);

@@ -37,3 +37,17 @@ export function resolveDefaultRepo(flag: string | undefined, env: Readonly<Recor
   }
   return undefined;
 }
+
+/**
+ * `config` with the run's default repo: the flag and the environment of `options.defaultRepo` over
+ * the config's own `build.defaultRepo`. Without `options.defaultRepo`, `config` as it is.
+ */
+export function withDefaultRepo<C extends { build: { defaultRepo?: DefaultRepo } }>(
+  config: C,
+  options: { defaultRepo?: { flag?: string; env: Readonly<Record<string, string | undefined>> } },
+): C {
+  if (!options.defaultRepo) return config;
+  const defaultRepo = resolveDefaultRepo(options.defaultRepo.flag, options.defaultRepo.env, config.build.defaultRepo?.repo);
+  const { defaultRepo: _fromConfig, ...build } = config.build;
+  return { ...config, build: defaultRepo ? { ...build, defaultRepo } : build };
+}

@@ -70,6 +70,4 @@ function valueAt(data: unknown, segments: PropertyKey[]): unknown {
   return cur;
 }
 
-export function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
+export { isPlainObject } from './plain.js';

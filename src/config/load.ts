@@ -17,15 +17,16 @@ import { CONFIG_HINT, issueToProblems } from './issues.js';
 import { activationInput, activeProfiles } from './activation.js';
 import { byPosition, formatPath, locator } from './locate.js';
 import { applyProfiles } from './profiles.js';
-import { ConfigSchema } from './schema.js';
+import { ConfigSchema, type RawConfig } from './schema.js';
+import { CONFIG_FILE_NAMES, nearestFile, writeCachedConfig } from './cache.js';
 import type { Config, LoadOptions } from './types.js';
 import { normalise } from './normalise.js';
-import { resolveDefaultRepo } from './default-repo.js';
+import { withDefaultRepo } from './default-repo.js';
 import { checkSemantics, lenientView } from './semantics.js';
 import { isSkaffoldText, parseSkaffoldConfig, SKAFFOLD_FILE_NAMES } from './skaffold/read.js';
 
 
-export const CONFIG_FILE_NAMES = ['devloop.config.yaml', 'devloop.config.yml', 'devloop.yaml', 'devloop.yml'];
+export { CONFIG_FILE_NAMES };
 
 export type { Artifact, Config, LoadOptions } from './types.js';
 
@@ -39,39 +40,41 @@ export function findConfigFile(cwd: string, file?: string): string {
     return resolved;
   }
   // A devloop config anywhere up the tree wins over a skaffold.yaml, even a nearer one.
-  const found = nearest(cwd, CONFIG_FILE_NAMES) ?? nearest(cwd, SKAFFOLD_FILE_NAMES);
+  const found = nearestFile(cwd, CONFIG_FILE_NAMES) ?? nearestFile(cwd, SKAFFOLD_FILE_NAMES);
   if (found) return found;
   throw new UsageError(`no devloop.config.yaml (or skaffold.yaml) in ${path.resolve(cwd)} or any parent directory`, {
     hint: 'Run devloop in your project, pass -f FILE, or start from devloop.config.example.yaml.',
   });
 }
 
-/** The first of `names` in cwd or its nearest parent that has one. */
-function nearest(cwd: string, names: readonly string[]): string | undefined {
-  let dir = path.resolve(cwd);
-  for (;;) {
-    for (const name of names) {
-      const candidate = path.join(dir, name);
-      if (existsSync(candidate)) return candidate;
-    }
-    const parent = path.dirname(dir);
-    if (parent === dir) return undefined;
-    dir = parent;
-  }
-}
-
 export function loadConfig(options: LoadOptions): Config {
   const file = findConfigFile(options.cwd, options.file);
   const text = readFileSync(file, 'utf8');
-  const config = isSkaffoldText(text) ? parseSkaffoldConfig(text, file, options) : parseConfig(text, file, options);
-  if (!options.defaultRepo) return config;
-  const defaultRepo = resolveDefaultRepo(options.defaultRepo.flag, options.defaultRepo.env, config.build.defaultRepo?.repo);
-  const { defaultRepo: _fromConfig, ...build } = config.build;
-  return { ...config, build: defaultRepo ? { ...build, defaultRepo } : build };
+  if (isSkaffoldText(text)) return withDefaultRepo(parseSkaffoldConfig(text, file, options), options);
+  const validated = validateConfig(text, file, options);
+  // The next run with the same file, profiles and schema skips the schema library (config/cache.ts).
+  // A config with profiles that activate themselves depends on the environment, the kube context and
+  // the command, which the cache key does not hold: it is never cached.
+  if (!validated.automaticActivation) writeCachedConfig(file, text, options.profiles ?? [], validated.merged);
+  return withDefaultRepo(fromValidated(validated, file), options);
 }
 
 /** Parses config text that came from `file`. Exposed for tests and for the dev loop's reload. */
 export function parseConfig(text: string, file: string, options: Omit<LoadOptions, 'cwd' | 'file'> = {}): Config {
+  return fromValidated(validateConfig(text, file, options), file);
+}
+
+type Validated = { merged: RawConfig; names: string[]; active: Array<{ name: string; why: string }>; automaticActivation: boolean };
+
+/** The normalised config, naming the profiles that activated themselves (and why). */
+function fromValidated({ merged, names, active }: Validated, file: string): Config {
+  const config = normalise(merged, file, names);
+  const automatic = active.filter((a) => a.why !== '-p');
+  return automatic.length > 0 ? { ...config, activatedProfiles: active.map((a) => `${a.name} (${a.why})`) } : config;
+}
+
+/** The config of `text`, validated, with defaults and profiles applied, before paths are resolved. Throws ConfigError. */
+function validateConfig(text: string, file: string, options: Omit<LoadOptions, 'cwd' | 'file'>): Validated {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const locate = locator(doc, lineCounter, file);
@@ -116,9 +119,7 @@ export function parseConfig(text: string, file: string, options: Omit<LoadOption
   const merged = applyProfiles(parsed.data, data as Record<string, unknown>, names, locate);
   const problems = checkSemantics(merged, path.dirname(file), locate, options.skipFileChecks ?? false);
   if (problems.length > 0) throw new ConfigError(problems, undefined, CONFIG_HINT);
-  const config = normalise(merged, file, names);
-  const automatic = active.filter((a) => a.why !== '-p');
-  return automatic.length > 0 ? { ...config, activatedProfiles: active.map((a) => `${a.name} (${a.why})`) } : config;
+  return { merged, names, active, automaticActivation: (parsed.data.profiles ?? []).some((p) => p.activation !== undefined) };
 }
 
 function firstLine(s: string): string {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { findRequiresCycle } from '../build/graph.js';
 import type { ConfigProblem } from '../errors.js';
 import { closest } from '../shared/suggest.js';
-import { isPlainObject } from './issues.js';
+import { isPlainObject } from './plain.js';
 import { formatPath, type Locate } from './locate.js';
 import type { ArtifactConfig } from './schema.js';
 

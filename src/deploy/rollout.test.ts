@@ -5,7 +5,7 @@ import { startFakeApi } from '../kube/fake-api-server.js';
 import { projectLabels } from './labels.js';
 import type { KubeObject } from '../kube/types.js';
 import { toSnapshot, type V1Pod } from '../kube/pod-state.js';
-import { deploymentReadyFromPods, diagnosePodStatus, isNewer, podBelongsTo, settleRemainingMs, SETTLE_MS, shortPullMessage, waitForRollout, workloadProgress, type RolloutOptions } from './rollout.js';
+import { deploymentReadyFromPods, diagnosePodStatus, hasExitedContainer, isNewer, podBelongsTo, settleRemainingMs, SETTLE_MS, shortPullMessage, waitForRollout, workloadProgress, type RolloutOptions } from './rollout.js';
 import { targetForContext } from './image-target.js';
 
 const obj = (kind: string, spec: unknown, status: unknown, meta: Partial<KubeObject['metadata']> = {}): KubeObject => ({ apiVersion: 'v1', kind, metadata: { name: 'x', namespace: 'ns', generation: 2, ...meta }, spec, status } as KubeObject);
@@ -256,5 +256,16 @@ describe('deploymentReadyFromPods', () => {
     expect(deploymentReadyFromPods(dep({ observedGeneration: 1 }), [p('a'), p('b')])).toBe(false);
     expect(deploymentReadyFromPods(dep({ replicas: 3 }), [p('a'), p('b')])).toBe(false);
     expect(deploymentReadyFromPods(dep({}, { minReadySeconds: 5 }), [p('a'), p('b')])).toBe(false);
+  });
+});
+
+describe('hasExitedContainer', () => {
+  const pod = (status: Record<string, unknown>): KubeObject => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, status });
+  it('sees a main container that exited or crash-loops, not a finished init container or a finished pod', () => {
+    expect(hasExitedContainer(pod({ phase: 'Running', containerStatuses: [{ name: 'app', state: { terminated: { exitCode: 3 } } }] }))).toBe(true);
+    expect(hasExitedContainer(pod({ phase: 'Running', containerStatuses: [{ name: 'app', restartCount: 1, state: { waiting: { reason: 'CrashLoopBackOff' } }, lastState: { terminated: { exitCode: 3 } } }] }))).toBe(true);
+    expect(hasExitedContainer(pod({ phase: 'Running', initContainerStatuses: [{ name: 'init', state: { terminated: { exitCode: 0 } } }], containerStatuses: [{ name: 'app', state: { running: {} } }] }))).toBe(false);
+    expect(hasExitedContainer(pod({ phase: 'Pending', containerStatuses: [{ name: 'app', state: { waiting: { reason: 'ContainerCreating' } } }] }))).toBe(false);
+    expect(hasExitedContainer(pod({ phase: 'Succeeded', containerStatuses: [{ name: 'app', state: { terminated: { exitCode: 0 } } }] }))).toBe(false);
   });
 });

@@ -170,6 +170,17 @@ export function deploymentReadyFromPods(deployment: KubeObject, pods: readonly K
   });
 }
 
+/**
+ * Whether a pod that has not finished (not Succeeded) has a container that is not running because
+ * it exited: terminated, or waiting after a crash (CrashLoopBackOff, or restarted and not yet up).
+ */
+export function hasExitedContainer(pod: KubeObject): boolean {
+  if (((pod.status ?? {}) as { phase?: string }).phase === 'Succeeded') return false;
+  // main containers only: a finished init container is terminated by design
+  const main = ((pod.status ?? {}) as { containerStatuses?: ContainerStatus[] }).containerStatuses ?? [];
+  return main.some((c) => !c.state?.running && (Boolean(c.state?.terminated) || c.state?.waiting?.reason === 'CrashLoopBackOff' || ((c.restartCount ?? 0) > 0 && Boolean(c.lastState?.terminated))));
+}
+
 /** Whether `pod` belongs to `workload` (selector labels, job name, or the pod itself). */
 export function podBelongsTo(pod: KubeObject, workload: KubeObject): boolean {
   if (pod.metadata.namespace !== workload.metadata.namespace) return false;
@@ -483,7 +494,12 @@ export async function waitForRollout(kube: KubeClient, applied: readonly KubeObj
           return;
         }
         t.object = current;
-        const progress = deploymentReadyFromPods(current, allPods) ? { ready: true } : workloadProgress(current);
+        let progress: Progress = deploymentReadyFromPods(current, allPods) ? { ready: true } : workloadProgress(current);
+        // A status that says ready is stale while one of the workload's pods shows an exited
+        // container (the controllers count it a moment later): judged from the pods instead.
+        if (progress.ready && current.kind !== 'Job' && allPods.some((p) => podBelongsTo(p, current) && !p.metadata.deletionTimestamp && hasExitedContainer(p))) {
+          progress = { ready: false, waitingFor: 'a container exited' };
+        }
         const settling = progress.ready
           ? Math.max(0, ...allPods.filter((p) => podBelongsTo(p, current) && !p.metadata.deletionTimestamp).map((p) => settleRemainingMs(p, Date.now(), firstSeenRunning)))
           : 0;

@@ -65,6 +65,8 @@ function fakes(
     probeAnswers?: () => boolean;
     /** The reference a build of `image` gets (default: localhost:5000/IMAGE:vN, KEP-1755 style). */
     tagOf?: (image: string, version: number) => string;
+    /** What a deploy waits for after applying (the rollout wait), if anything. */
+    rollout?: () => Promise<void>;
   } = {},
 ) {
   const probes: number[] = [];
@@ -126,6 +128,7 @@ function fakes(
         if (error) throw error;
         // as the real deployer: every object applied, then the rollout wait
         o.onApplied?.();
+        await options.rollout?.();
         return { applied: [], pruned: [] };
       },
     },
@@ -741,5 +744,24 @@ describe('DevEngine triggers and named artifacts', () => {
     expect([...(f.planStates[0].unwatched ?? [])]).toEqual(['blog/base']);
     s.controller.abort();
     await s.exit;
+  });
+});
+
+describe('DevEngine start-up order', () => {
+  it('listens on the port-forwards once the objects are applied, while the rollout is still waited for', async () => {
+    let releaseRollout!: () => void;
+    const rolloutDone = new Promise<void>((r) => (releaseRollout = r));
+    const f = fakes({ rollout: () => rolloutDone });
+    const withForward = { ...config, portForward: [{ resourceType: 'deployment', resourceName: 'posts', port: 4000, localPort: 0, namespace: 'blog' }] } as unknown as Config;
+    const controller = new AbortController();
+    const sink = new CollectingSink();
+    const engine = new DevEngine(withForward, f.services, { cleanup: false, explain: false, portForward: true, push: false, signal: controller.signal, sink });
+    const exit = engine.run();
+    await until(() => sink.ofType('portForward').some((e) => e.status === 'listening'), 'the port-forward listening');
+    expect(sink.ofType('message').some((m) => m.text.startsWith('devloop dev: watching'))).toBe(false);
+    releaseRollout();
+    await until(() => sink.ofType('message').some((m) => m.text.startsWith('devloop dev: watching')), 'ready');
+    controller.abort();
+    expect(await exit).toBe(0);
   });
 });
