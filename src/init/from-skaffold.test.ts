@@ -220,8 +220,8 @@ describe('devloop init from a Skaffold config', () => {
       expect(b.rendered).toBe(a.rendered);
       expect(b.rendered).toContain('kind:'); // something was rendered
       expect(b.plans).toEqual(a.plans);
-      const { file: _f, source: _s, ...sameA } = fromSkaffold;
-      const { file: _g, source: _t, ...sameB } = fromDevloop;
+      const { file: _f, source: _s, activatedProfiles: _ap, ...sameA } = fromSkaffold;
+      const { file: _g, source: _t, activatedProfiles: _aq, ...sameB } = fromDevloop;
       expect(sameB).toEqual(sameA);
     });
   }

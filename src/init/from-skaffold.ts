@@ -162,7 +162,7 @@ function fullSections(config: Config): Document_ {
 
 /** The sections of the config that `text`, loaded as `file` with `profiles`, gives differently from `expected`. */
 function differences(text: string, file: string, expected: Config, profiles: string[]): string[] {
-  const strip = ({ file: _f, source: _s, profiles: _p, ...rest }: Config): Record<string, unknown> => rest;
+  const strip = ({ file: _f, source: _s, profiles: _p, activatedProfiles: _ap, ...rest }: Config): Record<string, unknown> => rest;
   const actual = strip(parseConfig(text, file, { profiles }));
   const wanted = strip(expected);
   return Object.keys({ ...actual, ...wanted }).filter((k) => !isDeepStrictEqual(actual[k], wanted[k]));

@@ -4,7 +4,7 @@
  * Contract: `configToDocument(config)` returns the devloop document that, placed in
  * `config.rootDir` and loaded by devloop's own loader, gives the same `Config` (apart from `file`
  * and `source`). It is generic over the config's sections: every field of `Config` except the
- * loader's own bookkeeping (file, rootDir, name, profiles, source) and every field of an artifact
+ * loader's own bookkeeping (file, rootDir, name, profiles, source, activatedProfiles) and every field of an artifact
  * except its resolved paths is written as it is, so keys that readers of other formats map into
  * `Config` reach the written file without changes here. Absolute paths are written relative to
  * `config.rootDir`. Values the schema would fill in identically (defaults, empty lists) are left
@@ -22,7 +22,7 @@ import { ConfigSchema } from '../config/schema.js';
 import { toPosix } from '../shared/paths.js';
 
 /** Fields of `Config` that are the loader's bookkeeping, not keys of the file. */
-const LOADER_FIELDS = new Set(['file', 'rootDir', 'name', 'profiles', 'source']);
+const LOADER_FIELDS = new Set(['file', 'rootDir', 'name', 'profiles', 'source', 'activatedProfiles']);
 
 /** A comment for the key or list item at `path` of the written document. */
 export interface Note {
