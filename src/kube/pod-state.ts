@@ -8,15 +8,9 @@
  * deploy -> observe; see src/layering.test.ts) and both need the same answer.
  */
 import type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
-import type { KubeObject } from './types.js';
 
 /** Pod shapes for callers, so they need not import client-node themselves (types only: loads nothing). */
 export type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
-
-/** A pod object from the REST client (`KubeObject`) read as client-node's `V1Pod` shape. */
-export function asPod(obj: KubeObject | V1Pod): V1Pod {
-  return obj as V1Pod;
-}
 
 export interface ContainerSnapshot {
   name: string;
