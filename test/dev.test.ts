@@ -45,9 +45,9 @@ describe('devloop dev', () => {
   const postsPage = () => path.join(session.dir, 'services/posts/public/e2e.html');
 
   it('streams logs of every pod and forwards the configured port', async () => {
-    const logs = session.ofType('log');
-    expect(logs.some((l) => String(l.pod).startsWith('posts-') && String(l.line).includes('posts starting on port 4000'))).toBe(true);
-    expect(session.ofType('portForward').some((e) => e.status === 'listening' && e.localPort === session.ports.posts && e.address === '127.0.0.1')).toBe(true);
+    // log lines and port-forwards arrive on their own streams: 'ready' does not order them
+    await session.waitFor((e) => e.type === 'log' && String(e.pod).startsWith('posts-') && String(e.line).includes('posts starting on port 4000'), 30_000, 0, 'the posts start-up log line');
+    await session.waitFor((e) => e.type === 'portForward' && e.status === 'listening' && e.localPort === session.ports.posts && e.address === '127.0.0.1', 30_000, 0, 'the posts port-forward');
     expect(await httpGet(session.ports.posts, '/index.html')).not.toBe('');
     // a taken local port is announced and the next free one is used
     const client = session.ofType('portForward').find((e) => e.status === 'listening' && e.resource === 'deployment/client');
