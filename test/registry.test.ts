@@ -222,7 +222,16 @@ describe('a private registry with TLS and auth, as a remote cluster uses it', ()
     mkdirSync(path.join(derived, 'ctx'), { recursive: true });
     writeFileSync(path.join(derived, 'ctx', 'Dockerfile'), `FROM ${base}\nCOPY extra.txt /app/extra.txt\n`);
     writeFileSync(path.join(derived, 'ctx', 'extra.txt'), `${project}\n`);
-    writeFileSync(path.join(derived, 'devloop.config.yaml'), `apiVersion: devloop/v1\nkind: Config\nmetadata: { name: ${project} }\nbuild:\n  artifacts: [{ image: reg/derived, context: ctx }]\n`);
+    const derivedConfig = (builder: string) =>
+      `apiVersion: devloop/v1\nkind: Config\nmetadata: { name: ${project} }\nbuild:\n  artifacts: [{ image: reg/derived, context: ctx, builder: ${builder} }]\n`;
+    // BuildKit in Docker 20.10 resolves the base without /etc/docker/certs.d: the x509 refusal names the way out
+    writeFileSync(path.join(derived, 'devloop.config.yaml'), derivedConfig('buildkit'));
+    const untrusted = await runDevloop(['build'], { cwd: derived, env: { DOCKER_CONFIG: config } });
+    expect(untrusted.exitCode, untrusted.stdout + untrusted.stderr).toBe(1);
+    expect(untrusted.stderr).toContain('x509: certificate signed by unknown authority');
+    expect(untrusted.stderr).toContain('Set builder: classic on this artifact');
+    // the classic builder pulls through the engine, which trusts the registry's CA
+    writeFileSync(path.join(derived, 'devloop.config.yaml'), derivedConfig('classic'));
 
     const refused = await runDevloop(['build'], { cwd: derived, env: { DOCKER_CONFIG: dockerConfig(temp, 'empty-base', {}) } });
     expect(refused.exitCode, refused.stdout + refused.stderr).toBe(1);

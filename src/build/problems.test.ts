@@ -29,4 +29,13 @@ describe('suggestBuildFix', () => {
     expect(suggestBuildFix({ step: '[1/1] COPY nothere /x', message: 'failed to compute cache key: "/nothere" not found: not found', context: 'app' })).toMatch(/^a source of this COPY is not in the build context app/);
     expect(suggestBuildFix({ step: '[internal] load metadata for docker.io/acme/nope:1', message: 'failed to do request: dial tcp: lookup registry-1.docker.io: no such host', context: '.' })).toMatch(/base image docker\.io\/acme\/nope:1/);
   });
+  it('a base image on a registry whose CA BuildKit does not trust: builder classic', () => {
+    const fix = suggestBuildFix({
+      step: '[internal] load metadata for 10.0.0.5:5443/team/base:1',
+      message: 'failed to do request: Head "https://10.0.0.5:5443/v2/team/base/manifests/1": x509: certificate signed by unknown authority',
+      context: '.',
+    });
+    expect(fix).toMatch(/registry of 10\.0\.0\.5:5443\/team\/base:1/);
+    expect(fix).toContain('Set builder: classic on this artifact');
+  });
 });

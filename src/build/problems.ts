@@ -21,6 +21,13 @@ const missingImage = /pull access denied|repository does not exist|manifest unkn
 
 const PROBLEMS: KnownProblem[] = [
   {
+    // Docker 20.10's BuildKit resolves base images without the engine's /etc/docker/certs.d; the
+    // classic builder pulls through the engine, which reads it.
+    matches: (input, instruction) => instruction === 'FROM' && /x509: certificate signed by unknown authority/i.test(input.message),
+    fix: (_input, image) =>
+      `the engine's BuildKit does not trust the certificate of the registry of ${image} (a registry with its own CA: Docker 20.10's BuildKit does not read /etc/docker/certs.d). Set builder: classic on this artifact (the classic builder pulls through the engine, which trusts that CA), or add the CA to the machine's trust store and restart dockerd.`,
+  },
+  {
     matches: (input, instruction) => instruction === 'FROM' && unreachable.test(input.message),
     fix: (_input, image) =>
       `the engine cannot reach the registry of the base image ${image}: load or build that image locally first (docker load, docker build -t ${image}), or fix the engine's network or proxy settings. If it is one of your artifacts, list it in requires and use FROM \${ALIAS}.`,
