@@ -33,7 +33,7 @@ export function initFromSkaffold(skaffoldFile: string): SkaffoldInit {
   const absolute = path.resolve(skaffoldFile);
   const sources = skaffoldSources(absolute);
   const skaffoldProfileList = skaffoldProfiles(sources.map((s) => s.data));
-  const profileNames = skaffoldProfileList.map(([name]) => name);
+  const profileNames = skaffoldProfileList.map((p) => p.name);
   const config = loadWithProfiles(absolute, [], profileNames);
   const target = path.join(config.rootDir, INIT_FILE_NAME);
   const document = configToDocument(config);
@@ -42,17 +42,20 @@ export function initFromSkaffold(skaffoldFile: string): SkaffoldInit {
 
   const profiles: Array<Record<string, unknown>> = [];
   const skippedProfiles: string[] = [];
-  for (const [name, activation] of skaffoldProfileList) {
+  for (const { name, activation, rules, requiresAll } of skaffoldProfileList) {
     const outcome = profileOverride(absolute, name, profileNames, config, document, config.rootDir);
     if ('skipped' in outcome) {
       skippedProfiles.push(`profile "${name}" is not written: ${outcome.skipped}`);
       continue;
     }
+    // env and kubeContext mean the same in a devloop profile; Skaffold's command names (run,
+    // delete...) are not devloop's, so a rule with `command` stays a comment.
+    const carried = rules.length > 0 && rules.every((r) => r.command === undefined);
     notes.push({
       path: ['profiles', profiles.length],
-      text: `from the Skaffold profile "${name}"${activation ? `; Skaffold also activates it ${activation}, devloop only with -p ${name}` : ''}`,
+      text: `from the Skaffold profile "${name}"${activation ? (carried ? `; it activates itself ${activation}, as in Skaffold` : `; Skaffold also activates it ${activation}, devloop only with -p ${name}`) : ''}`,
     });
-    profiles.push({ name, ...outcome.override });
+    profiles.push({ name, ...(carried ? { activation: rules, ...(requiresAll ? { requiresAllActivations: true } : {}) } : {}), ...outcome.override });
   }
   const written: Document_ = profiles.length > 0 ? { ...document, profiles } : document;
 
@@ -67,7 +70,8 @@ export function initFromSkaffold(skaffoldFile: string): SkaffoldInit {
     ...skippedProfiles,
   ];
   const text = renderYaml(written, header, notes);
-  assertSameConfig(text, target, config, []);
+  // compared as the base was read: every profile off (a written activation may hold here)
+  assertSameConfig(text, target, config, profileNames.map((n) => `-${n}`));
   return { file: target, text, skippedProfiles };
 }
 
@@ -89,21 +93,30 @@ function loadWithProfiles(file: string, active: string[], all: string[]): Config
   return load(active);
 }
 
-/** Each profile of the Skaffold configs (first definition of a name wins), with its activation in words. */
-function skaffoldProfiles(configs: Array<Record<string, unknown>>): Array<[string, string | undefined]> {
-  const found = new Map<string, string | undefined>();
+/** Each profile of the Skaffold configs (first definition of a name wins), with its activation rules and in words. */
+function skaffoldProfiles(configs: Array<Record<string, unknown>>): SkaffoldProfile[] {
+  const found = new Map<string, SkaffoldProfile>();
   for (const data of configs) {
     for (const p of Array.isArray(data.profiles) ? data.profiles : []) {
       if (!isPlainObject(p) || typeof p.name !== 'string' || found.has(p.name)) continue;
-      const rules = (Array.isArray(p.activation) ? p.activation : []).filter(isPlainObject).map((a) =>
+      const rules = (Array.isArray(p.activation) ? p.activation : []).filter(isPlainObject) as Array<Record<string, unknown>>;
+      const words = rules.map((a) =>
         Object.entries(a)
           .map(([k, v]) => `${k} ${String(v)}`)
           .join(' and '),
       );
-      found.set(p.name, rules.length > 0 ? `when ${rules.join(', or ')}` : undefined);
+      found.set(p.name, { name: p.name, activation: words.length > 0 ? `when ${words.join(p.requiresAllActivations === true ? ', and ' : ', or ')}` : undefined, rules, requiresAll: p.requiresAllActivations === true });
     }
   }
-  return [...found];
+  return [...found.values()];
+}
+
+interface SkaffoldProfile {
+  name: string;
+  /** The activation in words, for comments; undefined without one. */
+  activation: string | undefined;
+  rules: Array<Record<string, unknown>>;
+  requiresAll: boolean;
 }
 
 /**
