@@ -67,7 +67,7 @@ describe('devloop dev on the microservices fixture (Node.js + Go, cluster DNS)',
   it('creates a post through the port-forward and reads it back through query: the event went through the bus by Service name', async () => {
     const title = `hello from ${ns}`;
     const created = await request(session.ports.posts, '/posts', { title });
-    expect(created.status).toBe(201);
+    expect(created.status, JSON.stringify(created.json)).toBe(201);
     const id = created.json.id as string;
     const view = await until('the post in query', 60_000, async () => {
       const { json } = await request(session.ports.query, '/posts');

@@ -23,7 +23,7 @@ import { DevloopError, EnvironmentError, InterruptedError, throwIfAborted, Usage
 import type { EventSink } from '../events.js';
 import { createDockerClient, ImageBuildError, splitReference, type BuildProblem, type DockerClient, type EngineInfo } from '../docker/client.js';
 import { chooseBuilder, type BuilderChoice } from './builder-choice.js';
-import { sessionMounts, syntaxDirective } from './dockerfile-lines.js';
+import { sessionMounts, soleBaseRegistry, syntaxDirective } from './dockerfile-lines.js';
 import { tarContext } from './context.js';
 import { buildOrder, unknownImage } from './graph.js';
 import { FileHashCache } from './hash-cache.js';
@@ -305,6 +305,7 @@ async function buildAndPush(
       buildArgs,
       target: artifact.target,
       builder: choice.builder,
+      ...(choice.builder === 'buildkit' ? { baseRegistry: soleBaseRegistry(dockerfileText, buildArgs) } : {}),
       signal,
       onStep: (step) => sink.emit({ type: 'build', image, status: 'step', step }),
     });

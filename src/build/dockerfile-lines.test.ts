@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dockerfileInstructions, sessionMounts, syntaxDirective } from './dockerfile-lines.js';
+import { dockerfileInstructions, sessionMounts, syntaxDirective, soleBaseRegistry } from './dockerfile-lines.js';
 
 const dockerfile = `# syntax=docker/dockerfile:1.4
 # a comment
@@ -38,5 +38,19 @@ describe('dockerfile-lines', () => {
     expect(syntaxDirective('# escape=`\n#syntax=example.com/df:2\nFROM x\n')).toEqual({ line: 2, image: 'example.com/df:2' });
     expect(syntaxDirective('FROM x\n# syntax=docker/dockerfile:1\n')).toBeUndefined();
     expect(syntaxDirective('# a comment\n# syntax=docker/dockerfile:1\n')).toBeUndefined();
+  });
+});
+
+describe('soleBaseRegistry', () => {
+  it('names the one registry every base comes from, with build args and ARG defaults resolved', () => {
+    expect(soleBaseRegistry('FROM 10.0.0.5:5443/team/base:1\nRUN true\n', {})).toBe('10.0.0.5:5443');
+    expect(soleBaseRegistry('ARG BASE\nFROM ${BASE} AS build\nFROM build\n', { BASE: 'localhost:5000/blog/base:abc' })).toBe('localhost:5000');
+    expect(soleBaseRegistry('ARG BASE=registry.example.com/x:1\nFROM $BASE\nFROM scratch\n', {})).toBe('registry.example.com');
+  });
+  it('names none when a base is on Docker Hub, bases come from two registries, an argument is unknown, or a frontend is pulled', () => {
+    expect(soleBaseRegistry('FROM node:20\n', {})).toBeUndefined();
+    expect(soleBaseRegistry('FROM a.example.com/x AS one\nFROM b.example.com/y\n', {})).toBeUndefined();
+    expect(soleBaseRegistry('FROM ${NOPE}\n', {})).toBeUndefined();
+    expect(soleBaseRegistry('# syntax=docker/dockerfile:1\nFROM a.example.com/x\n', {})).toBeUndefined();
   });
 });

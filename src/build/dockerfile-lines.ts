@@ -80,3 +80,45 @@ export function sessionMounts(text: string): SessionMount[] {
   }
   return out;
 }
+
+/**
+ * The one registry host every base image of the Dockerfile comes from, when there is exactly one:
+ * FROM images with `${ARG}`/`$ARG` replaced from `buildArgs` (then from the ARG defaults before
+ * the first FROM), stage names and `scratch` left out. Undefined when a base names no registry
+ * (Docker Hub), an argument is unknown, bases come from several registries, or a `# syntax=`
+ * line makes the engine pull a frontend too. A BuildKit session may then answer with that
+ * registry's credential only.
+ */
+export function soleBaseRegistry(text: string, buildArgs: Readonly<Record<string, string>>): string | undefined {
+  if (syntaxDirective(text)) return undefined;
+  const defaults: Record<string, string> = {};
+  const stages = new Set<string>();
+  const hosts = new Set<string>();
+  let sawFrom = false;
+  for (const instruction of dockerfileInstructions(text)) {
+    if (instruction.keyword === 'ARG' && !sawFrom) {
+      const m = /^ARG\s+([A-Za-z_][A-Za-z0-9_]*)(?:=(\S*))?/i.exec(instruction.text);
+      if (m && m[2] !== undefined) defaults[m[1]] = m[2].replace(/^["']|["']$/g, '');
+      continue;
+    }
+    if (instruction.keyword !== 'FROM') continue;
+    sawFrom = true;
+    const words = instruction.text.split(/\s+/).slice(1).filter((w) => !w.startsWith('--'));
+    const [image, as, stage] = words;
+    if (!image) return undefined;
+    let unknown = false;
+    const resolved = image.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (_m, a: string, b: string) => {
+      const value = buildArgs[a ?? b] ?? defaults[a ?? b];
+      if (value === undefined) unknown = true;
+      return value ?? '';
+    });
+    if (unknown) return undefined;
+    if (as?.toUpperCase() === 'AS' && stage) stages.add(stage.toLowerCase());
+    if (stages.has(resolved.toLowerCase()) || resolved === 'scratch') continue;
+    const first = resolved.split('/')[0];
+    const host = resolved.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : undefined;
+    if (!host) return undefined;
+    hosts.add(host);
+  }
+  return hosts.size === 1 ? [...hosts][0] : undefined;
+}

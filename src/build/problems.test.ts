@@ -36,6 +36,7 @@ describe('suggestBuildFix', () => {
       context: '.',
     });
     expect(fix).toMatch(/registry of 10\.0\.0\.5:5443\/team\/base:1/);
-    expect(fix).toContain('Set builder: classic on this artifact');
+    expect(fix).toContain('set builder: classic on this artifact');
+    expect(fix).toContain('restart dockerd');
   });
 });

@@ -21,11 +21,11 @@ const missingImage = /pull access denied|repository does not exist|manifest unkn
 
 const PROBLEMS: KnownProblem[] = [
   {
-    // Docker 20.10's BuildKit resolves base images without the engine's /etc/docker/certs.d; the
-    // classic builder pulls through the engine, which reads it.
+    // Seen with Docker 20.10: a CA put in /etc/docker/certs.d while dockerd runs is used by the
+    // classic builder's pulls at once, by the engine's BuildKit only after dockerd restarts.
     matches: (input, instruction) => instruction === 'FROM' && /x509: certificate signed by unknown authority/i.test(input.message),
     fix: (_input, image) =>
-      `the engine's BuildKit does not trust the certificate of the registry of ${image} (a registry with its own CA: Docker 20.10's BuildKit does not read /etc/docker/certs.d). Set builder: classic on this artifact (the classic builder pulls through the engine, which trusts that CA), or add the CA to the machine's trust store and restart dockerd.`,
+      `the engine's BuildKit does not trust the certificate of the registry of ${image}. Put the registry's CA in /etc/docker/certs.d/<host>/ca.crt and restart dockerd (BuildKit reads it when the engine starts), or set builder: classic on this artifact (the classic builder pulls through the engine, which reads that directory on every pull).`,
   },
   {
     matches: (input, instruction) => instruction === 'FROM' && unreachable.test(input.message),

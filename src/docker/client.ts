@@ -45,6 +45,11 @@ export interface BuildImageOptions {
   target?: string;
   /** `buildkit`: BuildKit (`version=2`), only where `EngineInfo.buildkit`; `classic`: the classic builder. */
   builder: 'buildkit' | 'classic';
+  /**
+   * BuildKit: the one registry every base image comes from (build/dockerfile-lines.ts
+   * soleBaseRegistry); its credential, if the user has one, answers the build's session.
+   */
+  baseRegistry?: string;
   signal: AbortSignal;
   /** Called with every line of build output, in order ("Step 2/5 : COPY . /app", " ---> 3f2a..."; BuildKit: the steps' output). */
   onLine?(line: string): void;
@@ -446,7 +451,7 @@ export function createDockerClient(env: NodeJS.ProcessEnv = process.env, credent
             buildargs: options.buildArgs,
             ...(options.target ? { target: options.target } : {}),
             ...(Object.keys(registryconfig).length > 0 ? { registryconfig } : {}),
-            ...(buildkit ? { version: '2' } : {}),
+            ...(buildkit ? { version: '2', ...sessionAuth(registryconfig, options.baseRegistry) } : {}),
             rm: true,
             forcerm: true,
             abortSignal: AbortSignal.any([options.signal, contextFailed.signal]),
@@ -477,6 +482,12 @@ export function createDockerClient(env: NodeJS.ProcessEnv = process.env, credent
         if (failure !== undefined && buildkit) {
           // BuildKit's error names the command only: the step and its output are in the trace.
           const failed = progress.failed();
+          // A base image the registry would not give out without (valid) credentials, as below.
+          const base = failed?.name ? /^\[internal\] load metadata for (\S+)/.exec(failed.name)?.[1] : undefined;
+          if (base && (PULL_UNAUTHORIZED.test(failure) || /\b401\b/.test(failure))) {
+            const found = await credentialsFor(base, options.signal).catch(() => undefined);
+            throw new RegistryAuthError(registryHostOf(base), base, failure.trim(), found, credentials.configPath);
+          }
           throw new ImageBuildError(failure.trim(), failed?.name, failed?.output ?? [], classifyBuildkitFailure(failure, failed?.name));
         }
         if (failure !== undefined) {
@@ -549,6 +560,19 @@ export function registryHostOf(ref: string): string {
  * The registry refused the request for want of valid credentials (401, denied, forbidden). The
  * message names the registry, what devloop sent (and from where) and `docker login`.
  */
+/**
+ * The credential a BuildKit build's session answers with. dockerode's session serves one,
+ * whatever registry BuildKit asks about, so it is given only when every base image comes from one
+ * registry (`baseRegistry`) and the user has a username and password for it: no other registry
+ * could be asked, and none is sent another's password. Otherwise BuildKit pulls without, and a
+ * private base image fails as a RegistryAuthError naming its registry.
+ */
+function sessionAuth(registryconfig: Record<string, { username?: string; password?: string; serveraddress: string }>, baseRegistry: string | undefined): { authconfig?: { username: string; password: string; serveraddress: string } } {
+  const auth = baseRegistry ? registryconfig[baseRegistry] : undefined;
+  if (!auth?.username || !auth.password) return {};
+  return { authconfig: { username: auth.username, password: auth.password, serveraddress: auth.serveraddress } };
+}
+
 export class RegistryAuthError extends EnvironmentError {
   constructor(
     readonly registry: string,

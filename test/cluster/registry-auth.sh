@@ -6,7 +6,8 @@
 # Files in $AUTH_REGISTRY_DIR: ca.crt/ca.key (the CA), tls.crt/tls.key (for NODE_IP, 127.0.0.1 and
 # localhost), password (of $AUTH_REGISTRY_USER, random, mode 600), htpasswd, config.yml, host
 # (HOST:PORT, for tests), storage/. Trust: containerd through certs.d/HOST/hosts.toml (ca =), dockerd
-# through /etc/docker/certs.d/HOST/ca.crt (read on each connection: no restart).
+# through /etc/docker/certs.d/HOST/ca.crt (the classic builder reads it on each connection; BuildKit
+# when dockerd starts, so a running dockerd is restarted when the CA is new).
 
 auth_host="$NODE_IP:$AUTH_REGISTRY_PORT"
 mkdir -p "$AUTH_REGISTRY_DIR/storage"
@@ -86,8 +87,17 @@ server = "https://$auth_host"
   capabilities = ["pull", "resolve"]
   ca = "$AUTH_REGISTRY_DIR/ca.crt"
 TOML
-cmp -s "$AUTH_REGISTRY_DIR/ca.crt" "/etc/docker/certs.d/$auth_host/ca.crt" ||
+if ! cmp -s "$AUTH_REGISTRY_DIR/ca.crt" "/etc/docker/certs.d/$auth_host/ca.crt"; then
   cp "$AUTH_REGISTRY_DIR/ca.crt" "/etc/docker/certs.d/$auth_host/ca.crt"
+  # The classic builder's pulls read certs.d on every connection, but dockerd's BuildKit reads it
+  # when dockerd starts (seen with Docker 20.10: x509 errors until a restart). A dockerd that
+  # docker-up.sh started and that runs already is restarted, so both builders trust the new CA.
+  if pid_alive "$DOCKER_STATE/dockerd.pid" dockerd; then
+    say "restarting dockerd (pid $(cat "$DOCKER_STATE/dockerd.pid")) so that its BuildKit trusts the new CA of $auth_host"
+    stop_pid "$(cat "$DOCKER_STATE/dockerd.pid")" 30
+    bash "$here/docker-up.sh" >&2
+  fi
+fi
 
 start_daemon registry-auth docker-registry serve "$AUTH_REGISTRY_DIR/config.yml"
 wait_for registry-auth 30 "TLS registry on https://$auth_host (htpasswd)" component_healthy registry-auth
