@@ -28,6 +28,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startDevloopDev } from './devloop-dev.mjs';
 import { interleave, MIN_SAMPLES, printTable } from './stats.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -107,39 +108,7 @@ async function servedWhen(port, accept, timeoutMs, what, isDead = () => false) {
 }
 
 /** `devloop dev --output json` in `dir`, with its events as they arrive. */
-function startDev(dir) {
-  const events = [];
-  const child = spawn(process.execPath, [devloopBin, 'dev', '--output', 'json'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let buffer = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (chunk) => {
-    buffer += chunk;
-    const lines = buffer.split('\n');
-    buffer = lines.pop() ?? '';
-    const now = performance.now();
-    for (const line of lines) if (line.trim()) events.push({ ...JSON.parse(line), arrivedAt: now });
-  });
-  child.stderr.on('data', (d) => (stderr += d));
-  const state = { exited: false };
-  const closed = new Promise((r) => child.on('close', () => r((state.exited = true))));
-  return {
-    child,
-    events,
-    get stderr() {
-      return stderr;
-    },
-    exited: () => state.exited,
-    /** Ctrl-C, then waits (up to 3 min) for devloop to delete what it applied and exit. */
-    async stop() {
-      if (state.exited) return;
-      child.kill('SIGINT');
-      const t = setTimeout(() => child.kill('SIGKILL'), 180_000);
-      await closed;
-      clearTimeout(t);
-    },
-  };
-}
+const startDev = (dir) => startDevloopDev(devloopBin, dir, env);
 
 async function waitEvent(session, predicate, from, timeoutMs, what) {
   const end = Date.now() + timeoutMs;

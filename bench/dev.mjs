@@ -24,6 +24,7 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writ
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startDevloopDev } from './devloop-dev.mjs';
 import { interleave, MIN_SAMPLES, printTable } from './stats.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -71,28 +72,15 @@ const basePort = 20000 + Math.floor(Math.random() * 20000);
 const ns = project;
 
 // ---- the devloop dev process and its JSON events -------------------------------------------------
-const events = [];
-const child = spawn(process.execPath, [path.join(root, 'bin', 'devloop'), 'dev', '--output', 'json'], { cwd: dir, env });
-let buffer = '';
-let stderr = '';
-child.stdout.setEncoding('utf8');
-child.stdout.on('data', (chunk) => {
-  buffer += chunk;
-  const lines = buffer.split('\n');
-  buffer = lines.pop() ?? '';
-  const now = performance.now();
-  for (const line of lines) if (line.trim()) events.push({ ...JSON.parse(line), arrivedAt: now });
-});
-child.stderr.on('data', (d) => (stderr += d));
-let exited = false;
-child.on('close', () => (exited = true));
+const session = startDevloopDev(path.join(root, 'bin', 'devloop'), dir, env);
+const { child, events } = session;
 
 async function waitFor(predicate, timeoutMs, from = 0, what = 'event') {
   const deadline = Date.now() + timeoutMs;
   let i = from;
   for (;;) {
     for (; i < events.length; i++) if (predicate(events[i])) return events[i];
-    if (exited) throw new Error(`devloop dev exited while waiting for ${what}\n${stderr}`);
+    if (session.exited()) throw new Error(`devloop dev exited while waiting for ${what}\n${session.stderr}`);
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(2);
   }
@@ -115,11 +103,11 @@ let cleanedUp = false;
 async function finish(code) {
   if (!cleanedUp) {
     cleanedUp = true;
-    if (!exited) {
+    if (!session.exited()) {
       child.kill('SIGINT');
       const deadline = Date.now() + 180_000;
-      while (!exited && Date.now() < deadline) await sleep(200);
-      if (!exited) child.kill('SIGKILL');
+      while (!session.exited() && Date.now() < deadline) await sleep(200);
+      if (!session.exited()) child.kill('SIGKILL');
     }
     try {
       kubectl(['delete', 'namespace', ns, '--ignore-not-found', '--wait=false'], 30_000);
@@ -156,7 +144,7 @@ try {
         for (const f of e.copied) set.delete(f);
         last = e.arrivedAt;
       }
-      if (exited || Date.now() > deadline) {
+      if (session.exited() || Date.now() > deadline) {
         const missing = [...pending].map(([pod, set]) => `${pod}: ${set.size} missing, e.g. ${[...set].slice(0, 3).join(', ')}`);
         const planned = new Set(events.slice(from).filter((e) => e.type === 'change').map((e) => e.path));
         const notSeen = [...pending.values()].flatMap((set) => [...set]).filter((f) => ![...planned].some((p) => p.endsWith(f.replace('/app/public/', 'public/'))));

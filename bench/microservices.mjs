@@ -22,6 +22,7 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync }
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startDevloopDev } from './devloop-dev.mjs';
 import { interleave, MIN_SAMPLES, printTable, summarize } from './stats.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -59,27 +60,14 @@ const basePort = 20000 + Math.floor(Math.random() * 20000);
 const postsPort = basePort;
 
 // ---- the devloop dev process and its JSON events -------------------------------------------------
-const events = [];
-const child = spawn(process.execPath, [path.join(root, 'bin', 'devloop'), 'dev', '--output', 'json'], { cwd: dir, env });
-let buffer = '';
-let stderr = '';
-child.stdout.setEncoding('utf8');
-child.stdout.on('data', (chunk) => {
-  buffer += chunk;
-  const lines = buffer.split('\n');
-  buffer = lines.pop() ?? '';
-  const now = performance.now();
-  for (const line of lines) if (line.trim()) events.push({ ...JSON.parse(line), arrivedAt: now });
-});
-child.stderr.on('data', (d) => (stderr += d));
-let exited = false;
-child.on('close', () => (exited = true));
+const session = startDevloopDev(path.join(root, 'bin', 'devloop'), dir, env);
+const { child, events } = session;
 
 async function waitFor(predicate, timeoutMs, what) {
   const deadline = Date.now() + timeoutMs;
   for (let i = 0; ; ) {
     for (; i < events.length; i++) if (predicate(events[i], i)) return events[i];
-    if (exited) throw new Error(`devloop dev exited while waiting for ${what}\n${stderr}`);
+    if (session.exited()) throw new Error(`devloop dev exited while waiting for ${what}\n${session.stderr}`);
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(20);
   }
@@ -121,11 +109,11 @@ let finished = false;
 async function finish(code) {
   if (!finished) {
     finished = true;
-    if (!exited) {
+    if (!session.exited()) {
       child.kill('SIGINT');
       const deadline = Date.now() + 180_000;
-      while (!exited && Date.now() < deadline) await sleep(200);
-      if (!exited) child.kill('SIGKILL');
+      while (!session.exited() && Date.now() < deadline) await sleep(200);
+      if (!session.exited()) child.kill('SIGKILL');
     }
     try {
       kubectl(['delete', 'namespace', ns, '--ignore-not-found', '--wait=false'], 30_000);
