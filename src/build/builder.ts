@@ -25,7 +25,7 @@ import { createDockerClient, ImageBuildError, splitReference, type BuildProblem,
 import { chooseBuilder, type BuilderChoice } from './builder-choice.js';
 import { sessionMounts, soleBaseRegistry, syntaxDirective } from './dockerfile-lines.js';
 import { tarContext } from './context.js';
-import { buildOrder, unknownImage } from './graph.js';
+import { buildOrder, unknownImage } from '../shared/artifact-graph.js';
 import { FileHashCache } from './hash-cache.js';
 import { computeInputs, explainChange, inputDigestTag, readLastManifest, writeLastManifest } from './inputs.js';
 import { dateTimeTag, gitCommitTag } from './tag-policy.js';

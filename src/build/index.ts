@@ -6,6 +6,6 @@
  *   (directories: true only when nothing below can be re-included, so a watcher may prune them).
  */
 export { createBuilder, hasRegistryHost, selectArtifacts } from './builder.js';
-export { buildOrder, dependentsOf, withRequirements } from './graph.js';
+export { buildOrder, dependentsOf, withRequirements } from '../shared/artifact-graph.js';
 export { contextFileFilter, createFileFilter, parseDockerignore, type ContextFileFilter } from './dockerignore.js';
 export type { Builder, BuildOptions, BuildResult, BuildStatus } from './types.js';

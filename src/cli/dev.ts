@@ -113,7 +113,7 @@ export async function run(ctx: CommandContext): Promise<number> {
   const explain = Boolean(ctx.flags.explain);
   const withFlags = watchFlagsOver(ctx);
   const config = withFlags(await ctx.loadConfig());
-  const { resolveArtifactNames } = await import('../build/graph.js');
+  const { resolveArtifactNames } = await import('../shared/artifact-graph.js');
   // unknown names: UsageError listing the valid ones, before touching the cluster
   const watchedImages = ctx.args.length > 0 ? new Set(resolveArtifactNames(config.build.artifacts, ctx.args)) : undefined;
   const kube = await createKubeClient(config);

@@ -7,7 +7,7 @@
  *
  * The pieces: locate.ts (YAML positions), issues.ts (zod issues as problems), known-keys.ts
  * (did-you-mean), profiles.ts, semantics.ts (checks beyond the schema); the requires-cycle check is
- * the build graph's (src/build/graph.ts). Defaults live only in schema.ts.
+ * the artifact graph's (src/shared/artifact-graph.ts). Defaults live only in schema.ts.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';

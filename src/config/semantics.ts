@@ -1,11 +1,11 @@
 /**
  * The checks the schema cannot make: duplicate images, contexts and Dockerfiles that exist,
  * requirements that name an artifact, sync rules that stay inside the context and the container,
- * and no cycle in `requires` (found by the build graph). Each problem is located in the file.
+ * and no cycle in `requires` (found by the artifact graph, src/shared/artifact-graph.ts). Each problem is located in the file.
  */
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { findRequiresCycle } from '../build/graph.js';
+import { findRequiresCycle } from '../shared/artifact-graph.js';
 import type { ConfigProblem } from '../errors.js';
 import { closest } from '../shared/suggest.js';
 import { isPlainObject } from './plain.js';

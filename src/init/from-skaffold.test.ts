@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } 
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildOrder } from '../build/graph.js';
+import { buildOrder } from '../shared/artifact-graph.js';
 import { FileHashCache } from '../build/hash-cache.js';
 import { computeInputs } from '../build/inputs.js';
 import { loadConfig, parseConfig, type Config } from '../config/load.js';

@@ -28,7 +28,7 @@
  */
 import path from 'node:path';
 import type { Artifact, Config } from '../config/load.js';
-import { buildOrder, dependentsOf } from '../build/graph.js';
+import { buildOrder, dependentsOf } from '../shared/artifact-graph.js';
 import type { ChangeEvent } from '../events.js';
 import type { ContextFilter } from '../shared/context-filter.js';
 import { globMatcher as compileGlob } from '../shared/globs.js';

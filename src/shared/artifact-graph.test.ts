@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../errors.js';
-import { buildOrder, dependentsOf, findRequiresCycle, resolveArtifactNames, withRequirements } from './graph.js';
+import { buildOrder, dependentsOf, findRequiresCycle, resolveArtifactNames, withRequirements } from './artifact-graph.js';
 
 const a = (image: string, ...requires: string[]) => ({ image, requires: requires.map((r) => ({ image: r, alias: 'BASE' })) });
 // Listed out of order on purpose: client before base.

@@ -1,13 +1,19 @@
 /**
  * The `requires` graph of the artifacts: which images a selection needs, in which order they build,
- * which images depend on others, and whether `requires` forms a cycle. Pure functions over the
- * config's artifacts; the config loader rejects cycles (with findRequiresCycle) and unknown requirements.
+ * which images depend on others, and whether `requires` forms a cycle. Pure functions over anything
+ * shaped like the config's artifacts (an image and the images it requires). It lives in shared/
+ * because the config loader (findRequiresCycle: a cycle is reported at load time, located in the
+ * file), the planner (rebuild order) and the build (selection, order) all read it, and config sits
+ * upstream of both.
  */
-import type { ArtifactConfig } from '../config/schema.js';
 import { UsageError } from '../errors.js';
-import { closest } from '../shared/suggest.js';
+import { closest } from './suggest.js';
 
-type Graphable = Pick<ArtifactConfig, 'image' | 'requires'>;
+/** What the graph reads of an artifact (config/schema.ts's ArtifactConfig has it). */
+export interface Graphable {
+  image: string;
+  requires: ReadonlyArray<{ image: string }>;
+}
 
 /**
  * The named images plus everything they require, transitively, in config order.
