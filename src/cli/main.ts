@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { toDevloopError, UsageError, type DevloopError } from '../errors.js';
 import type { EventSink } from '../events.js';
+import type { Config, LoadOptions } from '../config/types.js';
 import { colorWanted, createPalette } from '../output/color.js';
 import { JsonRenderer } from '../output/json.js';
 import { PlainRenderer } from '../output/plain.js';
@@ -214,13 +215,19 @@ function reportError(error: DevloopError, sink: EventSink, _io: MainIO): void {
   sink.emit({ type: 'error', error: error.toJSON() });
 }
 
+/** A full load (config/load.ts), the kubeconfig's current-context read only if a profile's activation asks for it. */
+async function loadUncached(options: LoadOptions): Promise<Config> {
+  const [{ loadConfig }, { currentContext }] = await Promise.all([import('../config/load.js'), import('../kube/kubeconfig.js')]);
+  return loadConfig({ ...options, currentKubeContext: () => currentContext() });
+}
+
 /** Loads the config lazily, so --help and --version never import the YAML parser or the schema. */
 async function loadConfigFor(global: GlobalOptions, env: NodeJS.ProcessEnv, options: { skipFileChecks?: boolean; command?: string } = {}, sink?: EventSink) {
   const loadOptions = { cwd: global.cwd, file: global.configFile, profiles: global.profiles, defaultRepo: { flag: global.defaultRepo, env }, env, ...options };
   // An unchanged config comes from the cache without importing the schema library (config/cache.ts).
   const { cachedConfigFor } = await import('../config/cache.js');
   const cached = cachedConfigFor(loadOptions);
-  const config = cached ? (await import('../config/default-repo.js')).withDefaultRepo(cached, loadOptions) : (await import('../config/load.js')).loadConfig(loadOptions);
+  const config = cached ? (await import('../config/default-repo.js')).withDefaultRepo(cached, loadOptions) : await loadUncached(loadOptions);
   // Said once per run, not on every reload of the dev loop.
   if (config.source && sink && !announced.has(sink)) {
     announced.add(sink);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { activeProfiles, regexEqual } from './activation.js';
+import { activationInput, activeProfiles, regexEqual } from './activation.js';
 
 describe('regexEqual (Skaffold util.RegexEqual)', () => {
   it('matches anywhere, negates with !, and falls back to equality for an invalid pattern', () => {
@@ -38,3 +38,30 @@ describe('activeProfiles', () => {
   });
 });
 
+
+describe('activationInput', () => {
+  const byContext = [{ name: 'kind', activation: [{ kubeContext: '^kind-' }] }];
+
+  it('asks the caller for the current context only when an activation names one, and once', () => {
+    let asked = 0;
+    const currentKubeContext = () => {
+      asked++;
+      return 'kind-dev';
+    };
+    const input = activationInput({ env: {}, currentKubeContext }, ['dev']);
+    expect(activeProfiles([{ name: 'env', activation: [{ env: 'X=' }] }], input, [], []).active.map((p) => p.name)).toEqual(['env']);
+    expect(asked).toBe(0);
+    expect(activeProfiles(byContext, input, [], []).active.map((p) => p.why)).toEqual(['kubeContext "kind-dev" matches "^kind-"']);
+    expect(activeProfiles(byContext, input, [], []).active).toHaveLength(1);
+    expect(asked).toBe(1);
+  });
+
+  it('prefers an explicit kubeContext, and without either the context is unknown', () => {
+    const never = () => {
+      throw new Error('must not be read');
+    };
+    expect(activeProfiles(byContext, activationInput({ env: {}, kubeContext: 'prod', currentKubeContext: never }, []), [], []).active).toEqual([]);
+    expect(activeProfiles(byContext, activationInput({ env: {} }, []), [], []).active).toEqual([]);
+    expect(activeProfiles([{ name: 'any', activation: [{ kubeContext: '!^kind-' }] }], activationInput({ env: {} }, []), [], []).active.map((p) => p.why)).toEqual(['kubeContext "" matches "!^kind-"']);
+  });
+});

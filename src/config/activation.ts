@@ -9,9 +9,9 @@
  * - `-p name` adds a profile, `-p -name` removes one, auto-activated or not; profiles apply in the
  *   order they end up in (auto-activated ones in file order first).
  *
- * Pure: the command, the kube context and the environment are passed in.
+ * Pure: the command, the kube context and the environment are passed in (the kubeconfig is read by
+ * the caller: LoadOptions.currentKubeContext).
  */
-import { currentContext } from '../kube/kubeconfig.js';
 import { isPlainObject } from './issues.js';
 import type { LoadOptions } from './types.js';
 
@@ -122,10 +122,10 @@ export function activeProfiles(
 
 /**
  * The activation input of a load: `commands` are the names `activation.command` is matched
- * against; the kube context is read (options.kubeContext, else the kubeconfig's current-context)
- * only when an activation names one, once.
+ * against; the kube context (options.kubeContext, else options.currentKubeContext()) is asked for
+ * only when an activation names one, once. With neither it is unknown, and matches as ''.
  */
-export function activationInput(options: Pick<LoadOptions, 'env' | 'kubeContext'>, commands: readonly string[]): ActivationInput {
+export function activationInput(options: Pick<LoadOptions, 'env' | 'kubeContext' | 'currentKubeContext'>, commands: readonly string[]): ActivationInput {
   let asked = false;
   let context: string | undefined;
   return {
@@ -134,7 +134,7 @@ export function activationInput(options: Pick<LoadOptions, 'env' | 'kubeContext'
     kubeContext: () => {
       if (!asked) {
         asked = true;
-        context = options.kubeContext ?? currentContext();
+        context = options.kubeContext ?? options.currentKubeContext?.();
       }
       return context;
     },

@@ -66,8 +66,14 @@ export interface LoadOptions {
   defaultRepo?: { flag?: string; env: Readonly<Record<string, string | undefined>> };
   /** The devloop command running (`dev`, `deploy`...): activates Skaffold profiles by `command`. */
   command?: string;
-  /** The kube context for Skaffold's `activation.kubeContext`; default: the kubeconfig's current-context. */
+  /** The kube context for `activation.kubeContext`; default: currentKubeContext(). */
   kubeContext?: string;
+  /**
+   * Reads the kubeconfig's current-context, called at most once and only when an activation names a
+   * kube context and `kubeContext` is not given. The CLI passes kube/kubeconfig.ts's currentContext
+   * (config reads no kubeconfig itself). Absent: the context is unknown and matches as ''.
+   */
+  currentKubeContext?: () => string | undefined;
   /** Environment for Skaffold's `activation.env`; default: process.env. */
   env?: Readonly<Record<string, string | undefined>>;
 }
