@@ -100,12 +100,12 @@ describe('down', () => {
     ]);
 
     const dry = new CollectingSink();
-    const planned = await down(kube, { project: 'p', rootDir: root, dryRun: true, signal: signal(), sink: dry });
+    const planned = await down(kube, { project: 'p', rootDir: root, deadlineSeconds: 120, dryRun: true, signal: signal(), sink: dry });
     expect(planned.deleted.map((r) => r.name)).toEqual(['a', 'scanned', 'ns1']);
     expect(deletes).toEqual([]);
 
     const sink = new CollectingSink();
-    const result = await down(kube, { project: 'p', rootDir: root, signal: signal(), sink });
+    const result = await down(kube, { project: 'p', rootDir: root, deadlineSeconds: 120, signal: signal(), sink });
     expect(deletes.at(-1)).toBe('Namespace//ns1');
     expect(deletes.slice(0, 2).sort()).toEqual(['ConfigMap/ns1/a', 'ConfigMap/ns1/scanned']);
     expect(result.skipped.map((s) => `${s.ref.name}: ${s.reason}`)).toEqual([
@@ -124,13 +124,13 @@ describe('down', () => {
     const { kube, live, deletes, store, root, collectGarbage } = await setup(objects, journal);
 
     const dry = new CollectingSink();
-    const planned = await down(kube, { project: 'p', rootDir: root, dryRun: true, signal: signal(), sink: dry });
+    const planned = await down(kube, { project: 'p', rootDir: root, deadlineSeconds: 120, dryRun: true, signal: signal(), sink: dry });
     expect(planned.deleted.map((r) => `${r.kind}/${r.name}`).sort()).toEqual(['ConfigMap/settings', 'Deployment/web', 'Service/web']);
     expect(dry.ofType('teardown').find((e) => e.status === 'kept')).toMatchObject({ object: 'Namespace/blog', heldBy: ['ConfigMap/blog/user-notes'] });
     expect(deletes).toEqual([]);
 
     const sink = new CollectingSink();
-    const result = await down(kube, { project: 'p', rootDir: root, signal: signal(), sink });
+    const result = await down(kube, { project: 'p', rootDir: root, deadlineSeconds: 120, signal: signal(), sink });
     expect([...deletes].sort()).toEqual(['ConfigMap/blog/settings', 'Service/blog/web', 'apps/Deployment/blog/web']);
     expect(live.get('ConfigMap/blog/user-notes')?.data).toEqual({ keep: 'me' });
     expect(live.has('Namespace//blog')).toBe(true);
@@ -149,7 +149,7 @@ describe('down', () => {
     live.delete('ConfigMap/blog/user-notes');
     collectGarbage();
     const again = new CollectingSink();
-    await down(kube, { project: 'p', rootDir: root, signal: signal(), sink: again });
+    await down(kube, { project: 'p', rootDir: root, deadlineSeconds: 120, signal: signal(), sink: again });
     expect(deletes.slice(-2)).toEqual(['Namespace//blog', 'Secret/default/devloop-inventory-p']);
     expect([...live.keys()].filter((k) => k.includes('/blog/') || k.endsWith('//blog'))).toEqual([]);
     expect(again.ofType('teardown').some((e) => e.status === 'kept')).toBe(false);
@@ -158,7 +158,7 @@ describe('down', () => {
     expect((await readClusterInventory(kube, 'p')).objects).toEqual([]);
 
     const third = new CollectingSink();
-    await down(kube, { project: 'p', rootDir: root, signal: signal(), sink: third });
+    await down(kube, { project: 'p', rootDir: root, deadlineSeconds: 120, signal: signal(), sink: third });
     expect(third.ofType('teardown').at(-1)).toMatchObject({ status: 'done', message: 'nothing to delete' });
   });
 
@@ -166,7 +166,7 @@ describe('down', () => {
     const { objects, journal } = blog();
     const { kube, live, deletes, store, root } = await setup(objects, journal);
     const sink = new CollectingSink();
-    const result = await down(kube, { project: 'p', rootDir: root, signal: signal(), sink });
+    const result = await down(kube, { project: 'p', rootDir: root, deadlineSeconds: 120, signal: signal(), sink });
     expect(result.kept).toEqual([]);
     expect(deletes.at(-1)).toBe('Namespace//blog');
     expect(sink.ofType('teardown').filter((e) => e.status === 'deleted').map((e) => e.object)).toContain('Namespace/blog');
@@ -179,7 +179,7 @@ describe('down', () => {
     // A Pod whose ReplicaSet was deleted by its (now gone) Deployment: the collector removes it shortly.
     const { objects, journal } = blog([obj('v1', 'Pod', 'blog', 'web-old-q1', 'old-pod-uid', { owner: 'old-rs-uid' })]);
     const { kube, live, deletes, root } = await setup(objects, journal, { gcDelayMs: 800 });
-    const result = await down(kube, { project: 'p', rootDir: root, signal: signal(), sink: new CollectingSink() });
+    const result = await down(kube, { project: 'p', rootDir: root, deadlineSeconds: 120, signal: signal(), sink: new CollectingSink() });
     expect(result.kept).toEqual([]);
     expect(deletes.at(-1)).toBe('Namespace//blog');
     expect([...live.keys()]).toEqual(['Namespace//default']);
@@ -191,7 +191,7 @@ describe('down', () => {
     const { objects, journal } = blog([notes, obj('v1', 'Pod', 'blog', 'web-old-q1', 'old-pod-uid', { owner: 'old-rs-uid' })]);
     const { kube, live, root } = await setup(objects, journal, { gcDelayMs: 800 });
     const sink = new CollectingSink();
-    const result = await down(kube, { project: 'p', rootDir: root, signal: signal(), sink });
+    const result = await down(kube, { project: 'p', rootDir: root, deadlineSeconds: 120, signal: signal(), sink });
     expect(result.kept[0]?.heldBy).toEqual(['ConfigMap/blog/user-notes']);
     expect(live.has('Pod/blog/web-old-q1')).toBe(false);
     expect(sink.ofType('teardown').find((e) => e.status === 'kept')?.message).toMatch(/^because it holds ConfigMap\/user-notes, which devloop did not apply/);
@@ -201,7 +201,7 @@ describe('down', () => {
     const { objects, journal } = blog();
     const { kube, live, deletes, root } = await setup(objects, journal, { forbidList: ['secrets'] });
     const sink = new CollectingSink();
-    const result = await down(kube, { project: 'p', rootDir: root, signal: signal(), sink });
+    const result = await down(kube, { project: 'p', rootDir: root, deadlineSeconds: 120, signal: signal(), sink });
     expect(result.kept).toEqual([{ ref: expect.objectContaining({ name: 'blog' }), heldBy: [], unlisted: ['secrets'] }]);
     expect(deletes).not.toContain('Namespace//blog');
     expect(live.has('Namespace//blog')).toBe(true);
@@ -214,7 +214,7 @@ describe('down', () => {
     recreated.metadata.uid = 'someone-elses-uid';
     const { kube, live, root } = await setup(objects, journal);
     const sink = new CollectingSink();
-    const result = await down(kube, { project: 'p', rootDir: root, signal: signal(), sink });
+    const result = await down(kube, { project: 'p', rootDir: root, deadlineSeconds: 120, signal: signal(), sink });
     expect(result.skipped.map((s) => s.ref.name)).toEqual(['settings']);
     expect(result.kept[0]?.heldBy).toEqual(['ConfigMap/blog/settings']);
     expect(live.get('ConfigMap/blog/settings')?.metadata.uid).toBe('someone-elses-uid');
@@ -225,7 +225,7 @@ describe('down', () => {
     const { objects, journal } = blog(extra);
     const { kube, root } = await setup(objects, journal);
     const sink = new CollectingSink();
-    await down(kube, { project: 'p', rootDir: root, signal: signal(), sink });
+    await down(kube, { project: 'p', rootDir: root, deadlineSeconds: 120, signal: signal(), sink });
     const kept = sink.ofType('teardown').find((e) => e.status === 'kept')!;
     expect(kept.heldBy).toHaveLength(7);
     expect(kept.message).toContain('it holds Secret/s0, Secret/s1, Secret/s2, Secret/s3, Secret/s4 and 2 more, which devloop did not apply');

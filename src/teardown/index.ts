@@ -55,8 +55,8 @@ export interface DownOptions {
   namespaces?: readonly string[];
   /** Only say what would be deleted. */
   dryRun?: boolean;
-  /** How long to wait for the deleted objects to be gone (default 120 s). */
-  deadlineSeconds?: number;
+  /** How long to wait for the deleted objects to be gone: deploy.statusCheckDeadlineSeconds (its default is the schema's). */
+  deadlineSeconds: number;
   signal: AbortSignal;
   sink: EventSink;
 }
@@ -231,7 +231,7 @@ export async function down(kube: KubeClient, options: DownOptions): Promise<Down
     return { deleted: planned, skipped, kept };
   }
 
-  const deadlineSeconds = options.deadlineSeconds ?? 120;
+  const { deadlineSeconds } = options;
   const deadline = Date.now() + deadlineSeconds * 1000;
   const deleted: ObjectRef[] = [];
   const deleteAll = (candidates: Candidate[]) =>
