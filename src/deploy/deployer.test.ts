@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/load.js';
+import { EnvironmentError } from '../errors.js';
 import { CollectingSink } from '../events.js';
 import { startFakeApi } from '../kube/fake-api-server.js';
 import { collisionHint, KubeDeployer } from './deployer.js';
@@ -53,6 +54,22 @@ describe('KubeDeployer prune of a Namespace no longer rendered', () => {
     const again = await deploy();
     expect(again.map((e) => `${e.status} ${e.object}`)).toEqual(['deleting Namespace/shop', 'deleted Namespace/shop']);
     expect(journal()).toEqual(['ConfigMap/shop2/app-config', 'Namespace//shop2']);
+  });
+});
+
+describe('KubeDeployer into a namespace nobody created', () => {
+  it('says the namespace does not exist and how to create it (the 404 typed in kube/errors.ts)', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'devloop-nons-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const { kube } = await startFakeApi([], {}, cleanups);
+    writeFileSync(path.join(dir, 'devloop.config.yaml'), 'apiVersion: devloop/v1\nkind: Config\nmetadata:\n  name: shop\ndeploy:\n  kubectl:\n    manifests: ["k8s/*.yaml"]\n');
+    mkdirSync(path.join(dir, 'k8s'));
+    writeFileSync(path.join(dir, 'k8s', 'cm.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\n  namespace: nowhere\n');
+    const config = loadConfig({ cwd: dir, skipFileChecks: true });
+    const error = await new KubeDeployer(config, kube).deploy(config, { images: new Map(), wait: false, signal: new AbortController().signal, sink: new CollectingSink() }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EnvironmentError);
+    expect((error as EnvironmentError).message).toBe('namespace "nowhere" does not exist, so ConfigMap/nowhere/app-config cannot be created');
+    expect((error as EnvironmentError).hint).toContain('kubectl create namespace nowhere');
   });
 });
 

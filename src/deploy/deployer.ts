@@ -14,7 +14,7 @@ import type { Config } from '../config/load.js';
 import { ConfigError, EnvironmentError, InterruptedError, throwIfAborted } from '../errors.js';
 import { timePhase, type EventSink } from '../events.js';
 import type { KubeClient } from '../kube/client.js';
-import { isForbidden, isUnknownKind, KubeApiError } from '../kube/errors.js';
+import { isForbidden, isUnknownKind, KubeApiError, KubeNamespaceNotFoundError } from '../kube/errors.js';
 import { describeObject, identity, keyOf, joinApiVersion, type KubeObject } from '../kube/types.js';
 import { detectImageTarget } from './image-target.js';
 import { InventoryStore, mergeRefs, readClusterInventory, writeClusterInventory } from './inventory.js';
@@ -337,8 +337,8 @@ export class KubeDeployer implements Deployer {
           `invalid manifest ${o.source.file}`,
         );
       }
-      if (error instanceof KubeApiError && error.status === 404 && /namespaces? "[^"]+" not found/.test(error.body?.message ?? '')) {
-        const ns = o.object.metadata.namespace;
+      if (error instanceof KubeNamespaceNotFoundError) {
+        const ns = error.namespace;
         throw new EnvironmentError(`namespace "${ns}" does not exist, so ${describeObject(keyOf(o.object))} cannot be created`, {
           hint: `Add a Namespace manifest named ${ns} (devloop applies it first and deletes it on down), or create it yourself: kubectl create namespace ${ns}`,
         });

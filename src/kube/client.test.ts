@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EnvironmentError } from '../errors.js';
 import { createKubeClient, KubeClient, POD_RESOURCE } from './client.js';
-import { isForbidden, isUnknownKind, KubeUnknownKindError } from './errors.js';
+import { isForbidden, isUnknownKind, KubeNamespaceTerminatingError, KubeUnknownKindError } from './errors.js';
 import { startFakeApi } from './fake-api-server.js';
 
 const servers: http.Server[] = [];
@@ -72,6 +72,7 @@ describe('KubeClient errors', () => {
     const busy = await terminating.request('PATCH', '/api/v1/namespaces/ns/configmaps/x', { body: {} }).catch((e: unknown) => e);
     expect((busy as EnvironmentError).hint).toContain('still being deleted');
     expect(isForbidden(busy)).toBe(false);
+    expect(busy).toBeInstanceOf(KubeNamespaceTerminatingError);
     terminating.close();
 
     const gone = new KubeClient(undefined, { context: 'gone', server: 'http://127.0.0.1:1', user: 'me', namespace: 'default', credentials: { context: 'gone', server: 'http://127.0.0.1:1', user: 'me', namespace: 'default', headers: {} } });

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EnvironmentError } from '../errors.js';
 import { KubeClient } from './client.js';
-import { ClusterUnreachableError, isClusterUnreachable, isNotFound, networkError } from './errors.js';
+import { ClusterUnreachableError, httpError, isClusterUnreachable, isNotFound, KubeApiError, KubeNamespaceNotFoundError, networkError } from './errors.js';
 import { classifyExecOpenError, exitFromStatus } from './exec.js';
 
 const closers: Array<() => void> = [];
@@ -13,6 +13,20 @@ afterEach(() => closers.splice(0).forEach((c) => c()));
 function client(url: string): KubeClient {
   return new KubeClient(undefined, { context: 'fake', server: url, user: 'me', namespace: 'default', credentials: { context: 'fake', server: url, user: 'me', namespace: 'default', headers: {} } });
 }
+
+describe('httpError', () => {
+  const who = { server: 'https://127.0.0.1:6443', context: 'dev', user: 'me' };
+  it('types a 404 naming a namespace (as the API server sends it) as KubeNamespaceNotFoundError, still a not-found KubeApiError', () => {
+    const missing = httpError(404, 'PATCH', '/api/v1/namespaces/shop/configmaps/x', { kind: 'Status', reason: 'NotFound', code: 404, details: { name: 'shop', kind: 'namespaces' }, message: 'namespaces "shop" not found' }, who);
+    expect(missing).toBeInstanceOf(KubeNamespaceNotFoundError);
+    expect((missing as KubeNamespaceNotFoundError).namespace).toBe('shop');
+    expect(isNotFound(missing)).toBe(true);
+    const other = httpError(404, 'GET', '/api/v1/namespaces/shop/configmaps/x', { kind: 'Status', reason: 'NotFound', code: 404, details: { name: 'x', kind: 'configmaps' }, message: 'configmaps "x" not found' }, who);
+    expect(other).toBeInstanceOf(KubeApiError);
+    expect(other).not.toBeInstanceOf(KubeNamespaceNotFoundError);
+    expect(isNotFound(other)).toBe(true);
+  });
+});
 
 describe('networkError', () => {
   it('classifies refused, reset, timed out and TLS failures as ClusterUnreachableError, an EnvironmentError', () => {

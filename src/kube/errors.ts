@@ -61,6 +61,28 @@ export function isUnknownKind(error: unknown): error is KubeUnknownKindError {
   return error instanceof KubeUnknownKindError;
 }
 
+/**
+ * The namespace a call names does not exist (HTTP 404 whose Status names a namespace: creating an
+ * object in a namespace nobody created, or reading the namespace itself). A KubeApiError with status
+ * 404, so `isNotFound` holds for it too; callers that can say how to create it test it with instanceof.
+ */
+export class KubeNamespaceNotFoundError extends KubeApiError {
+  constructor(
+    readonly namespace: string,
+    method: string,
+    urlPath: string,
+    body: KubeStatus | undefined,
+  ) {
+    super(404, method, urlPath, body);
+  }
+}
+
+/**
+ * The API server refused to create an object in a namespace that is being deleted (HTTP 403 "being
+ * terminated"): not a permission problem, so not a KubeForbiddenError; the hint says to wait.
+ */
+export class KubeNamespaceTerminatingError extends EnvironmentError {}
+
 const NETWORK_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
@@ -147,7 +169,7 @@ export function httpError(status: number, method: string, urlPath: string, body:
     });
   }
   if (status === 403 && /because it is being terminated/.test(body?.message ?? '')) {
-    return new EnvironmentError(body!.message!, {
+    return new KubeNamespaceTerminatingError(body!.message!, {
       hint: 'The namespace is still being deleted (a down or kubectl delete moments ago): wait until it is gone (kubectl get namespace), then run again.',
     });
   }
@@ -156,7 +178,15 @@ export function httpError(status: number, method: string, urlPath: string, body:
       hint: `The user "${who.user}" of context ${who.context} lacks this permission: ask a cluster admin for a Role granting it, or use another context (deploy.kubeContext).`,
     });
   }
+  const missingNamespace = status === 404 ? namespaceNotFound(body) : undefined;
+  if (missingNamespace !== undefined) return new KubeNamespaceNotFoundError(missingNamespace, method, urlPath, body);
   return new KubeApiError(status, method, urlPath, body);
+}
+
+/** The namespace a 404 Status says is missing (`details.kind: namespaces`, as the API server sends it), if any. */
+function namespaceNotFound(body: KubeStatus | undefined): string | undefined {
+  if (body?.details?.kind === 'namespaces' && body.details.name) return body.details.name;
+  return /^namespaces "([^"]+)" not found/.exec(body?.message ?? '')?.[1];
 }
 
 export function isNotFound(error: unknown): boolean {

@@ -240,7 +240,7 @@ export async function startFakeApi(objects: KubeObject[], options: FakeApiOption
         const applied = JSON.parse(body) as KubeObject;
         if (type.namespaced) {
           const namespace = live.get(key({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }));
-          if (!namespace) return send(404, { kind: 'Status', code: 404, message: `namespaces "${ns}" not found` });
+          if (!namespace) return send(404, { kind: 'Status', status: 'Failure', reason: 'NotFound', code: 404, details: { name: ns, kind: 'namespaces' }, message: `namespaces "${ns}" not found` });
           if (namespace.metadata.deletionTimestamp) {
             return send(403, { kind: 'Status', reason: 'Forbidden', code: 403, message: `${resource} "${name}" is forbidden: unable to create new content in namespace ${ns} because it is being terminated` });
           }
