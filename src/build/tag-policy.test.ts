@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { UsageError } from '../errors.js';
+import { EnvironmentError } from '../errors.js';
 import { dateTimeTag, gitCommitTag } from './tag-policy.js';
 
 let dir: string;
@@ -29,12 +29,14 @@ describe('gitCommit tags', () => {
     expect(await gitCommitTag(path.join(dir, 'posts'))).toBe(`${sha}-dirty`);
   });
 
-  it('are a clear UsageError outside git or before the first commit', async () => {
-    await expect(gitCommitTag(dir)).rejects.toThrow(/is not inside a git repository/);
+  it('are a clear EnvironmentError outside git or before the first commit', async () => {
+    const outside = await gitCommitTag(dir).catch((e: unknown) => e);
+    expect(outside).toBeInstanceOf(EnvironmentError);
+    expect((outside as EnvironmentError).message).toMatch(/is not inside a git repository/);
     git('init', '-q');
     const error = await gitCommitTag(dir).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(UsageError);
-    expect((error as UsageError).message).toMatch(/has no commit yet/);
+    expect(error).toBeInstanceOf(EnvironmentError);
+    expect((error as EnvironmentError).message).toMatch(/has no commit yet/);
   });
 });
 

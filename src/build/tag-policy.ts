@@ -1,11 +1,13 @@
 /**
  * The non-digest tag policies. `inputDigest` lives in inputs.ts.
  * - gitCommit: the short commit sha of HEAD, with `-dirty` when the context directory has
- *   uncommitted changes (tracked or untracked, as `git status` sees them). UsageError outside git.
+ *   uncommitted changes (tracked or untracked, as `git status` sees them). EnvironmentError (exit 1,
+ *   with what to do) outside a git repository, before its first commit, or when git fails: the
+ *   project's state, not the command line, is what must change.
  * - dateTime: the build time in UTC, `YYYYMMDD-HHMMSS`.
  */
 import { execFile } from 'node:child_process';
-import { UsageError, EnvironmentError } from '../errors.js';
+import { EnvironmentError } from '../errors.js';
 
 function git(args: string[], cwd: string, signal?: AbortSignal): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -25,12 +27,12 @@ export async function gitCommitTag(contextDir: string, signal?: AbortSignal): Pr
     if (e.code === 'ENOENT') throw new EnvironmentError('tagPolicy gitCommit needs git, which is not installed', { hint: 'Install git, or use tagPolicy: inputDigest.' });
     const text = e.stderr ?? e.message;
     if (/not a git repository/i.test(text)) {
-      throw new UsageError(`tagPolicy gitCommit: ${contextDir} is not inside a git repository`, { hint: 'Run `git init` and commit, or set build.tagPolicy to inputDigest.' });
+      throw new EnvironmentError(`tagPolicy gitCommit: ${contextDir} is not inside a git repository`, { hint: 'Run `git init` and commit, or set build.tagPolicy to inputDigest.' });
     }
     if (/unknown revision|ambiguous argument 'HEAD'|Needed a single revision/i.test(text)) {
-      throw new UsageError(`tagPolicy gitCommit: the repository at ${contextDir} has no commit yet`, { hint: 'Commit once, or set build.tagPolicy to inputDigest.' });
+      throw new EnvironmentError(`tagPolicy gitCommit: the repository at ${contextDir} has no commit yet`, { hint: 'Commit once, or set build.tagPolicy to inputDigest.' });
     }
-    throw new UsageError(`tagPolicy gitCommit: git failed in ${contextDir}: ${text.trim()}`);
+    throw new EnvironmentError(`tagPolicy gitCommit: git failed in ${contextDir}: ${text.trim()}`);
   }
   const status = await git(['status', '--porcelain', '--', '.'], contextDir, signal);
   return status.trim() === '' ? sha : `${sha}-dirty`;
