@@ -4,6 +4,9 @@
 # it ran on. Each benchmark runs its baseline side by side in the same run and prints ratios.
 # The soak of bench/dev.mjs is shortened with BENCH_SOAK_SECONDS (default here: 120); the long soak
 # of bench/soak.mjs runs only with SOAK=1 (SOAK_SECONDS etc. shorten it).
+# Every bench/*.mjs is run here except its two helpers, which measure nothing by themselves:
+# bench/stats.mjs (the statistics every benchmark reports with) and bench/devloop-dev.mjs (starts
+# `devloop dev --output json` and collects its events for dev, dev-loop and microservices).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -16,7 +19,7 @@ out="bench/results/$(date -u +%Y-%m-%dT%H%MZ).txt"
   echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 } | tee "$out"
 export BENCH_SOAK_SECONDS=${BENCH_SOAK_SECONDS:-120}
-for bench in build deploy sync watch dev microservices buildkit; do
+for bench in build deploy sync watch dev dev-loop microservices buildkit; do
   printf '\n== bench/%s.mjs\n' "$bench" | tee -a "$out"
   node "bench/$bench.mjs" 2>&1 | tee -a "$out"
 done
