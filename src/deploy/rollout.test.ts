@@ -126,7 +126,8 @@ describe('waitForRollout against an API server that watches like the real one', 
     const { kube, live } = await startFakeApi([deployment(notReady)], {}, cleanups);
     const sink = new CollectingSink();
     const waiting = waitForRollout(kube, [deployment(notReady)], options(sink));
-    await new Promise((r) => setTimeout(r, 150));
+    // The wait has read the Deployment (it says what it waits for) and, not ready, not reported it ready.
+    await vi.waitFor(() => expect(sink.ofType('deploy').some((e) => e.status === 'waiting' && !String(e.message).startsWith('up to'))).toBe(true), { timeout: 10_000 });
     expect(sink.ofType('deploy').some((e) => e.status === 'ready')).toBe(false);
     const changedAt = Date.now();
     live.set('apps/Deployment/shop/web', deployment(ready));
