@@ -7,7 +7,9 @@
 # a Node.js handler (synced, node --watch restarts), edits the Go service (rebuilt, rolled out), then
 # presses Ctrl-C (SIGINT to the terminal's foreground process group, as the terminal does). The
 # edited fixture files are restored afterwards. Needs the cluster up (npm run setup), asciinema
-# (apt-get install asciinema) and svg-term (SVG_TERM, default: svg-term on PATH).
+# (apt-get install asciinema) and svg-term (SVG_TERM, default: svg-term on PATH). The README's
+# still, docs/demo.png, is the last screen after the Go service's rebuild, drawn by
+# docs/demo-still.py (PyPI: pyte) and rsvg-convert (apt-get install librsvg2-bin).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -47,4 +49,8 @@ fi
 
 asciinema rec --overwrite --quiet --idle-time-limit 1.5 --cols 120 --rows 36 -c "bash docs/record-demo.sh --inside" docs/demo.cast
 "${SVG_TERM:-svg-term}" --in docs/demo.cast --out docs/demo.svg --window --no-cursor
-ls -l docs/demo.cast docs/demo.svg
+still=$(mktemp --suffix .svg)
+python3 docs/demo-still.py docs/demo.cast "$still" pushed stopping
+rsvg-convert -o docs/demo.png "$still"
+rm -f "$still"
+ls -l docs/demo.cast docs/demo.svg docs/demo.png
