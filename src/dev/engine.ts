@@ -37,9 +37,10 @@
  * or 130 when interrupted during start-up.
  */
 import { setMaxListeners } from 'node:events';
-import { readdir, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import micromatch from 'micromatch';
+import { listContext } from '../build/context.js';
+import { contextFileFilter } from '../build/dockerignore.js';
 import type { Config } from '../config/load.js';
 import type { Artifact } from '../config/types.js';
 import { BugError, toDevloopError } from '../errors.js';
@@ -663,27 +664,33 @@ export class DevEngine {
     await previous?.close().catch(() => undefined);
   }
 
-  /** The `full-sync` job: copies every syncable file of `image`'s context into its containers (dashboard key `s`). */
+  /**
+   * The `full-sync` job (dashboard key `s`): syncs every file of `image`'s build context that its
+   * sync rules take into its containers. The files are those a build sends (build/context.ts's
+   * listing with the image's .dockerignore); the planner decides which its sync rules take, with
+   * every other image left out (an enclosing context must not turn the sync into a rebuild).
+   */
   private async fullSync(image: string): Promise<void> {
-    const { services, state } = this;
-    const artifact = state.config.build.artifacts.find((a) => a.image === image);
+    const artifact = this.artifactOf(image);
     if (!artifact) return;
-    // only files its sync rules match: any other file would make the plan rebuild the image instead
-    const rules = (artifact.sync?.manual ?? []).map((r) => r.src);
-    const files = (await contextFiles(artifact.contextDir, state.contextFilters.get(image))).filter((file) =>
-      micromatch.isMatch(path.relative(artifact.contextDir, file).split(path.sep).join('/'), rules, { dot: true }),
-    );
-    const plan = services.planChanges(
-      files.map((file) => ({ path: file, kind: 'change' as const })),
-      this.state.config,
-      { manifestFiles: new Set(), syncDisabled: new Set(), contextFilters: this.state.contextFilters },
-    );
-    const op = plan.syncs.find((s) => s.image === image);
+    const entries = await listContext(artifact.contextDir, contextFileFilter(artifact), this.signal);
+    const files = entries.filter((e) => e.type !== 'directory').map((e) => e.absPath);
+    const planState: PlanState = {
+      manifestFiles: new Set(),
+      syncDisabled: new Set(),
+      contextFilters: this.state.contextFilters,
+      unwatched: new Set(this.state.config.build.artifacts.map((a) => a.image).filter((i) => i !== image)),
+    };
+    const asChanges = (paths: readonly string[]): FileChange[] => paths.map((p) => ({ path: p, kind: 'change' }));
+    // a file no rule takes plans a rebuild of the image, which drops its syncs: the files the
+    // first plan syncs are planned again on their own
+    const syncable = syncedPaths(this.services.planChanges(asChanges(files), this.state.config, planState).decisions, image);
+    const op = syncable.length > 0 ? this.services.planChanges(asChanges(syncable), this.state.config, planState).syncs.find((s) => s.image === image) : undefined;
     if (!op || (op.copy.length === 0 && op.delete.length === 0)) {
       this.sink.emit({ type: 'message', level: 'info', text: `${image}: no file matches its sync rules` });
       return;
     }
-    const failed = await this.runSyncs([op], () => files);
+    const failed = await this.runSyncs([op], () => syncable);
     if (failed.length) await this.rebuildAndDeploy(failed, false);
   }
 
@@ -707,21 +714,4 @@ export class DevEngine {
 /** The local paths a plan syncs into `image` (copied or deleted), from its decisions. */
 function syncedPaths(decisions: readonly { path: string; artifact?: string; action: string }[], image: string): string[] {
   return decisions.filter((d) => d.action === 'sync' && d.artifact === image).map((d) => d.path);
-}
-
-/** Files of a build context that a build would send (.dockerignore applied; ignored trees pruned). */
-export async function contextFiles(contextDir: string, filter: ContextFilter | undefined): Promise<string[]> {
-  const files: string[] = [];
-  async function walk(dir: string): Promise<void> {
-    for (const entry of await readdir(dir, { withFileTypes: true })) {
-      const absolute = path.join(dir, entry.name);
-      const rel = path.relative(contextDir, absolute).split(path.sep).join('/');
-      const isDir = entry.isDirectory();
-      if (entry.name === '.git' || filter?.isExcluded(rel, isDir)) continue;
-      if (isDir) await walk(absolute);
-      else files.push(absolute);
-    }
-  }
-  await walk(contextDir);
-  return files;
 }
