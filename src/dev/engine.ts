@@ -13,13 +13,16 @@
  * IMAGE...`) only those artifacts are watched, synced and rebuilt on a change; the others are built
  * (or taken from cache) and deployed once.
  *
- * Start-up, in order, each part registering its stop on the lifecycle stack (lifecycle.ts): watch
- * files (changes made during start-up are queued, not lost) and open the sync channels' stop; list
- * the manifest files; resolve the image target; then, as the queue's first job, watch pods and
- * stream logs (so nothing is muted during the first rollout), build every artifact (for the
- * registry the cluster pulls from), deploy and wait, and start the port-forwards as soon as every
- * object is applied. A failed build or deploy does not end the loop: the error is shown in full and
- * the next change retries what failed.
+ * Start-up (`startUp`), one step after the other, each started part pushing its stop on the
+ * lifecycle stack (lifecycle.ts): watch files (changes made during start-up are queued, not lost);
+ * register the sync channels' close; list the manifest files; resolve the image target; then, as
+ * the queue's first job: watch pods and stream logs (so nothing is muted during the first rollout),
+ * build every artifact (for the registry the cluster pulls from), deploy and wait, with the
+ * port-forwards listening as soon as every object is applied. A failed build or deploy does not
+ * end the loop: the error is shown in full and the next change retries what failed.
+ *
+ * Full sync (`s`): the files a build of the image sends (build/context.ts's listing with its
+ * .dockerignore) go through the planner, which decides what the sync rules take.
  *
  * Cluster outages: a sync, replay or deploy that cannot reach the cluster (ClusterUnreachableError,
  * classified in src/kube) is a state, not a failure: nothing rebuilds. The paths of the files it
