@@ -10,6 +10,7 @@ import { CollectingSink, type EventSink } from '../events.js';
 import type { PodSnapshot, PodUpdate } from '../observe/pods.js';
 import { ClusterUnreachableError } from '../kube/errors.js';
 import { DevEngine } from './engine.js';
+import { planChanges } from '../plan/index.js';
 import type { HookOutcome, HookRef } from '../hooks/index.js';
 import type { ContainerTarget, DevServices, FileChange, Plan, PlanState, SyncOp } from './services.js';
 
@@ -52,7 +53,7 @@ function pod(name: string, image: string, restartCount = 0, containerID = 'c1'):
 function fakes(
   options: {
     failBuild?: () => boolean;
-    plan?: (changes: FileChange[]) => Plan;
+    plan?: (changes: FileChange[], config: Config, state: PlanState) => Plan;
     /** What the next sync call throws (undefined: it succeeds); may wait first. */
     syncOutcome?: () => Promise<unknown>;
     /** What a replay replayed (undefined: nothing). */
@@ -347,28 +348,33 @@ describe('DevEngine', () => {
     expect(f.log).toContain('stop watcher');
   });
 
-  it('full sync (key s) plans only the files its sync rules match', async () => {
+  it('full sync (key s) syncs only the context files its sync rules take (.dockerignore applied) and rebuilds nothing', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'devloop-engine-'));
     try {
       mkdirSync(path.join(dir, 'public'));
       writeFileSync(path.join(dir, 'public', 'index.html'), 'x');
+      writeFileSync(path.join(dir, 'public', 'secret.txt'), 'x');
+      writeFileSync(path.join(dir, '.dockerignore'), 'public/secret.txt\n');
       writeFileSync(path.join(dir, 'Dockerfile'), 'FROM scratch');
-      const planned: string[][] = [];
-      const f = fakes({
-        plan: (changes) => {
-          planned.push(changes.map((c) => path.relative(dir, c.path)));
-          return { reloadConfig: false, syncs: [{ image: 'blog/posts', copy: [{ localPath: changes[0].path, containerPath: '/app/public/index.html' }], delete: [] }], rebuild: [], redeploy: false, decisions: [] };
-        },
-      });
-      const localConfig = { ...config, build: { ...config.build, artifacts: config.build.artifacts.map((a) => (a.image === 'blog/posts' ? { ...a, contextDir: dir } : a)) } } as Config;
+      writeFileSync(path.join(dir, 'server.js'), 'x');
+      // the real planner: which files a sync rule takes is its decision
+      const f = fakes({ plan: planChanges });
+      const localConfig = {
+        ...config,
+        build: { ...config.build, artifacts: config.build.artifacts.map((a) => (a.image === 'blog/posts' ? { ...a, contextDir: dir, dockerfilePath: path.join(dir, 'Dockerfile') } : a)) },
+      } as Config;
       const controller = new AbortController();
       const sink = new CollectingSink();
       const engine = new DevEngine(localConfig, f.services, { cleanup: true, explain: false, portForward: false, push: false, signal: controller.signal, sink });
       const exit = engine.run();
       await until(() => sink.ofType('message').some((m) => m.text.startsWith('devloop dev: watching')), 'ready');
+      const buildsBefore = f.builds.length;
       engine.dispatch({ type: 'full-sync-requested', image: 'blog/posts' });
       await until(() => f.syncs.length === 1, 'the full sync');
-      expect(planned).toEqual([['public/index.html']]);
+      expect(f.syncs[0].op.copy).toEqual([{ localPath: path.join(dir, 'public', 'index.html'), containerPath: '/app/public/index.html' }]);
+      expect(f.syncs[0].op.delete).toEqual([]);
+      await tick(20);
+      expect(f.builds.length).toBe(buildsBefore);
       controller.abort();
       await exit;
     } finally {
