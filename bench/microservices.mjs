@@ -7,7 +7,10 @@
 //             into each posts pod, then node --watch restarts.
 // Both sides are timed the same way: from just before the write (devloop) or the kubectl exec
 // (baseline) until GET / through devloop's port-forward answers with the new message (polled every
-// 10 ms). Samples are interleaved (A B A B), at least 10 of each; statistics from stats.mjs.
+// 10 ms, each GET on a connection of its own unless BENCH_MICRO_PROBE=keepalive; see the probe).
+// Samples are interleaved (A B A B), at least 10 of each; statistics from stats.mjs.
+// BENCH_MICRO_PHASES=1 also prints where the time goes (sync, inotify in the pod, the old process
+// gone, the new one started, answering in the pod, answered through the port-forward).
 // Goal (issue 13): devloop p50 under 1 s.
 // Why not `kubectl cp` as the baseline: it extracts with the container's GNU tar, which unlinks and
 // recreates the file; node --watch (Linux) watches the file itself, restarts once, and then sees no

@@ -5,7 +5,7 @@ import { forwardSocketWith, isRefusal, type ForwardTarget, type OpenForward, typ
 
 // The kubelet as forwardSocket sees it (containerd's CRI port-forward): each websocket dials the
 // pod port, here a real port on 127.0.0.1; a refused dial is reported as text on the error stream
-// (after the empty frame left of the port-number header), then the websocket closes; otherwise
+// (after the empty frames left of the port-number headers), then the websocket closes; otherwise
 // bytes are copied both ways and the websocket closes when the pod's side closes.
 const REFUSED = (port: number) =>
   `error forwarding port ${port} to pod posts-1, uid : failed to execute portforward in network namespace "/var/run/netns/cni-1": failed to connect to localhost:${port} inside namespace "abc", IPv4: dial tcp4 127.0.0.1:${port}: connect: connection refused IPv6 dial tcp6 [::1]:${port}: connect: connection refused `;
@@ -23,6 +23,8 @@ function fakeKubelet(): { open: OpenForward; opened: ForwardTarget[] } {
         setImmediate(() => ws.emit('close'));
       },
     });
+    // client-node strips the port number that opens each stream and passes on what is left: nothing
+    output.write(Buffer.alloc(0));
     errors.write(Buffer.alloc(0));
     const conn = net.connect(target.port, '127.0.0.1');
     conn.on('connect', () => input.pipe(conn));

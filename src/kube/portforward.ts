@@ -125,6 +125,8 @@ export async function forwardSocketWith(
     const output = new Writable({
       write(chunk: Buffer, _encoding, callback) {
         if (socket.destroyed || abandoned) return callback();
+        // the first frame of the data stream only carries the port number: empty after client-node strips it
+        if (chunk.length === 0) return callback();
         replay = undefined; // the pod answered: it accepted the connection, nothing may be sent twice
         socket.write(chunk, () => callback());
       },
