@@ -7,7 +7,10 @@
 //             into each posts pod, then node --watch restarts.
 // Both sides are timed the same way: from just before the write (devloop) or the kubectl exec
 // (baseline) until GET / through devloop's port-forward answers with the new message (polled every
-// 10 ms). Samples are interleaved (A B A B), at least 10 of each; statistics from stats.mjs.
+// 10 ms, each GET on a connection of its own unless BENCH_MICRO_PROBE=keepalive; see the probe).
+// Samples are interleaved (A B A B), at least 10 of each; statistics from stats.mjs.
+// BENCH_MICRO_PHASES=1 also prints where the time goes (sync, inotify in the pod, the old process
+// gone, the new one started, answering in the pod, answered through the port-forward).
 // Goal (issue 13): devloop p50 under 1 s.
 // Why not `kubectl cp` as the baseline: it extracts with the container's GNU tar, which unlinks and
 // recreates the file; node --watch (Linux) watches the file itself, restarts once, and then sees no
@@ -17,6 +20,7 @@
 // Usage: node bench/microservices.mjs   (needs dist/ built, fixtures/images.sh run, Docker and the
 // test cluster). Bounds: BENCH_MICRO_ROUNDS (default 12, at least 10); every wait has a timeout.
 import { execFileSync, spawn } from 'node:child_process';
+import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -73,15 +77,55 @@ async function waitFor(predicate, timeoutMs, what) {
   }
 }
 
-/** Polls GET / of posts through the port-forward every 10 ms until it answers `message`; the elapsed ms since `t0`. */
+// The probe, the same for both sides. BENCH_MICRO_PROBE=fresh (default): every GET opens its own
+// connection (Connection: close), as `curl` does, so each answer says what is served at that moment.
+// BENCH_MICRO_PROBE=keepalive: GETs reuse one kept-alive connection, as a browser does; a connection
+// to the process node --watch just stopped is then only closed by the container runtime (containerd's
+// CRI port-forward waits 1 s for the client after the pod side closed), so that probe measures the
+// runtime's grace as well.
+const PROBE = process.env.BENCH_MICRO_PROBE ?? 'fresh';
+if (!['fresh', 'keepalive'].includes(PROBE)) throw new Error(`BENCH_MICRO_PROBE is fresh or keepalive, not ${PROBE}`);
+const probeAgent = PROBE === 'keepalive' ? new http.Agent({ keepAlive: true, maxSockets: 1 }) : false;
+/** Probe attempts of the current sample: { start, end, outcome } in epoch ms (for BENCH_MICRO_PHASES). */
+let attempts = [];
+
+/** One GET / of posts through the port-forward: its JSON `message`, or throws (refused, reset, 2 s timeout). */
+function probeOnce() {
+  return new Promise((resolve, reject) => {
+    const request = http.get({ host: '127.0.0.1', port: postsPort, path: '/', agent: probeAgent, timeout: 2_000, headers: probeAgent ? {} : { connection: 'close' } }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (c) => (body += c));
+      response.on('end', () => {
+        try {
+          resolve(JSON.parse(body).message);
+        } catch (error) {
+          reject(error);
+        }
+      });
+      response.on('error', reject);
+    });
+    request.on('timeout', () => request.destroy(new Error('timeout')));
+    request.on('error', reject);
+  });
+}
+
+/** Polls GET / of posts through the port-forward (10 ms between attempts) until it answers `message`; the elapsed ms since `t0`. */
 async function servedAfter(t0, message, timeoutMs = 30_000) {
   const deadline = Date.now() + timeoutMs;
+  attempts = [];
   while (Date.now() < deadline) {
+    const attempt = { start: Date.now() };
+    attempts.push(attempt);
     try {
-      const response = await fetch(`http://127.0.0.1:${postsPort}/`, { signal: AbortSignal.timeout(2_000) });
-      if ((await response.json()).message === message) return performance.now() - t0;
-    } catch {
+      const answer = await probeOnce();
+      attempt.outcome = answer === message ? 'new' : 'old';
+      attempt.end = Date.now();
+      if (answer === message) return performance.now() - t0;
+    } catch (error) {
       /* restarting: connection refused or reset */
+      attempt.outcome = error.code ?? error.message;
+      attempt.end = Date.now();
     }
     await sleep(10);
   }
@@ -105,10 +149,89 @@ function kubectlWithFile(args, file) {
   });
 }
 
+// ---- BENCH_MICRO_PHASES=1: where the time goes, phase by phase -----------------------------------
+// An observer in the posts pod (node, started by kubectl exec, ends when its stdin closes or after
+// 20 min) prints epoch-ms stamps: `changed` (inotify sees /app/handlers.js written), `pid` (the
+// process node --watch runs changed: null when the old one exited, then the new one), `up` (a fresh
+// connection to 127.0.0.1:4000 inside the pod answers a new message, polled every 10 ms) and `down`.
+// The pod and this process share the host's clock. The observer's polling is load of its own: the
+// headline figures are best taken without it.
+const PHASES = process.env.BENCH_MICRO_PHASES === '1';
+const OBSERVER = `
+  const fs = require('fs'), http = require('http');
+  const out = (o) => process.stdout.write(JSON.stringify({ ...o, t: Date.now() }) + '\\n');
+  fs.watch('/app/handlers.js', () => out({ what: 'changed' }));
+  const child = () => {
+    for (const d of fs.readdirSync('/proc')) {
+      if (!/^[0-9]+$/.test(d)) continue;
+      try {
+        const argv = fs.readFileSync('/proc/' + d + '/cmdline', 'utf8').split('\\0');
+        if (argv.includes('index.js') && !argv.includes('--watch')) return d;
+      } catch {}
+    }
+    return null;
+  };
+  let pid = child(), last;
+  setInterval(() => { const p = child(); if (p !== pid) out({ what: 'pid', pid: (pid = p) }); }, 5);
+  (function poll() {
+    http.get({ host: '127.0.0.1', port: 4000, path: '/', agent: false }, (res) => {
+      let b = '';
+      res.on('data', (c) => (b += c));
+      res.on('end', () => { let m = '?'; try { m = JSON.parse(b).message; } catch {} if (m !== last) out({ what: 'up', message: (last = m) }); setTimeout(poll, 10); });
+    }).on('error', () => { if (last !== 'down') out({ what: 'down', message: (last = 'down') }); setTimeout(poll, 10); });
+  })();
+  process.stdin.on('end', () => process.exit(0)).resume();
+  setTimeout(() => process.exit(0), 20 * 60_000).unref();`;
+const observed = [];
+let observer;
+function startObserver(pod) {
+  observer = spawn(KUBECTL, ['exec', '-i', '-n', ns, pod, '--', 'node', '-e', OBSERVER], { env, stdio: ['pipe', 'pipe', 'ignore'] });
+  let buffer = '';
+  observer.stdout.setEncoding('utf8');
+  observer.stdout.on('data', (chunk) => {
+    const lines = (buffer += chunk).split('\n');
+    buffer = lines.pop() ?? '';
+    for (const line of lines) if (line.trim()) observed.push(JSON.parse(line));
+  });
+}
+/** Per sample { t0, message, served, synced?, attempts } (epoch ms), turned into phases after the run. */
+const timelines = { devloop: [], baseline: [] };
+function phasesOf({ t0, message, served, synced, attempts: tries }) {
+  const after = observed.filter((o) => o.t >= t0);
+  const changed = after.find((o) => o.what === 'changed')?.t;
+  const exited = after.find((o) => o.what === 'pid' && o.t >= (changed ?? t0))?.t;
+  const spawned = after.find((o) => o.what === 'pid' && o.pid !== null && o.t >= (changed ?? t0))?.t;
+  const listening = after.find((o) => o.what === 'up' && o.message === message)?.t;
+  const inFlight = tries.find((a) => a.start <= listening && a.end >= listening) ?? tries.find((a) => a.start >= listening);
+  return {
+    'save/exec -> synced': synced === undefined ? undefined : synced - t0,
+    'save/exec -> inotify in pod': changed - t0,
+    'inotify -> old process gone': exited - changed,
+    'old gone -> new process': spawned - exited,
+    'new process -> answers in pod': listening - spawned,
+    'answers in pod -> served via port-forward': served - listening,
+    'probe in flight then (ms, outcome)': inFlight ? `${inFlight.end - inFlight.start} ${inFlight.outcome}` : undefined,
+    'probe attempts': tries.length,
+  };
+}
+function printPhases() {
+  for (const side of ['devloop', 'baseline']) {
+    const rows = timelines[side].map(phasesOf);
+    console.log(`phases, ${side} (p50 / p95 ms over ${rows.length} samples; probe ${PROBE}):`);
+    for (const key of Object.keys(rows[0] ?? {})) {
+      const values = rows.map((r) => r[key]).filter((v) => typeof v === 'number' && Number.isFinite(v));
+      if (key.startsWith('probe in flight')) console.log(`  ${key}: ${rows.map((r) => r[key] ?? '-').join(', ')}`);
+      else if (values.length) console.log(`  ${key}: ${summarize(values).p50.toFixed(0)} / ${summarize(values).p95.toFixed(0)}`);
+    }
+  }
+}
+
 let finished = false;
 async function finish(code) {
   if (!finished) {
     finished = true;
+    observer?.stdin.end();
+    observer?.kill();
     if (!session.exited()) {
       child.kill('SIGINT');
       const deadline = Date.now() + 180_000;
@@ -137,6 +260,10 @@ try {
   const baselineFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'devloop-bench-micro-cp-')), 'handlers.js');
   let pods = runningPosts();
   if (pods.length === 0) throw new Error('no running posts pod');
+  if (PHASES) {
+    startObserver(pods[0]);
+    await sleep(3000);
+  }
 
   const savedToSynced = [];
   const samples = await interleave(
@@ -145,11 +272,14 @@ try {
       const message = `devloop ${round} ${Date.now()}`;
       const from = events.length;
       const t0 = performance.now();
+      const wallT0 = Date.now();
       writeFileSync(handlers, withMessage(message));
       const served = await servedAfter(t0, message);
+      const servedAt = Date.now();
       // the part that is devloop's: save until the agent acknowledged the write in the pod
       const synced = await waitFor((e, i) => i >= from && e.type === 'sync' && e.status === 'synced' && e.artifact === 'micro/posts', 10_000, 'the sync event');
       savedToSynced.push(synced.arrivedAt - t0);
+      timelines.devloop.push({ t0: wallT0, message, served: servedAt, synced: wallT0 + (synced.arrivedAt - t0), attempts });
       return served;
     },
     async (round) => {
@@ -157,8 +287,11 @@ try {
       writeFileSync(baselineFile, withMessage(message));
       pods = runningPosts();
       const t0 = performance.now();
+      const wallT0 = Date.now();
       await Promise.all(pods.map((pod) => kubectlWithFile(['exec', '-i', '-n', ns, pod, '--', 'sh', '-c', 'cat > /app/handlers.js'], baselineFile)));
-      return servedAfter(t0, message);
+      const served = await servedAfter(t0, message);
+      timelines.baseline.push({ t0: wallT0, message, served: Date.now(), attempts });
+      return served;
     },
     // untimed: let the previous restart settle so each sample starts from a serving process
     { before: () => sleep(1000) },
@@ -208,6 +341,7 @@ try {
   const floor = summarize(inPod);
   console.log(`floor, in the pod (write in place -> 127.0.0.1:4000 answers anew; node --watch alone): n ${floor.n}, p50 ${floor.p50.toFixed(0)} ms, p95 ${floor.p95.toFixed(0)} ms`);
   console.log(cpObservation);
+  if (PHASES) printPhases();
   await finish(0);
 } catch (error) {
   console.error(error);

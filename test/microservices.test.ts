@@ -6,6 +6,7 @@
  * Ctrl-C must leave no object behind.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DevSession, eventually, type MicroservicesPorts, startMicroservices } from './dev-session.js';
@@ -132,6 +133,38 @@ describe('devloop dev on the microservices fixture (Node.js + Go, cluster DNS)',
       return comment && comment.status !== 'pending' ? comment.status : undefined;
     });
     expect(verdict).toBe('rejected');
+  });
+
+  it('answers a request sent while the process in the pod is down once it listens again (the port-forward retries the refusal)', async () => {
+    const from = session.events.length;
+    const pod = kubectl(['get', 'pods', '-n', ns, '-l', 'app=posts', '--field-selector', 'status.phase=Running', '-o', 'jsonpath={.items[0].metadata.name}']).trim();
+    // SIGKILL the process node --watch runs: nothing listens on 4000 until a watched file changes
+    const kill = `const fs = require('fs');
+      for (const d of fs.readdirSync('/proc')) {
+        if (!/^[0-9]+$/.test(d)) continue;
+        let argv;
+        try { argv = fs.readFileSync('/proc/' + d + '/cmdline', 'utf8').split(String.fromCharCode(0)); } catch { continue; }
+        if (argv.includes('index.js') && !argv.includes('--watch')) { process.kill(Number(d), 'SIGKILL'); console.log(d); }
+      }`;
+    expect(kubectl(['exec', '-n', ns, pod, '--', 'node', '-e', kill]).trim()).toMatch(/^\d+$/);
+    // sent now, refused by the pod; the port-forward keeps retrying it (up to 5 s)
+    // (a connection of its own: a kept-alive one to the killed process would only be closed by the runtime)
+    const pending = new Promise<{ status: number; json: any }>((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port: session.ports.posts, path: '/', agent: false, timeout: 30_000 }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(body) }));
+      });
+      req.on('timeout', () => req.destroy(new Error('no answer within 30 s')));
+      req.on('error', reject);
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    // a write in place: node --watch starts the process again
+    kubectl(['exec', '-n', ns, pod, '--', 'sh', '-c', 'cat /app/handlers.js > /tmp/handlers.js && cat /tmp/handlers.js > /app/handlers.js']);
+    const answer = await pending;
+    expect(answer.status).toBe(200);
+    expect(answer.json.service).toBe('posts');
+    await session.waitFor((e) => e.type === 'log' && String(e.pod) === pod && String(e.line).includes('posts listening on 4000'), 30_000, from, 'the restarted process');
   });
 
   it('rebuilds the Go service on a source edit (multi-stage), rolls it out, and the new response is served', async () => {

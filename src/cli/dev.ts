@@ -101,7 +101,7 @@ async function createServices(ctx: CommandContext, config: Config, kube: KubeCli
     probeCluster: (signal) => kube.probeReady(signal),
     clusterNoAnswerMs: () => kube.oldestUnansweredMs(),
     portForward: {
-      forward: (target, socket, onError) => forwardSocket(kubeConfig, target, socket, onError),
+      forward: (target, socket, onError, retryRefused) => forwardSocket(kubeConfig, target, socket, onError, retryRefused),
       readService: (namespace, name, port) => readService(kube, namespace, name, port),
     },
   };

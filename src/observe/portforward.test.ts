@@ -100,6 +100,49 @@ describe('port forwarder', () => {
     expect(await request(forwarder.forwards[0].localPort)).toBe('posts-2:4100');
   });
 
+  it('retries a refused connection quickly, to the pod selected then, for a bounded time', async () => {
+    let pods = [pod('posts-1', true)];
+    let done: (asked: Array<string | undefined>) => void;
+    const answered = new Promise<Array<string | undefined>>((resolve) => (done = resolve));
+    const forwarder = await startPortForwards([{ resourceType: 'deployment', resourceName: 'posts', port: 4000, localPort: 0, address: '127.0.0.1' }], {
+      pods: () => pods,
+      readService: async () => ({ selector: {}, port: 0, targetPort: 0 }),
+      // the fake asks as forwardSocket does after each refusal, and answers with what it was told
+      forward: async (_target, socket, _onError, retryRefused) => {
+        socket.resume();
+        const asked: Array<string | undefined> = [];
+        const started = Date.now();
+        for (let refusals = 1; refusals < 100; refusals++) {
+          if (refusals === 3) {
+            pods = [pod('posts-2', true)];
+            forwarder.podsChanged();
+          }
+          const next = await retryRefused(refusals);
+          asked.push(next && `${next.pod}:${next.port}`);
+          if (!next) break;
+        }
+        done(asked);
+        socket.end(`${asked.length} tries in ${Date.now() - started} ms`);
+      },
+      sink: new CollectingSink(),
+      defaultNamespace: 'blog',
+      waitForPodMs: 2000,
+      refusedRetryMs: 400,
+    });
+    cleanups.push(() => forwarder.stop());
+    // a client that keeps its side open while it waits, as an HTTP client does
+    const client = net.connect(forwarder.forwards[0].localPort, '127.0.0.1', () => client.write('GET / HTTP/1.1\r\n\r\n'));
+    client.on('error', () => undefined);
+    cleanups.push(() => void client.destroy());
+    const asked = await answered;
+    // every 25 ms for 400 ms: the first tries go to posts-1, those after the replacement to posts-2, then it gives up
+    expect(asked.slice(0, 2)).toEqual(['posts-1:4000', 'posts-1:4000']);
+    expect(asked.slice(2, -1).every((a) => a === 'posts-2:4000')).toBe(true);
+    expect(asked.at(-1)).toBeUndefined();
+    expect(asked.length).toBeGreaterThanOrEqual(4);
+    expect(asked.length).toBeLessThanOrEqual(17);
+  });
+
   it('fails an entry whose port name no pod declares, and starts the others', async () => {
     const sink = new CollectingSink();
     const forwarder = await startPortForwards([{ resourceType: 'deployment', resourceName: 'posts', port: 'grpc', address: '127.0.0.1' }], {

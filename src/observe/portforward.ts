@@ -7,13 +7,17 @@
  * Contract:
  * - a local port already taken is announced and the next free port (up to 10 above) is used; when
  *   none is free the entry fails with a clear message and the others still run;
+ * - a connection the pod refuses (nothing listens yet: its process is restarting, e.g. under
+ *   `node --watch` after a sync) is retried every REFUSED_RETRY_INTERVAL_MS for up to
+ *   REFUSED_RETRY_MS, to the pod selected at that moment, before the client's socket is closed: the
+ *   client sees one slow answer instead of a reset;
  * - `podsChanged()` must be called on every pod update; it never throws;
  * - `stop()` closes the servers and every open connection.
  */
 import net from 'node:net';
 import type { PortForwardConfig } from '../config/schema.js';
 import type { EventSink, PortForwardEvent } from '../events.js';
-import type { ForwardTarget } from '../kube/portforward.js';
+import type { ForwardTarget, RetryRefused } from '../kube/portforward.js';
 import type { PodSnapshot } from './pods.js';
 import type { KubeClient } from '../kube/client.js';
 
@@ -59,13 +63,18 @@ export interface PortForwardDeps {
   pods(): Iterable<PodSnapshot>;
   /** Reads a Service (only for `resourceType: service`). */
   readService(namespace: string, name: string, port: number | string): Promise<ServiceInfo>;
-  /** Forwards one accepted socket (`forwardSocket` bound to the kubeconfig; a fake in tests). */
-  forward(target: ForwardTarget, socket: net.Socket, onError: (message: string) => void): Promise<void>;
+  /**
+   * Forwards one accepted socket (`forwardSocket` bound to the kubeconfig; a fake in tests), asking
+   * `retryRefused` where to go when the pod refuses the connection.
+   */
+  forward(target: ForwardTarget, socket: net.Socket, onError: (message: string) => void, retryRefused: RetryRefused): Promise<void>;
   sink: EventSink;
   /** Namespace of entries that name none (deploy.namespace, else `default`). */
   defaultNamespace: string;
   /** How long a connection waits for a ready pod before it is closed. */
   waitForPodMs?: number;
+  /** How long a refused connection is retried (REFUSED_RETRY_MS unless a test sets it). */
+  refusedRetryMs?: number;
 }
 
 export interface ActivePortForward {
@@ -83,6 +92,10 @@ export interface PortForwarder {
 }
 
 const PORT_SEARCH = 10;
+/** A refused connection is retried this long (a `node --watch` restart takes well under 1 s)... */
+const REFUSED_RETRY_MS = 5_000;
+/** ...this often (each try is one websocket to the kubelet, itself tens of ms). */
+const REFUSED_RETRY_INTERVAL_MS = 25;
 
 function listen(server: net.Server, address: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -121,6 +134,7 @@ class Forward {
   private portName?: string;
   private waiters: Array<() => void> = [];
   private announced?: string;
+  private stopped = false;
 
   constructor(
     private readonly entry: PortForwardConfig,
@@ -248,11 +262,26 @@ class Forward {
     });
   }
 
+  /** Where a connection to `pod` goes: the port number, a named port resolved against the pod. */
+  private target(pod: string): ForwardTarget {
+    const chosen = this.portName === undefined ? undefined : [...this.deps.pods()].find((p) => p.name === pod);
+    const port = (chosen && this.portName !== undefined ? namedPort(chosen, this.portName) : undefined) ?? this.active.remotePort;
+    return { namespace: this.namespace, pod, port };
+  }
+
   private accept(socket: net.Socket): void {
     this.sockets.add(socket);
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => socket.destroy());
     socket.pause();
+    let retryUntil: number | undefined;
+    const retryRefused: RetryRefused = async () => {
+      retryUntil ??= Date.now() + (this.deps.refusedRetryMs ?? REFUSED_RETRY_MS);
+      if (Date.now() >= retryUntil || this.stopped || socket.destroyed) return undefined;
+      await new Promise((resolve) => setTimeout(resolve, REFUSED_RETRY_INTERVAL_MS));
+      const pod = await this.waitForPod();
+      return pod && !this.stopped && !socket.destroyed ? this.target(pod) : undefined;
+    };
     void (async () => {
       const pod = await this.waitForPod();
       if (!pod || socket.destroyed) {
@@ -260,10 +289,11 @@ class Forward {
         return;
       }
       try {
-        const chosen = this.portName === undefined ? undefined : [...this.deps.pods()].find((p) => p.name === pod);
-        const port = (chosen && this.portName !== undefined ? namedPort(chosen, this.portName) : undefined) ?? this.active.remotePort;
-        await this.deps.forward({ namespace: this.namespace, pod, port }, socket, (message) =>
-          this.deps.sink.emit({ type: 'message', level: 'debug', text: `port-forward ${this.active.resource}: ${message}` }),
+        await this.deps.forward(
+          this.target(pod),
+          socket,
+          (message) => this.deps.sink.emit({ type: 'message', level: 'debug', text: `port-forward ${this.active.resource}: ${message}` }),
+          retryRefused,
         );
       } catch (error) {
         this.deps.sink.emit({ type: 'message', level: 'debug', text: `port-forward ${this.active.resource} to ${pod}: ${(error as Error).message}` });
@@ -273,6 +303,7 @@ class Forward {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     for (const wake of this.waiters.splice(0)) wake();
     for (const socket of this.sockets) socket.destroy();
     await new Promise<void>((resolve) => (this.server.listening ? this.server.close(() => resolve()) : resolve()));
