@@ -16,6 +16,12 @@
 //   4. the same burst through the dev loop's path: the watcher sees 1,000 writes, acts on the first
 //      at once and on the rest once the quiet window (watch.debounceMs) passed, planned and synced in
 //      order, one batch at a time, like the dev loop's queue.
+// A burst is timed two ways. Headline (issue 12's "visible in every replica in under 200 ms"): from
+// the moment the LAST file of the burst is written (the burst is saved) until every replica shows
+// it; that is what the user waits for. Also shown: from just before the FIRST write, which adds the
+// writing itself (printed on its own below). The writer runs in this process, so the watcher's
+// events for the burst are handled only once the writing loop ends: the watcher path gets no head
+// start during the writes (an editor or git in another process would give it one).
 // Baseline everywhere: what a user's script does, `kubectl cp` of the same file (or directory) into
 // each replica, the replicas in parallel.
 //
@@ -239,15 +245,25 @@ try {
   // The baseline writes the same contents into its own copy, outside every watched tree.
   const cpBurstDir = path.join(cpSourceDir, 'burst');
   mkdirSync(cpBurstDir, { recursive: true });
-  /** ms spent writing the 1,000 files on disk, in every burst sample of both sides (part of every burst figure). */
+  /** ms spent writing the 1,000 files on disk, in every burst sample of both sides (part of every from-first-write figure). */
   const burstWrites = [];
-  const kubectlCpBurst = async (r) => {
+  /** The same samples from the first write, per row and side (the rows' samples are from the last write). */
+  const fromFirst = { burst: { devloop: [], baseline: [] }, watched: { devloop: [], baseline: [] } };
+  /** ms from the last write until every replica shows the burst; records the from-first-write figure too. */
+  const burstVisible = async (into, t0, tLast, tag) => {
+    const fromT0 = await visibleEverywhere(readers, t0, burstIs(tag), tag);
+    into.push(fromT0);
+    return fromT0 - (tLast - t0);
+  };
+  const kubectlCpBurst = (row) => async (r) => {
     const tag = `kubectl-burst ${r} ${suffix}`;
     const t0 = performance.now();
     for (const n of names) writeFileSync(path.join(cpBurstDir, path.basename(n)), `${tag} ${n}\n`);
-    burstWrites.push(performance.now() - t0);
+    const tLast = performance.now();
+    burstWrites.push(tLast - t0);
+    const visible = burstVisible(fromFirst[row].baseline, t0, tLast, tag);
     await Promise.all(REPLICAS.map((pod) => kubectlAsync(['cp', '-c', 'posts', `${cpBurstDir}/.`, `${ns}/${pod}:/app/public/burst`])));
-    return visibleEverywhere(readers, t0, burstIs(tag), tag);
+    return visible;
   };
   const burst = await interleave(
     BURST_RUNS,
@@ -255,11 +271,13 @@ try {
       const tag = `devloop-burst ${r} ${suffix}`;
       const t0 = performance.now();
       for (const n of names) writeFileSync(n, `${tag} ${n}\n`);
-      burstWrites.push(performance.now() - t0);
+      const tLast = performance.now();
+      burstWrites.push(tLast - t0);
+      const visible = burstVisible(fromFirst.burst.devloop, t0, tLast, tag);
       await planAndSync(names.map((n) => ({ path: n, kind: 'change' })));
-      return visibleEverywhere(readers, t0, burstIs(tag), tag);
+      return visible;
     },
-    kubectlCpBurst,
+    kubectlCpBurst('burst'),
     { deadline },
   );
 
@@ -283,12 +301,13 @@ try {
       const failed = new Promise((_, reject) => (burstFailed = reject));
       const t0 = performance.now();
       for (const n of names) writeFileSync(n, `${tag} ${n}\n`);
-      burstWrites.push(performance.now() - t0);
-      const ms = await Promise.race([visibleEverywhere(readers, t0, burstIs(tag), tag), failed]);
+      const tLast = performance.now();
+      burstWrites.push(tLast - t0);
+      const ms = await Promise.race([burstVisible(fromFirst.watched.devloop, t0, tLast, tag), failed]);
       await syncing; // the next sample starts with the queue empty
       return ms;
     },
-    kubectlCpBurst,
+    kubectlCpBurst('watched'),
     { deadline },
   );
   await watcher.close();
@@ -297,13 +316,15 @@ try {
   printTable(`Edit to visible in both replicas of ${ns}/posts (busybox, local cluster; observed by a reader inside each container), Node ${process.version}, ${os.cpus().length} CPUs; times in ms`, [
     { what: 'one file, dev loop path (watcher + leading edge + plan + sync)', devloop: { label: 'devloop watcher + Syncer', samples: watched.devloop }, baseline: { label: 'kubectl cp to each replica, in parallel', samples: watched.baseline } },
     { what: 'one file, first sync (opens both exec channels)', devloop: { label: 'fresh devloop Syncer', samples: first.devloop }, baseline: { label: 'kubectl cp to each replica, in parallel', samples: first.baseline } },
-    { what: `${BURST_FILES}-file burst (first and last file visible)`, devloop: { label: 'devloop plan + Syncer (one batch)', samples: burst.devloop }, baseline: { label: 'kubectl cp of the directory to each replica, in parallel', samples: burst.baseline } },
-    { what: `${BURST_FILES}-file burst, dev loop path (watcher + batches + plan + sync)`, devloop: { label: 'devloop watcher + Syncer', samples: burstWatched.devloop }, baseline: { label: 'kubectl cp of the directory to each replica, in parallel', samples: burstWatched.baseline } },
+    { what: `${BURST_FILES}-file burst, from the last write (first and last file visible)`, devloop: { label: 'devloop plan + Syncer (one batch)', samples: burst.devloop }, baseline: { label: 'kubectl cp of the directory to each replica, in parallel', samples: burst.baseline } },
+    { what: `${BURST_FILES}-file burst, dev loop path, from the last write (watcher + batches + plan + sync)`, devloop: { label: 'devloop watcher + Syncer', samples: burstWatched.devloop }, baseline: { label: 'kubectl cp of the directory to each replica, in parallel', samples: burstWatched.baseline } },
+    { what: `${BURST_FILES}-file burst, from the FIRST write (includes writing the files)`, devloop: { label: 'devloop plan + Syncer (one batch)', samples: fromFirst.burst.devloop }, baseline: { label: 'kubectl cp of the directory to each replica, in parallel', samples: fromFirst.burst.baseline } },
+    { what: `${BURST_FILES}-file burst, dev loop path, from the FIRST write (includes writing the files)`, devloop: { label: 'devloop watcher + Syncer', samples: fromFirst.watched.devloop }, baseline: { label: 'kubectl cp of the directory to each replica, in parallel', samples: fromFirst.watched.baseline } },
   ]);
   console.log('The readers poll every 5 ms: every figure includes up to 5 ms of polling delay, on both sides alike.');
   const w = summarize(burstWrites);
-  console.log(`Writing the ${BURST_FILES} files on disk, part of every burst sample on both sides: p50 ${w.p50.toFixed(0)} ms, p95 ${w.p95.toFixed(0)} ms (n ${w.n}).`);
-  console.log(`Goals (issue 12): one file, dev loop path: p50 < 20 ms, p95 < 40 ms; ${BURST_FILES}-file burst visible in every replica: < 200 ms.`);
+  console.log(`Writing the ${BURST_FILES} files on disk, part of every from-first-write burst sample on both sides: p50 ${w.p50.toFixed(0)} ms, p95 ${w.p95.toFixed(0)} ms (n ${w.n}).`);
+  console.log(`Goals (issue 12): one file, dev loop path: p50 < 20 ms, p95 < 40 ms; ${BURST_FILES}-file burst visible in every replica, from the last write: < 200 ms.`);
   console.log(`Load average at the end (1/5/15 min): ${os.loadavg().map((l) => l.toFixed(1)).join(' / ')} on ${os.cpus().length} CPUs.`);
 } finally {
   controller.abort();

@@ -195,6 +195,34 @@ describe('planChanges', () => {
     ]);
   });
 
+  it('asks the .dockerignore about each directory of a burst once, and decides every file as one by one', () => {
+    const asked: string[] = [];
+    const filter: ContextFilterLike = {
+      isExcluded: (rel, isDir) => {
+        asked.push(`${rel}${isDir ? '/' : ''}`);
+        return rel === 'public/cache' || rel.endsWith('.log');
+      },
+      excludedBy: (rel) => (rel === 'public/cache' ? 'public/cache' : '*.log'),
+    };
+    const files = [
+      ...Array.from({ length: 50 }, (_, i) => `services/posts/public/burst/f${i}.html`),
+      'services/posts/public/cache/a.html',
+      'services/posts/public/cache/deeper/b.html',
+      'services/posts/public/burst/x.log',
+    ];
+    const plan = planChanges(files.map((f) => change(f)), config(), state({ contextFilters: new Map([['blog/posts', filter]]) }));
+    expect(plan.syncs[0].copy).toHaveLength(50);
+    expect(plan.decisions.slice(50).map((d) => [d.action, d.reason])).toEqual([
+      ['ignore', 'public/cache/a.html is excluded by the .dockerignore of blog/posts pattern "public/cache"'],
+      ['ignore', 'public/cache/deeper/b.html is excluded by the .dockerignore of blog/posts pattern "public/cache"'],
+      ['ignore', 'public/burst/x.log is excluded by the .dockerignore of blog/posts pattern "*.log"'],
+    ]);
+    // each directory once (public/cache/deeper is never asked: public/cache excludes it), each file once
+    const dirs = asked.filter((a) => a.endsWith('/'));
+    expect(dirs.sort()).toEqual(['public/', 'public/burst/', 'public/cache/']);
+    expect(asked.filter((a) => !a.endsWith('/'))).toHaveLength(51);
+  });
+
   it('decides with the matchers it is given, reading nothing: a .dockerignore in the batch is not re-read here', () => {
     const filter: ContextFilterLike & { refresh(): never } = {
       isExcluded: (rel) => rel.split('/')[0] === 'node_modules',

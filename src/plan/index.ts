@@ -129,15 +129,25 @@ function manifestMatch(file: string, config: Config, state: PlanState, match: Gl
   return { matched: false, why: '' };
 }
 
-function dockerignorePattern(filter: ContextFilter | undefined, rel: string, isDir: boolean): string | undefined | false {
+/**
+ * The .dockerignore pattern excluding `rel` (undefined: excluded, pattern unknown), or false.
+ * `dirCache` holds, per planChanges call and filter, the answer for each directory already asked
+ * about: a burst in one directory asks about its parents once, not once per file.
+ */
+function dockerignorePattern(filter: ContextFilter | undefined, rel: string, isDir: boolean, dirCache?: Map<string, string | undefined | false>): string | undefined | false {
   if (!filter) return false;
   // A path is excluded when it or any directory above it is (the watcher prunes whole directories).
-  const segments = rel.split('/');
-  for (let i = 1; i <= segments.length; i++) {
-    const candidate = segments.slice(0, i).join('/');
-    const candidateIsDir = i < segments.length || isDir;
-    if (filter.isExcluded(candidate, candidateIsDir)) return filter.excludedBy?.(candidate, candidateIsDir);
+  const parent = rel.lastIndexOf('/');
+  if (parent > 0) {
+    const dir = rel.slice(0, parent);
+    let above = dirCache?.get(dir);
+    if (above === undefined && !dirCache?.has(dir)) {
+      above = dockerignorePattern(filter, dir, true, dirCache);
+      dirCache?.set(dir, above);
+    }
+    if (above !== false) return above;
   }
+  if (filter.isExcluded(rel, isDir)) return filter.excludedBy?.(rel, isDir);
   return false;
 }
 
@@ -203,6 +213,8 @@ export function planChanges(changes: FileChange[], config: Config, state: PlanSt
   const rootDir = config.rootDir;
   const match = globMatcher();
   const net = netChanges(changes);
+  /** Per filter, the .dockerignore answer for each directory asked about in this batch. */
+  const dockerignoreDirs = new Map<ContextFilter, Map<string, string | undefined | false>>();
 
   for (const change of net) {
     const file = change.path;
@@ -253,7 +265,10 @@ export function planChanges(changes: FileChange[], config: Config, state: PlanSt
         decisions.push({ type: 'change', path: file, artifact: image, action: 'ignore', reason: `${image} is not watched (devloop dev was given other artifacts)` });
         return;
       }
-      const excludedBy = dockerignorePattern(state.contextFilters?.get(image), rel, isDir);
+      const filter = state.contextFilters?.get(image);
+      let dirCache = filter && dockerignoreDirs.get(filter);
+      if (filter && !dirCache) dockerignoreDirs.set(filter, (dirCache = new Map()));
+      const excludedBy = dockerignorePattern(filter, rel, isDir, dirCache);
       if (excludedBy !== false) {
         const pattern = excludedBy === undefined ? '' : ` pattern "${excludedBy}"`;
         decisions.push({ type: 'change', path: file, artifact: image, action: 'ignore', reason: `${rel} is excluded by the .dockerignore of ${image}${pattern}` });
