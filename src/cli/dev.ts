@@ -8,7 +8,6 @@ import { createInterface } from 'node:readline';
 import { UsageError } from '../errors.js';
 import type { EventSink } from '../events.js';
 import type { Config } from '../config/load.js';
-import { WatchSchema } from '../config/schema.js';
 import { DevEngine } from '../dev/engine.js';
 import type { DevServices } from '../dev/services.js';
 import { createKubeClient, type KubeClient } from '../kube/client.js';
@@ -32,8 +31,11 @@ function booleanFlag(ctx: CommandContext, name: string, fallback: boolean): bool
  * `watch.pollIntervalMs` (a new object; the loaded one is not changed), checked against the same
  * schema fields. Applied to every reload too.
  */
-function watchFlagsOver(ctx: CommandContext): (config: Config) => Config {
+async function watchFlagsOver(ctx: CommandContext): Promise<(config: Config) => Config> {
   const triggerFlag = ctx.flags.trigger;
+  if (triggerFlag === undefined && ctx.flags['watch-poll-interval'] === undefined) return (config) => config;
+  // only these flags need the schema (and its library, zod): a cached config needs neither
+  const { WatchSchema } = await import('../config/schema.js');
   const triggers = WatchSchema.shape.trigger.unwrap().options;
   const trigger = triggers.find((t) => t === triggerFlag);
   if (triggerFlag !== undefined && trigger === undefined) {
@@ -67,7 +69,6 @@ async function createServices(ctx: CommandContext, config: Config, kube: KubeCli
   const { filtersForPlan, loadContextFilters } = await import('../build/live-filter.js');
   const { planChanges } = await import('../plan/index.js');
   const { runContainerHook, runHostHook } = await import('../hooks/index.js');
-  const kubeConfig = kube.kubeConfig;
   const deployer = createDeployer(config, kube);
   return {
     builder: createBuilder(),
@@ -75,7 +76,7 @@ async function createServices(ctx: CommandContext, config: Config, kube: KubeCli
     syncer: createSyncer(kube, sink),
     hooks: {
       host: (ref, hook, options) => runHostHook(ref, hook, options),
-      container: (ref, target, hook, options) => runContainerHook(ref, target, hook, { ...options, kubeConfig }),
+      container: (ref, target, hook, options) => runContainerHook(ref, target, hook, { ...options, kubeConfig: kube.kubeConfig }),
     },
     startWatcher: (c, options) => startWatcher(c, { ...options, contextFilters: options.contextFilters ?? loadContextFilters(c) }),
     // The planner reads no file: it gets the .dockerignore matchers as values, re-read first when the batch edits one.
@@ -97,11 +98,11 @@ async function createServices(ctx: CommandContext, config: Config, kube: KubeCli
       });
     },
     startPodWatcher: (options) => startPodWatcher(kube, options),
-    followLog: (ref, options, onLine) => followContainerLog(kubeConfig, ref, options, onLine),
+    followLog: (ref, options, onLine) => followContainerLog(kube.kubeConfig, ref, options, onLine),
     probeCluster: (signal) => kube.probeReady(signal),
     clusterNoAnswerMs: () => kube.oldestUnansweredMs(),
     portForward: {
-      forward: (target, socket, onError) => forwardSocket(kubeConfig, target, socket, onError),
+      forward: (target, socket, onError) => forwardSocket(kube.kubeConfig, target, socket, onError),
       readService: (namespace, name, port) => readService(kube, namespace, name, port),
     },
   };
@@ -111,12 +112,13 @@ export async function run(ctx: CommandContext): Promise<number> {
   const cleanup = booleanFlag(ctx, 'cleanup', true);
   const portForward = booleanFlag(ctx, 'port-forward', true);
   const explain = Boolean(ctx.flags.explain);
-  const withFlags = watchFlagsOver(ctx);
+  const withFlags = await watchFlagsOver(ctx);
   const config = withFlags(await ctx.loadConfig());
   const { resolveArtifactNames } = await import('../build/graph.js');
   // unknown names: UsageError listing the valid ones, before touching the cluster
   const watchedImages = ctx.args.length > 0 ? new Set(resolveArtifactNames(config.build.artifacts, ctx.args)) : undefined;
-  const kube = await createKubeClient(config);
+  // client-node is imported on first use of kube.kubeConfig (logs, port-forward, exec), while the pods start
+  const kube = await createKubeClient(config, { lightweight: true });
   // fail on an unreachable cluster before building anything
   await kube.ping(ctx.signal);
 

@@ -10,7 +10,7 @@
  */
 import type { Socket } from 'node:net';
 import { Writable } from 'node:stream';
-import { PortForward, type KubeConfig } from '@kubernetes/client-node';
+import { loadClientNode, type KubeConfigSource } from './client-node.js';
 
 export interface ForwardTarget {
   namespace: string;
@@ -24,7 +24,7 @@ export interface ForwardTarget {
  * `onError` receives the kubelet's error text, after which the socket is closed.
  */
 export async function forwardSocket(
-  kubeConfig: KubeConfig,
+  kubeConfigSource: KubeConfigSource,
   target: ForwardTarget,
   socket: Socket,
   onError: (message: string) => void,
@@ -51,6 +51,7 @@ export async function forwardSocket(
       callback();
     },
   });
+  const [{ PortForward }, kubeConfig] = await Promise.all([loadClientNode(), kubeConfigSource]);
   const forward = new PortForward(kubeConfig, false);
   const result = await forward.portForward(target.namespace, target.pod, [target.port], output, errors, socket);
   const ws = typeof result === 'function' ? result() : result;
