@@ -103,6 +103,9 @@ async function createServices(ctx: CommandContext, config: Config, kube: KubeCli
     clusterNoAnswerMs: () => kube.oldestUnansweredMs(),
     portForward: {
       forward: (target, socket, onError) => forwardSocket(kube.kubeConfig, target, socket, onError),
+      // the forwards listen right after the apply: client-node loads while the pods start
+      // (a failure here is the first connection's to report)
+      prepare: () => void kube.kubeConfig.catch(() => undefined),
       readService: (namespace, name, port) => readService(kube, namespace, name, port),
     },
   };
