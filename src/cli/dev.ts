@@ -6,7 +6,7 @@
  */
 import { createInterface } from 'node:readline';
 import { UsageError } from '../errors.js';
-import type { EventSink } from '../events.js';
+import { timePhase, type EventSink } from '../events.js';
 import type { Config } from '../config/load.js';
 import { DevEngine } from '../dev/engine.js';
 import type { DevServices } from '../dev/services.js';
@@ -60,16 +60,28 @@ async function watchFlagsOver(ctx: CommandContext): Promise<(config: Config) => 
   });
 }
 
+/** The phase modules the dev loop uses, imported together (once). */
+function loadServiceModules() {
+  return Promise.all([
+    import('../build/index.js'),
+    import('../deploy/index.js'),
+    import('../teardown/index.js'),
+    import('../sync/index.js'),
+    import('../watch/index.js'),
+    import('../build/live-filter.js'),
+    import('../plan/index.js'),
+    import('../hooks/index.js'),
+  ]);
+}
+
 async function createServices(ctx: CommandContext, config: Config, kube: KubeClient, sink: EventSink, withFlags: (c: Config) => Config): Promise<DevServices> {
-  const { createBuilder, dependentsOf } = await import('../build/index.js');
-  const { createDeployer, loadImages } = await import('../deploy/index.js');
-  const { down } = await import('../teardown/index.js');
-  const { createSyncer } = await import('../sync/index.js');
-  const { startWatcher } = await import('../watch/index.js');
-  const { filtersForPlan, loadContextFilters } = await import('../build/live-filter.js');
-  const { planChanges } = await import('../plan/index.js');
-  const { runContainerHook, runHostHook } = await import('../hooks/index.js');
+  const [{ createBuilder, dependentsOf }, { createDeployer, loadImages }, { down }, { createSyncer }, { startWatcher }, { filtersForPlan, loadContextFilters }, { planChanges }, { runContainerHook, runHostHook }] =
+    await loadServiceModules();
   const deployer = createDeployer(config, kube);
+  // What the first deploy reads that no image tag changes (manifests, ownership, the in-cluster
+  // inventory) is read while the engine starts the watcher and checks the image cache; the first
+  // deploy of this same config object uses it (deploy/deployer.ts).
+  deployer.prefetch?.(config, ctx.signal, sink);
   return {
     builder: createBuilder(),
     deployer,
@@ -115,15 +127,20 @@ export async function run(ctx: CommandContext): Promise<number> {
   const cleanup = booleanFlag(ctx, 'cleanup', true);
   const portForward = booleanFlag(ctx, 'port-forward', true);
   const explain = Boolean(ctx.flags.explain);
+  // Node's own start-up and the imports before this line, as the first phase of the timeline (as in deploy).
+  ctx.sink.emit({ type: 'phase', name: 'dev/start-up', status: 'started', atMs: 0 });
+  ctx.sink.emit({ type: 'phase', name: 'dev/start-up', status: 'finished', atMs: Math.round(performance.now()), durationMs: Math.round(performance.now()) });
   const withFlags = await watchFlagsOver(ctx);
-  const config = withFlags(await ctx.loadConfig());
+  const config = withFlags(await timePhase(ctx.sink, 'dev/load-config', () => ctx.loadConfig()));
   const { resolveArtifactNames } = await import('../build/graph.js');
   // unknown names: UsageError listing the valid ones, before touching the cluster
   const watchedImages = ctx.args.length > 0 ? new Set(resolveArtifactNames(config.build.artifacts, ctx.args)) : undefined;
   // client-node is imported on first use of kube.kubeConfig (logs, port-forward, exec), while the pods start
   const kube = await createKubeClient(config, { lightweight: true });
-  // fail on an unreachable cluster before building anything
-  await kube.ping(ctx.signal);
+  // fail on an unreachable cluster before building anything; the phase modules load meanwhile
+  const pinged = timePhase(ctx.sink, 'dev/connect', () => kube.ping(ctx.signal));
+  const loading = loadServiceModules();
+  await Promise.all([pinged, loading]);
 
   let sink = ctx.sink;
   let dashboard: { sink: EventSink; setActionHandler(handler: (action: import('../ui/actions.js').DashboardAction) => void): void; close(): Promise<void> } | undefined;

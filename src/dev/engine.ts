@@ -336,6 +336,9 @@ export class DevEngine {
   private async startUp(): Promise<void> {
     const { services, state } = this;
     const config = state.config;
+    // The image target (one API read) is asked for while the watcher starts; awaited below.
+    const targetRead = services.deployer.imageTarget(this.signal, this.sink);
+    targetRead.catch(() => undefined);
     this.contextFilters = await services.contextFilters(config);
     this.watcher = await services.startWatcher(config, {
       signal: this.signal,
@@ -350,7 +353,7 @@ export class DevEngine {
     this.manifestFiles = await services.manifestFiles(config);
     if (this.signal.aborted) return;
 
-    const target = await services.deployer.imageTarget(this.signal, this.sink);
+    const target = await targetRead;
     this.target = target;
     this.destination = buildDestination(target);
     this.push = shouldPush(config, target, this.options.push);
