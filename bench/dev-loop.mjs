@@ -81,14 +81,26 @@ function blogCopy(name, port) {
   return dir;
 }
 
-/** One GET of /cgi-bin/health on 127.0.0.1:port: the body, or undefined when nothing answered 200 within 2 s. */
+/**
+ * One GET of /cgi-bin/health on 127.0.0.1:port: the body, or undefined when nothing answered 200
+ * within 2 s. The answer counts once its one JSON line is complete: busybox httpd sends a CGI answer
+ * without a length and ends it by closing, and through a port-forward (kubectl's and devloop's
+ * alike, measured) that close arrives about 1 s after the body, which is the kubelet, not either side.
+ */
 function health(port) {
   return new Promise((resolve) => {
     const req = http.get({ host: '127.0.0.1', port, path: '/cgi-bin/health', timeout: 2_000, agent: false }, (res) => {
       let body = '';
       res.setEncoding('utf8');
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve(res.statusCode === 200 ? body : undefined));
+      const done = () => {
+        resolve(res.statusCode === 200 ? body : undefined);
+        req.destroy();
+      };
+      res.on('data', (d) => {
+        body += d;
+        if (body.endsWith('}\n')) done();
+      });
+      res.on('end', done);
     });
     req.on('timeout', () => req.destroy());
     req.on('error', () => resolve(undefined));

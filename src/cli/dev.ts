@@ -6,9 +6,8 @@
  */
 import { createInterface } from 'node:readline';
 import { UsageError } from '../errors.js';
-import type { EventSink } from '../events.js';
+import { timePhase, type EventSink } from '../events.js';
 import type { Config } from '../config/load.js';
-import { WatchSchema } from '../config/schema.js';
 import { DevEngine } from '../dev/engine.js';
 import type { DevServices } from '../dev/services.js';
 import { createKubeClient, type KubeClient } from '../kube/client.js';
@@ -32,8 +31,11 @@ function booleanFlag(ctx: CommandContext, name: string, fallback: boolean): bool
  * `watch.pollIntervalMs` (a new object; the loaded one is not changed), checked against the same
  * schema fields. Applied to every reload too.
  */
-function watchFlagsOver(ctx: CommandContext): (config: Config) => Config {
+async function watchFlagsOver(ctx: CommandContext): Promise<(config: Config) => Config> {
   const triggerFlag = ctx.flags.trigger;
+  if (triggerFlag === undefined && ctx.flags['watch-poll-interval'] === undefined) return (config) => config;
+  // only these flags need the schema (and its library, zod): a cached config needs neither
+  const { WatchSchema } = await import('../config/schema.js');
   const triggers = WatchSchema.shape.trigger.unwrap().options;
   const trigger = triggers.find((t) => t === triggerFlag);
   if (triggerFlag !== undefined && trigger === undefined) {
@@ -58,24 +60,35 @@ function watchFlagsOver(ctx: CommandContext): (config: Config) => Config {
   });
 }
 
+/** The phase modules the dev loop uses, imported together (once). */
+function loadServiceModules() {
+  return Promise.all([
+    import('../build/index.js'),
+    import('../deploy/index.js'),
+    import('../teardown/index.js'),
+    import('../sync/index.js'),
+    import('../watch/index.js'),
+    import('../build/live-filter.js'),
+    import('../plan/index.js'),
+    import('../hooks/index.js'),
+  ]);
+}
+
 async function createServices(ctx: CommandContext, config: Config, kube: KubeClient, sink: EventSink, withFlags: (c: Config) => Config): Promise<DevServices> {
-  const { createBuilder, dependentsOf } = await import('../build/index.js');
-  const { createDeployer, loadImages } = await import('../deploy/index.js');
-  const { down } = await import('../teardown/index.js');
-  const { createSyncer } = await import('../sync/index.js');
-  const { startWatcher } = await import('../watch/index.js');
-  const { filtersForPlan, loadContextFilters } = await import('../build/live-filter.js');
-  const { planChanges } = await import('../plan/index.js');
-  const { runContainerHook, runHostHook } = await import('../hooks/index.js');
-  const kubeConfig = kube.kubeConfig;
+  const [{ createBuilder, dependentsOf }, { createDeployer, loadImages }, { down }, { createSyncer }, { startWatcher }, { filtersForPlan, loadContextFilters }, { planChanges }, { runContainerHook, runHostHook }] =
+    await loadServiceModules();
   const deployer = createDeployer(config, kube);
+  // What the first deploy reads that no image tag changes (manifests, ownership, the in-cluster
+  // inventory) is read while the engine starts the watcher and checks the image cache; the first
+  // deploy of this same config object uses it (deploy/deployer.ts).
+  deployer.prefetch?.(config, ctx.signal, sink);
   return {
     builder: createBuilder(),
     deployer,
     syncer: createSyncer(kube, sink),
     hooks: {
       host: (ref, hook, options) => runHostHook(ref, hook, options),
-      container: (ref, target, hook, options) => runContainerHook(ref, target, hook, { ...options, kubeConfig }),
+      container: (ref, target, hook, options) => runContainerHook(ref, target, hook, { ...options, kubeConfig: kube.kubeConfig }),
     },
     startWatcher: (c, options) => startWatcher(c, { ...options, contextFilters: options.contextFilters ?? loadContextFilters(c) }),
     // The planner reads no file: it gets the .dockerignore matchers as values, re-read first when the batch edits one.
@@ -97,11 +110,14 @@ async function createServices(ctx: CommandContext, config: Config, kube: KubeCli
       });
     },
     startPodWatcher: (options) => startPodWatcher(kube, options),
-    followLog: (ref, options, onLine) => followContainerLog(kubeConfig, ref, options, onLine),
+    followLog: (ref, options, onLine) => followContainerLog(kube.kubeConfig, ref, options, onLine),
     probeCluster: (signal) => kube.probeReady(signal),
     clusterNoAnswerMs: () => kube.oldestUnansweredMs(),
     portForward: {
-      forward: (target, socket, onError, retryRefused) => forwardSocket(kubeConfig, target, socket, onError, retryRefused),
+      forward: (target, socket, onError, retryRefused) => forwardSocket(kube.kubeConfig, target, socket, onError, retryRefused),
+      // the forwards listen right after the apply: client-node loads while the pods start
+      // (a failure here is the first connection's to report)
+      prepare: () => void kube.kubeConfig.catch(() => undefined),
       readService: (namespace, name, port) => readService(kube, namespace, name, port),
     },
   };
@@ -111,14 +127,20 @@ export async function run(ctx: CommandContext): Promise<number> {
   const cleanup = booleanFlag(ctx, 'cleanup', true);
   const portForward = booleanFlag(ctx, 'port-forward', true);
   const explain = Boolean(ctx.flags.explain);
-  const withFlags = watchFlagsOver(ctx);
-  const config = withFlags(await ctx.loadConfig());
+  // Node's own start-up and the imports before this line, as the first phase of the timeline (as in deploy).
+  ctx.sink.emit({ type: 'phase', name: 'dev/start-up', status: 'started', atMs: 0 });
+  ctx.sink.emit({ type: 'phase', name: 'dev/start-up', status: 'finished', atMs: Math.round(performance.now()), durationMs: Math.round(performance.now()) });
+  const withFlags = await watchFlagsOver(ctx);
+  const config = withFlags(await timePhase(ctx.sink, 'dev/load-config', () => ctx.loadConfig()));
   const { resolveArtifactNames } = await import('../shared/artifact-graph.js');
   // unknown names: UsageError listing the valid ones, before touching the cluster
   const watchedImages = ctx.args.length > 0 ? new Set(resolveArtifactNames(config.build.artifacts, ctx.args)) : undefined;
-  const kube = await createKubeClient(config);
-  // fail on an unreachable cluster before building anything
-  await kube.ping(ctx.signal);
+  // client-node is imported on first use of kube.kubeConfig (logs, port-forward, exec), while the pods start
+  const kube = await createKubeClient(config, { lightweight: true });
+  // fail on an unreachable cluster before building anything; the phase modules load meanwhile
+  const pinged = timePhase(ctx.sink, 'dev/connect', () => kube.ping(ctx.signal));
+  const loading = loadServiceModules();
+  await Promise.all([pinged, loading]);
 
   let sink = ctx.sink;
   let dashboard: { sink: EventSink; setActionHandler(handler: (action: import('../ui/actions.js').DashboardAction) => void): void; close(): Promise<void> } | undefined;

@@ -49,6 +49,7 @@ import type { Artifact } from '../config/types.js';
 import { BugError, toDevloopError } from '../errors.js';
 import type { EventSink } from '../events.js';
 import { buildDestination, shouldPush } from '../deploy/image-target.js';
+import type { ImageTarget } from '../deploy/types.js';
 import { describeOutcome, hookLabel, syncHookEnv, type HookOutcome, type HookRef } from '../hooks/types.js';
 import { isClusterUnreachable, isNotFound } from '../kube/errors.js';
 import { createLogStreamer } from '../observe/logs.js';
@@ -214,11 +215,14 @@ export class DevEngine {
   /** Start-up as a sequence of steps; each started part registers its stop on the lifecycle stack. */
   private async startUp(): Promise<void> {
     const config = this.state.config;
+    // the image target (one API read) is asked for while the watcher starts; awaited below
+    const targetRead = this.services.deployer.imageTarget(this.signal, this.sink);
+    targetRead.catch(() => undefined);
     await this.watchFiles(config);
     this.lifecycle.push('sync channels', () => this.services.syncer.close());
     this.dispatch({ type: 'manifests-listed', files: await this.services.manifestFiles(config) });
     if (this.signal.aborted) return;
-    await this.resolveImageTarget(config);
+    this.resolveImageTarget(config, await targetRead);
     // start-up is the first job of the queue: batches arriving meanwhile wait and coalesce
     await this.queue.run(async () => {
       // the pod watch lists while the build runs, so the rollout wait knows every pod at once
@@ -258,8 +262,7 @@ export class DevEngine {
   }
 
   /** Where builds go (the registry or default repo of the image target) and whether they are pushed. */
-  private async resolveImageTarget(config: Config): Promise<void> {
-    const target = await this.services.deployer.imageTarget(this.signal, this.sink);
+  private resolveImageTarget(config: Config, target: ImageTarget): void {
     this.dispatch({ type: 'image-target-resolved', buildTarget: { target, destination: buildDestination(target), push: shouldPush(config, target, this.options.push) } });
   }
 

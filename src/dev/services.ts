@@ -62,5 +62,5 @@ export interface DevServices {
   probeCluster(signal: AbortSignal): Promise<void>;
   /** How long the oldest REST call in flight has waited for an answer, in ms (0: none waits). */
   clusterNoAnswerMs(): number;
-  portForward: Pick<PortForwardDeps, 'readService' | 'forward'>;
+  portForward: Pick<PortForwardDeps, 'readService' | 'forward' | 'prepare'>;
 }

@@ -8,9 +8,8 @@
  * Rejects only when the container cannot be reached: ClusterUnreachableError (src/kube) or a
  * KubeApiError 404 (pod gone); the caller decides. Any exit of the command is an outcome.
  */
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { EventSink } from '../events.js';
-import { execToCompletion } from '../kube/exec.js';
+import { execToCompletion, type KubeConfigSource } from '../kube/exec.js';
 import type { ContainerRef } from '../kube/types.js';
 import { hookLabel, LineTail, type HookOutcome, type HookRef } from './types.js';
 
@@ -23,7 +22,7 @@ export async function runContainerHook(
   ref: HookRef,
   target: ContainerRef,
   hook: { command: string[]; timeoutMs: number },
-  options: { kubeConfig: KubeConfig; signal: AbortSignal; sink: EventSink },
+  options: { kubeConfig: KubeConfigSource; signal: AbortSignal; sink: EventSink },
 ): Promise<HookOutcome> {
   const { sink, signal } = options;
   const where = { namespace: target.namespace, pod: target.pod, container: target.container };

@@ -1,4 +1,7 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EnvironmentError } from '../errors.js';
@@ -97,6 +100,46 @@ describe('createKubeClient without a kubeconfig', () => {
     } finally {
       if (saved === undefined) delete process.env.KUBECONFIG;
       else process.env.KUBECONFIG = saved;
+    }
+  });
+});
+
+describe('createKubeClient lightweight', () => {
+  it('serves REST from the plain kubeconfig and loads client-node\'s KubeConfig, same context, only when asked', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'devloop-kubeconfig-'));
+    const file = path.join(dir, 'config');
+    writeFileSync(
+      file,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'current-context: first',
+        'clusters:',
+        '- { name: one, cluster: { server: "http://127.0.0.1:1" } }',
+        '- { name: two, cluster: { server: "http://127.0.0.1:2" } }',
+        'users:',
+        '- { name: me, user: { token: abc } }',
+        'contexts:',
+        '- { name: first, context: { cluster: one, user: me } }',
+        '- { name: second, context: { cluster: two, user: me, namespace: work } }',
+        '',
+      ].join('\n'),
+    );
+    const saved = process.env.KUBECONFIG;
+    process.env.KUBECONFIG = file;
+    try {
+      const kube = await createKubeClient({ deploy: { kubeContext: 'second' } }, { lightweight: true });
+      expect(kube.context).toBe('second');
+      expect(kube.defaultNamespace).toBe('work');
+      const loading = kube.kubeConfig;
+      expect(kube.kubeConfig).toBe(loading); // loaded once
+      const kubeConfig = await loading;
+      expect(kubeConfig.getCurrentContext()).toBe('second');
+      expect(kubeConfig.getCurrentCluster()?.server).toBe('http://127.0.0.1:2');
+    } finally {
+      if (saved === undefined) delete process.env.KUBECONFIG;
+      else process.env.KUBECONFIG = saved;
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

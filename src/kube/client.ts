@@ -16,7 +16,7 @@
 import { existsSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { BugError, EnvironmentError, UsageError } from '../errors.js';
+import { EnvironmentError, UsageError } from '../errors.js';
 import { kubeconfigFiles, loadStaticCredentials, type StaticCredentials } from './kubeconfig.js';
 import { ClusterUnreachableError, httpError, KubeApiError, KubeUnknownKindError, networkError, UNREACHABLE_HINT, type KubeStatus } from './errors.js';
 import { sleep } from '../shared/abort.js';
@@ -56,13 +56,9 @@ interface RawResponse {
   text: string;
 }
 
-// client-node, imported on first need: clients created with { lightweight: true } never import it.
-type ClientNode = typeof import('@kubernetes/client-node');
-let clientNodePromise: Promise<ClientNode> | undefined;
-function loadClientNode(): Promise<ClientNode> {
-  clientNodePromise ??= import('@kubernetes/client-node');
-  return clientNodePromise;
-}
+// client-node, imported on first need: clients created with { lightweight: true } import it only
+// when `kubeConfig` is first asked for (exec, logs, port-forward).
+import { loadClientNode, type ClientNode } from './client-node.js';
 
 /**
  * Loads the kubeconfig (KUBECONFIG or ~/.kube/config) and selects `options.context` or the current
@@ -71,7 +67,8 @@ function loadClientNode(): Promise<ClientNode> {
 export async function createKubeClient(config: { deploy?: { kubeContext?: string } } | KubeClientOptions = {}, options: { lightweight?: boolean } = {}): Promise<KubeClient> {
   const context = 'deploy' in config ? config.deploy?.kubeContext : (config as KubeClientOptions).context;
   if (options.lightweight) {
-    // One-shot commands skip client-node's import (~0.5 s) when the kubeconfig is plain.
+    // Skips client-node's import (~0.9 s) when the kubeconfig is plain: REST calls need only its
+    // credentials; client-node is imported when `kubeConfig` is first used.
     const credentials = loadStaticCredentials(context);
     if (credentials) return new KubeClient(undefined, { ...credentials, credentials });
   }
@@ -82,6 +79,28 @@ export async function createKubeClient(config: { deploy?: { kubeContext?: string
       hint: 'Start a local cluster (kind, minikube, k3d, Docker Desktop) or point KUBECONFIG at a kubeconfig. For the test cluster: npm run cluster:up, then export KUBECONFIG=/var/lib/devloop-cluster/kubeconfig.',
     });
   }
+  const kc = await loadKubeConfig(context);
+  const where = process.env.KUBECONFIG ? `KUBECONFIG=${process.env.KUBECONFIG}` : '~/.kube/config';
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) {
+    throw new EnvironmentError(`kube context "${kc.getCurrentContext()}" names no cluster in ${where}`, { hint: 'Fix the context entry in the kubeconfig.' });
+  }
+  const ctx = kc.getContextObject(kc.getCurrentContext());
+  return new KubeClient(kc, {
+    context: kc.getCurrentContext(),
+    server: cluster.server,
+    user: kc.getCurrentUser()?.name ?? ctx?.user ?? 'unknown',
+    namespace: ctx?.namespace || 'default',
+  });
+}
+
+type KubeConfigLike = InstanceType<ClientNode['KubeConfig']>;
+
+/**
+ * client-node's KubeConfig of the default kubeconfig files, with `context` (or the current context)
+ * selected. Throws EnvironmentError when that context is missing, listing the available ones.
+ */
+async function loadKubeConfig(context: string | undefined): Promise<KubeConfigLike> {
   const k8s = await loadClientNode();
   const kc = new k8s.KubeConfig();
   try {
@@ -107,20 +126,8 @@ export async function createKubeClient(config: { deploy?: { kubeContext?: string
         : 'Start a local cluster (kind, minikube, k3d, Docker Desktop) or point KUBECONFIG at a kubeconfig. For the test cluster: npm run cluster:up.',
     });
   }
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) {
-    throw new EnvironmentError(`kube context "${kc.getCurrentContext()}" names no cluster in ${where}`, { hint: 'Fix the context entry in the kubeconfig.' });
-  }
-  const ctx = kc.getContextObject(kc.getCurrentContext());
-  return new KubeClient(kc, {
-    context: kc.getCurrentContext(),
-    server: cluster.server,
-    user: kc.getCurrentUser()?.name ?? ctx?.user ?? 'unknown',
-    namespace: ctx?.namespace || 'default',
-  });
+  return kc;
 }
-
-type KubeConfigLike = InstanceType<ClientNode['KubeConfig']>;
 
 export interface WatchOptions {
   labelSelector?: string;
@@ -138,6 +145,7 @@ export class KubeClient {
   /** The context's namespace, else `default`. */
   readonly defaultNamespace: string;
   private readonly loadedKubeConfig?: KubeConfigLike;
+  private kubeConfigLoad?: Promise<KubeConfigLike>;
   private readonly credentials?: StaticCredentials;
 
   private agent?: http.Agent;
@@ -156,12 +164,13 @@ export class KubeClient {
   }
 
   /**
-   * The underlying client-node config, for src/kube/ helpers (exec, logs, port-forward) only.
-   * Available unless the client was created with `lightweight` (one-shot commands).
+   * The underlying client-node config, to hand to src/kube/ helpers (exec, logs, port-forward)
+   * only. A client created with `lightweight` imports client-node and reads the kubeconfig (same
+   * context) on the first read of this property, once; reading it early starts that import.
    */
-  get kubeConfig(): KubeConfigLike {
-    if (!this.loadedKubeConfig) throw new BugError('KubeClient.kubeConfig used on a client created with { lightweight: true }');
-    return this.loadedKubeConfig;
+  get kubeConfig(): Promise<KubeConfigLike> {
+    this.kubeConfigLoad ??= this.loadedKubeConfig ? Promise.resolve(this.loadedKubeConfig) : loadKubeConfig(this.context);
+    return this.kubeConfigLoad;
   }
 
   /** Releases the keep-alive sockets so the process can exit. Safe to call twice. */
@@ -181,7 +190,7 @@ export class KubeClient {
       return { agent: this.agent, headers: c.headers };
     }
     const opts: https.RequestOptions & { headers?: Record<string, string> } = {};
-    await this.kubeConfig.applyToHTTPSOptions(opts);
+    await (await this.kubeConfig).applyToHTTPSOptions(opts);
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(opts.headers ?? {})) if (v !== undefined) headers[k] = String(v);
     if (opts.auth) headers.Authorization = `Basic ${Buffer.from(opts.auth).toString('base64')}`;

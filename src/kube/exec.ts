@@ -17,7 +17,10 @@
  *   container that does not exist (HTTP 404) rejects with `KubeApiError` 404 (`isNotFound`).
  */
 import { PassThrough, Writable } from 'node:stream';
-import { Exec, type KubeConfig, type V1Status } from '@kubernetes/client-node';
+import type { KubeConfig, V1Status } from '@kubernetes/client-node';
+import { loadClientNode, type KubeConfigSource } from './client-node.js';
+
+export type { KubeConfigSource } from './client-node.js';
 import { ClusterUnreachableError, KubeApiError, networkError, noAnswerError } from './errors.js';
 import type { ContainerRef } from './types.js';
 
@@ -102,7 +105,7 @@ export function exitFromStatus(status: V1Status, target?: ContainerRef): ExecExi
  * unreachable). Output arrives through `onStdout`/`onStderr` as it comes.
  */
 export async function openExecStream(
-  kubeConfig: KubeConfig,
+  kubeConfigSource: KubeConfigSource,
   target: ContainerRef,
   command: string[],
   handlers: { onStdout(chunk: Buffer): void; onStderr(chunk: Buffer): void },
@@ -126,6 +129,7 @@ export async function openExecStream(
   const exited = new Promise<ExecExit>((resolve) => (resolveExit = resolve));
   let statusSeen: ExecExit | undefined;
 
+  const [{ Exec }, kubeConfig] = await Promise.all([loadClientNode(), kubeConfigSource]);
   const exec = new Exec(kubeConfig);
   const opening = exec.exec(target.namespace, target.pod, target.container, command, stdout, stderr, withStdin ? stdin : null, false, (status) => {
     statusSeen = exitFromStatus(status, target);
@@ -185,7 +189,7 @@ export interface ExecResult {
  * closed websocket does not do) and the result says so; the stream is closed either way.
  */
 export async function execToCompletion(
-  kubeConfig: KubeConfig,
+  kubeConfig: KubeConfigSource,
   target: ContainerRef,
   command: string[],
   options: { signal: AbortSignal; timeoutMs: number; onStdout(chunk: Buffer): void; onStderr(chunk: Buffer): void; onStop?(): Promise<void> },

@@ -11,7 +11,7 @@
  *   that is reported as `{ ended: 'not-running' }`, not thrown.
  */
 import { PassThrough } from 'node:stream';
-import { Log, type KubeConfig } from '@kubernetes/client-node';
+import { loadClientNode, type KubeConfigSource } from './client-node.js';
 import type { ContainerRef } from './types.js';
 
 export type { ContainerRef } from './types.js';
@@ -43,7 +43,7 @@ export type StreamEnd =
  * stream ends for any reason (never rejects): the caller decides whether to re-attach.
  */
 export async function followContainerLog(
-  kubeConfig: KubeConfig,
+  kubeConfigSource: KubeConfigSource,
   ref: ContainerRef,
   options: FollowOptions,
   onLine: (line: TimestampedLine) => void,
@@ -75,12 +75,14 @@ export async function followContainerLog(
     body.on('end', () => finish({ ended: 'closed' }));
     body.on('close', () => finish({ ended: 'closed' }));
     body.on('error', () => finish({ ended: 'closed' }));
-    new Log(kubeConfig)
-      .log(ref.namespace, ref.pod, ref.container, body, {
-        follow: true,
-        timestamps: true,
-        ...(options.sinceTime ? { sinceTime: options.sinceTime } : {}),
-      })
+    Promise.all([loadClientNode(), kubeConfigSource])
+      .then(([{ Log }, kubeConfig]) =>
+        new Log(kubeConfig).log(ref.namespace, ref.pod, ref.container, body, {
+          follow: true,
+          timestamps: true,
+          ...(options.sinceTime ? { sinceTime: options.sinceTime } : {}),
+        }),
+      )
       .then((c) => {
         controller = c;
         if (settled) c.abort();

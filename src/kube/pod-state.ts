@@ -47,6 +47,8 @@ export interface PodSnapshot {
   total: number;
   restarts: number;
   message?: string;
+  /** metadata.creationTimestamp in ms since the epoch (second resolution); absent when not set. */
+  createdMs?: number;
 }
 
 function containerSnapshot(
@@ -128,7 +130,15 @@ export function toSnapshot(pod: V1Pod): PodSnapshot {
     total: containers.length,
     restarts: containers.reduce((sum, c) => sum + c.restartCount, 0),
     ...(message ? { message } : {}),
+    ...(createdMs(pod) !== undefined ? { createdMs: createdMs(pod) } : {}),
   };
+}
+
+function createdMs(pod: V1Pod): number | undefined {
+  // a string in the API's JSON (client-node's type says Date)
+  const created = pod.metadata?.creationTimestamp as Date | string | undefined;
+  const ms = created === undefined ? NaN : new Date(created).getTime();
+  return Number.isNaN(ms) ? undefined : ms;
 }
 
 /** Waiting reasons of a container whose image cannot be pulled. */

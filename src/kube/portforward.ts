@@ -14,7 +14,7 @@
  */
 import type { Socket } from 'node:net';
 import { PassThrough, Writable } from 'node:stream';
-import { PortForward, type KubeConfig } from '@kubernetes/client-node';
+import { loadClientNode, type KubeConfigSource } from './client-node.js';
 
 export interface ForwardTarget {
   namespace: string;
@@ -45,9 +45,10 @@ export interface WebSocketLike {
   on(event: 'close' | 'error', listener: () => void): unknown;
 }
 
-/** Opens the websocket with client-node. */
-export function clientNodeOpener(kubeConfig: KubeConfig): OpenForward {
+/** Opens the websocket with client-node (loaded, with the kubeconfig, at the first connection). */
+export function clientNodeOpener(kubeConfigSource: KubeConfigSource): OpenForward {
   return async (target, output, errors, input) => {
+    const [{ PortForward }, kubeConfig] = await Promise.all([loadClientNode(), kubeConfigSource]);
     const forward = new PortForward(kubeConfig, false);
     const result = await forward.portForward(target.namespace, target.pod, [target.port], output, errors, input);
     const ws = typeof result === 'function' ? result() : result;
@@ -62,13 +63,13 @@ export function clientNodeOpener(kubeConfig: KubeConfig): OpenForward {
  * offered to `retryRefused` when given.
  */
 export async function forwardSocket(
-  kubeConfig: KubeConfig,
+  kubeConfigSource: KubeConfigSource,
   target: ForwardTarget,
   socket: Socket,
   onError: (message: string) => void,
   retryRefused?: RetryRefused,
 ): Promise<void> {
-  return forwardSocketWith(clientNodeOpener(kubeConfig), target, socket, onError, retryRefused);
+  return forwardSocketWith(clientNodeOpener(kubeConfigSource), target, socket, onError, retryRefused);
 }
 
 /** forwardSocket with the websocket opener given (tests pass a fake kubelet). */

@@ -42,6 +42,11 @@ describe('toSnapshot', () => {
     const s = toSnapshot(pod());
     expect(s).toMatchObject({ owner: 'deployment/posts', state: 'Running', ready: 1, total: 1, restarts: 0 });
   });
+  it('carries the creation time as the API sends it (a string), and none when unset', () => {
+    const created = { ...pod(), metadata: { ...pod().metadata, creationTimestamp: '2026-11-27T18:00:05Z' as unknown as Date } } as V1Pod;
+    expect(toSnapshot(created).createdMs).toBe(Date.parse('2026-11-27T18:00:05Z'));
+    expect(toSnapshot(pod())).not.toHaveProperty('createdMs');
+  });
   it('reports CrashLoopBackOff, ContainerCreating and Terminating', () => {
     expect(toSnapshot(pod({ state: 'waiting', reason: 'CrashLoopBackOff', restarts: 2 })).state).toBe('CrashLoopBackOff');
     expect(toSnapshot(pod({ state: 'waiting', reason: 'ContainerCreating', phase: 'Pending' })).state).toBe('ContainerCreating');

@@ -75,6 +75,42 @@ describe('port forwarder', () => {
     expect(sink.ofType('portForward').at(-1)).toMatchObject({ status: 'connected', pod: 'posts-2' });
   });
 
+  it('moves new connections to a ready pod created later (a rollout) while the old one is still ready, and stays among same-age replicas', async () => {
+    const at = (pod: PodSnapshot, createdMs: number): PodSnapshot => ({ ...pod, createdMs });
+    let pods = [at(pod('old-a', true), 1_000), at(pod('old-b', true), 1_000)];
+    const sink = new CollectingSink();
+    let prepared = 0;
+    const forwarder = await startPortForwards([{ resourceType: 'deployment', resourceName: 'posts', port: 4000, localPort: 0, address: '127.0.0.1' }], {
+      pods: () => pods,
+      readService: async () => ({ selector: {}, port: 0, targetPort: 0 }),
+      forward: async (target, socket) => {
+        socket.resume();
+        socket.on('end', () => socket.end(target.pod));
+      },
+      prepare: () => prepared++,
+      sink,
+      defaultNamespace: 'blog',
+      waitForPodMs: 2000,
+    });
+    cleanups.push(() => forwarder.stop());
+    expect(prepared).toBe(1);
+    const local = forwarder.forwards[0].localPort;
+    expect(await request(local)).toBe('old-a');
+    // a replica of the same age becoming the "newest" changes nothing
+    pods = [at(pod('old-b', true), 1_000), at(pod('old-a', true), 1_000)];
+    forwarder.podsChanged();
+    expect(await request(local)).toBe('old-a');
+    // the rollout's new pod, not yet ready: the old pod keeps serving
+    pods = [...pods, at(pod('new-a', false), 5_000)];
+    forwarder.podsChanged();
+    expect(await request(local)).toBe('old-a');
+    // ready: new connections go to it although the old pods are ready and not yet deleted
+    pods = [at(pod('old-b', true), 1_000), at(pod('old-a', true), 1_000), at(pod('new-a', true), 5_000)];
+    forwarder.podsChanged();
+    expect(await request(local)).toBe('new-a');
+    expect(sink.ofType('portForward').at(-1)).toMatchObject({ status: 'connected', pod: 'new-a' });
+  });
+
   it('resolves a named port from the containers of the chosen pod, per pod', async () => {
     const withPorts = (name: string, port: number): PodSnapshot => {
       const p = pod(name, true);

@@ -75,6 +75,11 @@ export interface PortForwardDeps {
   waitForPodMs?: number;
   /** How long a refused connection is retried (REFUSED_RETRY_MS unless a test sets it). */
   refusedRetryMs?: number;
+  /**
+   * Called once the servers listen (before any pod is ready): prepares what `forward` needs (the
+   * Kubernetes client library, ~1 s of CPU to import), so the first connection does not wait for it.
+   */
+  prepare?(): void;
 }
 
 export interface ActivePortForward {
@@ -215,11 +220,17 @@ class Forward {
     return false;
   }
 
-  /** Re-evaluates which pod new connections go to; announces changes. */
+  /**
+   * Re-evaluates which pod new connections go to; announces changes. New connections stay with the
+   * current pod while it is ready, unless a ready pod created later exists: during a rollout that is
+   * the new version, ready before the old pods are deleted (the old ones may be mid-shutdown).
+   */
   select(): void {
     const candidates = [...this.deps.pods()].filter((p) => matches(p, this.entry, this.namespace, this.service));
-    const current = candidates.find((p) => p.name === this.active.pod && p.ready === p.total && p.total > 0);
-    const chosen = current ?? candidates.find((p) => p.ready === p.total && p.total > 0);
+    const ready = candidates.filter((p) => p.ready === p.total && p.total > 0);
+    const newest = ready.reduce<PodSnapshot | undefined>((best, p) => (best === undefined || (p.createdMs ?? 0) > (best.createdMs ?? 0) ? p : best), undefined);
+    const current = ready.find((p) => p.name === this.active.pod);
+    const chosen = current && (current.createdMs ?? 0) >= (newest?.createdMs ?? 0) ? current : newest;
     const previous = this.active.pod;
     if (chosen) this.active.pod = chosen.name;
     else delete this.active.pod;
@@ -319,6 +330,7 @@ export async function startPortForwards(entries: readonly PortForwardConfig[], d
   const starting = entries.map((entry) => new Forward(entry, entry.namespace ?? deps.defaultNamespace, deps));
   const started = await Promise.all(starting.map((f) => f.start()));
   const forwards = starting.filter((_, i) => started[i]);
+  if (forwards.length > 0) deps.prepare?.();
   return {
     get forwards() {
       return forwards.map((f) => f.active);
