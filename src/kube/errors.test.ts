@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EnvironmentError } from '../errors.js';
 import { KubeClient } from './client.js';
-import { ClusterUnreachableError, httpError, isClusterUnreachable, isNotFound, KubeApiError, KubeNamespaceNotFoundError, networkError } from './errors.js';
+import { ClusterUnreachableError, httpError, isClusterUnreachable, isForbidden, isNotFound, KubeApiError, KubeNamespaceNotFoundError, networkError } from './errors.js';
 import { classifyExecOpenError, exitFromStatus } from './exec.js';
 
 const closers: Array<() => void> = [];
@@ -58,6 +58,9 @@ describe('classifyExecOpenError', () => {
     expect(isNotFound(classifyExecOpenError(gone, kubeConfig, target))).toBe(true);
     const dialing = new Error('Unexpected server response: 500');
     expect(classifyExecOpenError(dialing, kubeConfig, target)).toBeInstanceOf(ClusterUnreachableError);
+    const forbidden = classifyExecOpenError(new Error('Unexpected server response: 403'), kubeConfig, target);
+    expect(isForbidden(forbidden)).toBe(true);
+    expect((forbidden as Error).message).toBe('not allowed to exec into ns/p/c');
     const other = new Error('Unexpected server response: 400');
     expect(classifyExecOpenError(other, kubeConfig, target)).toBe(other);
   });

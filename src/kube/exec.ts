@@ -21,7 +21,7 @@ import type { KubeConfig, V1Status } from '@kubernetes/client-node';
 import { loadClientNode, type KubeConfigSource } from './client-node.js';
 
 export type { KubeConfigSource } from './client-node.js';
-import { ClusterUnreachableError, KubeApiError, networkError, noAnswerError } from './errors.js';
+import { ClusterUnreachableError, KubeApiError, KubeForbiddenError, networkError, noAnswerError } from './errors.js';
 import type { ContainerRef } from './types.js';
 
 export interface ExecExit {
@@ -50,7 +50,10 @@ const MAX_MESSAGE_BYTES = 256 * 1024;
 /** How long opening the websocket may go unanswered before the cluster counts as unreachable. */
 export const EXEC_CONNECT_TIMEOUT_MS = 10_000;
 
-/** Turns what client-node rejects a failed websocket upgrade with into a classified error. */
+/**
+ * Turns what client-node rejects a failed websocket upgrade with into a classified error: the
+ * cluster unreachable (network, 5xx), the pod or container gone (404), exec not allowed (403).
+ */
 export function classifyExecOpenError(error: unknown, kubeConfig: Pick<KubeConfig, 'getCurrentCluster' | 'getCurrentContext'>, target: ContainerRef): unknown {
   const server = kubeConfig.getCurrentCluster()?.server ?? 'the API server';
   const unreachable = networkError(error, server, kubeConfig.getCurrentContext());
@@ -65,6 +68,12 @@ export function classifyExecOpenError(error: unknown, kubeConfig: Pick<KubeConfi
     return new KubeApiError(404, 'POST', `/api/v1/namespaces/${target.namespace}/pods/${target.pod}/exec`, {
       message: `the pod or container ${target.namespace}/${target.pod}/${target.container} does not exist (any more)`,
       reason: 'NotFound',
+    });
+  }
+  if (upgradeStatus === '403') {
+    return new KubeForbiddenError(`not allowed to exec into ${target.namespace}/${target.pod}/${target.container}`, {
+      hint: `The user of context ${kubeConfig.getCurrentContext()} needs "create" on pods/exec in namespace ${target.namespace}: ask a cluster admin for a Role granting it.`,
+      cause: error,
     });
   }
   return error;

@@ -33,6 +33,7 @@
  */
 import { DevloopError } from '../errors.js';
 import { redactExecUrls, type ExecStream } from '../kube/exec.js';
+import { isForbidden } from '../kube/errors.js';
 import type { ContainerRef } from '../kube/types.js';
 
 /** Starts `sh -c AGENT_SCRIPT` somewhere (a container through src/kube/exec.ts; a local process in unit tests). */
@@ -168,7 +169,9 @@ export class AgentChannel {
         },
       });
     } catch (error) {
-      // classified by src/kube/exec.ts (cluster unreachable, pod gone): travels up as it is
+      // classified by src/kube/exec.ts: exec not allowed makes this container's sync unusable;
+      // the cluster unreachable or the pod gone travels up as it is
+      if (isForbidden(error)) throw new AgentError(`cannot exec into ${describe(target)}: ${error.message} (${error.hint ?? 'RBAC needs create on pods/exec'})`, true);
       if (error instanceof DevloopError) throw error;
       throw new AgentError(`cannot exec into ${describe(target)}: ${errorText(error)}`, true);
     }
@@ -280,8 +283,5 @@ function describe(target: ContainerRef): string {
 function errorText(error: unknown): string {
   // client-node rejects a failed websocket upgrade with an Error, the ErrorEvent or the response body.
   const maybe = error as { message?: string; body?: string } | undefined;
-  const text = redactExecUrls(error instanceof Error ? error.message : (maybe?.message ?? maybe?.body ?? String(error)));
-  if (/Unexpected server response: 404/.test(text)) return 'the pod or container does not exist (any more)';
-  if (/Unexpected server response: 403/.test(text)) return 'not allowed to exec into it (RBAC needs create on pods/exec)';
-  return text;
+  return redactExecUrls(error instanceof Error ? error.message : (maybe?.message ?? maybe?.body ?? String(error)));
 }
