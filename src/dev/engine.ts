@@ -14,8 +14,9 @@
  * (or taken from cache) and deployed once.
  *
  * Start-up (`startUp`), one step after the other, each started part pushing its stop on the
- * lifecycle stack (lifecycle.ts): watch files (changes made during start-up are queued, not lost);
- * register the sync channels' close; list the manifest files; resolve the image target; then, as
+ * lifecycle stack (lifecycle.ts): ask for the image target (one API read, awaited later); watch
+ * files (changes made during start-up are queued, not lost); register the sync channels' close;
+ * list the manifest files; take the image target; then, as
  * the queue's first job: watch pods and stream logs (so nothing is muted during the first rollout),
  * build every artifact (for the registry the cluster pulls from), deploy and wait, with the
  * port-forwards listening as soon as every object is applied. A failed build or deploy does not
