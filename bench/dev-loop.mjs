@@ -137,7 +137,7 @@ const rows = [];
 const cleanups = [];
 async function main() {
   kubectl(['get', '--raw', '/readyz']);
-  const basePort = 20000 + Math.floor(Math.random() * 20000);
+  const basePort = 20000 + Math.floor(Math.random() * 12000); // below the ephemeral range (32768-): an outgoing connection may hold a port there
   console.error(`devloop bench: dev start-up and rebuild, cluster ${KUBECONFIG}`);
 
   // warm-up: build and push the images once; its hash cache is copied into every start-up sample

@@ -59,7 +59,7 @@ function runAsync(cmd, args, timeout = 300_000) {
 const project = `bench-${randomBytes(3).toString('hex')}`;
 const dir = mkdtempSync(path.join(os.tmpdir(), 'devloop-bench-'));
 cpSync(path.join(root, 'fixtures', 'blog'), dir, { recursive: true, verbatimSymlinks: true });
-const basePort = 20000 + Math.floor(Math.random() * 20000);
+const basePort = 20000 + Math.floor(Math.random() * 12000); // below the ephemeral range (32768-): an outgoing connection may hold a port there
 {
   const configFile = path.join(dir, 'devloop.config.yaml');
   writeFileSync(configFile, readFileSync(configFile, 'utf8').replace(/^  name: blog$/m, `  name: ${project}`).replace(/namespace: blog/g, `namespace: ${project}`).replace('localPort: 14000', `localPort: ${basePort}`).replace('localPort: 13000', `localPort: ${basePort + 1}`));

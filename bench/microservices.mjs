@@ -49,7 +49,7 @@ const project = `bench-micro-${randomBytes(3).toString('hex')}`;
 const ns = project;
 const dir = mkdtempSync(path.join(os.tmpdir(), 'devloop-bench-micro-'));
 cpSync(path.join(root, 'fixtures', 'microservices'), dir, { recursive: true, filter: (s) => path.basename(s) !== '.devloop' });
-const basePort = 20000 + Math.floor(Math.random() * 20000);
+const basePort = 20000 + Math.floor(Math.random() * 12000); // below the ephemeral range (32768-): an outgoing connection may hold a port there
 {
   const configFile = path.join(dir, 'devloop.config.yaml');
   let config = readFileSync(configFile, 'utf8').replace(/^  name: microservices$/m, `  name: ${project}`).replace(/namespace: microservices/g, `namespace: ${project}`);

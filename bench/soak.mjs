@@ -242,7 +242,7 @@ function descendants(pid) {
 const project = `soak-${randomBytes(3).toString('hex')}`;
 const dir = mkdtempSync(path.join(os.tmpdir(), 'devloop-soak-'));
 cpSync(path.join(root, 'fixtures', 'blog'), dir, { recursive: true, verbatimSymlinks: true });
-const basePort = 20000 + Math.floor(Math.random() * 20000);
+const basePort = 20000 + Math.floor(Math.random() * 12000); // below the ephemeral range (32768-): an outgoing connection may hold a port there
 const localPorts = [basePort, basePort + 1];
 {
   const configFile = path.join(dir, 'devloop.config.yaml');

@@ -8,7 +8,7 @@ import { type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { copyFixture, kubectl, startDevloop } from './helpers.js';
+import { copyFixture, kubectl, localPortBase, startDevloop } from './helpers.js';
 
 export type JsonEvent = Record<string, unknown> & { type: string; time: string };
 
@@ -57,7 +57,7 @@ export function privatizeMicroservices(dir: string, project: string, ports: Micr
 /** A dev session on a private copy of fixtures/microservices (project and namespace `micro-e2e-*`). */
 export function startMicroservices(args: string[] = []): DevSession<MicroservicesPorts> {
   const project = `micro-e2e-${randomBytes(3).toString('hex')}`;
-  const base = 20000 + Math.floor(Math.random() * 20000);
+  const base = localPortBase(10);
   const ports = { posts: base, comments: base + 1, query: base + 2, stats: base + 3 };
   const { dir, cleanup } = copyFixture('microservices');
   privatizeMicroservices(dir, project, ports);
@@ -101,7 +101,7 @@ export class DevSession<Ports extends object = { posts: number; client: number }
 
   static start(args: string[] = []): DevSession {
     const project = `dev-e2e-${randomBytes(3).toString('hex')}`;
-    const base = 20000 + Math.floor(Math.random() * 20000);
+    const base = localPortBase(10);
     const ports = { posts: base, client: base + 1 };
     const { dir, cleanup } = copyFixture('blog');
     privatizeBlog(dir, project, ports);

@@ -3,7 +3,7 @@
  * real temp directories, the real Docker engine, the real cluster. Nothing is faked.
  */
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -120,4 +120,22 @@ export function kubectl(args: string[], timeoutMs = 60_000, input?: string): str
 /** Runs docker and returns stdout. Throws on failure. */
 export function docker(args: string[], timeoutMs = 120_000): string {
   return execFileSync('docker', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
+}
+
+/**
+ * A random first local port for a suite's port-forwards, with `count` ports free above it, below the
+ * kernel's ephemeral range (ip_local_port_range): a port in that range can be held by any outgoing
+ * connection of this machine (devloop's own to the API server), and devloop then moves its forward
+ * to the next free port, which the test would not be talking to.
+ */
+export function localPortBase(count: number): number {
+  let low = 32768;
+  try {
+    low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || low;
+  } catch {
+    /* not Linux: the usual default */
+  }
+  const from = 20000;
+  const to = Math.max(from + 1000, low - count);
+  return from + Math.floor(Math.random() * (to - from));
 }

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labelledObjects } from './deploy-helpers.js';
 import { DevSession, eventually, pods, readInPod } from './dev-session.js';
-import { copyFixture, docker, kubectl, kubectlBin, parseJsonLines, repoRoot, requireCluster, requireDocker, runDevloop } from './helpers.js';
+import { copyFixture, docker, kubectl, kubectlBin, localPortBase, parseJsonLines, repoRoot, requireCluster, requireDocker, runDevloop } from './helpers.js';
 
 async function httpGet(port: number, urlPath: string): Promise<string> {
   const response = await fetch(`http://127.0.0.1:${port}${urlPath}`, { signal: AbortSignal.timeout(10_000) });
@@ -66,7 +66,7 @@ afterAll(() => {
 
 describe('a multi-config Skaffold project (fixtures/skaffold-shop)', () => {
   const name = `sks-${randomBytes(3).toString('hex')}`;
-  const base = 20000 + Math.floor(Math.random() * 20000);
+  const base = localPortBase(10);
   const ports = { web: base, api: base + 1 };
   let dir = '';
   let cleanup = () => {};
