@@ -103,12 +103,7 @@ let cleanedUp = false;
 async function finish(code) {
   if (!cleanedUp) {
     cleanedUp = true;
-    if (!session.exited()) {
-      child.kill('SIGINT');
-      const deadline = Date.now() + 180_000;
-      while (!session.exited() && Date.now() < deadline) await sleep(200);
-      if (!session.exited()) child.kill('SIGKILL');
-    }
+    await session.stop();
     try {
       kubectl(['delete', 'namespace', ns, '--ignore-not-found', '--wait=false'], 30_000);
     } catch {

@@ -65,7 +65,7 @@ const postsPort = basePort;
 
 // ---- the devloop dev process and its JSON events -------------------------------------------------
 const session = startDevloopDev(path.join(root, 'bin', 'devloop'), dir, env);
-const { child, events } = session;
+const { events } = session;
 
 async function waitFor(predicate, timeoutMs, what) {
   const deadline = Date.now() + timeoutMs;
@@ -232,12 +232,7 @@ async function finish(code) {
     finished = true;
     observer?.stdin.end();
     observer?.kill();
-    if (!session.exited()) {
-      child.kill('SIGINT');
-      const deadline = Date.now() + 180_000;
-      while (!session.exited() && Date.now() < deadline) await sleep(200);
-      if (!session.exited()) child.kill('SIGKILL');
-    }
+    await session.stop();
     try {
       kubectl(['delete', 'namespace', ns, '--ignore-not-found', '--wait=false'], 30_000);
     } catch {
