@@ -27,7 +27,7 @@ import { sessionMounts, soleBaseRegistry, syntaxDirective } from './dockerfile-l
 import { tarContext } from './context.js';
 import { buildOrder, unknownImage } from '../shared/artifact-graph.js';
 import { FileHashCache } from './hash-cache.js';
-import { computeInputs, explainChange, inputDigestTag, readLastManifest, writeLastManifest } from './inputs.js';
+import { computeInputs, explainChange, inputDigestTag, readLastManifest, writeLastManifest, type InputsResult } from './inputs.js';
 import { dateTimeTag, gitCommitTag } from './tag-policy.js';
 import type { BuildOptions, BuildResult, Builder } from './types.js';
 import { suggestBuildFix } from './problems.js';
@@ -111,7 +111,8 @@ async function runBuilds(docker: DockerClient, config: Config, options: BuildOpt
   }
   if (selected.length === 0) return [];
   throwIfAborted(signal);
-  const engine: EngineInfo = await docker.ping(signal);
+  // The engine is asked while the hash cache is read.
+  const [engine, hashes]: [EngineInfo, FileHashCache] = await Promise.all([docker.ping(signal), FileHashCache.load(config.rootDir)]);
   const choices = new Map(selected.map((a) => [a.image, chooseBuilder(config, a, engine, env)]));
   for (const choice of choices.values()) {
     if (choice.note && !noted.has(choice.note)) {
@@ -120,7 +121,6 @@ async function runBuilds(docker: DockerClient, config: Config, options: BuildOpt
     }
   }
 
-  const hashes = await FileHashCache.load(config.rootDir);
   const slots = semaphore(Math.max(1, config.build.concurrency));
   const results = new Map<string, Promise<BuildResult>>();
   const selectedImages = new Set(selected.map((a) => a.image));
@@ -195,7 +195,7 @@ async function buildOne(
   const elapsed = () => Math.round(performance.now() - started);
 
   const requiredTags = Object.fromEntries(Object.entries(required).map(([name, r]) => [name, splitReference(r.tag).tag]));
-  let inputs: Awaited<ReturnType<typeof computeInputs>>;
+  let inputs: InputsResult;
   try {
     inputs = await computeInputs(artifact, requiredTags, hashes, signal);
   } catch (error) {
@@ -270,7 +270,7 @@ async function buildAndPush(
   config: Config,
   artifact: Artifact,
   required: Record<string, BuildResult>,
-  inputs: Awaited<ReturnType<typeof computeInputs>>,
+  inputs: InputsResult,
   what: { tag: string; ref: string; localRef: string; reason: string; started: number },
   options: BuildOptions,
   choice: BuilderChoice,
