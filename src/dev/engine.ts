@@ -48,7 +48,7 @@ import { contextFileFilter } from '../build/dockerignore.js';
 import type { Config } from '../config/load.js';
 import type { Artifact } from '../config/types.js';
 import { BugError, toDevloopError } from '../errors.js';
-import type { EventSink } from '../events.js';
+import { timePhase, type EventSink } from '../events.js';
 import { buildDestination, shouldPush } from '../deploy/image-target.js';
 import type { ImageTarget } from '../deploy/types.js';
 import { describeOutcome, hookLabel, syncHookEnv, type HookOutcome, type HookRef } from '../hooks/types.js';
@@ -217,9 +217,9 @@ export class DevEngine {
   private async startUp(): Promise<void> {
     const config = this.state.config;
     // the image target (one API read) is asked for while the watcher starts; awaited below
-    const targetRead = this.services.deployer.imageTarget(this.signal, this.sink);
+    const targetRead = timePhase(this.sink, 'dev/image-target', () => this.services.deployer.imageTarget(this.signal, this.sink));
     targetRead.catch(() => undefined);
-    await this.watchFiles(config);
+    await timePhase(this.sink, 'dev/watch-files', () => this.watchFiles(config));
     this.lifecycle.push('sync channels', () => this.services.syncer.close());
     this.dispatch({ type: 'manifests-listed', files: await this.services.manifestFiles(config) });
     if (this.signal.aborted) return;
@@ -286,12 +286,12 @@ export class DevEngine {
 
   private async forwardPorts(): Promise<void> {
     const config = this.state.config;
-    const forwards = await startPortForwards(config.portForward, {
+    const forwards = await timePhase(this.sink, 'dev/port-forwards', () => startPortForwards(config.portForward, {
       ...this.services.portForward,
       pods: () => this.state.pods.values(),
       sink: this.sink,
       defaultNamespace: config.deploy.namespace ?? 'default',
-    });
+    }));
     this.forwards = forwards;
     this.lifecycle.push('port-forwards', () => forwards.stop());
   }
@@ -606,17 +606,19 @@ export class DevEngine {
     const selected = images.filter((i) => known.has(i));
     if (selected.length === 0) return false;
     const before = new Map([...previous].map(([k, v]) => [k, v.tag]));
-    const results = await this.services.builder.build(config, {
-      images: selected,
-      push: buildTarget?.push ?? false,
-      ...buildTarget?.destination,
-      previous,
-      signal: this.signal,
-      sink: this.sink,
-    });
+    const results = await timePhase(this.sink, 'dev/build', () =>
+      this.services.builder.build(config, {
+        images: selected,
+        push: buildTarget?.push ?? false,
+        ...buildTarget?.destination,
+        previous,
+        signal: this.signal,
+        sink: this.sink,
+      }),
+    );
     this.dispatch({ type: 'build-finished', results });
     const fresh = results.filter((r) => (r.status === 'built' || r.status === 'cached') && before.get(r.image) !== r.tag).map((r) => r.tag);
-    if (buildTarget && fresh.length > 0) await this.services.loadImages(buildTarget.target, fresh, this.signal, this.sink);
+    if (buildTarget && fresh.length > 0) await timePhase(this.sink, 'dev/load-images', () => this.services.loadImages(buildTarget.target, fresh, this.signal, this.sink));
     return fresh.length > 0;
   }
 
