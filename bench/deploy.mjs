@@ -15,6 +15,7 @@
  * ratios from stats.mjs.
  *
  * Usage: node bench/deploy.mjs [--iterations N (>= 10)] [--deploy-only]   (needs dist/ built, Docker and the test cluster)
+ * BENCH_DEPLOY_ROUNDS=M: M samples per side of 1. (at least N).
  * --deploy-only: measure 1. only (the deploy of the blog fixture).
  * Bounded: N samples per side and measure, 40 minutes in all.
  */
@@ -23,6 +24,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, 
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { printPhases } from './kubelet-log.mjs';
 import { interleave, MIN_SAMPLES, printTable } from './stats.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -32,6 +34,8 @@ const kubectlBin = process.env.DEVLOOP_KUBECTL ?? path.join(os.homedir(), '.cach
 const env = { ...process.env, KUBECONFIG: kubeconfig, NO_COLOR: '1' };
 const iterArg = process.argv.indexOf('--iterations');
 const iterations = Math.max(MIN_SAMPLES, Math.min(30, Number(iterArg > 0 ? process.argv[iterArg + 1] : MIN_SAMPLES)));
+/** Samples per side of 1. (BENCH_DEPLOY_ROUNDS, at least `iterations`): its cluster side comes in modes about 1 s apart. */
+const deployRounds = Math.max(iterations, Math.min(30, Number(process.env.BENCH_DEPLOY_ROUNDS ?? iterations)));
 const budgetMs = 40 * 60_000;
 const startedAt = Date.now();
 const id = Date.now().toString(36);
@@ -96,7 +100,7 @@ function report(what, devloopLabel, devloopSamples, baselineLabel, baselineSampl
 
 async function main() {
   kubectl(['get', '--raw', '/readyz']);
-  console.error(`devloop bench: deploy/down, ${iterations} samples per side, cluster ${kubeconfig}`);
+  console.error(`devloop bench: deploy/down, ${deployRounds} deploy and ${iterations} down samples per side, cluster ${kubeconfig}`);
   const deadline = startedAt + budgetMs;
 
   // ---- 1. deploy of the blog fixture, cached images, a new namespace every sample
@@ -114,6 +118,8 @@ async function main() {
     const deployments = renderedText.split(/^---$/m).filter((d) => /^kind: Deployment$/m.test(d)).map((d) => /^  name: (\S+)$/m.exec(d)[1]);
 
     const dlApplied = [];
+    // Per sample: side, namespace, start (epoch ms), applied (ms after start), total; phases from the kubelet's log at the end.
+    const timeline = [];
     const devloopSample = async (i) => {
       const name = `bench-dl-${id}-${i}`;
       const dir = blogCopy(name);
@@ -130,6 +136,7 @@ async function main() {
       // devloop's own share: process start, config, build cache check, render, ownership check, inventory, apply.
       const applied = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((e) => e.type === 'deploy' && e.status === 'applied' && e.count !== undefined);
       if (applied) dlApplied.push(Date.parse(applied.time) - t0);
+      timeline.push({ side: 'devloop', namespace: name, t0, applied: applied ? Date.parse(applied.time) - t0 : NaN, total: r.ms });
       devloop(['down'], dir);
       rmSync(dir, { recursive: true, force: true });
       leftovers.pop();
@@ -143,17 +150,21 @@ async function main() {
       leftovers.push(() => kubectl(['delete', 'namespace', ns, '--ignore-not-found', '--wait=true'], { allowFail: true }));
       spawnSync('sleep', ['4']);
       const t0 = performance.now();
+      const wall = Date.now();
       await runAsync(kubectlBin, ['apply', '-f', file]);
+      const appliedMs = performance.now() - t0;
       await Promise.all(deployments.map((d) => runAsync(kubectlBin, ['rollout', 'status', `deployment/${d}`, '-n', ns, '--timeout=240s'])));
       const ms = performance.now() - t0;
+      timeline.push({ side: 'kubectl', namespace: ns, t0: wall, applied: appliedMs, total: ms });
       kubectl(['delete', 'namespace', ns, '--wait=true']);
       leftovers.pop();
       console.error(`  deploy #${i + 1}: kubectl apply + parallel rollout status ${fmt(ms)}`);
       return ms;
     };
-    const deploys = await interleave(iterations, devloopSample, kubectlSample, { deadline });
+    const deploys = await interleave(deployRounds, devloopSample, kubectlSample, { deadline });
     report('deploy blog (9 objects, 5 pods) into a new namespace, cached images', 'devloop deploy', deploys.devloop, 'kubectl apply + rollout status per Deployment in parallel', deploys.baseline);
     console.log(`devloop start -> all 9 objects applied (devloop's share before the rollout wait): p50 ${fmt(dlApplied.sort((x, y) => x - y)[Math.ceil(dlApplied.length / 2) - 1] ?? NaN)} over ${dlApplied.length} samples`);
+    printPhases(timeline);
   } finally {
     for (const undo of leftovers.reverse()) undo();
     devloop(['down'], warmDir, { allowFail: true });

@@ -29,6 +29,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startDevloopDev } from './devloop-dev.mjs';
+import { printPhases } from './kubelet-log.mjs';
 import { interleave, MIN_SAMPLES, printTable } from './stats.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -150,6 +151,8 @@ async function main() {
   const deployments = rendered.split(/^---$/m).filter((d) => /^kind: Deployment$/m.test(d)).map((d) => /^  name: (\S+)$/m.exec(d)[1]);
 
   if (!only || only === 'startup') {
+    /** Per start-up sample, for the phase breakdown from the kubelet's log (bench/kubelet-log.mjs). */
+    const startupTimeline = [];
     const devloopStartup = async (i) => {
       const name = `bench-dls-${id}-${i}`;
       const port = basePort + 10 + i * 4;
@@ -157,10 +160,13 @@ async function main() {
       const cache = path.join(warmDir, '.devloop', 'cache');
       if (existsSync(cache)) cpSync(cache, path.join(dir, '.devloop', 'cache'), { recursive: true });
       await sleep(3000);
+      const wall = Date.now();
       const t0 = performance.now();
       const session = startDev(dir);
       try {
         const served = await servedWhen(port, () => true, 120_000, 'the first answer through the port-forward', session.exited);
+        const applied = session.events.find((e) => e.type === 'deploy' && e.status === 'applied' && e.count !== undefined)?.arrivedAt;
+        startupTimeline.push({ side: 'devloop', namespace: name, t0: wall, applied: applied === undefined ? NaN : applied - t0, total: served - t0 });
         console.error(`  start-up #${i + 1}: devloop ${(served - t0).toFixed(0)} ms`);
         return served - t0;
       } finally {
@@ -175,15 +181,18 @@ async function main() {
       const file = path.join(os.tmpdir(), `devloop-bench-${ns}.yaml`);
       writeFileSync(file, rendered.split(warmName).join(ns));
       await sleep(3000);
+      const wall = Date.now();
       const t0 = performance.now();
       let forward;
       try {
         await runAsync(KUBECTL, ['apply', '-f', file]);
+        const applied = performance.now() - t0;
         await Promise.all(deployments.map((d) => runAsync(KUBECTL, ['rollout', 'status', `deployment/${d}`, '-n', ns, '--timeout=240s'])));
         forward = spawn(KUBECTL, ['port-forward', '-n', ns, 'deployment/posts', `${port}:4000`], { env, stdio: 'ignore' });
         let dead = false;
         forward.on('close', () => (dead = true));
         const served = await servedWhen(port, () => true, 60_000, 'the first answer through kubectl port-forward', () => dead);
+        startupTimeline.push({ side: 'kubectl', namespace: ns, t0: wall, applied, total: served - t0 });
         console.error(`  start-up #${i + 1}: kubectl ${(served - t0).toFixed(0)} ms`);
         return served - t0;
       } finally {
@@ -193,6 +202,7 @@ async function main() {
       }
     };
     const startup = await interleave(STARTUP_ROUNDS, devloopStartup, manualStartup, { deadline });
+    printPhases(startupTimeline);
     rows.push({ what: 'dev start-up, cached images, until the first answer through the port-forward', devloop: { label: 'devloop dev', samples: startup.devloop }, baseline: { label: 'kubectl apply + rollout status x4 + port-forward', samples: startup.baseline } });
   }
 
@@ -252,12 +262,16 @@ async function main() {
         writeFileSync(path.join(manualContext, 'VERSION'), `manual-${id}-${round}\n`);
         const ref = `localhost:5000/blog/posts:manual-${id}-${round}`;
         const t0 = performance.now();
+        const at = () => (performance.now() - t0).toFixed(0);
         await runAsync('docker', ['build', '-q', '-t', ref, '--build-arg', `BASE=${baseTag}`, manualContext]);
+        const built = at();
         await runAsync('docker', ['push', '-q', ref]);
+        const pushed = at();
         await runAsync(KUBECTL, ['set', 'image', '-n', name, 'deployment/posts', `posts=${ref}`]);
+        const applied = at();
         await runAsync(KUBECTL, ['rollout', 'status', '-n', name, 'deployment/posts', '--timeout=300s']);
         const ms = performance.now() - t0;
-        console.error(`  rebuild #${round + 1}: manual ${ms.toFixed(0)} ms`);
+        console.error(`  rebuild #${round + 1}: manual ${ms.toFixed(0)} ms (built +${built}, pushed +${pushed}, applied +${applied}, ready +${ms.toFixed(0)})`);
         return ms;
       },
       { deadline },

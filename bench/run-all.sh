@@ -4,9 +4,10 @@
 # it ran on. Each benchmark runs its baseline side by side in the same run and prints ratios.
 # The soak of bench/dev.mjs is shortened with BENCH_SOAK_SECONDS (default here: 120); the long soak
 # of bench/soak.mjs runs only with SOAK=1 (SOAK_SECONDS etc. shorten it).
-# Every bench/*.mjs is run here except its two helpers, which measure nothing by themselves:
-# bench/stats.mjs (the statistics every benchmark reports with) and bench/devloop-dev.mjs (starts
-# `devloop dev --output json` and collects its events for dev, dev-loop and microservices).
+# Every bench/*.mjs is run here except its three helpers, which measure nothing by themselves:
+# bench/stats.mjs (the statistics every benchmark reports with), bench/devloop-dev.mjs (starts
+# `devloop dev --output json` and collects its events for dev, dev-loop and microservices) and
+# bench/kubelet-log.mjs (reads the test cluster's kubelet log for deploy's and dev-loop's phases).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -19,6 +20,11 @@ out="bench/results/$(date -u +%Y-%m-%dT%H%MZ).txt"
   echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 } | tee "$out"
 export BENCH_SOAK_SECONDS=${BENCH_SOAK_SECONDS:-120}
+# A deploy into a new namespace and a rebuild end when the cluster's pods are Ready, which comes in
+# modes about 1 s apart on either side (the readiness probe's period; on a new namespace, whether
+# the kubelet's first read of kube-root-ca.crt loses its race with the node authorizer and waits
+# 1.6 s): 20 samples per side there, so a p50 does not rest on which mode a few samples fell in.
+export BENCH_DEPLOY_ROUNDS=${BENCH_DEPLOY_ROUNDS:-20} BENCH_REBUILD_ROUNDS=${BENCH_REBUILD_ROUNDS:-20}
 for bench in build deploy sync watch dev dev-loop microservices buildkit; do
   printf '\n== bench/%s.mjs\n' "$bench" | tee -a "$out"
   node "bench/$bench.mjs" 2>&1 | tee -a "$out"

@@ -1,0 +1,65 @@
+// What the test cluster's kubelet logged of a sample's pods, for benchmarks that explain where a
+// deploy's time went on the cluster side (bench/deploy.mjs, bench/dev-loop.mjs). Measures nothing
+// by itself. Imports nothing from devloop.
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { percentile } from './stats.mjs';
+
+/** The test cluster's kubelet log (test/cluster/env.sh), read for the per-sample phase breakdown. */
+export const kubeletLog = path.join(process.env.DEVLOOP_CLUSTER_STATE ?? '/var/lib/devloop-cluster', 'logs', 'kubelet.log');
+
+/**
+ * What the kubelet logged of the pods of `namespace`, as ms after `t0` (epoch ms): when it first
+ * saw one (VerifyControllerAttachedVolume), when the last volume mount succeeded, when the last
+ * readiness probe passed; and whether it lost the race with the node authorizer (its first read of
+ * the namespace's kube-root-ca.crt refused with "no relationship found", then "failed to sync
+ * configmap cache" after 1 s, and the mount retried). Times in the log are UTC wall clock.
+ */
+export function kubeletPhases(lines, namespace, t0) {
+  const day = new Date(t0);
+  const at = (line) => {
+    const m = /^[IEW]\d{4} (\d\d):(\d\d):(\d\d)\.(\d+)/.exec(line);
+    if (!m) return undefined;
+    let ms = Date.UTC(day.getUTCFullYear(), day.getUTCMonth(), day.getUTCDate(), +m[1], +m[2], +m[3]) + Number(`0.${m[4]}`) * 1000;
+    if (ms < t0 - 12 * 3600_000) ms += 24 * 3600_000; // the run crossed midnight
+    return ms - t0;
+  };
+  const out = { sees: NaN, mounted: NaN, ready: NaN, raced: false };
+  for (const line of lines) {
+    if (!line.includes(`${namespace}/`) && !line.includes(`namespace \\"${namespace}\\"`)) continue;
+    const t = at(line);
+    if (t === undefined) continue;
+    if (line.includes('VerifyControllerAttachedVolume') && Number.isNaN(out.sees)) out.sees = t;
+    if (line.includes('SetUp succeeded')) out.mounted = t;
+    if (line.includes('probe="readiness" status="ready"')) out.ready = t;
+    if (line.includes('failed to sync configmap cache')) out.raced = true;
+  }
+  return out;
+}
+
+
+const fmt = (ms) => (Number.isNaN(ms) ? 'n/a' : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`);
+
+/**
+ * Prints where each side's time went, p50 over its samples, in ms after the sample started:
+ * applied (kubectl apply's exit; devloop's "applied" event), the kubelet first sees a pod, the last
+ * pod's volumes mounted, the last pod Ready, the end of the sample; and in how many samples the
+ * kubelet lost the mount race of a new namespace (see kubeletPhases), with the p50 of the others.
+ * `timeline`: one { side: 'devloop' | 'kubectl', namespace, t0 (epoch ms), applied, total } per sample.
+ */
+export function printPhases(timeline) {
+  if (!existsSync(kubeletLog)) {
+    console.log(`(no kubelet log at ${kubeletLog}: no phase breakdown)`);
+    return;
+  }
+  const lines = readFileSync(kubeletLog, 'utf8').split('\n');
+  const rowsOut = ['| side | applied | kubelet sees a pod | last mount | last pod Ready | exit | mount race lost | exit, samples without the race |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'];
+  for (const side of ['devloop', 'kubectl']) {
+    const samples = timeline.filter((s) => s.side === side).map((s) => ({ ...s, ...kubeletPhases(lines, s.namespace, s.t0) }));
+    const p50 = (key, list = samples) => fmt(percentile(list.map((s) => s[key]).filter(Number.isFinite), 50));
+    const clean = samples.filter((s) => !s.raced);
+    rowsOut.push(`| ${side} | ${p50('applied')} | ${p50('sees')} | ${p50('mounted')} | ${p50('ready')} | ${p50('total')} | ${samples.length - clean.length} of ${samples.length} | ${clean.length ? p50('total', clean) : 'n/a'} |`);
+  }
+  console.log(`\nPhases, p50 over each side's samples, ms after the command started (kubelet times from ${kubeletLog}):`);
+  console.log(rowsOut.join('\n'));
+}
