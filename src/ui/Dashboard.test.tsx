@@ -109,4 +109,19 @@ describe('dashboard keys', () => {
     await until(() => frame().includes('›blog/posts'), 'three up arrows');
     unmount();
   });
+
+  it('acts on the row selected by the key before it when no render came between (a key handler a render behind)', async () => {
+    const store = session();
+    const actions: DashboardAction[] = [];
+    const { lastFrame, stdin, unmount } = render(<Dashboard store={store} onAction={(a) => actions.push(a)} columns={80} rows={24} />);
+    const frame = () => lastFrame() ?? '';
+    await tick();
+    // down, sync, enter, written at once (no render between them): all for blog/query, the row the down arrow selected
+    stdin.write('\u001b[B');
+    stdin.write('s');
+    stdin.write('\r');
+    await until(() => frame().includes('logs of blog/query'), 'enter right after down');
+    expect(actions).toEqual([{ type: 'sync', image: 'blog/query' }]);
+    unmount();
+  });
 });

@@ -8,7 +8,7 @@
  *
  * The component only renders and turns keys into actions; the state lives in a `DashboardStore`.
  */
-import React, { useState, useSyncExternalStore } from 'react';
+import React, { useRef, useState, useSyncExternalStore } from 'react';
 import { Box, Text, useInput, useStdout } from 'ink';
 import type { DashboardAction } from './actions.js';
 import { describeCluster, describeRow, type DashboardModel, type LogLine } from './model.js';
@@ -71,19 +71,38 @@ export function Dashboard({ store, onAction, columns, rows }: DashboardProps) {
   const { stdout } = useStdout();
   const width = Math.max(40, columns ?? stdout?.columns ?? 80);
   const height = Math.max(12, rows ?? (stdout as { rows?: number } | undefined)?.rows ?? 24);
-  const [selected, setSelected] = useState(0);
+  const [selected, setSelectedState] = useState(0);
   const [filter, setFilter] = useState<string | undefined>(undefined);
-  const [help, setHelp] = useState(false);
+  const [help, setHelpState] = useState(false);
   const index = Math.min(selected, Math.max(0, model.rows.length - 1));
   const current = model.rows[index];
 
+  // The key handler reads what the keys before it did, not what the last render saw: Ink calls
+  // the handler subscribed at the last passive effect, which under load can be a render behind,
+  // and several keys can arrive in one chunk before any re-render. So the selection and the help
+  // flag live in refs that the handler updates itself; the model and props are read at call time.
+  const selectedRef = useRef(0);
+  const helpRef = useRef(false);
+  const latest = useRef({ model, onAction, store });
+  latest.current = { model, onAction, store };
+  const setSelected = (value: number) => {
+    selectedRef.current = value;
+    setSelectedState(value);
+  };
+  const setHelp = (value: boolean) => {
+    helpRef.current = value;
+    setHelpState(value);
+  };
+
   useInput((input, key) => {
-    if (key.ctrl && input === 'c') return onAction({ type: 'quit' });
-    if (help && (key.escape || input === '?' || key.return)) return setHelp(false);
-    // Functional updates: several keys can arrive in one input chunk, before a re-render.
+    const { model, onAction, store } = latest.current;
     const last = Math.max(0, model.rows.length - 1);
-    if (key.upArrow) return setSelected((s) => Math.max(0, Math.min(s, last) - 1));
-    if (key.downArrow) return setSelected((s) => Math.min(last, Math.min(s, last) + 1));
+    const at = Math.min(selectedRef.current, last);
+    const current = model.rows[at];
+    if (key.ctrl && input === 'c') return onAction({ type: 'quit' });
+    if (helpRef.current && (key.escape || input === '?' || key.return)) return setHelp(false);
+    if (key.upArrow) return setSelected(Math.max(0, at - 1));
+    if (key.downArrow) return setSelected(Math.min(last, at + 1));
     if (key.return) return setFilter((f) => (f ? undefined : current?.key));
     if (key.escape) return setFilter(undefined);
     if (input === 'q') return onAction({ type: 'quit' });
