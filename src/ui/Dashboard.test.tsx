@@ -58,13 +58,18 @@ async function until(check: () => boolean, what: string): Promise<void> {
   throw new Error(`never happened: ${what}`);
 }
 
+/** The dashboard of session(), once Ink listens to its stdin (keys written before that are lost). */
+async function mountWithKeys() {
+  const store = session();
+  const actions: DashboardAction[] = [];
+  const { lastFrame, stdin, unmount } = render(<Dashboard store={store} onAction={(a) => actions.push(a)} columns={80} rows={24} />);
+  await until(() => stdin.listenerCount('readable') > 0, 'Ink to read stdin');
+  return { store, actions, stdin, unmount, frame: () => lastFrame() ?? '' };
+}
+
 describe('dashboard keys', () => {
   it('selects with arrows, filters logs with enter, returns with esc, and dispatches r, s, a and q', async () => {
-    const store = session();
-    const actions: DashboardAction[] = [];
-    const { lastFrame, stdin, unmount } = render(<Dashboard store={store} onAction={(a) => actions.push(a)} columns={80} rows={24} />);
-    const frame = () => lastFrame() ?? '';
-    await tick();
+    const { store, actions, stdin, unmount, frame } = await mountWithKeys();
     stdin.write('r');
     await until(() => actions.length === 1, 'r');
     stdin.write('\u001b[B'); // down: blog/query
@@ -99,10 +104,7 @@ describe('dashboard keys', () => {
   });
 
   it('counts every key of a chunk that holds several (keys typed faster than a render)', async () => {
-    const store = session();
-    const { lastFrame, stdin, unmount } = render(<Dashboard store={store} onAction={() => undefined} columns={80} rows={24} />);
-    const frame = () => lastFrame() ?? '';
-    await tick();
+    const { stdin, unmount, frame } = await mountWithKeys();
     stdin.write('\u001b[B\u001b[B'); // two downs in one chunk: posts -> query -> client
     await until(() => frame().includes('›blog/client'), 'two down arrows');
     stdin.write('\u001b[A\u001b[A\u001b[A'); // three ups: stops at the first row
@@ -111,11 +113,7 @@ describe('dashboard keys', () => {
   });
 
   it('acts on the row selected by the key before it when no render came between (a key handler a render behind)', async () => {
-    const store = session();
-    const actions: DashboardAction[] = [];
-    const { lastFrame, stdin, unmount } = render(<Dashboard store={store} onAction={(a) => actions.push(a)} columns={80} rows={24} />);
-    const frame = () => lastFrame() ?? '';
-    await tick();
+    const { actions, stdin, unmount, frame } = await mountWithKeys();
     // down, sync, enter, written at once (no render between them): all for blog/query, the row the down arrow selected
     stdin.write('\u001b[B');
     stdin.write('s');
