@@ -16,13 +16,26 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-function freePort(): Promise<number> {
+/** Whether `port` can be listened on at 127.0.0.1 now. */
+function canListen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
+    const s = net.createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
+}
+
+/**
+ * A port that is free, with the next one free too. Picked below the kernel's ephemeral range
+ * (32768 and up), where outgoing connections and port-0 listeners of tests running alongside take
+ * ports at random: a port there can be taken between this check and its use.
+ */
+async function freePortWithNextFree(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    if ((await canListen(port)) && (await canListen(port + 1))) return port;
+  }
+  throw new Error('no two consecutive free ports in 20000-32000');
 }
 
 function request(port: number): Promise<string> {
@@ -37,7 +50,7 @@ function request(port: number): Promise<string> {
 
 describe('port forwarder', () => {
   it('forwards to the ready pod, follows a replacement, and moves to the next port when taken', async () => {
-    const port = await freePort();
+    const port = await freePortWithNextFree();
     const blocker = net.createServer().listen(port, '127.0.0.1');
     await new Promise((r) => blocker.once('listening', r));
     cleanups.push(() => new Promise<void>((r) => blocker.close(() => r())));
