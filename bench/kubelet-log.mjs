@@ -37,7 +37,6 @@ export function kubeletPhases(lines, namespace, t0) {
   return out;
 }
 
-
 const fmt = (ms) => (Number.isNaN(ms) ? 'n/a' : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`);
 
 /**
@@ -53,7 +52,7 @@ export function printPhases(timeline) {
     return;
   }
   const lines = readFileSync(kubeletLog, 'utf8').split('\n');
-  const rowsOut = ['| side | applied | kubelet sees a pod | last mount | last pod Ready | exit | mount race lost | exit, samples without the race |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'];
+  const rowsOut = ['| side | applied | kubelet sees a pod | last mount | last pod Ready | done | mount race lost | done, samples without the race |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'];
   for (const side of ['devloop', 'kubectl']) {
     const samples = timeline.filter((s) => s.side === side).map((s) => ({ ...s, ...kubeletPhases(lines, s.namespace, s.t0) }));
     const p50 = (key, list = samples) => fmt(percentile(list.map((s) => s[key]).filter(Number.isFinite), 50));
