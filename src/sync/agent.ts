@@ -3,22 +3,17 @@
  * (src/kube/exec.ts), which applies batches of deletes and a tar stream and acknowledges each.
  *
  * Protocol (client -> agent, on stdin):
- *   `B <id> <tarBytes> <deleteCount> <flags>\n` (flags: `-`, or any of `z` and `o`), then
- *   deleteCount lines, each an absolute path to remove (`rm -rf`; paths may hold spaces and any
- *   unicode, not newlines), then exactly tarBytes bytes of a tar stream, extracted at `/` with
- *   `head -c tarBytes | tar -x`; with `z`, the bytes are the tar gzipped
- *   (`head -c tarBytes | gunzip -c | tar -x`). GNU tar gets `--overwrite`: it rewrites an existing
- *   regular file in place (O_TRUNC, O_NOFOLLOW), so the file keeps its inode and watchers that watch
- *   files rather than directories (`node --watch` on Linux) see every change, not only the first; by
- *   default GNU tar unlinks and recreates it. Busybox tar keeps its default (unlink and recreate)
- *   unless the batch has `o`: its `--overwrite` writes through a symlink at the destination and
- *   cannot put a symlink over an existing file, so the client sends `o` only for regular files that
- *   this agent itself wrote as regular files (`AgentChannel.rewritable`). In place is several times
- *   cheaper than unlink and recreate where creating an inode is slow (overlayfs over ext4: 1,000
- *   small files in about 60 ms instead of 300).
+ *   `B <id> <tarBytes> <deleteCount>[ z]\n`, then deleteCount lines, each an absolute path to remove
+ *   (`rm -rf`; paths may hold spaces and any unicode, not newlines), then exactly tarBytes bytes of
+ *   a tar stream, extracted at `/` with `head -c tarBytes | tar -x`; with `z`, the bytes are the
+ *   tar gzipped (`head -c tarBytes | gunzip -c | tar -x`). GNU tar gets `--overwrite`: it
+ *   rewrites an existing regular file in place (O_TRUNC, O_NOFOLLOW), so the file keeps its inode and
+ *   watchers that watch files rather than directories (`node --watch` on Linux) see every change,
+ *   not only the first; by default GNU tar unlinks and recreates it. Busybox tar keeps its default
+ *   (unlink and recreate): its `--overwrite` would write through a symlink at the destination and
+ *   cannot put a symlink over an existing file.
  * Agent -> client, on stdout:
- *   `Z` when the container has gunzip (the client may then send gzipped batches), `O` when its tar
- *   is not GNU tar and takes `--overwrite` (the client may then send `o` batches), then
+ *   `Z` when the container has gunzip (the client may then send gzipped batches), then
  *   `R <workdir>` once ready (sh, tar, head, rm and cat present), or `E <code> <message>` and
  *   exit (code: no-tar, no-head, no-rm, no-cat); then `A <id> ok` or `A <id> err <message>` per batch.
  *
@@ -52,24 +47,20 @@ export const AGENT_SCRIPT = [
   'for t in tar head rm cat; do command -v "$t" >/dev/null 2>&1 || { echo "E no-$t $t is not installed in the container"; exit 3; }; done',
   'command -v gunzip >/dev/null 2>&1 && echo Z',
   'ow=; case "$(tar --version 2>/dev/null)" in *GNU*) ow=--overwrite;; esac',
-  // an empty archive (two zero blocks) extracted with --overwrite: accepted where the option exists
-  '[ -z "$ow" ] && head -c 1024 /dev/zero 2>/dev/null | tar -x -o --overwrite -f - -C / >/dev/null 2>&1 && echo O',
   'echo "R $(pwd)"',
   'while IFS= read -r line; do',
   '  set -f; set -- $line; set +f',
   '  [ "$1" = B ] || { echo "A ? err protocol error: unexpected line"; exit 4; }',
-  '  id=$2; n=$3; d=$4; err=""; i=0; z=; f=$ow',
-  '  case "$5" in *z*) z=z;; esac',
-  '  case "$5" in *o*) f=--overwrite;; esac',
+  '  id=$2; n=$3; d=$4; z=$5; err=""; i=0',
   '  while [ "$i" -lt "$d" ]; do',
   '    IFS= read -r p',
   '    if [ -z "$err" ]; then out=$(rm -rf -- "$p" 2>&1) || err="${out:-rm -rf $p failed}"; fi',
   '    i=$((i+1))',
   '  done',
   '  if [ "$n" -gt 0 ] && [ "$z" = z ]; then',
-  '    out=$(head -c "$n" | { { gunzip -c | tar -x -o $f -f - -C /; } 2>&1; r=$?; cat >/dev/null; exit $r; }) || err="${err:+$err; }${out:-tar -x failed}"',
+  '    out=$(head -c "$n" | { { gunzip -c | tar -x -o $ow -f - -C /; } 2>&1; r=$?; cat >/dev/null; exit $r; }) || err="${err:+$err; }${out:-tar -x failed}"',
   '  elif [ "$n" -gt 0 ]; then',
-  '    out=$(head -c "$n" | { tar -x -o $f -f - -C / 2>&1; r=$?; cat >/dev/null; exit $r; }) || err="${err:+$err; }${out:-tar -x failed}"',
+  '    out=$(head -c "$n" | { tar -x -o $ow -f - -C / 2>&1; r=$?; cat >/dev/null; exit $r; }) || err="${err:+$err; }${out:-tar -x failed}"',
   '  fi',
   // Unquoted $err (globbing off) joins its lines with spaces: one ack line whatever tar printed.
   '  if [ -z "$err" ]; then echo "A $id ok"; else set -f; echo "A $id err" $err; set +f; fi',
@@ -127,14 +118,6 @@ export class AgentChannel {
   workdir = '/';
   /** Whether the container has gunzip: `send` may then be given a gzipped tar. Known once open resolves. */
   gunzip = false;
-  /** Whether `send` may be asked to rewrite files in place (`inPlace`; see the protocol). Known once open resolves. */
-  canRewriteInPlace = false;
-  /**
-   * Container paths this agent wrote as regular files (owner-writable, not executable) and has not
-   * removed since: where `inPlace` is safe. Kept by the caller (src/sync/index.ts), which knows what
-   * each batch wrote; lives and dies with this agent process, so a restarted container starts empty.
-   */
-  readonly rewritable = new Set<string>();
 
   private constructor(readonly target: ContainerRef) {}
 
@@ -158,7 +141,6 @@ export class AgentChannel {
     const onLine = (line: string) => {
       if (!isReady) {
         if (line === 'Z') channel.gunzip = true;
-        else if (line === 'O') channel.canRewriteInPlace = true;
         else if (line.startsWith('R ')) {
           channel.workdir = line.slice(2) || '/';
           isReady = true;
@@ -245,18 +227,16 @@ export class AgentChannel {
 
   /**
    * Sends one batch: removes `deletes` (absolute container paths), then extracts `tar` at `/`
-   * (`gzipped`: `tar` is a gzipped tar; only when `this.gunzip`; `inPlace`: its regular files are
-   * rewritten in place, only when `this.canRewriteInPlace` and for paths in `this.rewritable`).
+   * (`gzipped`: `tar` is a gzipped tar; only when `this.gunzip`).
    * Resolves on the agent's ack; rejects with AgentUnusableError (read-only, permission),
    * AgentError (broken channel, timeout, other failures), or when `signal` aborts. The default
    * timeout is 20 s plus 1 s per MB of tar: the agent acks within milliseconds, so a missing ack
    * means the stream is stuck (frozen API server, dead node); the broken channel is then reopened,
    * and reopening tells an unreachable cluster (ClusterUnreachableError) from a slow container.
    */
-  send(deletes: readonly string[], tar: Buffer, signal: AbortSignal, options: { gzipped?: boolean; inPlace?: boolean; timeoutMs?: number } = {}): Promise<void> {
+  send(deletes: readonly string[], tar: Buffer, signal: AbortSignal, options: { gzipped?: boolean; timeoutMs?: number } = {}): Promise<void> {
     const timeoutMs = options.timeoutMs ?? 20_000 + Math.ceil(tar.length / 1_000_000) * 1_000;
     if (options.gzipped && !this.gunzip) throw new AgentError(`cannot send a gzipped batch to ${describe(this.target)}: it has no gunzip`, false);
-    if (options.inPlace && !this.canRewriteInPlace) throw new AgentError(`cannot rewrite files in place in ${describe(this.target)}: its tar has no --overwrite`, false);
     for (const d of deletes) {
       if (/[\n\r\0]/.test(d)) throw new AgentError(`cannot sync a path containing a newline: ${JSON.stringify(d)}`, false);
     }
@@ -267,8 +247,7 @@ export class AgentChannel {
       const timer = setTimeout(() => this.failPending(`no acknowledgement from ${describe(this.target)} within ${timeoutMs} ms`), timeoutMs);
       const onAbort = () => this.failPending('aborted');
       signal.addEventListener('abort', onAbort, { once: true });
-      const flags = `${options.gzipped ? 'z' : ''}${options.inPlace ? 'o' : ''}` || '-';
-      const header = `B ${id} ${tar.length} ${deletes.length} ${flags}\n${deletes.map((d) => `${d}\n`).join('')}`;
+      const header = `B ${id} ${tar.length} ${deletes.length}${options.gzipped ? ' z' : ''}\n${deletes.map((d) => `${d}\n`).join('')}`;
       this.stream.write(tar.length > 0 ? Buffer.concat([Buffer.from(header, 'utf8'), tar]) : header);
       try {
         await acked;

@@ -27,7 +27,7 @@ import { isClusterUnreachable, isNotFound } from '../kube/errors.js';
 import { openExecStream } from '../kube/exec.js';
 import { AgentChannel, AgentError, AgentUnusableError, type AgentLauncher, type UnusableReason } from './agent.js';
 import { SyncLedger } from './ledger.js';
-import { buildTar, selectEntries, type BuiltTar, type PackedEntry } from './tar.js';
+import { buildTar, type BuiltTar } from './tar.js';
 import { parseRestartAnswer, RESTART_SCRIPT } from './restart.js';
 
 export type { SyncOp } from '../plan/index.js';
@@ -124,71 +124,15 @@ export function createSyncer(kube: SyncKubeClient, sink: EventSink, options: Syn
   const launch: AgentLauncher = options.launch ?? ((target, command, handlers) => openExecStream(kube.kubeConfig, target, command, handlers));
   const channels = new Map<string, Promise<AgentChannel>>();
   const ledger = new SyncLedger();
-  /**
-   * The parts of a built tar sent to containers, each cut (selectEntries) and gzipped once however
-   * many containers get it (level 1: fast; tar padding compresses anyway). Keyed by which entries.
-   */
-  const partsOf = new WeakMap<BuiltTar, Map<string, TarPart>>();
-  const part = (built: BuiltTar, indexes: readonly number[]): TarPart => {
-    const whole = indexes.length === built.entries.length;
-    const k = whole ? '*' : indexes.join(',');
-    let parts = partsOf.get(built);
-    if (!parts) partsOf.set(built, (parts = new Map()));
-    let found = parts.get(k);
-    if (!found) {
-      const tar = whole ? built.tar : selectEntries(built, indexes);
-      let zipped: Promise<Buffer> | undefined;
-      found = { tar, gzipped: () => (zipped ??= gzip(tar, { level: 1 })) };
-      parts.set(k, found);
+  /** The gzipped bytes of a built tar, compressed once however many containers get it (level 1: fast; tar padding compresses anyway). */
+  const gzippedTars = new WeakMap<BuiltTar, Promise<Buffer>>();
+  const gzipped = (built: BuiltTar): Promise<Buffer> => {
+    let result = gzippedTars.get(built);
+    if (!result) {
+      result = gzip(built.tar, { level: 1 });
+      gzippedTars.set(built, result);
     }
-    return found;
-  };
-
-  /**
-   * Sends one batch to one agent. Files the agent itself wrote as regular files and that are still
-   * regular files, owner-writable and not executable here, are rewritten in place where the agent
-   * can (`canRewriteInPlace`: busybox tar); the rest is unlinked and recreated, as tar does by
-   * default. Two parts go as two batches (deletes and in-place first, then the rest), one batch
-   * when either part is empty. If the in-place part fails (the file was turned into a directory, a
-   * symlink into nowhere, a running binary), the agent forgets what it wrote and the whole batch is
-   * sent again the default way, which then decides. Keeps `channel.rewritable` true of what was
-   * acknowledged; any other failure clears it.
-   */
-  const sendBatch = async (channel: AgentChannel, deletes: string[], built: BuiltTar, signal: AbortSignal): Promise<void> => {
-    const send = async (dels: string[], indexes: readonly number[], inPlace: boolean) => {
-      const { tar, gzipped } = part(built, indexes);
-      if (indexes.length > 0 && channel.gunzip && tar.length >= GZIP_MIN_BYTES) await channel.send(dels, await gzipped(), signal, { gzipped: true, inPlace });
-      else await channel.send(dels, indexes.length > 0 ? tar : Buffer.alloc(0), signal, { inPlace });
-    };
-    forgetRemoved(channel.rewritable, deletes);
-    const inPlace: number[] = [];
-    const fresh: number[] = [];
-    built.entries.forEach((entry, i) => (channel.canRewriteInPlace && canRewrite(entry) && channel.rewritable.has(entry.containerPath) ? inPlace : fresh).push(i));
-    let deletesSent = false;
-    if (inPlace.length > 0) {
-      try {
-        await send(deletes, inPlace, true);
-        deletesSent = true;
-      } catch (error) {
-        const refused = error instanceof AgentUnusableError || (error instanceof AgentError && !error.broken);
-        channel.rewritable.clear();
-        if (!refused) throw error;
-        fresh.splice(0, fresh.length, ...built.entries.keys());
-      }
-    }
-    if (fresh.length > 0 || !deletesSent) {
-      try {
-        await send(deletesSent ? [] : deletes, fresh, false);
-      } catch (error) {
-        channel.rewritable.clear();
-        throw error;
-      }
-    }
-    for (const i of fresh) {
-      const entry = built.entries[i];
-      if (channel.canRewriteInPlace && canRewrite(entry)) channel.rewritable.add(entry.containerPath);
-      else channel.rewritable.delete(entry.containerPath);
-    }
+    return result;
   };
   /** Per container, the tail of its work: ops are read from disk and sent strictly in call order. */
   const tails = new Map<string, Promise<unknown>>();
@@ -253,7 +197,11 @@ export function createSyncer(kube: SyncKubeClient, sink: EventSink, options: Syn
         const built = await tarFor(workdir);
         const deletes = [...op.delete.map((d) => resolveContainerPath(d, workdir)), ...built.missing];
         if (deletes.length === 0 && built.tar.length === 0) return;
-        await sendBatch(channel, deletes, built, signal);
+        if (channel.gunzip && built.tar.length >= GZIP_MIN_BYTES) {
+          await channel.send(deletes, await gzipped(built), signal, { gzipped: true });
+        } else {
+          await channel.send(deletes, built.tar, signal);
+        }
         sink.emit({
           type: 'sync',
           artifact: op.image,
@@ -339,28 +287,6 @@ export function createSyncer(kube: SyncKubeClient, sink: EventSink, options: Syn
       await Promise.all(all.map((c) => c.then((ch) => ch.close()).catch(() => undefined)));
     },
   };
-}
-
-interface TarPart {
-  tar: Buffer;
-  gzipped(): Promise<Buffer>;
-}
-
-/** A regular file, owner-writable (O_TRUNC needs write permission) and not executable (a running binary cannot be opened for writing). */
-const canRewrite = (entry: PackedEntry): boolean => entry.type === 'file' && (entry.mode & 0o200) !== 0 && (entry.mode & 0o111) === 0;
-
-/** Drops from `paths` every path removed by `deletes` (`rm -rf`): the path itself and whatever lies under it. */
-function forgetRemoved(paths: Set<string>, deletes: readonly string[]): void {
-  if (deletes.length === 0 || paths.size === 0) return;
-  const removed = new Set(deletes.map((d) => (d.length > 1 ? d.replace(/\/+$/, '') : d)));
-  for (const p of paths) {
-    for (let at = p.length; at > 0; at = p.lastIndexOf('/', at - 1)) {
-      if (removed.has(p.slice(0, at))) {
-        paths.delete(p);
-        break;
-      }
-    }
-  }
 }
 
 function toFailure(error: unknown, image: string, target: ContainerTarget): FailureError {

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import tarStream from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { buildTar, packTar, selectEntries, type TarHeader } from './tar.js';
+import { buildTar, packTar, type TarHeader } from './tar.js';
 
 async function packWithTarStream(entries: ReadonlyArray<{ header: TarHeader; body?: Buffer }>): Promise<Buffer> {
   const pack = tarStream.pack();
@@ -105,26 +105,6 @@ describe('buildTar', () => {
 
   it('is empty when every file is gone', async () => {
     const built = await buildTar([{ localPath: path.join(tmp, 'nope'), containerPath: '/app/nope' }]);
-    expect(built).toEqual({ tar: Buffer.alloc(0), written: [], missing: ['/app/nope'], entries: [] });
-  });
-
-  it('cuts an archive of some of its entries, byte for byte what packing those entries alone gives', async () => {
-    const src = path.join(tmp, 'src');
-    mkdirSync(src);
-    writeFileSync(path.join(src, 'a.txt'), 'a\n');
-    writeFileSync(path.join(src, 'b.txt'), 'b'.repeat(700));
-    writeFileSync(path.join(src, 'ü.txt'), 'unicode\n');
-    symlinkSync('a.txt', path.join(src, 'link'));
-    const names = ['a.txt', 'b.txt', 'ü.txt', 'link'];
-    const built = await buildTar(names.map((n) => ({ localPath: path.join(src, n), containerPath: `/app/${n}` })));
-    expect(built.entries.map((e) => [e.containerPath, e.type])).toEqual([
-      ['/app/a.txt', 'file'],
-      ['/app/b.txt', 'file'],
-      ['/app/ü.txt', 'file'],
-      ['/app/link', 'symlink'],
-    ]);
-    const alone = await buildTar([2, 0].map((i) => ({ localPath: path.join(src, names[i]), containerPath: `/app/${names[i]}` })));
-    expect(selectEntries(built, [2, 0]).equals(alone.tar)).toBe(true);
-    expect(selectEntries(built, [0, 1, 2, 3]).equals(built.tar)).toBe(true);
+    expect(built).toEqual({ tar: Buffer.alloc(0), written: [], missing: ['/app/nope'] });
   });
 });

@@ -18,17 +18,6 @@ export interface BuiltTar {
   written: string[];
   /** containerPaths whose local file no longer exists: the caller deletes them instead. */
   missing: string[];
-  /** One per entry of `tar`, in order: where its bytes (PAX header included) lie, for `selectEntries`. */
-  entries: PackedEntry[];
-}
-
-/** An entry of a built tar: its container path, type, mode and byte range in the archive. */
-export interface PackedEntry {
-  containerPath: string;
-  type: TarHeader['type'];
-  mode: number;
-  start: number;
-  end: number;
 }
 
 type Loaded =
@@ -157,11 +146,6 @@ const TYPEFLAG = { file: 0, symlink: 2, directory: 5 } as const;
  * 1,000 small files take a few ms instead of ~35 ms.
  */
 export function packTar(entries: ReadonlyArray<{ header: TarHeader; body?: Buffer }>): Buffer {
-  return packTarWithRanges(entries).tar;
-}
-
-/** `packTar`, with the byte range [start, end) of each entry (its PAX header included). */
-function packTarWithRanges(entries: ReadonlyArray<{ header: TarHeader; body?: Buffer }>): { tar: Buffer; ranges: Array<[number, number]> } {
   const plan = entries.map(({ header, body }) => {
     const size = header.type === 'file' ? (body?.length ?? 0) : 0;
     const names = ustarNames(header.name, header.linkname);
@@ -170,10 +154,8 @@ function packTarWithRanges(entries: ReadonlyArray<{ header: TarHeader; body?: Bu
     return { names, fields, body: size > 0 ? body : undefined, pax, bytes: (pax ? BLOCK + padded(pax.length) : 0) + BLOCK + padded(size) };
   });
   const out = Buffer.alloc(plan.reduce((sum, p) => sum + p.bytes, 0) + 2 * BLOCK);
-  const ranges: Array<[number, number]> = [];
   let offset = 0;
   for (const { names, fields, body, pax } of plan) {
-    const start = offset;
     if (pax) {
       // as tar-stream: a `PaxHeader` entry (typeflag 'x'), then the entry under the same stand-in name
       const stand = { ...fields, names: { name: 'PaxHeader', prefix: '' }, linkname: fields.linkname && 'PaxHeader' };
@@ -190,19 +172,8 @@ function packTarWithRanges(entries: ReadonlyArray<{ header: TarHeader; body?: Bu
       body.copy(out, offset);
       offset += padded(body.length);
     }
-    ranges.push([start, offset]);
   }
-  return { tar: out, ranges };
-}
-
-/**
- * A tar of the entries of `built` at `indexes` (in that order), end-of-archive blocks included:
- * their bytes copied as they are, so each entry is exactly what the whole archive holds.
- */
-export function selectEntries(built: BuiltTar, indexes: readonly number[]): Buffer {
-  const parts = indexes.map((i) => built.tar.subarray(built.entries[i].start, built.entries[i].end));
-  parts.push(Buffer.alloc(2 * BLOCK));
-  return Buffer.concat(parts);
+  return out;
 }
 
 /** An empty result (`tar` of length 0) when nothing is to be written. */
@@ -223,8 +194,6 @@ export async function buildTar(entries: readonly TarEntry[]): Promise<BuiltTar> 
     else packed.push({ header: { ...common, type: 'file', size: item.body.length }, body: item.body });
     written.push(entry.containerPath);
   }
-  if (written.length === 0) return { tar: Buffer.alloc(0), written, missing, entries: [] };
-  const { tar, ranges } = packTarWithRanges(packed);
-  const packedEntries = packed.map(({ header }, i) => ({ containerPath: written[i], type: header.type, mode: header.mode, start: ranges[i][0], end: ranges[i][1] }));
-  return { tar, written, missing, entries: packedEntries };
+  if (written.length === 0) return { tar: Buffer.alloc(0), written, missing };
+  return { tar: packTar(packed), written, missing };
 }
