@@ -85,6 +85,36 @@ describe('DockerClient', () => {
     expect(requests).toContain('GET /distribution/localhost:5000/blog/posts:present/json');
   });
 
+  // As registry:2 answers a manifest HEAD: 200 with the digest, 404 for an unknown tag, 401 where auth is required.
+  it('asks a registry on the loopback address directly, and the engine for anything but its 200', async () => {
+    const asked: string[] = [];
+    const registry = http.createServer((req, res) => {
+      asked.push(`${req.method} ${req.url} ${req.headers.accept}`);
+      if (req.url === '/v2/blog/posts/manifests/present') return res.writeHead(200, { 'docker-content-digest': 'sha256:00' }).end();
+      if (req.url === '/v2/blog/posts/manifests/locked') return res.writeHead(401).end();
+      res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => registry.listen(0, '127.0.0.1', resolve));
+    const host = `127.0.0.1:${(registry.address() as { port: number }).port}`;
+    try {
+      const docker = client();
+      const before = requests.length;
+      expect(await docker.registryHasImage(`${host}/blog/posts:present`)).toBe(true);
+      expect(requests.slice(before)).toEqual([]); // the engine was not asked
+      expect(asked[0]).toMatch(/^HEAD \/v2\/blog\/posts\/manifests\/present application\/vnd\.oci\.image\.index\.v1\+json, /);
+      // a 404 or a 401 from the registry: the engine decides (this stand-in engine knows no such tags)
+      expect(await docker.registryHasImage(`${host}/blog/posts:absent`)).toBe(false);
+      expect(await docker.registryHasImage(`${host}/blog/posts:locked`)).toBe(false);
+      expect(requests.slice(before)).toEqual([`GET /distribution/${host}/blog/posts:absent/json`, `GET /distribution/${host}/blog/posts:locked/json`]);
+      // a registry elsewhere is never asked directly
+      asked.length = 0;
+      await docker.registryHasImage('registry.example.com/blog/posts:present').catch(() => undefined);
+      expect(asked).toEqual([]);
+    } finally {
+      await new Promise((r) => registry.close(r));
+    }
+  });
+
   it('turns an unreachable socket into EnvironmentError naming it, with a next step', async () => {
     const missing = createDockerClient({ DOCKER_HOST: `unix://${dir}/nothing.sock` });
     const error = await missing.ping().catch((e: unknown) => e);
