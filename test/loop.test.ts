@@ -8,12 +8,17 @@
  *    then exactly the held change is synced into both replicas.
  * 2. `dev posts --trigger polling --watch-poll-interval 300`: an edit is picked up by polling and
  *    synced into both replicas.
+ * 3. A project whose build context is the config's own directory (`context: .`, Skaffold's
+ *    default): devloop's state directory (.devloop, written by every build and deploy) is neither
+ *    watched nor sent, so the loop builds once and then waits; an edit rebuilds once.
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DevSession, pods, readInPod, type JsonEvent } from './dev-session.js';
-import { kubectl, requireCluster, requireDocker } from './helpers.js';
+import { docker, kubectl, requireCluster, requireDocker, requireFixtureImages } from './helpers.js';
 
 const READY_MS = 280_000;
 const isReady = (e: JsonEvent) => e.type === 'message' && String(e.text).startsWith('devloop dev: watching');
@@ -115,6 +120,49 @@ describe('devloop dev posts --trigger polling', () => {
     writeFileSync(path.join(session.dir, 'services/posts/public/index.html'), content);
     const replicas = await syncedIntoEveryReplica(session, '/app/public/index.html', from);
     for (const replica of replicas) expect(readInPod(session.project, replica, '/app/public/index.html')).toBe(content);
+    expect(await session.interrupt()).toBe(0);
+  });
+});
+
+describe('devloop dev with the build context at the config directory', () => {
+  let session: DevSession<Record<string, never>> | undefined;
+  afterAll(() => stop(session as DevSession | undefined));
+
+  it('never watches nor sends its own state directory: one build, then one per edit', async () => {
+    requireDocker();
+    requireCluster();
+    requireFixtureImages();
+    const project = `dot-e2e-${randomBytes(3).toString('hex')}`;
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'devloop-e2e-dot-'));
+    writeFileSync(path.join(dir, 'Dockerfile'), 'FROM debian:bookworm-slim\nCOPY . /app\nCMD ["sleep", "100000"]\n');
+    writeFileSync(path.join(dir, 'app.txt'), 'one\n');
+    writeFileSync(
+      path.join(dir, 'devloop.config.yaml'),
+      `apiVersion: devloop/v1\nkind: Config\nmetadata:\n  name: ${project}\nbuild:\n  artifacts:\n    - image: ${project}/app\n      context: .\ndeploy:\n  namespace: ${project}\n  kubectl:\n    manifests: ["k8s/*.yaml"]\n`,
+    );
+    mkdirSync(path.join(dir, 'k8s'));
+    writeFileSync(
+      path.join(dir, 'k8s', 'app.yaml'),
+      `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${project}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\n  namespace: ${project}\nspec:\n  replicas: 1\n  selector: { matchLabels: { app: app } }\n  template:\n    metadata: { labels: { app: app } }\n    spec:\n      terminationGracePeriodSeconds: 1\n      containers: [{ name: app, image: ${project}/app }]\n`,
+    );
+    session = new DevSession(dir, project, {}, ['--port-forward=false'], () => rmSync(dir, { recursive: true, force: true }));
+    await session.waitFor(isReady, READY_MS, 0, 'the loop to be ready');
+    expect(readdirSync(path.join(dir, '.devloop')).length).toBeGreaterThan(0); // it did write its state there
+    const built = session.ofType('build').filter((e) => e.status === 'built');
+    expect(built).toHaveLength(1);
+
+    // quiet for longer than a build and a rollout take: nothing devloop wrote comes back as a change
+    await new Promise((r) => setTimeout(r, 8_000));
+    expect(session.ofType('build').filter((e) => e.status === 'building' || e.status === 'built')).toHaveLength(2); // building + built, once
+    expect(session.ofType('change').filter((e) => String(e.path).includes('.devloop'))).toEqual([]);
+    // and the image has none of it
+    expect(docker(['run', '--rm', '--entrypoint', 'ls', String(built[0].tag), '-A', '/app']).trim().split('\n').sort()).toEqual(['Dockerfile', 'app.txt', 'devloop.config.yaml', 'k8s']);
+
+    const from = session.events.length;
+    writeFileSync(path.join(dir, 'app.txt'), 'two\n');
+    await session.waitFor((e) => e.type === 'deploy' && e.status === 'ready', 120_000, from, 'the rebuilt image rolled out');
+    await new Promise((r) => setTimeout(r, 5_000));
+    expect(session.ofType('build', from).filter((e) => e.status === 'built')).toHaveLength(1);
     expect(await session.interrupt()).toBe(0);
   });
 });

@@ -137,6 +137,26 @@ describe('contextFileFilter', () => {
     expect(f.patterns).toEqual(['docker', '.dockerignore', '!.dockerignore', '!docker/Dockerfile.dev']);
   });
 
+  it("never sends devloop's state directory when the context holds it, whatever the patterns say", () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'devloop-dockerignore-'));
+    dirs.push(dir);
+    writeFileSync(path.join(dir, '.dockerignore'), '*.log\n!.devloop\n');
+    // context `.`: the state directory is at its root
+    const here = contextFileFilter({ contextDir: dir, dockerfilePath: path.join(dir, 'Dockerfile'), stateDir: path.join(dir, '.devloop') });
+    expect(here.isExcluded('.devloop', true)).toBe(true);
+    expect(here.excludedBy('.devloop/cache/file-hashes.json', false)).toBe(".devloop (devloop's own state)");
+    expect(here.isExcluded('.devloopish', false)).toBe(false);
+    expect(here.isExcluded('src/.devloop', true)).toBe(false); // someone else's, deeper down
+    expect(here.isExcluded('a.log', false)).toBe(true);
+    // a context above the config's directory (context: ..)
+    const above = contextFileFilter({ contextDir: dir, dockerfilePath: path.join(dir, 'Dockerfile'), stateDir: path.join(dir, 'deploy', '.devloop') });
+    expect(above.isExcluded('deploy/.devloop/inventory/x.json', false)).toBe(true);
+    expect(above.isExcluded('.devloop', true)).toBe(false);
+    // a context below it does not hold it
+    const below = contextFileFilter({ contextDir: path.join(dir, 'svc'), dockerfilePath: path.join(dir, 'svc', 'Dockerfile'), stateDir: path.join(dir, '.devloop') });
+    expect(below.patterns).toEqual([]);
+  });
+
   it('reads no patterns when there is no .dockerignore', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'devloop-dockerignore-'));
     dirs.push(dir);

@@ -24,6 +24,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { relativeInside } from '../shared/paths.js';
 
 export interface IgnorePattern {
   /** The cleaned pattern, without the leading `!`. */
@@ -160,8 +161,12 @@ export interface ContextFileFilter {
   excludedBy(relPath: string, isDir: boolean): string | undefined;
 }
 
-/** The filter for a list of `.dockerignore` patterns; `alwaysSent` are paths Docker always sends. */
-export function createFileFilter(lines: readonly string[], alwaysSent: readonly string[] = []): ContextFileFilter {
+/**
+ * The filter for a list of `.dockerignore` patterns; `alwaysSent` are paths Docker always sends;
+ * `neverSent` are context-relative paths left out whatever the patterns say (devloop's state
+ * directory), reported by `excludedBy` as `<path> (devloop's own state)`.
+ */
+export function createFileFilter(lines: readonly string[], alwaysSent: readonly string[] = [], neverSent: readonly string[] = []): ContextFileFilter {
   const base = compilePatterns(lines);
   const matches = (relPath: string, patterns: IgnorePattern[]) => matchesOrParentMatches(relPath, patterns);
   // `docker build` appends `!<file>` for the Dockerfile and .dockerignore when a pattern excludes them.
@@ -169,9 +174,13 @@ export function createFileFilter(lines: readonly string[], alwaysSent: readonly 
   const patterns = [...base, ...compilePatterns(extra.map((p) => `!${p}`))];
   const exceptions = patterns.filter((p) => p.exclusion);
   const source = [...lines, ...extra.map((p) => `!${p}`)];
+  const own = neverSent.map((p) => cleanPath(p)).filter((p) => p !== '.' && !p.startsWith('../'));
   const excludedBy = (relPath: string, isDir: boolean): string | undefined => {
     const rel = cleanPath(relPath.replace(/\\/g, '/'));
-    if (rel === '.' || patterns.length === 0) return undefined;
+    if (rel === '.') return undefined;
+    const state = own.find((p) => rel === p || rel.startsWith(`${p}/`));
+    if (state !== undefined) return `${state} (devloop's own state)`;
+    if (patterns.length === 0) return undefined;
     const decidedBy = decidingPattern(rel, patterns);
     if (!decidedBy) return undefined;
     if (isDir && exceptions.length > 0) {
@@ -214,9 +223,10 @@ function decidingPattern(file: string, patterns: readonly IgnorePattern[]): Igno
 
 /**
  * The filter of an artifact's context: its `.dockerignore` (if any) with the Dockerfile and
- * `.dockerignore` always sent. Reads one file synchronously; throws nothing for a missing file.
+ * `.dockerignore` always sent, and devloop's state directory never (when the context holds it).
+ * Reads one file synchronously; throws nothing for a missing file.
  */
-export function contextFileFilter(artifact: { contextDir: string; dockerfilePath: string }): ContextFileFilter {
+export function contextFileFilter(artifact: { contextDir: string; dockerfilePath: string; stateDir?: string }): ContextFileFilter {
   let lines: string[] = [];
   try {
     lines = parseDockerignore(readFileSync(path.join(artifact.contextDir, '.dockerignore'), 'utf8'));
@@ -224,5 +234,6 @@ export function contextFileFilter(artifact: { contextDir: string; dockerfilePath
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
   const dockerfile = path.relative(artifact.contextDir, artifact.dockerfilePath).split(path.sep).join('/');
-  return createFileFilter(lines, ['.dockerignore', dockerfile]);
+  const state = artifact.stateDir === undefined ? undefined : relativeInside(artifact.contextDir, artifact.stateDir);
+  return createFileFilter(lines, ['.dockerignore', dockerfile], state ? [state] : []);
 }

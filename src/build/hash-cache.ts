@@ -13,6 +13,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ContextEntry } from './context.js';
+import { stateDirOf } from '../shared/paths.js';
 
 interface CachedHash {
   size: number;
@@ -25,7 +26,7 @@ const FILE_VERSION = 1;
 const RACY_MS = 2000;
 
 export function cacheDir(rootDir: string): string {
-  return path.join(rootDir, '.devloop', 'cache');
+  return path.join(stateDirOf(rootDir), 'cache');
 }
 
 /** Writes `data` to `file` atomically, creating `.devloop/` with a `.gitignore` that ignores it. */
@@ -38,7 +39,7 @@ export async function writeFileAtomic(file: string, data: string): Promise<void>
 
 /** Makes `<rootDir>/.devloop` ignored by git even when the project's .gitignore does not say so. */
 export async function ensureDevloopDir(rootDir: string): Promise<void> {
-  const dir = path.join(rootDir, '.devloop');
+  const dir = stateDirOf(rootDir);
   await mkdir(dir, { recursive: true });
   await writeFile(path.join(dir, '.gitignore'), '# Written by devloop: local state, never committed.\n*\n', { flag: 'wx' }).catch(() => undefined);
 }

@@ -50,6 +50,16 @@ describe('inputDigest tags', () => {
     expect(await tagOf()).toBe(first);
   });
 
+  it("do not depend on devloop's own state in a context that holds it (context: .)", async () => {
+    const atRoot = artifact({ context: '.', contextDir: ctx, stateDir: path.join(ctx, '.devloop') });
+    const before = await tagOf(atRoot);
+    mkdirSync(path.join(ctx, '.devloop', 'cache'), { recursive: true });
+    writeFileSync(path.join(ctx, '.devloop', 'cache', 'file-hashes.json'), '{}');
+    expect(await tagOf(atRoot)).toBe(before);
+    writeFileSync(path.join(ctx, 'public', 'index.html'), '<h1>changed</h1>\n');
+    expect(await tagOf(atRoot)).not.toBe(before);
+  });
+
   it('do not depend on mtimes or on files .dockerignore excludes', async () => {
     const first = await tagOf();
     utimesSync(path.join(ctx, 'start.sh'), new Date(2001, 1, 1), new Date(2001, 1, 1));

@@ -15,7 +15,7 @@ export type { LiveContextFilter } from '../shared/context-filter.js';
 
 const CHECK_INTERVAL_MS = 500;
 
-export function liveContextFilter(artifact: Pick<Artifact, 'contextDir' | 'dockerfilePath'>, now: () => number = Date.now): LiveContextFilter {
+export function liveContextFilter(artifact: Pick<Artifact, 'contextDir' | 'dockerfilePath'> & Partial<Pick<Artifact, 'stateDir'>>, now: () => number = Date.now): LiveContextFilter {
   const file = path.join(artifact.contextDir, '.dockerignore');
   const signature = () => {
     const stats = statSync(file, { throwIfNoEntry: false });

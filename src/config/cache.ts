@@ -24,11 +24,12 @@ import { normalise } from './normalise.js';
 import type { RawConfig } from './schema.js';
 import { checkSemantics } from './semantics.js';
 import type { Config, LoadOptions } from './types.js';
+import { STATE_DIR_NAME } from '../shared/paths.js';
 
 /** Names of a devloop config file, nearest first in each directory (config/load.ts finds with them too). */
 export const CONFIG_FILE_NAMES = ['devloop.config.yaml', 'devloop.config.yml', 'devloop.yaml', 'devloop.yml'];
 
-const CACHE_FILE = path.join('.devloop', 'cache', 'config.json');
+const CACHE_FILE = path.join(STATE_DIR_NAME, 'cache', 'config.json');
 
 /** Size and mtime of the schema module beside this one (schema.js when compiled, schema.ts under the test runner). */
 function schemaFingerprint(): string {

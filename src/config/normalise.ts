@@ -2,6 +2,7 @@
 import path from 'node:path';
 import type { Config } from './types.js';
 import type { RawConfig } from './schema.js';
+import { stateDirOf } from '../shared/paths.js';
 
 export function normalise(raw: RawConfig, file: string, profiles: string[], source?: Config['source']): Config {
   const rootDir = path.dirname(file);
@@ -18,7 +19,7 @@ export function normalise(raw: RawConfig, file: string, profiles: string[], sour
       ...(raw.build.defaultRepo !== undefined ? { defaultRepo: { repo: raw.build.defaultRepo.replace(/\/+$/, ''), source: 'build.defaultRepo' as const } } : {}),
       artifacts: raw.build.artifacts.map((a) => {
         const contextDir = path.resolve(rootDir, a.context);
-        return { ...a, contextDir, dockerfilePath: path.resolve(contextDir, a.dockerfile) };
+        return { ...a, contextDir, dockerfilePath: path.resolve(contextDir, a.dockerfile), stateDir: stateDirOf(rootDir) };
       }),
     },
     deploy: raw.deploy,

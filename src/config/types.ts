@@ -8,6 +8,8 @@ export interface Artifact extends ArtifactConfig {
   contextDir: string;
   /** Absolute Dockerfile path. */
   dockerfilePath: string;
+  /** devloop's state directory (src/shared/paths.ts `stateDirOf`): left out of the context when inside it. */
+  stateDir: string;
 }
 
 /** The normalised config every phase works from. */

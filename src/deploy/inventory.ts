@@ -16,8 +16,9 @@ import { isNotFound } from '../kube/errors.js';
 import { identity, type KubeObject } from '../kube/types.js';
 import { projectLabels } from './labels.js';
 import type { ObjectRef } from './types.js';
+import { STATE_DIR_NAME, stateDirOf } from '../shared/paths.js';
 
-export const INVENTORY_DIR = path.join('.devloop', 'inventory');
+export const INVENTORY_DIR = path.join(STATE_DIR_NAME, 'inventory');
 export const INVENTORY_NAMESPACE = 'default';
 
 export interface InventoryRecord {
@@ -75,7 +76,7 @@ export class InventoryStore {
   write(objects: readonly ObjectRef[]): void {
     const dir = path.dirname(this.file);
     mkdirSync(dir, { recursive: true });
-    const ignore = path.join(this.rootDir, '.devloop', '.gitignore');
+    const ignore = path.join(stateDirOf(this.rootDir), '.gitignore');
     if (!existsSync(ignore)) writeFileSync(ignore, '# written by devloop: local state, never committed\n*\n');
     const record: InventoryRecord = { version: 1, project: this.project, context: this.context, server: this.server, objects: [...objects], updatedAt: new Date().toISOString() };
     const tmp = `${this.file}.${process.pid}.tmp`;

@@ -16,6 +16,7 @@ import { isMap, isSeq, LineCounter, parseAllDocuments, type Document } from 'yam
 import type { Config } from '../config/load.js';
 import { ConfigError, EnvironmentError, FailureError, type ConfigProblem } from '../errors.js';
 import type { KubeObject } from '../kube/types.js';
+import { STATE_DIR_NAME } from '../shared/paths.js';
 
 export interface ManifestSource {
   /** File path (absolute), or `kustomize:<dir>` / `helm:<release>` for generated output. */
@@ -36,7 +37,7 @@ export function formatSource(s: ManifestSource): string {
 }
 
 /** Directories never descended into while expanding manifest globs. */
-const SKIP_DIRS = new Set(['node_modules', '.git', '.devloop']);
+const SKIP_DIRS = new Set(['node_modules', '.git', STATE_DIR_NAME]);
 
 /** Files under rootDir matching `patterns` (relative globs), sorted, each once. */
 export function expandGlobs(rootDir: string, patterns: string[]): { files: string[]; unmatched: string[] } {

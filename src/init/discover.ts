@@ -17,10 +17,10 @@ import { createFileFilter, parseDockerignore, type ContextFileFilter } from '../
 import { imagesIn, parseImageRef } from '../deploy/images.js';
 import { parseManifests } from '../deploy/manifests.js';
 import { describeObject } from '../kube/types.js';
-import { toPosix } from '../shared/paths.js';
+import { STATE_DIR_NAME, toPosix } from '../shared/paths.js';
 
 /** Directories never scanned, whatever .gitignore says. */
-const SKIP_DIRS = new Set(['.git', 'node_modules', '.devloop']);
+const SKIP_DIRS = new Set(['.git', 'node_modules', STATE_DIR_NAME]);
 const MAX_DEPTH = 12;
 const MAX_ENTRIES = 50_000;
 

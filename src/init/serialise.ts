@@ -46,7 +46,7 @@ export function configToDocument(config: Config, options: { keepDefaults?: boole
     ...sections,
     build: {
       ...build,
-      artifacts: build.artifacts.map(({ contextDir, dockerfilePath, ...artifact }) => ({
+      artifacts: build.artifacts.map(({ contextDir, dockerfilePath, stateDir: _stateDir, ...artifact }) => ({
         ...artifact,
         context: relativeTo(config.rootDir, contextDir),
         dockerfile: toPosix(path.relative(contextDir, dockerfilePath)),

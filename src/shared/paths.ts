@@ -1,5 +1,17 @@
 import path from 'node:path';
 
+/**
+ * devloop's own state beside the config file (`<config dir>/.devloop`: caches, the inventory
+ * journal). Never part of a build context, never watched: a context of `.` holds it, and files
+ * devloop writes there on every run would otherwise change every image's inputs and wake the
+ * watcher after each build and deploy.
+ */
+export const STATE_DIR_NAME = '.devloop';
+
+export function stateDirOf(rootDir: string): string {
+  return path.join(rootDir, STATE_DIR_NAME);
+}
+
 /** Forward slashes, so globs and container paths are the same on every platform. */
 export function toPosix(p: string): string {
   return p.split(path.sep).join('/');

@@ -127,6 +127,16 @@ describe('createIgnoredPredicate', () => {
     expect(ignored(path.join(dir, 'k8s/app.yaml'), fileStats)).toBe(false);
     expect(ignored(c.file)).toBe(false);
   });
+
+  it("prunes devloop's state directory beside the config, even inside a context", () => {
+    const c = config();
+    const inContext = { ...c, build: { ...c.build, artifacts: [...c.build.artifacts, { ...c.build.artifacts[0], image: 'root', contextDir: dir }] } };
+    const ignored = createIgnoredPredicate(inContext, new Map());
+    expect(ignored(path.join(dir, '.devloop'), { isDirectory: () => true } as never)).toBe(true);
+    expect(ignored(path.join(dir, '.devloop/cache/file-hashes.json'))).toBe(true);
+    expect(ignored(path.join(dir, '.devloopish'))).toBe(false);
+    expect(ignored(path.join(dir, 'services/api/.devloop'), { isDirectory: () => true } as never)).toBe(false);
+  });
 });
 
 describe('createIgnoredPredicate outside contexts', () => {

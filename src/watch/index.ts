@@ -26,7 +26,7 @@ import type { Config } from '../config/load.js';
 import type { EventSink } from '../events.js';
 import type { ContextFilter, LiveContextFilter } from '../shared/context-filter.js';
 import { GLOB_OPTIONS, globMatcher, normalizeGlob } from '../shared/globs.js';
-import { relativeInside } from '../shared/paths.js';
+import { relativeInside, stateDirOf } from '../shared/paths.js';
 import { BatchCoalescer } from './coalesce.js';
 
 export type { FileChange } from './changes.js';
@@ -97,7 +97,8 @@ export function watchRoots(config: Config, watchedImages?: ReadonlySet<string>):
 }
 
 /**
- * The `ignored` predicate given to chokidar. A path is pruned when it is under `.git`, matches a
+ * The `ignored` predicate given to chokidar. A path is pruned when it is under `.git` or devloop's
+ * state directory (`<config dir>/.devloop`, written on every run), matches a
  * `watch.ignore` glob, or is excluded by the .dockerignore of every context that contains it.
  * Manifests and the config file are never pruned. Without stats (chokidar asks first without),
  * a path is pruned only when it is excluded both as a file and as a directory.
@@ -116,6 +117,7 @@ export function createIgnoredPredicate(
   const manifestMatchers = config.deploy.kubectl.manifests.map((g) => globMatcher(g));
   const prefixOf = (dir: string) => (dir.endsWith(path.sep) ? dir : dir + path.sep);
   const rootPrefix = prefixOf(config.rootDir);
+  const stateDir = stateDirOf(config.rootDir);
   const contexts = artifacts.map((a) => ({ prefix: prefixOf(a.contextDir), filter: filters.get(a.image) }));
   const posix = path.sep === '/' ? (p: string) => p : (p: string) => p.split(path.sep).join('/');
   // Outside every context, only what leads to something deployed or built is watched: directories
@@ -144,6 +146,7 @@ export function createIgnoredPredicate(
   return (p, stats) => {
     const abs = path.isAbsolute(p) ? p : path.resolve(p);
     if (abs.endsWith(`${path.sep}.git`)) return true;
+    if (abs === stateDir || abs.startsWith(`${stateDir}${path.sep}`)) return true;
     if (abs === config.file || config.source?.files?.includes(abs)) return false;
     const rootRel = abs.startsWith(rootPrefix) ? posix(abs.slice(rootPrefix.length)) : abs === config.rootDir ? '' : undefined;
     if (rootRel) {
