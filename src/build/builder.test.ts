@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseConfig, type Config } from '../config/load.js';
 import { EnvironmentError, UsageError } from '../errors.js';
 import { CollectingSink } from '../events.js';
-import { ImageBuildError, unreachable, type BuildImageOptions, type DockerClient, type EngineInfo } from '../docker/client.js';
+import { BuildContextChangedError, ImageBuildError, unreachable, type BuildImageOptions, type DockerClient, type EngineInfo } from '../docker/client.js';
 import { createBuilder, describeBuildFailure } from './builder.js';
 import type { BuildOptions } from './types.js';
 
@@ -326,6 +326,14 @@ describe('Builder with BuildKit', () => {
     config.build.artifacts.find((a) => a.image === 't/tools')!.builder = 'classic';
     await createBuilder(docker, {}).build(config, options({ images: ['t/tools'] }));
     expect(docker.built()).toContain('t/tools');
+  });
+
+  it('fails the one image whose context changed while it was sent, with the hint, and builds the rest', async () => {
+    const config = writeProject();
+    docker.failWith.set('t/base', new BuildContextChangedError(new Error('Size mismatch')));
+    const results = await createBuilder(docker, {}).build(config, options());
+    expect(results.find((r) => r.image === 't/base')).toMatchObject({ status: 'failed', reason: 'reading the build context failed: Size mismatch', hint: expect.stringMatching(/changed or vanished/) });
+    expect(results.filter((r) => r.image !== 't/base').every((r) => r.status === 'skipped' || r.status === 'built')).toBe(true);
   });
 
   it('names the # syntax= line when the engine cannot pull the frontend, and says removing it uses the built-in one', async () => {

@@ -21,7 +21,7 @@ import path from 'node:path';
 import type { Artifact, Config } from '../config/load.js';
 import { DevloopError, EnvironmentError, InterruptedError, throwIfAborted, UsageError } from '../errors.js';
 import type { EventSink } from '../events.js';
-import { createDockerClient, ImageBuildError, splitReference, type BuildProblem, type DockerClient, type EngineInfo } from '../docker/client.js';
+import { BuildContextChangedError, createDockerClient, ImageBuildError, splitReference, type BuildProblem, type DockerClient, type EngineInfo } from '../docker/client.js';
 import { chooseBuilder, type BuilderChoice } from './builder-choice.js';
 import { sessionMounts, soleBaseRegistry, syntaxDirective } from './dockerfile-lines.js';
 import { tarContext } from './context.js';
@@ -319,6 +319,11 @@ async function buildAndPush(
       const hint = suggestBuildFix({ step: error.step, message: error.message, context: contextLabel(config, artifact) });
       sink.emit({ type: 'build', image, status: 'failed', tag: ref, reason: failure, hint, step: error.step, output: error.output, durationMs: elapsed() });
       return { image, tag: ref, status: 'failed', reason: failure, hint, durationMs: elapsed() };
+    }
+    if (error instanceof BuildContextChangedError) {
+      // a file changed while it was sent: this build failed, the next one reads the context anew
+      // (devloop dev's watcher has the change and rebuilds)
+      return fail(error.message, error.hint ?? '');
     }
     if (error instanceof DevloopError) throw error;
     // The engine refused the request itself (bad Dockerfile name, invalid target...): the user's input.

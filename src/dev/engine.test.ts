@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { BuildOptions, BuildResult } from '../build/types.js';
 import type { Config } from '../config/load.js';
 import type { DeployOptions } from '../deploy/types.js';
-import { ConfigError, FailureError } from '../errors.js';
+import { ConfigError, EnvironmentError, FailureError } from '../errors.js';
 import { CollectingSink, type EventSink } from '../events.js';
 import type { PodSnapshot, PodUpdate } from '../observe/pods.js';
 import { ClusterUnreachableError } from '../kube/errors.js';
@@ -89,7 +89,7 @@ function fakes(
   const syncs: Array<{ op: SyncOp; targets: ContainerTarget[] }> = [];
   const replays: ContainerTarget[] = [];
   const builds: string[][] = [];
-  const watcherOptions: Array<{ watchedImages?: ReadonlySet<string> }> = [];
+  const watcherOptions: Array<{ watchedImages?: ReadonlySet<string>; changedSince?: number }> = [];
   const planStates: PlanState[] = [];
   const hookRuns: Array<{ ref: HookRef; where: string; env?: Record<string, string>; command: string[] }> = [];
   const hookOutcome = options.hookOutcome ?? (() => ({ status: 'succeeded' as const, exitCode: 0, durationMs: 1, output: [] }));
@@ -333,6 +333,60 @@ describe('DevEngine', () => {
     expect(await s.exit).toBe(0);
     expect(f.log).not.toContain('down');
     expect(s.sink.ofType('teardown')).toEqual([expect.objectContaining({ status: 'skipped' })]);
+  });
+
+  it('builds and deploys while the watcher scans, is ready only once it is, and asks it for what changed since start-up', async () => {
+    const f = fakes();
+    let scanned!: () => void;
+    const fakeStart = f.services.startWatcher;
+    f.services.startWatcher = async (c, o) => {
+      await new Promise<void>((resolve) => (scanned = resolve));
+      return fakeStart(c, o);
+    };
+    const before = Date.now();
+    const s = start(f);
+    await until(() => f.log.some((l) => l.startsWith('deploy ')), 'the deploy, while the watcher scans');
+    expect(f.log).not.toContain('start watcher');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(s.ready()).toBe(false);
+    scanned();
+    await until(s.ready, 'ready');
+    expect(f.watcherOptions[0].changedSince).toBeGreaterThanOrEqual(before);
+    expect(f.watcherOptions[0].changedSince).toBeLessThanOrEqual(Date.now());
+    s.controller.abort();
+    expect(await s.exit).toBe(0);
+    expect(f.log).toContain('stop watcher');
+  });
+
+  it('runs no job queued during a start-up that fails: it tears down at once', async () => {
+    const f = fakes();
+    f.services.builder.build = async (_c, o) => {
+      f.log.push(`build ${(o.images ?? []).join(',')}`);
+      // an edit arrives while the start-up build runs, then the build finds the engine gone
+      f.batch('/p/posts/src/server.js');
+      await new Promise((r) => setTimeout(r, 20));
+      throw new EnvironmentError('cannot reach the Docker engine at unix:///var/run/docker.sock (ECONNREFUSED)');
+    };
+    const s = start(f);
+    await expect(s.exit).rejects.toThrow(/cannot reach the Docker engine/);
+    // nothing after the failed build: no sync, build or deploy of the edit while tearing down
+    expect(f.log.filter((l) => /^(build|sync|deploy|restart) /.test(l))).toEqual(['build blog/base,blog/posts']);
+  });
+
+  it('closes a watcher still scanning when start-up fails or is interrupted', async () => {
+    const f = fakes();
+    let closed = false;
+    f.services.startWatcher = (_c, o) =>
+      new Promise((resolve) => o.signal.addEventListener('abort', () => resolve({ fileCount: 0, close: async () => void (closed = true) }), { once: true }));
+    f.services.builder.build = async (_c, o) => {
+      await new Promise((r) => o.signal.addEventListener('abort', r));
+      throw Object.assign(new Error('aborted'), { name: 'AbortError' });
+    };
+    const s = start(f);
+    await until(() => f.log.includes('start pods'), 'the build to start');
+    s.controller.abort();
+    expect(await s.exit).toBe(130);
+    expect(closed).toBe(true);
   });
 
   it('exits 130 when interrupted during start-up, after tearing down what started', async () => {

@@ -219,46 +219,67 @@ export class DevEngine {
     // the image target (one API read) is asked for while the watcher starts; awaited below
     const targetRead = timePhase(this.sink, 'dev/image-target', () => this.services.deployer.imageTarget(this.signal, this.sink));
     targetRead.catch(() => undefined);
-    await timePhase(this.sink, 'dev/watch-files', () => this.watchFiles(config));
+    // The watcher's initial scan (seconds on a large tree) runs while the images are checked, built
+    // and deployed: what changes meanwhile is reported once it is ready (`changedSince`), so no
+    // edit made during start-up is lost. Start-up ends when the watcher is ready too.
+    const stopWatching = new AbortController();
+    const watching = timePhase(this.sink, 'dev/watch-files', () => this.watchFiles(config, AbortSignal.any([this.signal, stopWatching.signal]), Date.now()));
+    watching.catch(() => undefined);
+    this.lifecycle.push('file watcher', async () => {
+      stopWatching.abort();
+      await (await watching.catch(() => undefined))?.close();
+    });
     this.lifecycle.push('sync channels', () => this.services.syncer.close());
     this.dispatch({ type: 'manifests-listed', files: await this.services.manifestFiles(config) });
     if (this.signal.aborted) return;
     this.resolveImageTarget(config, await targetRead);
     // start-up is the first job of the queue: batches arriving meanwhile wait and coalesce
     await this.queue.run(async () => {
-      // the pod watch lists while the build runs, so the rollout wait knows every pod at once
-      this.watchPods();
-      await this.build(config.build.artifacts.map((a) => a.image));
-      if (this.signal.aborted) return;
-      // Port-forwards listen as soon as the objects are applied (a Service must exist to be
-      // read); a connection waits for a ready pod, so they need not wait for the rollout.
-      let forwarding: Promise<void> | undefined;
-      const startForwarding = () => {
-        if (this.options.portForward && config.portForward.length > 0 && !this.signal.aborted) forwarding ??= this.forwardPorts();
-      };
-      await this.deploy(startForwarding);
-      if (this.signal.aborted) return;
-      startForwarding();
-      await forwarding;
+      try {
+        // the pod watch lists while the build runs, so the rollout wait knows every pod at once
+        this.watchPods();
+        await this.build(config.build.artifacts.map((a) => a.image));
+        if (this.signal.aborted) return;
+        // Port-forwards listen as soon as the objects are applied (a Service must exist to be
+        // read); a connection waits for a ready pod, so they need not wait for the rollout.
+        let forwarding: Promise<void> | undefined;
+        const startForwarding = () => {
+          if (this.options.portForward && config.portForward.length > 0 && !this.signal.aborted) forwarding ??= this.forwardPorts();
+        };
+        await this.deploy(startForwarding);
+        if (this.signal.aborted) return;
+        startForwarding();
+        await forwarding;
+      } catch (error) {
+        // what escapes start-up ends the session (see run): the batches queued meanwhile (an edit
+        // made during start-up) are dropped before they can build, sync or deploy
+        this.queue.close();
+        throw error;
+      }
     });
+    await watching;
   }
 
-  /** Loads the .dockerignore matchers and starts the file watcher with them. */
-  private async watchFiles(config: Config): Promise<void> {
+  /**
+   * Loads the .dockerignore matchers and starts the file watcher with them; resolves with it once
+   * it is ready. The caller registers its stop. `changedSince`: see WatcherOptions.
+   */
+  private async watchFiles(config: Config, signal: AbortSignal, changedSince: number): Promise<Watcher> {
     const contextFilters = await this.services.contextFilters(config);
     this.dispatch({ type: 'context-filters-loaded', contextFilters });
-    const watcher = await this.startWatcher(config, contextFilters);
+    const watcher = await this.startWatcher(config, contextFilters, signal, changedSince);
     this.watcher = watcher;
-    this.lifecycle.push('file watcher', () => watcher.close());
+    return watcher;
   }
 
-  private startWatcher(config: Config, contextFilters: ReadonlyMap<string, ContextFilter>): Promise<Watcher> {
+  private startWatcher(config: Config, contextFilters: ReadonlyMap<string, ContextFilter>, signal = this.signal, changedSince?: number): Promise<Watcher> {
     return this.services.startWatcher(config, {
-      signal: this.signal,
+      signal,
       sink: this.sink,
       onBatch: (changes) => this.dispatch({ type: 'files-changed', changes }),
       contextFilters,
       ...(this.options.watchedImages ? { watchedImages: this.options.watchedImages } : {}),
+      ...(changedSince !== undefined ? { changedSince } : {}),
     });
   }
 

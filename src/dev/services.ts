@@ -38,7 +38,7 @@ export interface DevServices {
   /** `contextFilters`: the planner's .dockerignore matchers, shared so both follow one reading of each file. */
   startWatcher(
     config: Config,
-    options: { signal: AbortSignal; sink: EventSink; onBatch(changes: FileChange[]): void; contextFilters?: ReadonlyMap<string, ContextFilter>; watchedImages?: ReadonlySet<string> },
+    options: { signal: AbortSignal; sink: EventSink; onBatch(changes: FileChange[]): void; contextFilters?: ReadonlyMap<string, ContextFilter>; watchedImages?: ReadonlySet<string>; changedSince?: number },
   ): Promise<Watcher>;
   planChanges(changes: FileChange[], config: Config, state: PlanState): Plan;
   /** Images that depend on these (transitively), the given ones excluded or included: both accepted. */

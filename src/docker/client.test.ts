@@ -4,8 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EnvironmentError } from '../errors.js';
-import { classifyBuildkitFailure, createDockerClient, ImageBuildError, RegistryAuthError, splitReference } from './client.js';
+import { EnvironmentError, FailureError } from '../errors.js';
+import { BuildContextChangedError, classifyBuildkitFailure, createDockerClient, ImageBuildError, RegistryAuthError, splitReference } from './client.js';
 
 /**
  * A stand-in engine on a unix socket, answering like Docker 20.10 does: a failed build is a 200
@@ -227,7 +227,8 @@ describe('DockerClient.build with a failing context', () => {
     const error = await client()
       .build(failing, { dockerfile: 'Dockerfile', tags: ['a:b'], buildArgs: {}, builder: 'classic', signal: new AbortController().signal })
       .catch((e: unknown) => e);
-    expect((error as Error).constructor.name).toBe('FailureError');
+    expect(error).toBeInstanceOf(BuildContextChangedError);
+    expect(error).toBeInstanceOf(FailureError);
     expect((error as Error).message).toBe("reading the build context failed: ENOENT: no such file or directory, open 'gone.txt'");
   });
 });

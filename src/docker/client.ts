@@ -152,6 +152,21 @@ export class ImageBuildError extends FailureError {
   }
 }
 
+/**
+ * The build context could not be sent as listed: a file changed size or vanished while it was read
+ * (an editor saving, a tool writing into the context). The image was not built; building again
+ * reads the context anew.
+ */
+export class BuildContextChangedError extends FailureError {
+  constructor(cause: Error) {
+    super(`reading the build context failed: ${cause.message}`, {
+      hint: 'A file changed or vanished while it was being sent; run the build again.',
+      cause,
+    });
+    this.name = 'BuildContextChangedError';
+  }
+}
+
 /** The classified cause of a failed BuildKit build, from its error and failed vertex name. */
 export function classifyBuildkitFailure(message: string, failedStep: string | undefined): BuildProblem | undefined {
   if (/no active sessions?/i.test(message)) {
@@ -441,10 +456,7 @@ export function createDockerClient(env: NodeJS.ProcessEnv = process.env, credent
         });
         const asContextError = (error: unknown): never => {
           if (contextError && !options.signal.aborted) {
-            throw new FailureError(`reading the build context failed: ${contextError.message}`, {
-              hint: 'A file changed or vanished while it was being sent; run the build again.',
-              cause: contextError,
-            });
+            throw new BuildContextChangedError(contextError);
           }
           throw error;
         };

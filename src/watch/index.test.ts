@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -181,6 +181,25 @@ describe('startWatcher', () => {
     // api: Dockerfile, .dockerignore, public/index.html; web: Dockerfile, src/app.js; k8s/app.yaml; config
     expect(watcher.fileCount).toBe(7);
     expect(sink.ofType('watch')).toEqual([expect.objectContaining({ status: 'ready', fileCount: 7 })]);
+  });
+
+  // dev starts the watcher while it builds: a file written after that start and found by the
+  // initial scan is reported once the watcher is ready; the tree as it was is not.
+  it('with changedSince, reports what the initial scan finds newer, once ready', async () => {
+    const b = batches();
+    const old = new Date(Date.now() - 60_000);
+    for (const rel of ['services/api/public/index.html', 'web/src/app.js', 'web/Dockerfile', 'services/api/Dockerfile', 'services/api/.dockerignore', 'k8s/app.yaml']) utimesSync(path.join(dir, rel), old, old);
+    const c = config();
+    utimesSync(c.file, old, old);
+    const changedSince = Date.now();
+    write('web/src/edited-during-start-up.js', 'new');
+    write('services/api/node_modules/b/index.js', 'pruned, never reported');
+    const sink = new CollectingSink();
+    watcher = await watchTree(c, { signal: controller.signal, sink, onBatch: b.onBatch, changedSince });
+    expect(sink.ofType('watch')).toEqual([expect.objectContaining({ status: 'ready', fileCount: 8 })]);
+    expect(rel(await b.next())).toEqual(['add web/src/edited-during-start-up.js']);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(b.received).toEqual([]);
   });
 
   it('acts on a burst at its leading edge, then on the rest as one batch after the quiet window', async () => {

@@ -56,7 +56,21 @@ export interface WatcherOptions {
    * a watched context too).
    */
   watchedImages?: ReadonlySet<string>;
+  /**
+   * When the caller started reading the tree (epoch ms; a build running while the watcher scans):
+   * what changes while the watcher is not yet ready is reported once it is: every `change` and
+   * `unlink` chokidar sees during its initial scan, and every file it finds whose mtime is at or
+   * after this time (less CHANGED_SINCE_SLACK_MS). Absent: the scan reports nothing.
+   */
+  changedSince?: number;
 }
+
+/**
+ * A file's mtime comes from the kernel's coarse clock, which can trail Date.now() by a tick: an
+ * edit just after `changedSince` must not look older than it. A file saved this shortly before is
+ * reported too (a needless sync or rebuild at worst).
+ */
+export const CHANGED_SINCE_SLACK_MS = 100;
 
 /** chokidar 5 `_emit`: a `change` of a path within this many ms of the previous one is dropped. */
 const CHOKIDAR_CHANGE_THROTTLE_MS = 50;
@@ -297,6 +311,9 @@ export async function startWatcher(config: Config, options: WatcherOptions): Pro
 
   watcher.on('all', (event, p, stats) => onEvent(event as FileChange['kind'], path.isAbsolute(p) ? p : path.resolve(p), stats));
 
+  /** What changed while the initial scan ran (`options.changedSince`), batched once ready. */
+  const changedDuringScan: FileChange[] = [];
+  const changedAfter = options.changedSince === undefined ? undefined : options.changedSince - CHANGED_SINCE_SLACK_MS;
   /** One event from chokidar (or from the trailing check): counted, followed up, batched. */
   const onEvent = (kind: FileChange['kind'], abs: string, stats: Stats | undefined) => {
     if (!ready) {
@@ -304,6 +321,11 @@ export async function startWatcher(config: Config, options: WatcherOptions): Pro
         fileCount++;
         const dir = path.dirname(abs);
         directFiles.set(dir, (directFiles.get(dir) ?? 0) + 1);
+      }
+      // a directory found by the scan is not a change (its new files are, by their own mtime)
+      if (changedAfter !== undefined && kind !== 'addDir') {
+        const seen = kind === 'add' ? (stats ?? lstatSync(abs, { throwIfNoEntry: false })) : undefined;
+        if (kind !== 'add' || (seen !== undefined && seen.mtimeMs >= changedAfter)) changedDuringScan.push({ path: abs, kind });
       }
       return;
     }
@@ -350,6 +372,7 @@ export async function startWatcher(config: Config, options: WatcherOptions): Pro
     signal.addEventListener('abort', () => resolve(), { once: true });
   });
   ready = true;
+  if (!signal.aborted) for (const change of changedDuringScan.splice(0)) batches.push(change);
   const durationMs = Math.round(performance.now() - started);
   if (!signal.aborted) {
     const unwatched = config.build.artifacts.filter((a) => options.watchedImages && !options.watchedImages.has(a.image)).map((a) => a.image);
