@@ -207,6 +207,12 @@ function fakes(
   };
 }
 
+/** A build that runs until the session's signal aborts, then fails as an interrupted build does. */
+async function buildUntilAborted(_c: Config, o: BuildOptions): Promise<BuildResult[]> {
+  await new Promise((r) => o.signal.addEventListener('abort', r));
+  throw Object.assign(new Error('aborted'), { name: 'AbortError' });
+}
+
 function start(f: ReturnType<typeof fakes>, cleanup = true, extraOrConfig: { config?: Config; watchedImages?: ReadonlySet<string> } | Config = {}) {
   const extra: { config?: Config; watchedImages?: ReadonlySet<string> } = 'build' in extraOrConfig ? { config: extraOrConfig } : extraOrConfig;
   const controller = new AbortController();
@@ -373,15 +379,12 @@ describe('DevEngine', () => {
     expect(f.log.filter((l) => /^(build|sync|deploy|restart) /.test(l))).toEqual(['build blog/base,blog/posts']);
   });
 
-  it('closes a watcher still scanning when start-up fails or is interrupted', async () => {
+  it('closes a watcher still scanning when start-up is interrupted', async () => {
     const f = fakes();
     let closed = false;
     f.services.startWatcher = (_c, o) =>
       new Promise((resolve) => o.signal.addEventListener('abort', () => resolve({ fileCount: 0, close: async () => void (closed = true) }), { once: true }));
-    f.services.builder.build = async (_c, o) => {
-      await new Promise((r) => o.signal.addEventListener('abort', r));
-      throw Object.assign(new Error('aborted'), { name: 'AbortError' });
-    };
+    f.services.builder.build = buildUntilAborted;
     const s = start(f);
     await until(() => f.log.includes('start pods'), 'the build to start');
     s.controller.abort();
@@ -391,10 +394,7 @@ describe('DevEngine', () => {
 
   it('exits 130 when interrupted during start-up, after tearing down what started', async () => {
     const f = fakes();
-    f.services.builder.build = async (_c, o) => {
-      await new Promise((r) => o.signal.addEventListener('abort', r));
-      throw Object.assign(new Error('aborted'), { name: 'AbortError' });
-    };
+    f.services.builder.build = buildUntilAborted;
     const s = start(f);
     await until(() => f.log.includes('start watcher'), 'the watcher');
     s.controller.abort();
