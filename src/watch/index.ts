@@ -81,6 +81,8 @@ export const LARGE_TREE_FILES = 20_000;
 export const LARGE_POLLED_TREE_FILES = 5_000;
 /** When a directory that appeared after ready is listed again (see `recheckNewDir`), in ms after it appeared. */
 export const NEW_DIR_RECHECKS_MS = [250, 1_500];
+/** How long one copy of chokidar's watched tree serves the new-directory checks. */
+const WATCHED_SNAPSHOT_MS = 100;
 /** Under a constant stream of events, a batch is flushed at the latest this long after its first event. */
 export const MAX_BATCH_WAIT_MS = 1_000;
 
@@ -322,12 +324,19 @@ export async function startWatcher(config: Config, options: WatcherOptions): Pro
    * it then reports). An entry it knows is left to it, so nothing is reported twice.
    */
   const newDirChecks = new Set<NodeJS.Timeout>();
+  // getWatched() copies chokidar's whole tree: a checkout creating many directories shares one copy
+  // per WATCHED_SNAPSHOT_MS. A stale copy can only miss what chokidar learned since, reported again.
+  let snapshot: { at: number; watched: Record<string, string[]> } | undefined;
+  const watchedNow = () => {
+    if (!snapshot || performance.now() - snapshot.at > WATCHED_SNAPSHOT_MS) snapshot = { at: performance.now(), watched: watcher.getWatched() };
+    return snapshot.watched;
+  };
   const recheckNewDir = (dir: string) => {
     for (const delay of NEW_DIR_RECHECKS_MS) {
       const timer = setTimeout(() => {
         newDirChecks.delete(timer);
         if (closed) return;
-        const known = new Set(watcher.getWatched()[dir] ?? []);
+        const known = new Set(watchedNow()[dir] ?? []);
         let entries: Dirent[];
         try {
           entries = readdirSync(dir, { withFileTypes: true });
