@@ -100,6 +100,30 @@ describe('KubeDeployer into a new namespace', () => {
   });
 });
 
+describe('KubeDeployer with a CRD and its custom objects', () => {
+  it('applies the custom objects once the API server serves their kind, which comes after the CRD is Established', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'devloop-crd-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    // As on a real server: Established at once, the kind served 300 ms later.
+    const { kube, live } = await startFakeApi([], { crdServedMs: 300 }, cleanups);
+    project(dir, 'shop');
+    writeFileSync(
+      path.join(dir, 'k8s', 'widgets.yaml'),
+      [
+        'apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.example.test\nspec:\n  group: example.test\n  scope: Namespaced\n  names: {kind: Widget, plural: widgets, singular: widget}\n  versions: [{name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}]\n',
+        'apiVersion: example.test/v1\nkind: Widget\nmetadata:\n  name: gear\n  namespace: shop\nspec:\n  teeth: 12\n',
+      ].join('---\n'),
+    );
+    const config = loadConfig({ cwd: dir, skipFileChecks: true });
+    const sink = new CollectingSink();
+    const started = Date.now();
+    await new KubeDeployer(config, kube).deploy(config, { images: new Map(), wait: false, signal: new AbortController().signal, sink });
+    expect(live.get('example.test/Widget/shop/gear')?.spec).toEqual({ teeth: 12 });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+    expect(sink.ofType('deploy').filter((e) => e.status === 'ready').map((e) => `${e.object} ${e.message}`)).toEqual(['CustomResourceDefinition/widgets.example.test established']);
+  });
+});
+
 describe('KubeDeployer.prefetch', () => {
   it('reads while the build would run, and the ownership check still holds, also when the prefetch rendered other objects', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'devloop-prefetch-'));

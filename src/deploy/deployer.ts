@@ -26,6 +26,8 @@ import { waitForRollout } from './rollout.js';
 import { runDeployHooks } from './hooks.js';
 import { createDockerClient, type DockerClient, type ImageCommand } from '../docker/client.js';
 import { mapLimit } from '../shared/concurrency.js';
+import { sleep } from '../shared/abort.js';
+import { backoffMs } from '../shared/backoff.js';
 import type { DeployOptions, DeployResult, Deployer, ImageTarget, ObjectRef } from './types.js';
 
 export function refOf(obj: KubeObject, uid?: string): ObjectRef {
@@ -392,6 +394,7 @@ export class KubeDeployer implements Deployer {
   private async waitForCrds(crds: KubeObject[], signal: AbortSignal, sink: EventSink): Promise<void> {
     const established = (o: KubeObject) =>
       (((o.status as { conditions?: Array<{ type: string; status: string }> } | undefined)?.conditions ?? [])).some((c) => c.type === 'Established' && c.status === 'True');
+    const started = Date.now();
     await Promise.all(
       crds.map(async (crd) => {
         const resource = await this.kube.resourceFor(crd.apiVersion, crd.kind, signal);
@@ -418,10 +421,41 @@ export class KubeDeployer implements Deployer {
         if (!done) {
           throw new EnvironmentError(`CustomResourceDefinition ${crd.metadata.name} was not established within ${CRD_ESTABLISHED_TIMEOUT_MS / 1000}s`, { hint: 'Check the CRD with kubectl describe crd.' });
         }
+        await this.waitForDiscovery(crd, started + CRD_ESTABLISHED_TIMEOUT_MS, signal);
         sink.emit({ type: 'deploy', status: 'ready', object: describeObject(keyOf(crd)), message: 'established' });
       }),
     );
     this.kube.refreshDiscovery();
+  }
+
+  /**
+   * Waits until discovery serves every version of the kind `crd` defines. The API server publishes
+   * a CRD's group version a moment after it reports Established, and discovery has no watch: it is
+   * asked again at 50 ms doubling to 1 s, until `deadline` (epoch ms). Throws EnvironmentError at
+   * the deadline, InterruptedError on abort.
+   */
+  private async waitForDiscovery(crd: KubeObject, deadline: number, signal: AbortSignal): Promise<void> {
+    const spec = crd.spec as { group?: string; names?: { kind?: string }; versions?: Array<{ name: string; served?: boolean }> } | undefined;
+    const kind = spec?.names?.kind;
+    if (!spec?.group || !kind) return;
+    for (const version of (spec.versions ?? []).filter((v) => v.served !== false)) {
+      const apiVersion = joinApiVersion(spec.group, version.name);
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await this.kube.resourceFor(apiVersion, kind, signal);
+          break;
+        } catch (error) {
+          if (!isUnknownKind(error)) throw error;
+          if (Date.now() >= deadline) {
+            throw new EnvironmentError(`CustomResourceDefinition ${crd.metadata.name} is established, but the API server did not serve ${kind} in ${apiVersion} within ${CRD_ESTABLISHED_TIMEOUT_MS / 1000}s`, {
+              hint: 'Check the API server (kubectl api-resources) and run again.',
+            });
+          }
+          await sleep(Math.min(backoffMs(attempt, 50, 1_000), Math.max(0, deadline - Date.now())), signal);
+          throwIfAborted(signal);
+        }
+      }
+    }
   }
 
   /**

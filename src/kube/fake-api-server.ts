@@ -21,6 +21,9 @@
  * - `fieldSelector`: `metadata.name=X` and `metadata.namespace=X`, on lists and watches.
  * - `namespaceSetupMs`: the ServiceAccount and CA ConfigMap of a new namespace appear that much
  *   later (the real controllers take tens to hundreds of milliseconds), instead of at once.
+ * - CustomResourceDefinitions (version v1 of their group only): one applied is Established at once,
+ *   and its kind is served (discovery, `/apis/<group>/v1`, objects) `crdServedMs` later, or at once
+ *   when that is not set: the real API server publishes it a moment after Established.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -50,6 +53,7 @@ const TYPES: FakeType[] = [
   { group: 'batch', kind: 'Job', resource: 'jobs', namespaced: true },
   { group: 'discovery.k8s.io', kind: 'EndpointSlice', resource: 'endpointslices', namespaced: true },
   { group: 'events.k8s.io', kind: 'Event', resource: 'events', namespaced: true },
+  { group: 'apiextensions.k8s.io', kind: 'CustomResourceDefinition', resource: 'customresourcedefinitions', namespaced: false },
 ];
 
 export interface FakeApiOptions {
@@ -58,6 +62,7 @@ export interface FakeApiOptions {
   namespaceSetupMs?: number;
   namespaceDeletionMs?: number;
   gcDelayMs?: number;
+  crdServedMs?: number;
 }
 
 export interface FakeApi {
@@ -114,6 +119,7 @@ class LiveObjects extends Map<string, KubeObject> {
 }
 
 export async function startFakeApi(objects: KubeObject[], options: FakeApiOptions = {}, cleanups: Array<() => void> = []): Promise<FakeApi> {
+  const types = [...TYPES];
   const live = new LiveObjects();
   for (const o of objects) live.set(key(o), structuredClone(o));
   // Every cluster has namespace default (devloop's in-cluster inventory record lives there).
@@ -154,7 +160,7 @@ export async function startFakeApi(objects: KubeObject[], options: FakeApiOption
       versions: [
         {
           version: 'v1',
-          resources: TYPES.filter((t) => t.group === g).map((t) => ({ resource: t.resource, responseKind: { kind: t.kind }, scope: t.namespaced ? 'Namespaced' : 'Cluster', verbs: ['get', 'list', 'patch', 'delete'] })),
+          resources: types.filter((t) => t.group === g).map((t) => ({ resource: t.resource, responseKind: { kind: t.kind }, scope: t.namespaced ? 'Namespaced' : 'Cluster', verbs: ['get', 'list', 'patch', 'delete'] })),
         },
       ],
     })),
@@ -168,13 +174,19 @@ export async function startFakeApi(objects: KubeObject[], options: FakeApiOption
       res.end(JSON.stringify(body));
     };
     if (url.pathname === '/api') return send(200, groupsDiscovery(['']));
-    if (url.pathname === '/apis') return send(200, groupsDiscovery([...new Set(TYPES.map((t) => t.group).filter(Boolean))]));
+    if (url.pathname === '/apis') return send(200, groupsDiscovery([...new Set(types.map((t) => t.group).filter(Boolean))]));
+    const groupVersion = /^\/apis\/([^/]+)\/v1$/.exec(url.pathname);
+    if (groupVersion) {
+      const served = types.filter((t) => t.group === groupVersion[1]);
+      if (served.length === 0) return send(404, { message: 'the server could not find the requested resource' });
+      return send(200, { kind: 'APIResourceList', groupVersion: `${groupVersion[1]}/v1`, resources: served.map((t) => ({ name: t.resource, kind: t.kind, namespaced: t.namespaced, verbs: ['get', 'list', 'patch', 'delete'] })) });
+    }
     const m = /^\/(?:api|apis\/([^/]+))\/v1(?:\/namespaces\/([^/]+))?\/([a-z]+)(?:\/([^/]+))?$/.exec(url.pathname);
     if (!m) return send(404, { message: 'no route' });
     const group = m[1] ?? '';
     let [ns, resource, name] = [m[2] as string | undefined, m[3], m[4] as string | undefined];
     if (resource === 'namespaces' && !name && ns) [name, ns] = [ns, undefined];
-    const type = TYPES.find((t) => t.group === group && t.resource === resource);
+    const type = types.find((t) => t.group === group && t.resource === resource);
     if (!type) return send(404, { message: `the server could not find the requested resource` });
     const apiVersion = group ? `${group}/v1` : 'v1';
     const objKey = (n: string) => key({ apiVersion, kind: type.kind, metadata: { name: n, namespace: type.namespaced ? ns : undefined } });
@@ -246,6 +258,13 @@ export async function startFakeApi(objects: KubeObject[], options: FakeApiOption
           }
         }
         const next: KubeObject = { ...applied, apiVersion, kind: type.kind, metadata: { ...applied.metadata, namespace: type.namespaced ? ns : undefined, uid: obj?.metadata.uid ?? `uid-${++uidCounter}` } };
+        if (type.kind === 'CustomResourceDefinition') {
+          const spec = next.spec as { group: string; scope: string; names: { kind: string; plural: string } };
+          next.status = { conditions: [{ type: 'Established', status: 'True' }] };
+          const serve = () => types.push({ group: spec.group, kind: spec.names.kind, resource: spec.names.plural, namespaced: spec.scope === 'Namespaced' });
+          if (options.crdServedMs === undefined) serve();
+          else timers.push(setTimeout(serve, options.crdServedMs));
+        }
         live.set(k, next);
         if (!obj && type.kind === 'Namespace') {
           if (options.namespaceSetupMs === undefined) addSystemObjects(name!);
