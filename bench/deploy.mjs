@@ -126,6 +126,9 @@ async function main() {
       // The warm-up's hash cache, so the sample measures a deploy with images known, not hashing.
       const cache = path.join(warmDir, '.devloop', 'cache');
       if (existsSync(cache)) cpSync(cache, path.join(dir, '.devloop', 'cache'), { recursive: true });
+      // And its validated config (.devloop/cache/config.json), as on a user's second run: this copy's
+      // config text differs (its namespace), so `devloop render` reads it once, untimed.
+      devloop(['render'], dir);
       leftovers.push(() => {
         devloop(['down'], dir, { allowFail: true });
         rmSync(dir, { recursive: true, force: true });

@@ -36,6 +36,8 @@ export async function listContext(contextDir: string, filter: ContextFileFilter,
     const absDir = relDir ? path.join(contextDir, relDir) : contextDir;
     const names = (await readdir(absDir)).sort(compareGo);
     const stats = await Promise.all(names.map((name) => lstat(path.join(absDir, name))));
+    // Symlink targets read together too (a busybox rootfs has hundreds of links in one directory).
+    const targets = await Promise.all(names.map((name, i) => (stats[i].isSymbolicLink() ? readlink(path.join(absDir, name)) : undefined)));
     for (let i = 0; i < names.length; i++) {
       const relPath = relDir ? `${relDir}/${names[i]}` : names[i];
       const absPath = path.join(absDir, names[i]);
@@ -49,7 +51,7 @@ export async function listContext(contextDir: string, filter: ContextFileFilter,
         if (!filter.isExcluded(relPath, false)) entries.push({ ...base, type: 'directory', size: 0 });
         await walk(relPath);
       } else if (st.isSymbolicLink()) {
-        if (!filter.isExcluded(relPath, false)) entries.push({ ...base, type: 'symlink', size: 0, linkTarget: await readlink(absPath) });
+        if (!filter.isExcluded(relPath, false)) entries.push({ ...base, type: 'symlink', size: 0, linkTarget: targets[i] });
       } else if (st.isFile()) {
         if (!filter.isExcluded(relPath, false)) entries.push({ ...base, type: 'file' });
       }

@@ -30,6 +30,9 @@ export async function run(ctx: CommandContext): Promise<number> {
   try {
     const { buildDestination, createDeployer, loadImages, shouldPush } = await import('../deploy/index.js');
     const deployer = createDeployer(config, kube);
+    // Loaded while the cluster answers the two requests below.
+    const podsModule = import('../observe/pods.js');
+    const buildModule = import('../build/index.js');
     // Discovery is needed by the render after the build: fetched meanwhile (a failure here is
     // forgotten; the render asks again and reports it).
     kube.discover(ctx.signal).catch(() => undefined);
@@ -42,13 +45,13 @@ export async function run(ctx: CommandContext): Promise<number> {
     const push = shouldPush(config, target, Boolean(ctx.flags.push));
     // The one watch of the project's pods: listed while the build runs, so the rollout wait knows
     // every pod from its first moment; it reports them (`pod` events) and the wait reads it.
-    const { startPodWatcher } = await import('../observe/pods.js');
+    const { startPodWatcher } = await podsModule;
     const podWatcher = startPodWatcher(kube, { project: config.name, signal: ctx.signal, sink });
     stopPodWatcher = () => podWatcher.stop();
     // What the deploy reads that no image tag changes is read while the build runs.
     deployer.prefetch?.(config, ctx.signal, sink);
     const results = await timePhase(sink, 'deploy/build', async () => {
-      const { createBuilder } = await import('../build/index.js');
+      const { createBuilder } = await buildModule;
       return createBuilder().build(config, {
         push,
         ...buildDestination(target),
