@@ -343,9 +343,8 @@ describe('startWatcher', () => {
     const b = batches();
     watcher = await watchTree(config('  trigger: polling\n  pollIntervalMs: 100'), { signal: controller.signal, sink, onBatch: b.onBatch });
     expect(sink.ofType('watch')[0]).toMatchObject({ status: 'ready', trigger: 'polling', message: expect.stringContaining('polling every 100 ms') });
-    // fs.watchFile takes its first stat as the baseline, after ready: an edit before it is part of it
-    // (failed 1 in about 6 runs under load when written at once)
-    await new Promise((r) => setTimeout(r, 250));
+    // written at once: fs.watchFile may take its baseline stat after ready (the watcher reads every
+    // file once more for that; without it this failed 1 in about 6 runs under load)
     write('web/src/app.js', 'polled');
     expect(rel(await b.next(3000))).toEqual(['change web/src/app.js']);
   });

@@ -20,6 +20,7 @@
  */
 import path from 'node:path';
 import { lstatSync, readdirSync, type Dirent, type Stats } from 'node:fs';
+import { lstat } from 'node:fs/promises';
 import chokidar, { type FSWatcher } from 'chokidar';
 import micromatch from 'micromatch';
 import type { Config } from '../config/load.js';
@@ -27,6 +28,7 @@ import type { EventSink } from '../events.js';
 import type { ContextFilter, LiveContextFilter } from '../shared/context-filter.js';
 import { GLOB_OPTIONS, globMatcher, normalizeGlob } from '../shared/globs.js';
 import { relativeInside, stateDirOf } from '../shared/paths.js';
+import { mapLimit } from '../shared/concurrency.js';
 import { BatchCoalescer } from './coalesce.js';
 
 export type { FileChange } from './changes.js';
@@ -60,7 +62,8 @@ export interface WatcherOptions {
    * When the caller started reading the tree (epoch ms; a build running while the watcher scans):
    * what changes while the watcher is not yet ready is reported once it is: every `change` and
    * `unlink` chokidar sees during its initial scan, and every file it finds whose mtime is at or
-   * after this time (less CHANGED_SINCE_SLACK_MS). Absent: the scan reports nothing.
+   * after this time (less CHANGED_SINCE_SLACK_MS). Absent: the scan reports nothing, except, with
+   * trigger polling, a file whose mtime or size changed after the scan listed it (see `scanned`).
    */
   changedSince?: number;
 }
@@ -358,6 +361,13 @@ export async function startWatcher(config: Config, options: WatcherOptions): Pro
 
   /** What changed while the initial scan ran (`options.changedSince`), batched once ready. */
   const changedDuringScan: FileChange[] = [];
+  /**
+   * Polling only: each file's mtime and size as the scan saw them. fs.watchFile compares with its own
+   * first stat, taken a moment after chokidar lists the file and possibly after ready: an edit in
+   * between would be its baseline and never reported. So once ready, every file is read once more
+   * (queued after those first stats) and what differs from the scan is reported.
+   */
+  const scanned = polling ? new Map<string, { mtimeMs: number; size: number }>() : undefined;
   const changedAfter = options.changedSince === undefined ? undefined : options.changedSince - CHANGED_SINCE_SLACK_MS;
   /** One event from chokidar (or from the trailing check): counted, followed up, batched. */
   const onEvent = (kind: FileChange['kind'], abs: string, stats: Stats | undefined) => {
@@ -368,9 +378,10 @@ export async function startWatcher(config: Config, options: WatcherOptions): Pro
         directFiles.set(dir, (directFiles.get(dir) ?? 0) + 1);
       }
       // a directory found by the scan is not a change (its new files are, by their own mtime)
-      if (changedAfter !== undefined && kind !== 'addDir') {
+      if ((changedAfter !== undefined || scanned) && kind !== 'addDir') {
         const seen = kind === 'add' ? (stats ?? lstatSync(abs, { throwIfNoEntry: false })) : undefined;
-        if (kind !== 'add' || (seen !== undefined && seen.mtimeMs >= changedAfter)) changedDuringScan.push({ path: abs, kind });
+        if (scanned && seen) scanned.set(abs, { mtimeMs: seen.mtimeMs, size: seen.size });
+        if (changedAfter !== undefined && (kind !== 'add' || (seen !== undefined && seen.mtimeMs >= changedAfter))) changedDuringScan.push({ path: abs, kind });
       }
       return;
     }
@@ -419,6 +430,7 @@ export async function startWatcher(config: Config, options: WatcherOptions): Pro
     watcher.once('ready', () => resolve());
     signal.addEventListener('abort', () => resolve(), { once: true });
   });
+  if (scanned && !signal.aborted) changedDuringScan.push(...(await changedSinceScan(scanned)));
   ready = true;
   if (!signal.aborted) for (const change of changedDuringScan.splice(0)) batches.push(change);
   const durationMs = Math.round(performance.now() - started);
@@ -466,4 +478,15 @@ export async function startWatcher(config: Config, options: WatcherOptions): Pro
       return fileCount;
     },
   };
+}
+
+/** The files whose mtime or size differs from what the scan saw (`change`), or that are gone (`unlink`). */
+async function changedSinceScan(scanned: ReadonlyMap<string, { mtimeMs: number; size: number }>): Promise<FileChange[]> {
+  const changes: FileChange[] = [];
+  await mapLimit([...scanned], 64, async ([file, before]) => {
+    const now = await lstat(file).catch(() => undefined);
+    if (!now) changes.push({ path: file, kind: 'unlink' });
+    else if (now.mtimeMs !== before.mtimeMs || now.size !== before.size) changes.push({ path: file, kind: 'change' });
+  });
+  return changes;
 }
