@@ -430,9 +430,11 @@ export async function startWatcher(config: Config, options: WatcherOptions): Pro
     watcher.once('ready', () => resolve());
     signal.addEventListener('abort', () => resolve(), { once: true });
   });
-  if (scanned && !signal.aborted) changedDuringScan.push(...(await changedSinceScan(scanned)));
   ready = true;
   if (!signal.aborted) for (const change of changedDuringScan.splice(0)) batches.push(change);
+  // chokidar's own events during this pass are live ones (ready is set): none is lost meanwhile
+  if (scanned && !signal.aborted) for (const change of await changedSinceScan(scanned)) batches.push(change);
+  scanned?.clear();
   const durationMs = Math.round(performance.now() - started);
   if (!signal.aborted) {
     const unwatched = config.build.artifacts.filter((a) => options.watchedImages && !options.watchedImages.has(a.image)).map((a) => a.image);
