@@ -25,7 +25,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { printPhases } from './kubelet-log.mjs';
-import { interleave, MIN_SAMPLES, printTable } from './stats.mjs';
+import { gridJitterMs, interleave, MIN_SAMPLES, printTable } from './stats.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const devloopBin = path.join(root, 'bin', 'devloop');
@@ -133,7 +133,7 @@ async function main() {
         devloop(['down'], dir, { allowFail: true });
         rmSync(dir, { recursive: true, force: true });
       });
-      spawnSync('sleep', ['4']);
+      spawnSync('sleep', [String(4 + gridJitterMs() / 1000)]);
       const t0 = Date.now();
       const r = devloop(['deploy', '--output', 'json'], dir);
       // devloop's own share: process start, config, build cache check, render, ownership check, inventory, apply.
@@ -151,7 +151,7 @@ async function main() {
       const file = path.join(kcDir, `rendered-${i}.yaml`);
       writeFileSync(file, renderedText.split(kcName).join(ns));
       leftovers.push(() => kubectl(['delete', 'namespace', ns, '--ignore-not-found', '--wait=true'], { allowFail: true }));
-      spawnSync('sleep', ['4']);
+      spawnSync('sleep', [String(4 + gridJitterMs() / 1000)]);
       const t0 = performance.now();
       const wall = Date.now();
       await runAsync(kubectlBin, ['apply', '-f', file]);

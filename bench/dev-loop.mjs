@@ -13,8 +13,12 @@
 //    services/posts/VERSION (not a sync: a rebuild) until both (a) the port-forward answers with
 //    the new version and (b) devloop has reported deployment/posts ready; against the manual
 //    sequence `docker build` + `docker push` + `kubectl set image` + `kubectl rollout status` of
-//    the same context into the same Deployment. After each devloop sample, every posts pod is
-//    checked (untimed, kubectl) to run the new image and be Ready.
+//    the same context into the same Deployment, until both its rollout status returned and the
+//    same port-forward answers with its version. Both sides get the same probe (a GET every 20 ms
+//    from the edit until the new version answers): it loads the API server, the kubelet and the
+//    container runtime while the new pods start, so only one side having it would slow that side.
+//    After each devloop sample, every posts pod is checked (untimed, kubectl) to run the new image
+//    and be Ready.
 //
 // Samples interleaved (devloop, baseline, devloop, ...), at least 10 of each; statistics from
 // stats.mjs (nearest-rank p50/p95, ratio devloop/baseline of the p50s).
@@ -30,7 +34,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startDevloopDev } from './devloop-dev.mjs';
 import { printPhases } from './kubelet-log.mjs';
-import { interleave, MIN_SAMPLES, printTable } from './stats.mjs';
+import { gridJitterMs, interleave, MIN_SAMPLES, printTable } from './stats.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const KUBECONFIG = process.env.KUBECONFIG ?? '/var/lib/devloop-cluster/kubeconfig';
@@ -162,7 +166,7 @@ async function main() {
       // And its validated config (.devloop/cache/config.json), as on a user's second run: this copy's
       // config text differs (its namespace and ports), so `devloop render` reads it once, untimed.
       run(process.execPath, [devloopBin, 'render'], { cwd: dir });
-      await sleep(3000);
+      await sleep(3000 + gridJitterMs());
       const wall = Date.now();
       const t0 = performance.now();
       const session = startDev(dir);
@@ -183,7 +187,7 @@ async function main() {
       const port = basePort + 12 + i * 4;
       const file = path.join(os.tmpdir(), `devloop-bench-${ns}.yaml`);
       writeFileSync(file, rendered.split(warmName).join(ns));
-      await sleep(3000);
+      await sleep(3000 + gridJitterMs());
       const wall = Date.now();
       const t0 = performance.now();
       let forward;
@@ -228,7 +232,7 @@ async function main() {
     const rebuild = await interleave(
       REBUILD_ROUNDS,
       async (round) => {
-        await sleep(2000);
+        await sleep(2000 + gridJitterMs());
         const version = `dl-${id}-${round}`;
         const from = session.events.length;
         const t0 = performance.now();
@@ -261,11 +265,13 @@ async function main() {
         return done - t0;
       },
       async (round) => {
-        await sleep(2000);
-        writeFileSync(path.join(manualContext, 'VERSION'), `manual-${id}-${round}\n`);
-        const ref = `localhost:5000/blog/posts:manual-${id}-${round}`;
+        await sleep(2000 + gridJitterMs());
+        const version = `manual-${id}-${round}`;
+        writeFileSync(path.join(manualContext, 'VERSION'), `${version}\n`);
+        const ref = `localhost:5000/blog/posts:${version}`;
         const t0 = performance.now();
         const at = () => (performance.now() - t0).toFixed(0);
+        const served = servedWhen(port, (body) => body.includes(`"version":"${version}"`), 300_000, 'the new version through the port-forward', session.exited);
         await runAsync('docker', ['build', '-q', '-t', ref, '--build-arg', `BASE=${baseTag}`, manualContext]);
         const built = at();
         await runAsync('docker', ['push', '-q', ref]);
@@ -273,8 +279,10 @@ async function main() {
         await runAsync(KUBECTL, ['set', 'image', '-n', name, 'deployment/posts', `posts=${ref}`]);
         const applied = at();
         await runAsync(KUBECTL, ['rollout', 'status', '-n', name, 'deployment/posts', '--timeout=300s']);
-        const ms = performance.now() - t0;
-        console.error(`  rebuild #${round + 1}: manual ${ms.toFixed(0)} ms (built +${built}, pushed +${pushed}, applied +${applied}, ready +${ms.toFixed(0)})`);
+        const ready = performance.now() - t0;
+        const servedMs = (await served) - t0;
+        const ms = Math.max(ready, servedMs);
+        console.error(`  rebuild #${round + 1}: manual ${ms.toFixed(0)} ms (built +${built}, pushed +${pushed}, applied +${applied}, ready +${ready.toFixed(0)}, served +${servedMs.toFixed(0)})`);
         return ms;
       },
       { deadline },

@@ -25,7 +25,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startDevloopDev } from './devloop-dev.mjs';
-import { interleave, MIN_SAMPLES, printTable } from './stats.mjs';
+import { gridJitterMs, interleave, MIN_SAMPLES, printTable } from './stats.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const KUBECONFIG = process.env.KUBECONFIG ?? '/var/lib/devloop-cluster/kubeconfig';
@@ -237,7 +237,7 @@ try {
     kubectl(['set', 'image', '-n', ns, 'deployment/posts', `posts=${ref}`]);
     kubectl(['rollout', 'status', '-n', ns, 'deployment/posts', '--timeout=300s'], 320_000);
     manual.push(performance.now() - m0);
-    await sleep(2000);
+    await sleep(2000 + gridJitterMs());
 
     // devloop: write the file, wait for its rollout to be ready (last, so devloop's build is what runs after)
     const from = events.length;
@@ -258,7 +258,7 @@ try {
       ['rollout ready', ready.arrivedAt],
     ];
     console.error(`rebuild round ${round}: ${phases.map(([n, t]) => `${n} +${t === undefined ? '?' : (t - t0).toFixed(0)}ms`).join(', ')}`);
-    await sleep(2000);
+    await sleep(2000 + gridJitterMs());
   }
   rmSync(manualContext, { recursive: true, force: true });
   results.push(['edit-to-new-pod-Ready (rebuild)', rebuild, manual, 'docker build+push, kubectl set image, rollout status']);

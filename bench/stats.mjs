@@ -69,3 +69,15 @@ export function printTable(title, rows) {
   for (const r of body) console.log(`| ${r.join(' | ')} |`);
   console.log('Percentiles nearest-rank over interleaved samples (A B A B); ratio under 1: devloop is faster (or smaller).');
 }
+
+/**
+ * A random pause of 0-999 ms, added to the fixed pause before each sample that ends in a rollout.
+ * The kubelet runs every readiness probe on one shared one-second grid (in its log, pods of
+ * different rollouts turn Ready at the same fraction of a second), so a sample ends on that grid.
+ * After a fixed pause the next sample would start at the same phase of it, every time, and each
+ * side would keep its own phase: one side could end just after a probe in every sample, the other
+ * just before. The random pause spreads both sides over the whole second.
+ */
+export function gridJitterMs() {
+  return Math.floor(Math.random() * 1000);
+}
