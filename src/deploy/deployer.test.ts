@@ -12,6 +12,13 @@ import { InventoryStore } from './inventory.js';
 const cleanups: Array<() => void> = [];
 afterEach(() => cleanups.splice(0).forEach((c) => c()));
 
+/** A new temporary directory, removed after the test. */
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
 /** A project whose manifests put a Namespace and a ConfigMap in namespace `ns`. */
 function project(dir: string, ns: string): void {
   writeFileSync(path.join(dir, 'devloop.config.yaml'), `apiVersion: devloop/v1\nkind: Config\nmetadata:\n  name: shop\ndeploy:\n  namespace: ${ns}\n  kubectl:\n    manifests: ["k8s/*.yaml"]\n`);
@@ -21,8 +28,7 @@ function project(dir: string, ns: string): void {
 
 describe('KubeDeployer prune of a Namespace no longer rendered', () => {
   it('keeps it (and its record) while it holds an object devloop did not apply, deletes it once it does not', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'devloop-prune-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = tempDir('devloop-prune-');
     const { kube, live } = await startFakeApi([], {}, cleanups);
     const deploy = async () => {
       const config = loadConfig({ cwd: dir, skipFileChecks: true });
@@ -59,8 +65,7 @@ describe('KubeDeployer prune of a Namespace no longer rendered', () => {
 
 describe('KubeDeployer into a namespace nobody created', () => {
   it('says the namespace does not exist and how to create it (the 404 typed in kube/errors.ts)', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'devloop-nons-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = tempDir('devloop-nons-');
     const { kube } = await startFakeApi([], {}, cleanups);
     writeFileSync(path.join(dir, 'devloop.config.yaml'), 'apiVersion: devloop/v1\nkind: Config\nmetadata:\n  name: shop\ndeploy:\n  kubectl:\n    manifests: ["k8s/*.yaml"]\n');
     mkdirSync(path.join(dir, 'k8s'));
@@ -75,8 +80,7 @@ describe('KubeDeployer into a namespace nobody created', () => {
 
 describe('KubeDeployer into a new namespace', () => {
   it('applies what starts no pods at once, and workloads only once the namespace has its ServiceAccount and CA', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'devloop-nssetup-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = tempDir('devloop-nssetup-');
     // The controllers of this fake set a new namespace up 300 ms after it is created.
     const { kube, live } = await startFakeApi([], { namespaceSetupMs: 300 }, cleanups);
     project(dir, 'shop');
@@ -102,8 +106,7 @@ describe('KubeDeployer into a new namespace', () => {
 
 describe('KubeDeployer with a CRD and its custom objects', () => {
   it('applies the custom objects once the API server serves their kind, which comes after the CRD is Established', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'devloop-crd-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = tempDir('devloop-crd-');
     // As on a real server: Established at once, the kind served 300 ms later.
     const { kube, live } = await startFakeApi([], { crdServedMs: 300 }, cleanups);
     project(dir, 'shop');
@@ -126,8 +129,7 @@ describe('KubeDeployer with a CRD and its custom objects', () => {
 
 describe('KubeDeployer.prefetch', () => {
   it('reads while the build would run, and the ownership check still holds, also when the prefetch rendered other objects', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'devloop-prefetch-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = tempDir('devloop-prefetch-');
     const foreign = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'app-config', namespace: 'shop', uid: 'theirs' }, data: { mine: 'no' } };
     const { kube, live } = await startFakeApi([foreign], {}, cleanups);
     const deploy = async (prefetchDir: string) => {
@@ -147,8 +149,7 @@ describe('KubeDeployer.prefetch', () => {
     expect(same.phases.indexOf('deploy/ownership-check')).toBeLessThan(same.phases.indexOf('deploy/prefetch'));
 
     // A prefetch of another project's objects is not taken for this deploy's.
-    const other = mkdtempSync(path.join(os.tmpdir(), 'devloop-prefetch-other-'));
-    cleanups.push(() => rmSync(other, { recursive: true, force: true }));
+    const other = tempDir('devloop-prefetch-other-');
     project(other, 'elsewhere');
     const mismatched = await deploy(other);
     expect(mismatched.outcome).toContain('ConfigMap/shop/app-config already exists');
