@@ -282,7 +282,9 @@ try {
   );
 
   // 4. the same burst through the watcher: batches planned and synced one at a time, in order.
+  //    BENCH_TRACE=1 prints each sample's batches (size, arrival, sync start and end) to stderr.
   let syncing = Promise.resolve();
+  let trace = process.env.BENCH_TRACE ? [] : undefined;
   let burstFailed;
   watcher = await startWatcher(config, {
     contextFilters: filters,
@@ -291,7 +293,14 @@ try {
     onBatch: (changes) => {
       const mine = changes.filter((c) => c.path.startsWith(`${burstDir}${path.sep}`));
       if (mine.length === 0) return;
-      syncing = syncing.then(() => planAndSync(mine)).catch((error) => burstFailed?.(error));
+      const arrived = performance.now();
+      syncing = syncing
+        .then(async () => {
+          const started = performance.now();
+          await planAndSync(mine);
+          trace?.push({ files: mine.length, arrived, started, synced: performance.now() });
+        })
+        .catch((error) => burstFailed?.(error));
     },
   });
   const burstWatched = await interleave(
@@ -305,6 +314,11 @@ try {
       burstWrites.push(tLast - t0);
       const ms = await Promise.race([burstVisible(fromFirst.watched.devloop, t0, tLast, tag), failed]);
       await syncing; // the next sample starts with the queue empty
+      if (trace) {
+        const at = (t) => (t - tLast).toFixed(0);
+        console.error(`burst ${r}: visible ${ms.toFixed(0)} ms after the last write; batches (ms after it): ${trace.map((b) => `${b.files} files arrived ${at(b.arrived)}, sync ${at(b.started)}-${at(b.synced)}`).join('; ')}`);
+        trace = [];
+      }
       return ms;
     },
     kubectlCpBurst('watched'),

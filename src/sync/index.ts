@@ -120,6 +120,19 @@ export const GZIP_MIN_BYTES = 64 * 1024;
 
 const gzip = promisify(gzipCallback);
 
+/**
+ * Which batches busybox tar may write in place (agent.ts): at least IN_PLACE_MIN_FILES regular
+ * files (below it, recreating costs less than the check's `find`), no symlink entry, and their
+ * files in at most IN_PLACE_MAX_DIRS directories (the agent's shell reads each directory's line a
+ * byte at a time). Returns the directories to check, or undefined: the default way.
+ */
+export const IN_PLACE_MIN_FILES = 8;
+export const IN_PLACE_MAX_DIRS = 64;
+export function inPlaceDirs(built: Pick<BuiltTar, 'files' | 'fileDirs' | 'symlinks'>): string[] | undefined {
+  if (built.symlinks || built.files < IN_PLACE_MIN_FILES || built.fileDirs.length > IN_PLACE_MAX_DIRS) return undefined;
+  return built.fileDirs;
+}
+
 export function createSyncer(kube: SyncKubeClient, sink: EventSink, options: SyncerOptions = {}): Syncer {
   const launch: AgentLauncher = options.launch ?? ((target, command, handlers) => openExecStream(kube.kubeConfig, target, command, handlers));
   const channels = new Map<string, Promise<AgentChannel>>();
@@ -197,10 +210,11 @@ export function createSyncer(kube: SyncKubeClient, sink: EventSink, options: Syn
         const built = await tarFor(workdir);
         const deletes = [...op.delete.map((d) => resolveContainerPath(d, workdir)), ...built.missing];
         if (deletes.length === 0 && built.tar.length === 0) return;
+        const inPlace = inPlaceDirs(built);
         if (channel.gunzip && built.tar.length >= GZIP_MIN_BYTES) {
-          await channel.send(deletes, await gzipped(built), signal, { gzipped: true });
+          await channel.send(deletes, await gzipped(built), signal, { gzipped: true, inPlaceDirs: inPlace });
         } else {
-          await channel.send(deletes, built.tar, signal);
+          await channel.send(deletes, built.tar, signal, { inPlaceDirs: inPlace });
         }
         sink.emit({
           type: 'sync',

@@ -4,7 +4,8 @@
  * writing into a temp directory. The Kubernetes exec transport is covered by test/sync.test.ts.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -12,7 +13,7 @@ import { CollectingSink } from '../events.js';
 import type { ExecStream } from '../kube/exec.js';
 import type { AgentLauncher } from './agent.js';
 import { ClusterUnreachableError, KubeApiError } from '../kube/errors.js';
-import { createSyncer, SyncUnusableError, type ContainerTarget } from './index.js';
+import { createSyncer, IN_PLACE_MIN_FILES, SyncUnusableError, type ContainerTarget } from './index.js';
 
 const BUSYBOX = '/bin/busybox';
 
@@ -128,13 +129,14 @@ describe('Syncer over the sh agent', () => {
     await gzipSyncer.sync({ image: 'blog/posts', copy, delete: [] }, [target('g1')], signal());
     await gzipSyncer.sync({ image: 'blog/posts', copy, delete: [] }, [target('g2')], signal());
     expect(headers).toHaveLength(2);
-    for (const h of headers) expect(h).toMatch(/^B 1 \d+ 0 z$/);
+    // busybox sh runs its own find applet: the burst may be written in place, its one directory checked
+    for (const h of headers) expect(h).toMatch(/^B 1 \d+ 0 1 z$/);
     expect(Number(headers[0].split(' ')[2])).toBeLessThan(100_000); // 1 MB of tar
     expect(readFileSync(path.join(box, 'app/burst/f0.txt'), 'utf8')).toBe('line 0\n');
     expect(readFileSync(path.join(box, 'app/burst/f999.txt'), 'utf8')).toBe('line 999\n');
     // one small file is not worth compressing
     await gzipSyncer.sync({ image: 'blog/posts', copy: [copy[0]], delete: [] }, [target('g1')], signal());
-    expect(headers[2]).toMatch(/^B 2 \d+ 0$/);
+    expect(headers[2]).toMatch(/^B 2 \d+ 0 -1$/);
     await gzipSyncer.close();
 
     rmSync(path.join(box, 'app/burst'), { recursive: true });
@@ -208,6 +210,90 @@ describe('Syncer over the sh agent', () => {
     expect(readFileSync(path.join(box, 'victim'), 'utf8')).toBe('untouched');
     expect(readFileSync(path.join(box, 'app/was-a-link'), 'utf8')).toBe('a file now');
     await syncer.close();
+  });
+
+  describe('busybox tar in place (a batch of at least IN_PLACE_MIN_FILES files)', () => {
+    const burst = (n: number, content: string) =>
+      Array.from({ length: n }, (_, i) => ({ localPath: writeWork(`burst/f${i}.txt`, `${content} ${i}`), containerPath: path.join(box, 'app/burst', `f${i}.txt`) }));
+    /** A launcher that records each batch header (the first line of each write). */
+    const recording = (inner: AgentLauncher, headers: string[]): AgentLauncher => async (t, command, handlers) => {
+      const stream = await inner(t, command, handlers);
+      return { ...stream, write: (data) => (headers.push(Buffer.from(data).toString('latin1').split('\n')[0]), stream.write(data)) };
+    };
+
+    it('rewrites the files of a checked directory in place: same inodes, new content', async () => {
+      const headers: string[] = [];
+      const syncer = createSyncer({ kubeConfig: undefined as never }, new CollectingSink(), { launch: recording(localLauncher(), headers) });
+      await syncer.sync({ image: 'blog/posts', copy: burst(IN_PLACE_MIN_FILES + 2, 'one'), delete: [] }, [target()], signal());
+      // a descriptor opened before shows the new content only if the same file was rewritten
+      // (an inode number alone could be reused by a recreated file)
+      const fd = openSync(path.join(box, 'app/burst/f3.txt'), 'r');
+      try {
+        await syncer.sync({ image: 'blog/posts', copy: burst(IN_PLACE_MIN_FILES + 2, 'two'), delete: [] }, [target()], signal());
+        expect(readFileSync(fd, 'utf8')).toBe('two 3');
+      } finally {
+        closeSync(fd);
+      }
+      expect(headers[1]).toMatch(/^B 2 \d+ 0 1$/);
+      await syncer.close();
+    });
+
+    it('recreates instead when a checked directory holds a symlink or a hard-linked file: neither is written through', async () => {
+      const syncer = createSyncer({ kubeConfig: undefined as never }, new CollectingSink(), { launch: localLauncher() });
+      mkdirSync(path.join(box, 'app/burst'), { recursive: true });
+      writeFileSync(path.join(box, 'victim'), 'untouched');
+      symlinkSync('../../victim', path.join(box, 'app/burst/f0.txt'));
+      const copy = burst(IN_PLACE_MIN_FILES + 2, 'new');
+      await syncer.sync({ image: 'blog/posts', copy, delete: [] }, [target()], signal());
+      expect(readFileSync(path.join(box, 'victim'), 'utf8')).toBe('untouched');
+      expect(lstatSync(path.join(box, 'app/burst/f0.txt')).isFile()).toBe(true);
+
+      linkSync(path.join(box, 'app/burst/f1.txt'), path.join(box, 'other-name'));
+      const fd = openSync(path.join(box, 'app/burst/f5.txt'), 'r');
+      try {
+        await syncer.sync({ image: 'blog/posts', copy: burst(IN_PLACE_MIN_FILES + 2, 'newer'), delete: [] }, [target()], signal());
+        // the whole batch went the default way: f5 is a new file, the old one keeps its content
+        expect(readFileSync(fd, 'utf8')).toBe('new 5');
+      } finally {
+        closeSync(fd);
+      }
+      expect(readFileSync(path.join(box, 'other-name'), 'utf8')).toBe('new 1');
+      expect(readFileSync(path.join(box, 'app/burst/f1.txt'), 'utf8')).toBe('newer 1');
+      await syncer.close();
+    });
+
+    it('sends a batch that failed in place again the default way, and stops trying in place for that container', async () => {
+      const headers: string[] = [];
+      const syncer = createSyncer({ kubeConfig: undefined as never }, new CollectingSink(), { launch: recording(localLauncher(), headers) });
+      // a socket passes the check (neither symlink nor file) but cannot be opened for writing: replaced only by unlinking it
+      mkdirSync(path.join(box, 'app/burst'), { recursive: true });
+      const server = net.createServer();
+      await new Promise<void>((resolve) => server.listen(path.join(box, 'app/burst/f2.txt'), resolve));
+      try {
+        await syncer.sync({ image: 'blog/posts', copy: burst(IN_PLACE_MIN_FILES + 2, 'new'), delete: [] }, [target()], signal());
+        expect(lstatSync(path.join(box, 'app/burst/f2.txt')).isFile()).toBe(true);
+        expect(readFileSync(path.join(box, 'app/burst/f2.txt'), 'utf8')).toBe('new 2');
+        expect(headers.map((h) => h.split(' ')[4])).toEqual(['1', '-1']);
+        await syncer.sync({ image: 'blog/posts', copy: burst(IN_PLACE_MIN_FILES + 2, 'newer'), delete: [] }, [target()], signal());
+        expect(headers[2].split(' ')[4]).toBe('-1');
+        expect(readFileSync(path.join(box, 'app/burst/f9.txt'), 'utf8')).toBe('newer 9');
+      } finally {
+        server.close(); // (node unlinks the socket's path on close: only after the checks)
+        await syncer.close();
+      }
+    });
+
+    it('never checks a batch with a symlink entry or too few files', async () => {
+      const headers: string[] = [];
+      const syncer = createSyncer({ kubeConfig: undefined as never }, new CollectingSink(), { launch: recording(localLauncher(), headers) });
+      const copy = burst(IN_PLACE_MIN_FILES + 2, 'new');
+      symlinkSync('f0.txt', path.join(work, 'burst/link'));
+      await syncer.sync({ image: 'blog/posts', copy: [...copy, { localPath: path.join(work, 'burst/link'), containerPath: path.join(box, 'app/burst/link') }], delete: [] }, [target()], signal());
+      await syncer.sync({ image: 'blog/posts', copy: copy.slice(0, IN_PLACE_MIN_FILES - 1), delete: [] }, [target()], signal());
+      expect(headers.map((h) => h.split(' ')[4])).toEqual(['-1', '-1']);
+      expect(readlinkSync(path.join(box, 'app/burst/link'))).toBe('f0.txt');
+      await syncer.close();
+    });
   });
 
   it('resolves relative destinations against the agent working directory (WORKDIR) or target.workdir', async () => {

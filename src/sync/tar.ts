@@ -5,6 +5,7 @@
  * or long names go into PAX headers).
  */
 import { lstatSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
+import path from 'node:path';
 
 export interface TarEntry {
   localPath: string;
@@ -18,6 +19,11 @@ export interface BuiltTar {
   written: string[];
   /** containerPaths whose local file no longer exists: the caller deletes them instead. */
   missing: string[];
+  /** How many regular files the tar holds, and the distinct container directories they go into. */
+  files: number;
+  fileDirs: string[];
+  /** Whether the tar holds a symlink entry. */
+  symlinks: boolean;
 }
 
 type Loaded =
@@ -181,6 +187,9 @@ export async function buildTar(entries: readonly TarEntry[]): Promise<BuiltTar> 
   const written: string[] = [];
   const missing: string[] = [];
   const packed: Array<{ header: TarHeader; body?: Buffer }> = [];
+  const fileDirs = new Set<string>();
+  let symlinks = false;
+  let files = 0;
   for (const entry of entries) {
     const item = load(entry.localPath);
     if (item.kind === 'missing') {
@@ -189,11 +198,19 @@ export async function buildTar(entries: readonly TarEntry[]): Promise<BuiltTar> 
     }
     if (item.kind === 'skip') continue;
     const common = { name: entry.containerPath.replace(/^\/+/, ''), mode: item.stats.mode & 0o7777, mtime: item.stats.mtime, size: 0 };
-    if (item.kind === 'symlink') packed.push({ header: { ...common, type: 'symlink', linkname: item.target } });
-    else if (item.kind === 'directory') packed.push({ header: { ...common, type: 'directory' } });
-    else packed.push({ header: { ...common, type: 'file', size: item.body.length }, body: item.body });
+    if (item.kind === 'symlink') {
+      packed.push({ header: { ...common, type: 'symlink', linkname: item.target } });
+      symlinks = true;
+    } else if (item.kind === 'directory') {
+      packed.push({ header: { ...common, type: 'directory' } });
+    } else {
+      packed.push({ header: { ...common, type: 'file', size: item.body.length }, body: item.body });
+      fileDirs.add(path.posix.dirname(entry.containerPath));
+      files++;
+    }
     written.push(entry.containerPath);
   }
-  if (written.length === 0) return { tar: Buffer.alloc(0), written, missing };
-  return { tar: packTar(packed), written, missing };
+  const shape = { files, fileDirs: [...fileDirs], symlinks };
+  if (written.length === 0) return { tar: Buffer.alloc(0), written, missing, ...shape };
+  return { tar: packTar(packed), written, missing, ...shape };
 }
