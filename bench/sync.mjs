@@ -72,25 +72,33 @@ function kubectlAsync(args) {
   });
 }
 
-// The files each reader follows: the one-file target, and the burst's first and last file.
+// The files each reader follows: the one-file target, the burst's first and last file, and the
+// same two of the baseline's burst. Each side's burst replaces its own previous copy (as a user's
+// repeated saves do): replacing files another tool just created would cost the kernel less (their
+// data not yet on disk) and favour one side.
 const ONE = '/app/public/bench.html';
 const BURST_FIRST = '/app/public/burst/f0000.txt';
 const BURST_LAST = '/app/public/burst/f0999.txt';
+const CP_BURST_DIR = '/app/public/cp-burst';
+const CP_BURST_FIRST = `${CP_BURST_DIR}/f0000.txt`;
+const CP_BURST_LAST = `${CP_BURST_DIR}/f0999.txt`;
 const READER = `last=
 while :; do
-  a=; b=; c=
+  a=; b=; c=; d=; e=
   { read -r a < ${ONE}; } 2>/dev/null
   { read -r b < ${BURST_FIRST}; } 2>/dev/null
   { read -r c < ${BURST_LAST}; } 2>/dev/null
-  cur="$a|$b|$c"
+  { read -r d < ${CP_BURST_FIRST}; } 2>/dev/null
+  { read -r e < ${CP_BURST_LAST}; } 2>/dev/null
+  cur="$a|$b|$c|$d|$e"
   if [ "$cur" != "$last" ]; then echo "$cur"; last=$cur; fi
   usleep 5000
 done`;
 
-/** A reader inside one replica: the latest snapshot [one, burstFirst, burstLast] and when it arrived. */
+/** A reader inside one replica: the latest snapshot [one, burstFirst, burstLast, cpBurstFirst, cpBurstLast] and when it arrived. */
 function startReader(pod) {
   const child = spawn(kubectlBin, ['exec', '-n', ns, pod, '-c', 'posts', '--', 'sh', '-c', READER], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const reader = { pod, child, snapshot: ['', '', ''], waiters: [], stderr: '' };
+  const reader = { pod, child, snapshot: ['', '', '', '', ''], waiters: [], stderr: '' };
   let buffer = '';
   child.stdout.setEncoding('utf8');
   child.stdout.on('data', (chunk) => {
@@ -242,6 +250,8 @@ try {
   mkdirSync(burstDir, { recursive: true });
   const names = Array.from({ length: BURST_FILES }, (_, i) => path.join(burstDir, `f${String(i).padStart(4, '0')}.txt`));
   const burstIs = (tag) => (s) => s[1] === `${tag} ${names[0]}` && s[2] === `${tag} ${names[BURST_FILES - 1]}`;
+  const cpBurstIs = (tag) => (s) => s[3] === `${tag} ${names[0]}` && s[4] === `${tag} ${names[BURST_FILES - 1]}`;
+  for (const pod of REPLICAS) kubectl(['exec', '-n', ns, pod, '-c', 'posts', '--', 'mkdir', '-p', CP_BURST_DIR]);
   // The baseline writes the same contents into its own copy, outside every watched tree.
   const cpBurstDir = path.join(cpSourceDir, 'burst');
   mkdirSync(cpBurstDir, { recursive: true });
@@ -250,8 +260,8 @@ try {
   /** The same samples from the first write, per row and side (the rows' samples are from the last write). */
   const fromFirst = { burst: { devloop: [], baseline: [] }, watched: { devloop: [], baseline: [] } };
   /** ms from the last write until every replica shows the burst; records the from-first-write figure too. */
-  const burstVisible = async (into, t0, tLast, tag) => {
-    const fromT0 = await visibleEverywhere(readers, t0, burstIs(tag), tag);
+  const burstVisible = async (into, t0, tLast, tag, is = burstIs) => {
+    const fromT0 = await visibleEverywhere(readers, t0, is(tag), tag);
     into.push(fromT0);
     return fromT0 - (tLast - t0);
   };
@@ -261,8 +271,8 @@ try {
     for (const n of names) writeFileSync(path.join(cpBurstDir, path.basename(n)), `${tag} ${n}\n`);
     const tLast = performance.now();
     burstWrites.push(tLast - t0);
-    const visible = burstVisible(fromFirst[row].baseline, t0, tLast, tag);
-    await Promise.all(REPLICAS.map((pod) => kubectlAsync(['cp', '-c', 'posts', `${cpBurstDir}/.`, `${ns}/${pod}:/app/public/burst`])));
+    const visible = burstVisible(fromFirst[row].baseline, t0, tLast, tag, cpBurstIs);
+    await Promise.all(REPLICAS.map((pod) => kubectlAsync(['cp', '-c', 'posts', `${cpBurstDir}/.`, `${ns}/${pod}:${CP_BURST_DIR}`])));
     return visible;
   };
   const burst = await interleave(

@@ -14,7 +14,7 @@ import { loadConfig, type Config } from '../src/config/load.js';
 import { CollectingSink } from '../src/events.js';
 import { createKubeClient, type KubeClient } from '../src/kube/client.js';
 import { planChanges } from '../src/plan/index.js';
-import { createSyncer, IN_PLACE_MIN_FILES, SyncUnusableError, type ContainerTarget, type Syncer } from '../src/sync/index.js';
+import { createSyncer, SyncUnusableError, type ContainerTarget, type Syncer } from '../src/sync/index.js';
 import { copyFixture, docker, kubeconfig, kubectl, requireCluster, requireDocker } from './helpers.js';
 
 const suffix = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
@@ -167,14 +167,14 @@ describe('sync into a running container (real cluster)', () => {
     expect(exec(pod, 'posts', 'md5sum /app/public/big.bin').split(' ')[0]).toBe(md5);
   });
 
-  it('rewrites a burst in place in a busybox container (a process holding a file open reads the new content), never through a symlink', async () => {
+  it('rewrites files in place in a busybox container (a process holding a file open reads the new content), never through a symlink', async () => {
     const pod = postsTarget().pod;
-    const names = Array.from({ length: IN_PLACE_MIN_FILES + 2 }, (_, i) => `inplace/f${i}.txt`);
+    const names = Array.from({ length: 10 }, (_, i) => `inplace/f${i}.txt`);
     const burst = (content: string) => names.map((n) => ({ path: writePublic(n, `${content} ${n}`), kind: 'change' as const }));
     await planAndSync(burst('one'));
     // a descriptor opened before the second burst reads its content only if the same file was rewritten
     exec(pod, 'posts', 'rm -f /tmp/go /tmp/held.out; (exec 3</app/public/inplace/f3.txt; while [ ! -e /tmp/go ]; do usleep 20000; done; cat <&3 > /tmp/held.out) >/dev/null 2>&1 &');
-    await planAndSync(burst('two'));
+    await planAndSync(burst('two').slice(3, 4)); // one saved file, as an editor saves it
     const held = exec(pod, 'posts', 'touch /tmp/go; i=0; while [ ! -s /tmp/held.out ] && [ $i -lt 50 ]; do usleep 100000; i=$((i+1)); done; cat /tmp/held.out');
     expect(held).toBe('two inplace/f3.txt');
 

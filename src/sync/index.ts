@@ -121,15 +121,13 @@ export const GZIP_MIN_BYTES = 64 * 1024;
 const gzip = promisify(gzipCallback);
 
 /**
- * Which batches busybox tar may write in place (agent.ts): at least IN_PLACE_MIN_FILES regular
- * files (below it, recreating costs less than the check's `find`), no symlink entry, and their
- * files in at most IN_PLACE_MAX_DIRS directories (the agent's shell reads each directory's line a
- * byte at a time). Returns the directories to check, or undefined: the default way.
+ * Which batches busybox tar may write in place (agent.ts): any with regular files and no symlink
+ * entry whose files go into at most IN_PLACE_MAX_DIRS directories (the agent's shell reads each
+ * directory's line a byte at a time). Returns the directories to check, or undefined: the default way.
  */
-export const IN_PLACE_MIN_FILES = 8;
 export const IN_PLACE_MAX_DIRS = 64;
 export function inPlaceDirs(built: Pick<BuiltTar, 'files' | 'fileDirs' | 'symlinks'>): string[] | undefined {
-  if (built.symlinks || built.files < IN_PLACE_MIN_FILES || built.fileDirs.length > IN_PLACE_MAX_DIRS) return undefined;
+  if (built.symlinks || built.files === 0 || built.fileDirs.length > IN_PLACE_MAX_DIRS) return undefined;
   return built.fileDirs;
 }
 

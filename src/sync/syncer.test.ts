@@ -13,7 +13,7 @@ import { CollectingSink } from '../events.js';
 import type { ExecStream } from '../kube/exec.js';
 import type { AgentLauncher } from './agent.js';
 import { ClusterUnreachableError, KubeApiError } from '../kube/errors.js';
-import { createSyncer, IN_PLACE_MIN_FILES, SyncUnusableError, type ContainerTarget } from './index.js';
+import { createSyncer, SyncUnusableError, type ContainerTarget } from './index.js';
 
 const BUSYBOX = '/bin/busybox';
 
@@ -136,7 +136,7 @@ describe('Syncer over the sh agent', () => {
     expect(readFileSync(path.join(box, 'app/burst/f999.txt'), 'utf8')).toBe('line 999\n');
     // one small file is not worth compressing
     await gzipSyncer.sync({ image: 'blog/posts', copy: [copy[0]], delete: [] }, [target('g1')], signal());
-    expect(headers[2]).toMatch(/^B 2 \d+ 0 -1$/);
+    expect(headers[2]).toMatch(/^B 2 \d+ 0 1$/);
     await gzipSyncer.close();
 
     rmSync(path.join(box, 'app/burst'), { recursive: true });
@@ -212,7 +212,7 @@ describe('Syncer over the sh agent', () => {
     await syncer.close();
   });
 
-  describe('busybox tar in place (a batch of at least IN_PLACE_MIN_FILES files)', () => {
+  describe('busybox tar in place', () => {
     const burst = (n: number, content: string) =>
       Array.from({ length: n }, (_, i) => ({ localPath: writeWork(`burst/f${i}.txt`, `${content} ${i}`), containerPath: path.join(box, 'app/burst', `f${i}.txt`) }));
     /** A launcher that records each batch header (the first line of each write). */
@@ -224,12 +224,12 @@ describe('Syncer over the sh agent', () => {
     it('rewrites the files of a checked directory in place: same inodes, new content', async () => {
       const headers: string[] = [];
       const syncer = createSyncer({ kubeConfig: undefined as never }, new CollectingSink(), { launch: recording(localLauncher(), headers) });
-      await syncer.sync({ image: 'blog/posts', copy: burst(IN_PLACE_MIN_FILES + 2, 'one'), delete: [] }, [target()], signal());
+      await syncer.sync({ image: 'blog/posts', copy: burst(10, 'one'), delete: [] }, [target()], signal());
       // a descriptor opened before shows the new content only if the same file was rewritten
       // (an inode number alone could be reused by a recreated file)
       const fd = openSync(path.join(box, 'app/burst/f3.txt'), 'r');
       try {
-        await syncer.sync({ image: 'blog/posts', copy: burst(IN_PLACE_MIN_FILES + 2, 'two'), delete: [] }, [target()], signal());
+        await syncer.sync({ image: 'blog/posts', copy: burst(10, 'two'), delete: [] }, [target()], signal());
         expect(readFileSync(fd, 'utf8')).toBe('two 3');
       } finally {
         closeSync(fd);
@@ -243,7 +243,7 @@ describe('Syncer over the sh agent', () => {
       mkdirSync(path.join(box, 'app/burst'), { recursive: true });
       writeFileSync(path.join(box, 'victim'), 'untouched');
       symlinkSync('../../victim', path.join(box, 'app/burst/f0.txt'));
-      const copy = burst(IN_PLACE_MIN_FILES + 2, 'new');
+      const copy = burst(10, 'new');
       await syncer.sync({ image: 'blog/posts', copy, delete: [] }, [target()], signal());
       expect(readFileSync(path.join(box, 'victim'), 'utf8')).toBe('untouched');
       expect(lstatSync(path.join(box, 'app/burst/f0.txt')).isFile()).toBe(true);
@@ -251,7 +251,7 @@ describe('Syncer over the sh agent', () => {
       linkSync(path.join(box, 'app/burst/f1.txt'), path.join(box, 'other-name'));
       const fd = openSync(path.join(box, 'app/burst/f5.txt'), 'r');
       try {
-        await syncer.sync({ image: 'blog/posts', copy: burst(IN_PLACE_MIN_FILES + 2, 'newer'), delete: [] }, [target()], signal());
+        await syncer.sync({ image: 'blog/posts', copy: burst(10, 'newer'), delete: [] }, [target()], signal());
         // the whole batch went the default way: f5 is a new file, the old one keeps its content
         expect(readFileSync(fd, 'utf8')).toBe('new 5');
       } finally {
@@ -270,11 +270,11 @@ describe('Syncer over the sh agent', () => {
       const server = net.createServer();
       await new Promise<void>((resolve) => server.listen(path.join(box, 'app/burst/f2.txt'), resolve));
       try {
-        await syncer.sync({ image: 'blog/posts', copy: burst(IN_PLACE_MIN_FILES + 2, 'new'), delete: [] }, [target()], signal());
+        await syncer.sync({ image: 'blog/posts', copy: burst(10, 'new'), delete: [] }, [target()], signal());
         expect(lstatSync(path.join(box, 'app/burst/f2.txt')).isFile()).toBe(true);
         expect(readFileSync(path.join(box, 'app/burst/f2.txt'), 'utf8')).toBe('new 2');
         expect(headers.map((h) => h.split(' ')[4])).toEqual(['1', '-1']);
-        await syncer.sync({ image: 'blog/posts', copy: burst(IN_PLACE_MIN_FILES + 2, 'newer'), delete: [] }, [target()], signal());
+        await syncer.sync({ image: 'blog/posts', copy: burst(10, 'newer'), delete: [] }, [target()], signal());
         expect(headers[2].split(' ')[4]).toBe('-1');
         expect(readFileSync(path.join(box, 'app/burst/f9.txt'), 'utf8')).toBe('newer 9');
       } finally {
@@ -283,14 +283,16 @@ describe('Syncer over the sh agent', () => {
       }
     });
 
-    it('never checks a batch with a symlink entry or too few files', async () => {
+    it('never checks a batch with a symlink entry; a single file is checked like a burst', async () => {
       const headers: string[] = [];
       const syncer = createSyncer({ kubeConfig: undefined as never }, new CollectingSink(), { launch: recording(localLauncher(), headers) });
-      const copy = burst(IN_PLACE_MIN_FILES + 2, 'new');
+      const copy = burst(10, 'new');
       symlinkSync('f0.txt', path.join(work, 'burst/link'));
       await syncer.sync({ image: 'blog/posts', copy: [...copy, { localPath: path.join(work, 'burst/link'), containerPath: path.join(box, 'app/burst/link') }], delete: [] }, [target()], signal());
-      await syncer.sync({ image: 'blog/posts', copy: copy.slice(0, IN_PLACE_MIN_FILES - 1), delete: [] }, [target()], signal());
-      expect(headers.map((h) => h.split(' ')[4])).toEqual(['-1', '-1']);
+      expect(readlinkSync(path.join(box, 'app/burst/link'))).toBe('f0.txt');
+      // the directory now holds a symlink: checked, then written the default way (the link stays a link)
+      await syncer.sync({ image: 'blog/posts', copy: copy.slice(0, 1), delete: [] }, [target()], signal());
+      expect(headers.map((h) => h.split(' ')[4])).toEqual(['-1', '1']);
       expect(readlinkSync(path.join(box, 'app/burst/link'))).toBe('f0.txt');
       await syncer.close();
     });
