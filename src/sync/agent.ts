@@ -31,6 +31,20 @@
  * files in place took as long as recreating them once their data was on disk (about 240 ms), and
  * longer (260 against 115 ms) when the previous copy was a second old (probably ext4 writing out a
  * file truncated and rewritten at once, its auto_da_alloc; not verified). One file: 6 ms either way.
+ *
+ * Large batches are gzipped (GZIP_MIN_BYTES): a burst of small files is mostly tar headers and
+ * padding (1,000 files of a line each: 1 MB of tar, 30 KB gzipped), and every byte crosses the API
+ * server, the kubelet and the runtime's stream before `tar` sees it.
+ *
+ * The client sends one batch at a time and waits for its ack: busybox `head -c N` reads ahead of
+ * N bytes from a pipe through stdio buffering (checked with busybox 1.35: `printf 'abcdef\nB 2\n' |
+ * { head -c 3; cat; }` prints `abc` and cat gets nothing), which is harmless only when nothing
+ * follows the batch in the pipe. `read` takes one byte at a time from a pipe, so header, delete and
+ * check lines never eat into the tar. `tar` alone cannot frame the stream: busybox tar also consumes
+ * what follows the archive. After tar exits, `cat` drains what remains of the N bytes (tar stops at the
+ * end-of-archive blocks), so the next header is always read at a batch boundary.
+ * Contract: `AgentChannel.send` resolves only once the agent acknowledged the batch, i.e. the files
+ * are written in the container.
  */
 import { DevloopError } from '../errors.js';
 import { redactExecUrls, type ExecStream } from '../kube/exec.js';

@@ -126,8 +126,8 @@ const gzip = promisify(gzipCallback);
  * directory's line a byte at a time). Returns the directories to check, or undefined: the default way.
  */
 export const IN_PLACE_MAX_DIRS = 64;
-export function inPlaceDirs(built: Pick<BuiltTar, 'files' | 'fileDirs' | 'symlinks'>): string[] | undefined {
-  if (built.symlinks || built.files === 0 || built.fileDirs.length > IN_PLACE_MAX_DIRS) return undefined;
+export function inPlaceDirs(built: Pick<BuiltTar, 'fileDirs' | 'symlinks'>): string[] | undefined {
+  if (built.symlinks || built.fileDirs.length === 0 || built.fileDirs.length > IN_PLACE_MAX_DIRS) return undefined;
   return built.fileDirs;
 }
 

@@ -19,8 +19,7 @@ export interface BuiltTar {
   written: string[];
   /** containerPaths whose local file no longer exists: the caller deletes them instead. */
   missing: string[];
-  /** How many regular files the tar holds, and the distinct container directories they go into. */
-  files: number;
+  /** The distinct container directories of the regular files the tar holds. */
   fileDirs: string[];
   /** Whether the tar holds a symlink entry. */
   symlinks: boolean;
@@ -189,7 +188,6 @@ export async function buildTar(entries: readonly TarEntry[]): Promise<BuiltTar> 
   const packed: Array<{ header: TarHeader; body?: Buffer }> = [];
   const fileDirs = new Set<string>();
   let symlinks = false;
-  let files = 0;
   for (const entry of entries) {
     const item = load(entry.localPath);
     if (item.kind === 'missing') {
@@ -206,11 +204,10 @@ export async function buildTar(entries: readonly TarEntry[]): Promise<BuiltTar> 
     } else {
       packed.push({ header: { ...common, type: 'file', size: item.body.length }, body: item.body });
       fileDirs.add(path.posix.dirname(entry.containerPath));
-      files++;
     }
     written.push(entry.containerPath);
   }
-  const shape = { files, fileDirs: [...fileDirs], symlinks };
+  const shape = { fileDirs: [...fileDirs], symlinks };
   if (written.length === 0) return { tar: Buffer.alloc(0), written, missing, ...shape };
   return { tar: packTar(packed), written, missing, ...shape };
 }
