@@ -26,6 +26,7 @@ class FakeDocker implements DockerClient {
   maxActive = 0;
   /** What ping answers; like a Docker 20.10 engine on Linux unless a test changes it. */
   engineInfo: EngineInfo = { apiVersion: '1.41', osType: 'linux', buildkit: true };
+  warmUp() {}
   async ping() {
     if (this.down) throw unreachable(this.endpoint, Object.assign(new Error('connect ENOENT'), { code: 'ENOENT' }));
     return this.engineInfo;

@@ -38,7 +38,7 @@ import { buildHookEnv, describeOutcome, hookLabel } from '../hooks/types.js';
 
 export function createBuilder(docker: DockerClient = createDockerClient(), env: NodeJS.ProcessEnv = process.env): Builder {
   const noted = new Set<string>();
-  return { build: (config, options) => runBuilds(docker, config, options, env, noted) };
+  return { build: (config, options) => runBuilds(docker, config, options, env, noted), warmUp: () => docker.warmUp() };
 }
 
 /** Whether an image name already names a registry (`localhost:5000/x`, `ghcr.io/x`). */

@@ -60,4 +60,6 @@ export interface Builder {
    * environment errors (daemon unreachable) or interruption.
    */
   build(config: Config, options: BuildOptions): Promise<BuildResult[]>;
+  /** Loads what a build needs ahead of the first one (DockerClient.warmUp); never fails. */
+  warmUp(): void;
 }

@@ -9,7 +9,7 @@ import { ConfigError, EnvironmentError, FailureError } from '../errors.js';
 import { CollectingSink, type EventSink } from '../events.js';
 import type { PodSnapshot, PodUpdate } from '../observe/pods.js';
 import { ClusterUnreachableError } from '../kube/errors.js';
-import { DevEngine } from './engine.js';
+import { DevEngine, WARM_UP_AFTER_MS } from './engine.js';
 import { planChanges } from '../plan/index.js';
 import type { HookOutcome, HookRef } from '../hooks/index.js';
 import type { ContainerTarget, DevServices, FileChange, Plan, PlanState, SyncOp } from './services.js';
@@ -107,6 +107,7 @@ function fakes(
       },
     },
     builder: {
+      warmUp: () => void log.push('warm up builder'),
       async build(_config: Config, o: BuildOptions): Promise<BuildResult[]> {
         builds.push(o.images ?? []);
         log.push(`build ${(o.images ?? []).join(',')}`);
@@ -254,6 +255,27 @@ describe('DevEngine', () => {
       'stop watcher',
       'down',
     ]);
+  });
+
+  it('warms the builder up WARM_UP_AFTER_MS after watching (not during start-up), and not once stopped', async () => {
+    const f = fakes();
+    const s = start(f);
+    await until(s.ready, 'ready');
+    const readyAt = performance.now();
+    expect(f.log).not.toContain('warm up builder');
+    while (!f.log.includes('warm up builder') && performance.now() - readyAt < WARM_UP_AFTER_MS + 2_000) await new Promise((r) => setTimeout(r, 20));
+    expect(performance.now() - readyAt).toBeGreaterThanOrEqual(WARM_UP_AFTER_MS - 50);
+    expect(f.log.filter((l) => l === 'warm up builder')).toHaveLength(1);
+    s.controller.abort();
+    expect(await s.exit).toBe(0);
+
+    const stopped = fakes();
+    const t = start(stopped);
+    await until(t.ready, 'ready');
+    t.controller.abort();
+    expect(await t.exit).toBe(0);
+    await new Promise((r) => setTimeout(r, WARM_UP_AFTER_MS + 200));
+    expect(stopped.log).not.toContain('warm up builder');
   });
 
   it('syncs into containers running a build renamed by a default repo (reg/app -> HOST/blog_posts)', async () => {

@@ -87,6 +87,9 @@ export interface DevOptions {
 /** A sync or apply with no answer for this long shows "waiting for the cluster". */
 export const WAITING_NOTICE_MS = 2_000;
 
+/** How long after "watching" the builder warms up (DockerClient.warmUp). */
+export const WARM_UP_AFTER_MS = 2_000;
+
 type ExecutePlan = Extract<DevEffect, { type: 'execute-plan' }>;
 
 export class DevEngine {
@@ -205,6 +208,11 @@ export class DevEngine {
       this.dispatch({ type: 'started' });
       const onExit = this.options.cleanup ? 'stop and delete what was deployed' : 'stop (--cleanup=false: what was deployed stays)';
       this.sink.emit({ type: 'message', level: 'info', text: `devloop dev: watching for changes. Press Ctrl-C to ${onExit}.` });
+      // With cached images nothing loaded the Docker library yet: load it before the first rebuild
+      // needs it, once start-up's own work (port-forwards' first answers) is likely over, since
+      // loading holds the event loop for ~110 ms.
+      const warmUp = setTimeout(() => this.signal.aborted || this.services.builder.warmUp(), WARM_UP_AFTER_MS);
+      this.signal.addEventListener('abort', () => clearTimeout(warmUp), { once: true });
       await new Promise<void>((resolve) => this.signal.addEventListener('abort', () => resolve(), { once: true }));
     }
     this.options.signal.removeEventListener('abort', onAbort);

@@ -16,7 +16,7 @@
  * - Importing dockerode (and its ssh2 dependency) costs ~150 ms. The calls made on every run —
  *   ping, image inspect and the registry query of a cached deploy — go straight over HTTP to the engine's unix socket or tcp address (the registry query to a loopback registry itself first), so
  *   a no-op `devloop build` or a cached `devloop deploy` never loads dockerode. It is loaded on
- *   the first build, tag or push. DOCKER_HOST schemes other than unix:// and tcp:// (ssh://, TLS) use dockerode
+ *   the first build, tag or push, or earlier by `warmUp` (the dev loop, once idle). DOCKER_HOST schemes other than unix:// and tcp:// (ssh://, TLS) use dockerode
  *   for everything.
  * - An unreachable engine (socket missing, connection refused, permission denied) is an
  *   EnvironmentError "cannot reach the Docker engine at <socket>" with what to do next.
@@ -124,6 +124,11 @@ export interface DockerClient {
   tag(source: string, target: string): Promise<void>;
   /** Pushes `ref` (`registry/name:tag`); throws EnvironmentError with a hint on failure. */
   push(ref: string, options: { signal: AbortSignal; onProgress?(p: PushProgress): void }): Promise<{ digest?: string }>;
+  /**
+   * Loads dockerode now, so the next build, tag or push does not wait for it (~110 ms of the main
+   * thread, once). For a caller with time to spare (the dev loop once it watches); never fails.
+   */
+  warmUp(): void;
 }
 
 /**
@@ -332,6 +337,8 @@ export function createDockerClient(env: NodeJS.ProcessEnv = process.env, credent
 
   return {
     endpoint: endpoint.text,
+
+    warmUp: () => void engine().catch(() => undefined),
 
     ping: (signal) =>
       wrap(async () => {
