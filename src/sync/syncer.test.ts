@@ -13,7 +13,7 @@ import { CollectingSink } from '../events.js';
 import type { ExecStream } from '../kube/exec.js';
 import type { AgentLauncher } from './agent.js';
 import { ClusterUnreachableError, KubeApiError } from '../kube/errors.js';
-import { createSyncer, SyncUnusableError, type ContainerTarget } from './index.js';
+import { createSyncer, IN_PLACE_MAX_DIRS, inPlaceDirs, SyncUnusableError, type ContainerTarget } from './index.js';
 
 const BUSYBOX = '/bin/busybox';
 
@@ -281,6 +281,14 @@ describe('Syncer over the sh agent', () => {
         server.close(); // (node unlinks the socket's path on close: only after the checks)
         await syncer.close();
       }
+    });
+
+    it('checks at most IN_PLACE_MAX_DIRS directories: a batch spread wider goes the default way', () => {
+      const dirs = (n: number) => Array.from({ length: n }, (_, i) => `/app/d${i}`);
+      expect(inPlaceDirs({ fileDirs: dirs(IN_PLACE_MAX_DIRS), symlinks: false })).toHaveLength(IN_PLACE_MAX_DIRS);
+      expect(inPlaceDirs({ fileDirs: dirs(IN_PLACE_MAX_DIRS + 1), symlinks: false })).toBeUndefined();
+      expect(inPlaceDirs({ fileDirs: dirs(1), symlinks: true })).toBeUndefined();
+      expect(inPlaceDirs({ fileDirs: [], symlinks: false })).toBeUndefined(); // deletes or directories only
     });
 
     it('never checks a batch with a symlink entry; a single file is checked like a burst', async () => {
