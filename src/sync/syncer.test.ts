@@ -283,6 +283,24 @@ describe('Syncer over the sh agent', () => {
       }
     });
 
+    it('recreates files where find is missing (the check cannot run)', async () => {
+      const headers: string[] = [];
+      // dash, not busybox sh: busybox sh would run its own find applet
+      const launcher = localLauncher({ tools: ['sh', 'tar', 'head', 'rm', 'cat', 'pwd'], sh: '/bin/dash' });
+      const syncer = createSyncer({ kubeConfig: undefined as never }, new CollectingSink(), { launch: recording(launcher, headers) });
+      await syncer.sync({ image: 'blog/posts', copy: burst(3, 'one'), delete: [] }, [target()], signal());
+      const fd = openSync(path.join(box, 'app/burst/f1.txt'), 'r');
+      try {
+        await syncer.sync({ image: 'blog/posts', copy: burst(3, 'two'), delete: [] }, [target()], signal());
+        expect(readFileSync(fd, 'utf8')).toBe('one 1');
+      } finally {
+        closeSync(fd);
+      }
+      expect(readFileSync(path.join(box, 'app/burst/f1.txt'), 'utf8')).toBe('two 1');
+      expect(headers.map((h) => h.split(' ')[4])).toEqual(['-1', '-1']);
+      await syncer.close();
+    });
+
     it('checks at most IN_PLACE_MAX_DIRS directories: a batch spread wider goes the default way', () => {
       const dirs = (n: number) => Array.from({ length: n }, (_, i) => `/app/d${i}`);
       expect(inPlaceDirs({ fileDirs: dirs(IN_PLACE_MAX_DIRS), symlinks: false })).toHaveLength(IN_PLACE_MAX_DIRS);
