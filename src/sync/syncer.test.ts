@@ -215,25 +215,33 @@ describe('Syncer over the sh agent', () => {
   describe('busybox tar in place', () => {
     const burst = (n: number, content: string) =>
       Array.from({ length: n }, (_, i) => ({ localPath: writeWork(`burst/f${i}.txt`, `${content} ${i}`), containerPath: path.join(box, 'app/burst', `f${i}.txt`) }));
+    /**
+     * What a descriptor opened on `file` before `work` reads after it: the new content only if
+     * the file was rewritten in place (an inode number alone could be reused by a recreated file).
+     */
+    const readThroughDescriptorOpenedBefore = async (file: string, work: () => Promise<void>): Promise<string> => {
+      const fd = openSync(file, 'r');
+      try {
+        await work();
+        return readFileSync(fd, 'utf8');
+      } finally {
+        closeSync(fd);
+      }
+    };
     /** A launcher that records each batch header (the first line of each write). */
     const recording = (inner: AgentLauncher, headers: string[]): AgentLauncher => async (t, command, handlers) => {
       const stream = await inner(t, command, handlers);
       return { ...stream, write: (data) => (headers.push(Buffer.from(data).toString('latin1').split('\n')[0]), stream.write(data)) };
     };
 
-    it('rewrites the files of a checked directory in place: same inodes, new content', async () => {
+    it('rewrites the files of a checked directory in place: same files, new content', async () => {
       const headers: string[] = [];
       const syncer = createSyncer({ kubeConfig: undefined as never }, new CollectingSink(), { launch: recording(localLauncher(), headers) });
       await syncer.sync({ image: 'blog/posts', copy: burst(10, 'one'), delete: [] }, [target()], signal());
-      // a descriptor opened before shows the new content only if the same file was rewritten
-      // (an inode number alone could be reused by a recreated file)
-      const fd = openSync(path.join(box, 'app/burst/f3.txt'), 'r');
-      try {
-        await syncer.sync({ image: 'blog/posts', copy: burst(10, 'two'), delete: [] }, [target()], signal());
-        expect(readFileSync(fd, 'utf8')).toBe('two 3');
-      } finally {
-        closeSync(fd);
-      }
+      const held = await readThroughDescriptorOpenedBefore(path.join(box, 'app/burst/f3.txt'), () =>
+        syncer.sync({ image: 'blog/posts', copy: burst(10, 'two'), delete: [] }, [target()], signal()),
+      );
+      expect(held).toBe('two 3');
       expect(headers[1]).toMatch(/^B 2 \d+ 0 1$/);
       await syncer.close();
     });
@@ -249,14 +257,11 @@ describe('Syncer over the sh agent', () => {
       expect(lstatSync(path.join(box, 'app/burst/f0.txt')).isFile()).toBe(true);
 
       linkSync(path.join(box, 'app/burst/f1.txt'), path.join(box, 'other-name'));
-      const fd = openSync(path.join(box, 'app/burst/f5.txt'), 'r');
-      try {
-        await syncer.sync({ image: 'blog/posts', copy: burst(10, 'newer'), delete: [] }, [target()], signal());
-        // the whole batch went the default way: f5 is a new file, the old one keeps its content
-        expect(readFileSync(fd, 'utf8')).toBe('new 5');
-      } finally {
-        closeSync(fd);
-      }
+      const held = await readThroughDescriptorOpenedBefore(path.join(box, 'app/burst/f5.txt'), () =>
+        syncer.sync({ image: 'blog/posts', copy: burst(10, 'newer'), delete: [] }, [target()], signal()),
+      );
+      // the whole batch went the default way: f5 is a new file, the old one keeps its content
+      expect(held).toBe('new 5');
       expect(readFileSync(path.join(box, 'other-name'), 'utf8')).toBe('new 1');
       expect(readFileSync(path.join(box, 'app/burst/f1.txt'), 'utf8')).toBe('newer 1');
       await syncer.close();
@@ -289,13 +294,10 @@ describe('Syncer over the sh agent', () => {
       const launcher = localLauncher({ tools: ['sh', 'tar', 'head', 'rm', 'cat', 'pwd'], sh: '/bin/dash' });
       const syncer = createSyncer({ kubeConfig: undefined as never }, new CollectingSink(), { launch: recording(launcher, headers) });
       await syncer.sync({ image: 'blog/posts', copy: burst(3, 'one'), delete: [] }, [target()], signal());
-      const fd = openSync(path.join(box, 'app/burst/f1.txt'), 'r');
-      try {
-        await syncer.sync({ image: 'blog/posts', copy: burst(3, 'two'), delete: [] }, [target()], signal());
-        expect(readFileSync(fd, 'utf8')).toBe('one 1');
-      } finally {
-        closeSync(fd);
-      }
+      const held = await readThroughDescriptorOpenedBefore(path.join(box, 'app/burst/f1.txt'), () =>
+        syncer.sync({ image: 'blog/posts', copy: burst(3, 'two'), delete: [] }, [target()], signal()),
+      );
+      expect(held).toBe('one 1');
       expect(readFileSync(path.join(box, 'app/burst/f1.txt'), 'utf8')).toBe('two 1');
       expect(headers.map((h) => h.split(' ')[4])).toEqual(['-1', '-1']);
       await syncer.close();
