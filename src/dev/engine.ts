@@ -211,9 +211,9 @@ export class DevEngine {
       // With cached images nothing loaded the Docker library yet: load it before the first rebuild
       // needs it, once start-up's own work (port-forwards' first answers) is likely over, since
       // loading holds the event loop for ~110 ms.
-      const warmUp = setTimeout(() => this.signal.aborted || this.services.builder.warmUp(), WARM_UP_AFTER_MS);
-      this.signal.addEventListener('abort', () => clearTimeout(warmUp), { once: true });
+      const warmUp = setTimeout(() => this.services.builder.warmUp(), WARM_UP_AFTER_MS);
       await new Promise<void>((resolve) => this.signal.addEventListener('abort', () => resolve(), { once: true }));
+      clearTimeout(warmUp);
     }
     this.options.signal.removeEventListener('abort', onAbort);
     await this.tearDown();

@@ -210,12 +210,8 @@ export function createSyncer(kube: SyncKubeClient, sink: EventSink, options: Syn
         const built = await tarFor(workdir);
         const deletes = [...op.delete.map((d) => resolveContainerPath(d, workdir)), ...built.missing];
         if (deletes.length === 0 && built.tar.length === 0) return;
-        const inPlace = inPlaceDirs(built);
-        if (channel.gunzip && built.tar.length >= GZIP_MIN_BYTES) {
-          await channel.send(deletes, await gzipped(built), signal, { gzipped: true, inPlaceDirs: inPlace });
-        } else {
-          await channel.send(deletes, built.tar, signal, { inPlaceDirs: inPlace });
-        }
+        const compress = channel.gunzip && built.tar.length >= GZIP_MIN_BYTES;
+        await channel.send(deletes, compress ? await gzipped(built) : built.tar, signal, { gzipped: compress, inPlaceDirs: inPlaceDirs(built) });
         sink.emit({
           type: 'sync',
           artifact: op.image,

@@ -207,7 +207,6 @@ export async function buildTar(entries: readonly TarEntry[]): Promise<BuiltTar> 
     }
     written.push(entry.containerPath);
   }
-  const shape = { fileDirs: [...fileDirs], symlinks };
-  if (written.length === 0) return { tar: Buffer.alloc(0), written, missing, ...shape };
-  return { tar: packTar(packed), written, missing, ...shape };
+  const tar = written.length === 0 ? Buffer.alloc(0) : packTar(packed);
+  return { tar, written, missing, fileDirs: [...fileDirs], symlinks };
 }
