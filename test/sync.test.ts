@@ -185,6 +185,18 @@ describe('sync into a running container (real cluster)', () => {
     expect(exec(pod, 'posts', 'test -L /app/public/inplace/f0.txt && echo link || cat /app/public/inplace/f0.txt')).toBe('three inplace/f0.txt');
   });
 
+  it('writes a 600-file burst in parts extracted at once: every file, in two directories, nothing left in /dev/shm', async () => {
+    const pod = postsTarget().pod;
+    const names = Array.from({ length: 600 }, (_, i) => `parts/${i % 2 ? 'odd' : 'even'}/f${i}.txt`);
+    const burst = (content: string) => names.map((n) => ({ path: writePublic(n, `${content} ${n}\n`), kind: 'add' as const }));
+    for (const round of ['one', 'two']) {
+      await planAndSync(burst(round));
+      const inPod = exec(pod, 'posts', `cd /app/public && for n in ${names.join(' ')}; do cat "$n"; done`);
+      expect(inPod).toBe(names.map((n) => `${round} ${n}\n`).join(''));
+    }
+    expect(exec(pod, 'posts', 'ls -a /dev/shm | grep -c devloop-sync || true').trim()).toBe('0');
+  });
+
   it('says clearly that a container without sh cannot take syncs, and that a rebuild follows', async () => {
     const target: ContainerTarget = { namespace: ns, pod: podOf('nosh'), container: 'nosh', image: 'blog/posts' };
     const file = writePublic('nosh.txt', 'x');

@@ -27,7 +27,7 @@ import { isClusterUnreachable, isNotFound } from '../kube/errors.js';
 import { openExecStream } from '../kube/exec.js';
 import { AgentChannel, AgentError, AgentUnusableError, type AgentLauncher, type UnusableReason } from './agent.js';
 import { SyncLedger } from './ledger.js';
-import { buildTar, type BuiltTar } from './tar.js';
+import { buildTar, splitTar, type BuiltTar } from './tar.js';
 import { parseRestartAnswer, RESTART_SCRIPT } from './restart.js';
 
 export type { SyncOp } from '../plan/index.js';
@@ -133,17 +133,38 @@ export function inPlaceDirs(built: Pick<BuiltTar, 'fileDirs' | 'symlinks'>): str
   return built.fileDirs;
 }
 
+/**
+ * Which batches go as PARTS archives extracted at once (agent.ts, parts): those of at least
+ * PARTS_MIN_ENTRIES entries, at most PARTS_MAX_BYTES of tar (each part is read into memory and
+ * stored in the container's /dev/shm or /tmp while its tar runs) and entries in at most
+ * IN_PLACE_MAX_DIRS directories (created first, one line each, as for in place). Below that many
+ * entries, the few ms of starting four tars outweigh what they save.
+ */
+export const PARTS = 4;
+export const PARTS_MIN_ENTRIES = 64;
+export const PARTS_MAX_BYTES = 16 * 1024 * 1024;
+export function inParts(built: Pick<BuiltTar, 'tar' | 'entryEnds' | 'parentDirs'>): boolean {
+  return built.entryEnds.length >= PARTS_MIN_ENTRIES && built.tar.length <= PARTS_MAX_BYTES && built.parentDirs.length <= IN_PLACE_MAX_DIRS;
+}
+
 export function createSyncer(kube: SyncKubeClient, sink: EventSink, options: SyncerOptions = {}): Syncer {
   const launch: AgentLauncher = options.launch ?? ((target, command, handlers) => openExecStream(kube.kubeConfig, target, command, handlers));
   const channels = new Map<string, Promise<AgentChannel>>();
   const ledger = new SyncLedger();
-  /** The gzipped bytes of a built tar, compressed once however many containers get it (level 1: fast; tar padding compresses anyway). */
-  const gzippedTars = new WeakMap<BuiltTar, Promise<Buffer>>();
-  const gzipped = (built: BuiltTar): Promise<Buffer> => {
-    let result = gzippedTars.get(built);
+  /**
+   * What one container gets of a built tar: the tar, or its PARTS archives, gzipped or not; made
+   * once however many containers get it (gzip level 1: fast; tar padding compresses anyway).
+   */
+  const payloads = new WeakMap<BuiltTar, Map<string, Promise<Buffer[]>>>();
+  const payloadOf = (built: BuiltTar, inParts: boolean, gzipped: boolean): Promise<Buffer[]> => {
+    let forBuilt = payloads.get(built);
+    if (!forBuilt) payloads.set(built, (forBuilt = new Map()));
+    const kind = `${inParts}/${gzipped}`;
+    let result = forBuilt.get(kind);
     if (!result) {
-      result = gzip(built.tar, { level: 1 });
-      gzippedTars.set(built, result);
+      const archives = inParts ? splitTar(built, PARTS) : [built.tar];
+      result = gzipped ? Promise.all(archives.map((archive) => gzip(archive, { level: 1 }))) : Promise.resolve(archives);
+      forBuilt.set(kind, result);
     }
     return result;
   };
@@ -211,7 +232,8 @@ export function createSyncer(kube: SyncKubeClient, sink: EventSink, options: Syn
         const deletes = [...op.delete.map((d) => resolveContainerPath(d, workdir)), ...built.missing];
         if (deletes.length === 0 && built.tar.length === 0) return;
         const compress = channel.gunzip && built.tar.length >= GZIP_MIN_BYTES;
-        await channel.send(deletes, compress ? await gzipped(built) : built.tar, signal, { gzipped: compress, inPlaceDirs: inPlaceDirs(built) });
+        const payload = await payloadOf(built, channel.parts && inParts(built), compress);
+        await channel.send(deletes, payload, signal, { gzipped: compress, inPlaceDirs: inPlaceDirs(built), partDirs: built.parentDirs });
         sink.emit({
           type: 'sync',
           artifact: op.image,

@@ -4,7 +4,7 @@
  * writing into a temp directory. The Kubernetes exec transport is covered by test/sync.test.ts.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, readdirSync, linkSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -115,100 +115,80 @@ describe('Syncer over the sh agent', () => {
     await syncer.close();
   });
 
-  it('sends a 1,000-file burst as one gzipped archive per container where gunzip exists, plain where it does not', async () => {
-    const withGunzip = localLauncher({ tools: ['sh', 'tar', 'head', 'rm', 'cat', 'pwd', 'gunzip'] });
+  it('sends a 1,000-file burst gzipped where gunzip exists, in PARTS archives extracted at once where dd reads exactly, one plain archive otherwise', async () => {
     const headers: string[] = [];
-    const recording: AgentLauncher = async (t, command, handlers) => {
-      const stream = await withGunzip(t, command, handlers);
-      return { ...stream, write: (data) => (headers.push(Buffer.from(data).toString('latin1').split('\n')[0]), stream.write(data)) };
+    const recording = (inner: AgentLauncher): AgentLauncher => async (t, command, handlers) => {
+      const stream = await inner(t, command, handlers);
+      return { ...stream, write: (data) => (headers.push(Buffer.from(data).toString('latin1').split('\n').slice(0, 6).join('|')), stream.write(data)) };
     };
     const copy = Array.from({ length: 1000 }, (_, i) => ({ localPath: writeWork(`burst/f${i}.txt`, `line ${i}\n`), containerPath: path.join(box, 'app/burst', `f${i}.txt`) }));
-    const gzipSyncer = createSyncer({ kubeConfig: undefined as never }, new CollectingSink(), { launch: recording });
+    const everyFileWritten = () => {
+      for (let i = 0; i < 1000; i++) expect(readFileSync(path.join(box, 'app/burst', `f${i}.txt`), 'utf8'), `f${i}`).toBe(`line ${i}\n`);
+    };
+    const partsLeftBehind = () => readdirSync('/dev/shm').filter((name) => name.startsWith('.devloop-sync-'));
+
+    // busybox sh runs its own applets (dd, find) whatever PATH holds
+    const gzipSyncer = createSyncer({ kubeConfig: undefined as never }, new CollectingSink(), { launch: recording(localLauncher({ tools: ['sh', 'tar', 'head', 'rm', 'cat', 'pwd', 'gunzip'] })) });
     // one container after the other: both "containers" here extract into the same local directory,
     // and two tars writing the same files at once race (real containers have their own filesystems)
     await gzipSyncer.sync({ image: 'blog/posts', copy, delete: [] }, [target('g1')], signal());
+    everyFileWritten();
     await gzipSyncer.sync({ image: 'blog/posts', copy, delete: [] }, [target('g2')], signal());
+    everyFileWritten();
     expect(headers).toHaveLength(2);
-    // busybox sh runs its own find applet: the burst may be written in place, its one directory checked
-    for (const h of headers) expect(h).toMatch(/^B 1 \d+ 0 1 z$/);
+    for (const h of headers) {
+      // the burst's one directory checked (in place), then the byte count of each of the 4 parts
+      const [header, dir, ...sizes] = h.split('|');
+      expect(header).toMatch(/^B 1 \d+ 0 1 4 z$/);
+      expect(dir).toBe(path.join(box, 'app/burst'));
+      expect(sizes.slice(0, 4).reduce((sum, size) => sum + Number(size), 0)).toBe(Number(header.split(' ')[2]));
+    }
     expect(Number(headers[0].split(' ')[2])).toBeLessThan(100_000); // 1 MB of tar
-    expect(readFileSync(path.join(box, 'app/burst/f0.txt'), 'utf8')).toBe('line 0\n');
-    expect(readFileSync(path.join(box, 'app/burst/f999.txt'), 'utf8')).toBe('line 999\n');
-    // one small file is not worth compressing
+    // one small file is neither worth compressing nor splitting
     await gzipSyncer.sync({ image: 'blog/posts', copy: [copy[0]], delete: [] }, [target('g1')], signal());
-    expect(headers[2]).toMatch(/^B 2 \d+ 0 1$/);
+    expect(headers[2]).toMatch(/^B 2 \d+ 0 1 1\|/);
     await gzipSyncer.close();
+    expect(partsLeftBehind()).toEqual([]);
 
+    // dash with GNU tar (a Debian image), no gunzip: plain parts
     rmSync(path.join(box, 'app/burst'), { recursive: true });
-    const plainSyncer = createSyncer({ kubeConfig: undefined as never }, new CollectingSink(), { launch: localLauncher() });
+    const plainSyncer = createSyncer({ kubeConfig: undefined as never }, new CollectingSink(), {
+      launch: recording(localLauncher({ tools: ['sh', 'tar', 'head', 'rm', 'cat', 'dd', 'mkdir'], sh: '/bin/dash', tar: GNU_TAR })),
+    });
     await plainSyncer.sync({ image: 'blog/posts', copy, delete: [] }, [target('p1')], signal());
-    expect(readFileSync(path.join(box, 'app/burst/f999.txt'), 'utf8')).toBe('line 999\n');
+    expect(headers[3]).toMatch(/^B 1 \d+ 0 -1 4\|/);
+    everyFileWritten();
     await plainSyncer.close();
+
+    // and without dd: one archive
+    rmSync(path.join(box, 'app/burst'), { recursive: true });
+    const oneSyncer = createSyncer({ kubeConfig: undefined as never }, new CollectingSink(), {
+      launch: recording(localLauncher({ tools: ['sh', 'tar', 'head', 'rm', 'cat', 'gunzip'], sh: '/bin/dash', tar: GNU_TAR })),
+    });
+    await oneSyncer.sync({ image: 'blog/posts', copy, delete: [] }, [target('d1')], signal());
+    expect(headers[4]).toMatch(/^B 1 \d+ 0 -1 1 z\|/);
+    everyFileWritten();
+    await oneSyncer.close();
+    expect(partsLeftBehind()).toEqual([]);
   });
 
-  it('deletes files and directories, and turns a vanished local file into a delete', async () => {
+  it('reports a part that failed with tar\'s own words; the other parts are written, the channel stays usable', async () => {
     const launcher = localLauncher();
     const syncer = createSyncer({ kubeConfig: undefined as never }, new CollectingSink(), { launch: launcher });
-    mkdirSync(path.join(box, 'app/dir/sub'), { recursive: true });
-    writeFileSync(path.join(box, 'app/dir/sub/x'), 'x');
-    writeFileSync(path.join(box, 'app/file with space'), 'y');
-    writeFileSync(path.join(box, 'app/vanished'), 'z');
-    await syncer.sync(
-      {
-        image: 'blog/posts',
-        copy: [{ localPath: path.join(work, 'never-existed'), containerPath: path.join(box, 'app/vanished') }],
-        delete: [path.join(box, 'app/dir'), path.join(box, 'app/file with space')],
-      },
-      [target()],
-      signal(),
-    );
-    expect(existsSync(path.join(box, 'app/dir'))).toBe(false);
-    expect(existsSync(path.join(box, 'app/file with space'))).toBe(false);
-    expect(existsSync(path.join(box, 'app/vanished'))).toBe(false);
-    await syncer.close();
-  });
-
-  // node --watch (Linux) watches the file, not its directory: a replaced file ends its watching.
-  // A hard link made beforehand shows whether the file was rewritten in place (same inode).
-  it('rewrites an existing file in place with GNU tar (watchers of the file see every change), and never writes through a symlink', async () => {
-    const syncer = createSyncer({ kubeConfig: undefined as never }, new CollectingSink(), { launch: localLauncher({ tools: ['sh', 'tar', 'head', 'rm', 'cat', 'pwd'], sh: '/bin/dash', tar: GNU_TAR }) });
-    mkdirSync(path.join(box, 'app'));
-    writeFileSync(path.join(box, 'app/handler.js'), 'old');
-    linkSync(path.join(box, 'app/handler.js'), path.join(box, 'same-inode'));
-    writeFileSync(path.join(box, 'victim'), 'untouched');
-    symlinkSync('../victim', path.join(box, 'app/was-a-link'));
-    writeFileSync(path.join(box, 'app/becomes-a-link'), 'file');
-    writeWork('handler.js', 'new 1');
-    writeWork('was-a-link', 'a file now');
-    symlinkSync('handler.js', path.join(work, 'becomes-a-link'));
-    const copy = ['handler.js', 'was-a-link', 'becomes-a-link'].map((rel) => ({ localPath: path.join(work, rel), containerPath: path.join(box, 'app', rel) }));
-    await syncer.sync({ image: 'blog/posts', copy, delete: [] }, [target()], signal());
-    expect(readFileSync(path.join(box, 'same-inode'), 'utf8')).toBe('new 1');
-    writeWork('handler.js', 'new 2');
-    await syncer.sync({ image: 'blog/posts', copy: copy.slice(0, 1), delete: [] }, [target()], signal());
-    expect(readFileSync(path.join(box, 'same-inode'), 'utf8')).toBe('new 2');
-    expect(readFileSync(path.join(box, 'victim'), 'utf8')).toBe('untouched');
-    expect(lstatSync(path.join(box, 'app/was-a-link')).isFile()).toBe(true);
-    expect(readFileSync(path.join(box, 'app/was-a-link'), 'utf8')).toBe('a file now');
-    expect(readlinkSync(path.join(box, 'app/becomes-a-link'))).toBe('handler.js');
-    await syncer.close();
-  });
-
-  it('replaces an existing file with busybox tar (its --overwrite would follow symlinks), links included', async () => {
-    const syncer = createSyncer({ kubeConfig: undefined as never }, new CollectingSink(), { launch: localLauncher() });
-    mkdirSync(path.join(box, 'app'));
-    writeFileSync(path.join(box, 'app/handler.js'), 'old');
-    linkSync(path.join(box, 'app/handler.js'), path.join(box, 'same-inode'));
-    writeFileSync(path.join(box, 'victim'), 'untouched');
-    symlinkSync('../victim', path.join(box, 'app/was-a-link'));
-    writeWork('handler.js', 'new');
-    writeWork('was-a-link', 'a file now');
-    const copy = ['handler.js', 'was-a-link'].map((rel) => ({ localPath: path.join(work, rel), containerPath: path.join(box, 'app', rel) }));
-    await syncer.sync({ image: 'blog/posts', copy, delete: [] }, [target()], signal());
-    expect(readFileSync(path.join(box, 'app/handler.js'), 'utf8')).toBe('new');
-    expect(readFileSync(path.join(box, 'same-inode'), 'utf8')).toBe('old');
-    expect(readFileSync(path.join(box, 'victim'), 'utf8')).toBe('untouched');
-    expect(readFileSync(path.join(box, 'app/was-a-link'), 'utf8')).toBe('a file now');
+    writeFileSync(path.join(box, 'notadir'), 'file');
+    // 100 files: the last part's last file goes under a regular file
+    const copy = Array.from({ length: 100 }, (_, i) => ({
+      localPath: writeWork(`many/f${i}.txt`, `n ${i}`),
+      containerPath: i === 99 ? path.join(box, 'notadir/f99.txt') : path.join(box, 'many', `f${i}.txt`),
+    }));
+    const error = await syncer.sync({ image: 'blog/posts', copy, delete: [] }, [target()], signal()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toMatch(/sync into ns\/p1\/c \(blog\/posts\) failed: tar: .*notadir/);
+    for (let i = 0; i < 99; i++) expect(readFileSync(path.join(box, 'many', `f${i}.txt`), 'utf8')).toBe(`n ${i}`);
+    await syncer.sync({ image: 'blog/posts', copy: copy.slice(0, 98), delete: [] }, [target()], signal());
+    await syncer.sync({ image: 'blog/posts', copy: [{ localPath: writeWork('b', 'b'), containerPath: path.join(box, 'ok/b') }], delete: [] }, [target()], signal());
+    expect(readFileSync(path.join(box, 'ok/b'), 'utf8')).toBe('b');
+    expect(launcher.launches).toBe(1);
     await syncer.close();
   });
 
@@ -242,7 +222,7 @@ describe('Syncer over the sh agent', () => {
         syncer.sync({ image: 'blog/posts', copy: burst(10, 'two'), delete: [] }, [target()], signal()),
       );
       expect(held).toBe('two 3');
-      expect(headers[1]).toMatch(/^B 2 \d+ 0 1$/);
+      expect(headers[1]).toMatch(/^B 2 \d+ 0 1 1$/);
       await syncer.close();
     });
 

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import tarStream from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { buildTar, packTar, type TarHeader } from './tar.js';
+import { buildTar, packTar, splitTar, type TarHeader } from './tar.js';
 
 async function packWithTarStream(entries: ReadonlyArray<{ header: TarHeader; body?: Buffer }>): Promise<Buffer> {
   const pack = tarStream.pack();
@@ -47,7 +47,7 @@ const entries: Array<{ header: TarHeader; body?: Buffer }> = [
 
 describe('packTar', () => {
   it('gives the bytes tar-stream gives: ustar, prefix split, PAX path and linkpath, end blocks', async () => {
-    const mine = packTar(entries);
+    const mine = packTar(entries).tar;
     const theirs = await packWithTarStream(entries);
     expect(mine.length).toBe(theirs.length);
     expect(mine.equals(theirs)).toBe(true);
@@ -58,7 +58,22 @@ describe('packTar', () => {
       header: { name: `app/public/burst/f${String(i).padStart(4, '0')}.txt`, mode: 0o644, mtime, type: 'file' as const, size: 0 },
       body: Buffer.from(`burst ${i}\n`.repeat(i % 7)),
     }));
-    expect(packTar(burst).equals(await packWithTarStream(burst))).toBe(true);
+    expect(packTar(burst).tar.equals(await packWithTarStream(burst))).toBe(true);
+  });
+});
+
+describe('splitTar', () => {
+  it('cuts at entry boundaries (PAX headers stay with their entry): each part is the archive of its run of entries', async () => {
+    const parts = splitTar(packTar(entries), 4);
+    const runs = [entries.slice(0, 3), entries.slice(3, 5), entries.slice(5, 8), entries.slice(8)];
+    expect(parts).toHaveLength(4);
+    for (const [i, run] of runs.entries()) expect(parts[i].equals(await packWithTarStream(run)), `part ${i}`).toBe(true);
+  });
+
+  it('gives no more parts than entries', async () => {
+    const parts = splitTar(packTar(entries.slice(0, 3)), 4);
+    expect(parts).toHaveLength(3);
+    for (const [i, part] of parts.entries()) expect(part.equals(await packWithTarStream([entries[i]]))).toBe(true);
   });
 });
 
@@ -105,6 +120,6 @@ describe('buildTar', () => {
 
   it('is empty when every file is gone', async () => {
     const built = await buildTar([{ localPath: path.join(tmp, 'nope'), containerPath: '/app/nope' }]);
-    expect(built).toEqual({ tar: Buffer.alloc(0), written: [], missing: ['/app/nope'], fileDirs: [], symlinks: false });
+    expect(built).toEqual({ tar: Buffer.alloc(0), written: [], missing: ['/app/nope'], fileDirs: [], parentDirs: [], symlinks: false, entryEnds: [] });
   });
 });
