@@ -291,11 +291,11 @@ export class AgentChannel {
   /**
    * Sends one batch: removes `deletes` (absolute container paths), then extracts `tar` at `/`
    * (`gzipped`: `tar` is a gzipped tar; only when `this.gunzip`). `tar` may be several archives
-   * (only when `this.parts`, with `partDirs`: every directory their entries go into), extracted
-   * at once: they must name different paths. `inPlaceDirs`: the
-   * batch may be written in place (see the protocol above; the caller vouches that it holds no
-   * symlink entry) after these directories are checked; a batch that then fails is sent once more
-   * the default way, and only that attempt's failure is reported.
+   * (only when `this.parts`, with `partDirs`: every directory their entries go into), extracted at
+   * once: they must name different paths. `inPlaceDirs`: the batch may be written in place (see the
+   * protocol above; the caller vouches that it holds no symlink entry) after these directories are
+   * checked; a batch that then fails is sent once more the default way, and only that attempt's
+   * failure is reported.
    * Resolves on the agent's ack; rejects with AgentUnusableError (read-only, permission),
    * AgentError (broken channel, timeout, other failures), or when `signal` aborts. The default
    * timeout is 20 s plus 1 s per MB of tar: the agent acks within milliseconds, so a missing ack

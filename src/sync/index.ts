@@ -129,22 +129,25 @@ const gzip = promisify(gzipCallback);
  */
 export const IN_PLACE_MAX_DIRS = 512;
 export function inPlaceDirs(built: Pick<BuiltTar, 'fileDirs' | 'symlinks'>): string[] | undefined {
-  if (built.symlinks || built.fileDirs.length === 0 || built.fileDirs.length > IN_PLACE_MAX_DIRS) return undefined;
+  if (built.symlinks || built.fileDirs.length === 0 || built.fileDirs.length > IN_PLACE_MAX_DIRS || !allLines(built.fileDirs)) return undefined;
   return built.fileDirs;
 }
+
+/** Whether every path can go on a line of its own to the agent (a name may hold a newline). */
+const allLines = (paths: readonly string[]) => paths.every((p) => !/[\n\r\0]/.test(p));
 
 /**
  * Which batches go as PARTS archives extracted at once (agent.ts, parts): those of at least
  * PARTS_MIN_ENTRIES entries, at most PARTS_MAX_BYTES of tar (each part is read into memory and
  * stored in the container's /dev/shm or /tmp while its tar runs) and entries in at most
- * IN_PLACE_MAX_DIRS directories (created first, one line each, as for in place). Below that many
- * entries, the few ms of starting four tars outweigh what they save.
+ * IN_PLACE_MAX_DIRS directories (created first, one line each, as for in place: none may hold a
+ * newline). Below that many entries, the few ms of starting four tars outweigh what they save.
  */
 export const PARTS = 4;
 export const PARTS_MIN_ENTRIES = 64;
 export const PARTS_MAX_BYTES = 16 * 1024 * 1024;
 export function inParts(built: Pick<BuiltTar, 'tar' | 'entryEnds' | 'parentDirs'>): boolean {
-  return built.entryEnds.length >= PARTS_MIN_ENTRIES && built.tar.length <= PARTS_MAX_BYTES && built.parentDirs.length <= IN_PLACE_MAX_DIRS;
+  return built.entryEnds.length >= PARTS_MIN_ENTRIES && built.tar.length <= PARTS_MAX_BYTES && built.parentDirs.length <= IN_PLACE_MAX_DIRS && allLines(built.parentDirs);
 }
 
 export function createSyncer(kube: SyncKubeClient, sink: EventSink, options: SyncerOptions = {}): Syncer {
@@ -156,13 +159,13 @@ export function createSyncer(kube: SyncKubeClient, sink: EventSink, options: Syn
    * once however many containers get it (gzip level 1: fast; tar padding compresses anyway).
    */
   const payloads = new WeakMap<BuiltTar, Map<string, Promise<Buffer[]>>>();
-  const payloadOf = (built: BuiltTar, inParts: boolean, gzipped: boolean): Promise<Buffer[]> => {
+  const payloadOf = (built: BuiltTar, split: boolean, gzipped: boolean): Promise<Buffer[]> => {
     let forBuilt = payloads.get(built);
     if (!forBuilt) payloads.set(built, (forBuilt = new Map()));
-    const kind = `${inParts}/${gzipped}`;
+    const kind = `${split}/${gzipped}`;
     let result = forBuilt.get(kind);
     if (!result) {
-      const archives = inParts ? splitTar(built, PARTS) : [built.tar];
+      const archives = split ? splitTar(built, PARTS) : [built.tar];
       result = gzipped ? Promise.all(archives.map((archive) => gzip(archive, { level: 1 }))) : Promise.resolve(archives);
       forBuilt.set(kind, result);
     }
@@ -232,8 +235,9 @@ export function createSyncer(kube: SyncKubeClient, sink: EventSink, options: Syn
         const deletes = [...op.delete.map((d) => resolveContainerPath(d, workdir)), ...built.missing];
         if (deletes.length === 0 && built.tar.length === 0) return;
         const compress = channel.gunzip && built.tar.length >= GZIP_MIN_BYTES;
-        const payload = await payloadOf(built, channel.parts && inParts(built), compress);
-        await channel.send(deletes, payload, signal, { gzipped: compress, inPlaceDirs: inPlaceDirs(built), partDirs: built.parentDirs });
+        const split = channel.parts && inParts(built);
+        const payload = await payloadOf(built, split, compress);
+        await channel.send(deletes, payload, signal, { gzipped: compress, inPlaceDirs: inPlaceDirs(built), ...(split ? { partDirs: built.parentDirs } : {}) });
         sink.emit({
           type: 'sync',
           artifact: op.image,

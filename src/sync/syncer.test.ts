@@ -471,6 +471,21 @@ describe('Syncer over the sh agent', () => {
     await syncer.close();
   });
 
+  it('syncs a burst into a directory whose name holds a newline: one archive, not checked in place', async () => {
+    const headers: string[] = [];
+    const inner = localLauncher();
+    const recording: AgentLauncher = async (t, command, handlers) => {
+      const stream = await inner(t, command, handlers);
+      return { ...stream, write: (data) => (headers.push(Buffer.from(data).toString('latin1').split('\n')[0]), stream.write(data)) };
+    };
+    const syncer = createSyncer({ kubeConfig: undefined as never }, new CollectingSink(), { launch: recording });
+    const copy = Array.from({ length: 100 }, (_, i) => ({ localPath: writeWork(`nl/f${i}.txt`, `n ${i}`), containerPath: path.join(box, 'two\nlines', `f${i}.txt`) }));
+    await syncer.sync({ image: 'blog/posts', copy, delete: [] }, [target()], signal());
+    expect(headers).toEqual([expect.stringMatching(/^B 1 \d+ 0 -1 1( z)?$/)]);
+    for (let i = 0; i < 100; i++) expect(readFileSync(path.join(box, 'two\nlines', `f${i}.txt`), 'utf8')).toBe(`n ${i}`);
+    await syncer.close();
+  });
+
   it('rejects a path with a newline with a clear message', async () => {
     const syncer = createSyncer({ kubeConfig: undefined as never }, new CollectingSink(), { launch: localLauncher() });
     const error = await syncer.sync({ image: 'blog/posts', copy: [], delete: ['/app/bad\nname'] }, [target()], signal()).catch((e: unknown) => e);
