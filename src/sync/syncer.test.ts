@@ -192,6 +192,72 @@ describe('Syncer over the sh agent', () => {
     await syncer.close();
   });
 
+  it('deletes files and directories, and turns a vanished local file into a delete', async () => {
+    const launcher = localLauncher();
+    const syncer = createSyncer({ kubeConfig: undefined as never }, new CollectingSink(), { launch: launcher });
+    mkdirSync(path.join(box, 'app/dir/sub'), { recursive: true });
+    writeFileSync(path.join(box, 'app/dir/sub/x'), 'x');
+    writeFileSync(path.join(box, 'app/file with space'), 'y');
+    writeFileSync(path.join(box, 'app/vanished'), 'z');
+    await syncer.sync(
+      {
+        image: 'blog/posts',
+        copy: [{ localPath: path.join(work, 'never-existed'), containerPath: path.join(box, 'app/vanished') }],
+        delete: [path.join(box, 'app/dir'), path.join(box, 'app/file with space')],
+      },
+      [target()],
+      signal(),
+    );
+    expect(existsSync(path.join(box, 'app/dir'))).toBe(false);
+    expect(existsSync(path.join(box, 'app/file with space'))).toBe(false);
+    expect(existsSync(path.join(box, 'app/vanished'))).toBe(false);
+    await syncer.close();
+  });
+
+  // node --watch (Linux) watches the file, not its directory: a replaced file ends its watching.
+  // A hard link made beforehand shows whether the file was rewritten in place (same inode).
+  it('rewrites an existing file in place with GNU tar (watchers of the file see every change), and never writes through a symlink', async () => {
+    const syncer = createSyncer({ kubeConfig: undefined as never }, new CollectingSink(), { launch: localLauncher({ tools: ['sh', 'tar', 'head', 'rm', 'cat', 'pwd'], sh: '/bin/dash', tar: GNU_TAR }) });
+    mkdirSync(path.join(box, 'app'));
+    writeFileSync(path.join(box, 'app/handler.js'), 'old');
+    linkSync(path.join(box, 'app/handler.js'), path.join(box, 'same-inode'));
+    writeFileSync(path.join(box, 'victim'), 'untouched');
+    symlinkSync('../victim', path.join(box, 'app/was-a-link'));
+    writeFileSync(path.join(box, 'app/becomes-a-link'), 'file');
+    writeWork('handler.js', 'new 1');
+    writeWork('was-a-link', 'a file now');
+    symlinkSync('handler.js', path.join(work, 'becomes-a-link'));
+    const copy = ['handler.js', 'was-a-link', 'becomes-a-link'].map((rel) => ({ localPath: path.join(work, rel), containerPath: path.join(box, 'app', rel) }));
+    await syncer.sync({ image: 'blog/posts', copy, delete: [] }, [target()], signal());
+    expect(readFileSync(path.join(box, 'same-inode'), 'utf8')).toBe('new 1');
+    writeWork('handler.js', 'new 2');
+    await syncer.sync({ image: 'blog/posts', copy: copy.slice(0, 1), delete: [] }, [target()], signal());
+    expect(readFileSync(path.join(box, 'same-inode'), 'utf8')).toBe('new 2');
+    expect(readFileSync(path.join(box, 'victim'), 'utf8')).toBe('untouched');
+    expect(lstatSync(path.join(box, 'app/was-a-link')).isFile()).toBe(true);
+    expect(readFileSync(path.join(box, 'app/was-a-link'), 'utf8')).toBe('a file now');
+    expect(readlinkSync(path.join(box, 'app/becomes-a-link'))).toBe('handler.js');
+    await syncer.close();
+  });
+
+  it('replaces an existing file with busybox tar (its --overwrite would follow symlinks), links included', async () => {
+    const syncer = createSyncer({ kubeConfig: undefined as never }, new CollectingSink(), { launch: localLauncher() });
+    mkdirSync(path.join(box, 'app'));
+    writeFileSync(path.join(box, 'app/handler.js'), 'old');
+    linkSync(path.join(box, 'app/handler.js'), path.join(box, 'same-inode'));
+    writeFileSync(path.join(box, 'victim'), 'untouched');
+    symlinkSync('../victim', path.join(box, 'app/was-a-link'));
+    writeWork('handler.js', 'new');
+    writeWork('was-a-link', 'a file now');
+    const copy = ['handler.js', 'was-a-link'].map((rel) => ({ localPath: path.join(work, rel), containerPath: path.join(box, 'app', rel) }));
+    await syncer.sync({ image: 'blog/posts', copy, delete: [] }, [target()], signal());
+    expect(readFileSync(path.join(box, 'app/handler.js'), 'utf8')).toBe('new');
+    expect(readFileSync(path.join(box, 'same-inode'), 'utf8')).toBe('old');
+    expect(readFileSync(path.join(box, 'victim'), 'utf8')).toBe('untouched');
+    expect(readFileSync(path.join(box, 'app/was-a-link'), 'utf8')).toBe('a file now');
+    await syncer.close();
+  });
+
   describe('busybox tar in place', () => {
     const burst = (n: number, content: string) =>
       Array.from({ length: n }, (_, i) => ({ localPath: writeWork(`burst/f${i}.txt`, `${content} ${i}`), containerPath: path.join(box, 'app/burst', `f${i}.txt`) }));
