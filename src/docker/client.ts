@@ -14,10 +14,11 @@
  *   (X-Registry-Config, so private base images can be pulled). A refusal (401, denied) is a
  *   RegistryAuthError naming the registry, where the credentials came from and `docker login`.
  * - Importing dockerode (and its ssh2 dependency) costs ~150 ms. The calls made on every run —
- *   ping, image inspect and the registry query of a cached deploy — go straight over HTTP to the engine's unix socket or tcp address (the registry query to a loopback registry itself first), so
- *   a no-op `devloop build` or a cached `devloop deploy` never loads dockerode. It is loaded on
- *   the first build, tag or push, or earlier by `warmUp` (the dev loop, once idle). DOCKER_HOST schemes other than unix:// and tcp:// (ssh://, TLS) use dockerode
- *   for everything.
+ *   ping, image inspect and the registry query of a cached deploy — go straight over HTTP to the
+ *   engine's unix socket or tcp address (the registry query to a loopback registry itself first),
+ *   so a no-op `devloop build` or a cached `devloop deploy` never loads dockerode. It is loaded on
+ *   the first build, tag or push, or earlier by `warmUp` (the dev loop, once idle). DOCKER_HOST
+ *   schemes other than unix:// and tcp:// (ssh://, TLS) use dockerode for everything.
  * - An unreachable engine (socket missing, connection refused, permission denied) is an
  *   EnvironmentError "cannot reach the Docker engine at <socket>" with what to do next.
  * - BuildKit (`builder: 'buildkit'`) is `POST /build?version=2` through dockerode, which opens a
