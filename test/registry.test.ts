@@ -149,7 +149,7 @@ describe('a private registry with TLS and auth, as a remote cluster uses it', ()
 
       // the cluster pulled it from the TLS registry (its CA in containerd's certs.d) with the Secret
       const running = pods(project, 'app').filter((p) => p.running && !p.terminating);
-      expect(running.map((p) => p.image)).toEqual([pushed!.tag]);
+      expect(running.map((p) => p.image), session.describe()).toEqual([pushed!.tag]);
       const spec = JSON.parse(kubectl(['get', 'pod', '-n', project, running[0].name, '-o', 'json'])) as { spec: { imagePullSecrets?: Array<{ name: string }> } };
       expect(spec.spec.imagePullSecrets).toEqual([{ name: 'regcred' }]);
 
