@@ -104,6 +104,37 @@ describe('KubeDeployer into a new namespace', () => {
   });
 });
 
+describe('KubeDeployer apply order', () => {
+  it("creates what pods read (a pull Secret, a ConfigMap) before the workloads listed ahead of them, and a Service alongside", async () => {
+    const dir = tempDir('devloop-inputs-');
+    // Writes of Secrets and ConfigMaps take 150 ms on this server: a workload applied at the same
+    // time would be written first.
+    const { kube, live } = await startFakeApi([], { applyDelayMs: { secrets: 150, configmaps: 150 } }, cleanups);
+    writeFileSync(path.join(dir, 'devloop.config.yaml'), 'apiVersion: devloop/v1\nkind: Config\nmetadata:\n  name: shop\ndeploy:\n  kubectl:\n    manifests: ["k8s/*.yaml"]\n');
+    mkdirSync(path.join(dir, 'k8s'));
+    writeFileSync(
+      path.join(dir, 'k8s', 'web.yaml'),
+      [
+        'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: default\nspec:\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      imagePullSecrets: [{name: regcred}]\n      containers: [{name: web, image: nginx, envFrom: [{configMapRef: {name: web-env}}]}]\n',
+        'apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: default\nspec:\n  selector: {app: web}\n  ports: [{port: 80}]\n',
+        'apiVersion: v1\nkind: Secret\nmetadata:\n  name: regcred\n  namespace: default\ntype: Opaque\ndata: {}\n',
+        'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-env\n  namespace: default\ndata: {MODE: dev}\n',
+      ].join('---\n'),
+    );
+    const config = loadConfig({ cwd: dir, skipFileChecks: true });
+    const sink = new CollectingSink();
+    await new KubeDeployer(config, kube).deploy(config, { images: new Map(), wait: false, signal: new AbortController().signal, sink });
+    const version = (k: string) => Number(live.get(k)?.metadata.resourceVersion);
+    expect(version('Secret/default/regcred')).toBeLessThan(version('apps/Deployment/default/web'));
+    expect(version('ConfigMap/default/web-env')).toBeLessThan(version('apps/Deployment/default/web'));
+    // the Service did not wait for the slow writes
+    expect(version('Service/default/web')).toBeLessThan(version('Secret/default/regcred'));
+    const finished = sink.ofType('phase').filter((e) => e.status === 'finished').map((e) => e.name);
+    expect(finished).toEqual(expect.arrayContaining(['deploy/apply/pod-inputs', 'deploy/apply/objects', 'deploy/apply/workloads']));
+    expect(finished.indexOf('deploy/apply/pod-inputs')).toBeLessThan(finished.indexOf('deploy/apply/workloads'));
+  });
+});
+
 describe('KubeDeployer with a CRD and its custom objects', () => {
   it('applies the custom objects once the API server serves their kind, which comes after the CRD is Established', async () => {
     const dir = tempDir('devloop-crd-');

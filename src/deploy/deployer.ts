@@ -1,8 +1,9 @@
 /**
  * The real Deployer: render -> check ownership (with the in-cluster record read meanwhile) ->
- * record the inventory -> apply (namespaces, then CRDs, then the rest; in a new namespace, objects
- * that start no pods go in while it is set up, workloads once it is) -> then, at the same time,
- * record UIDs and prune what is no longer rendered, and wait for the rollout. Each step is a
+ * record the inventory -> apply (namespaces, then CRDs, then the rest: what pods read (Secrets,
+ * ConfigMaps, ...: POD_INPUT_KINDS) and other objects that start no pods at once, also while a new
+ * namespace is set up; the workloads once the inputs are in and the namespace is set up) -> then,
+ * at the same time, record UIDs and prune what is no longer rendered, and wait for the rollout. Each step is a
  * `phase` event (timePhase), so `-v` and `--output json` show where the time goes.
  *
  * Contract: the local journal and the in-cluster record list every object before the first apply
@@ -37,9 +38,20 @@ export function refOf(obj: KubeObject, uid?: string): ObjectRef {
 
 /**
  * Kinds whose objects make pods (directly or through a controller): applied only once new
- * namespaces are set up (see waitForNamespaceSetup). Everything else goes in meanwhile.
+ * namespaces are set up (see waitForNamespaceSetup) and the pods' inputs are in. Everything else
+ * goes in meanwhile.
  */
 export const POD_MAKING_KINDS = new Set(['Pod', 'Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob', 'ReplicationController']);
+
+/**
+ * Kinds a pod reads or is admitted against when it is created or started: applied before the pod
+ * makers, as `kubectl apply -f` of a file that lists them first and Helm's install order do. A pod
+ * whose pull Secret does not exist yet is pulled without it (a private registry refuses it:
+ * ImagePullBackOff, retried 10 s later); a missing ConfigMap or Secret in its env or volumes holds
+ * the container back (CreateContainerConfigError, retried with back-off); a missing ServiceAccount
+ * fails its creation; a LimitRange or ResourceQuota applies only to pods created after it.
+ */
+export const POD_INPUT_KINDS = new Set(['Secret', 'ConfigMap', 'ServiceAccount', 'PersistentVolumeClaim', 'LimitRange', 'ResourceQuota']);
 
 /** How long a deploy waits for a new namespace's ServiceAccount and CA ConfigMap before going on. */
 const NAMESPACE_SETUP_TIMEOUT_MS = 5_000;
@@ -224,20 +236,26 @@ export class KubeDeployer implements Deployer {
         await timePhase(sink, 'deploy/crds-established', () => this.waitForCrds(results, signal, sink));
       } else {
         // Objects that start no pods go in while new namespaces are still being set up; the pod
-        // makers wait for it (see waitForNamespaceSetup).
+        // makers wait for that (see waitForNamespaceSetup) and for the pods' inputs.
         const makesPods = (o: RenderedObject) => POD_MAKING_KINDS.has(o.object.kind);
-        let othersFailed = false;
-        const [others, podMakers] = await Promise.all([
-          apply('objects', phase.filter((o) => !makesPods(o))).catch((error: unknown) => {
-            othersFailed = true;
-            throw error;
-          }),
+        const isInput = (o: RenderedObject) => POD_INPUT_KINDS.has(o.object.kind);
+        let failed = false;
+        const noteFailure = (error: unknown): never => {
+          failed = true;
+          throw error;
+        };
+        const podMakers = phase.filter(makesPods);
+        const inputsApplied = phase.some(isInput) ? apply('pod-inputs', phase.filter(isInput)).catch(noteFailure) : Promise.resolve([]);
+        const [inputs, others, workloads] = await Promise.all([
+          inputsApplied,
+          apply('objects', phase.filter((o) => !makesPods(o) && !isInput(o))).catch(noteFailure),
           (async () => {
             await namespaceSetup;
-            return othersFailed ? [] : apply('workloads', phase.filter(makesPods));
+            await inputsApplied.catch(() => undefined);
+            return failed ? [] : apply('workloads', podMakers);
           })(),
         ]);
-        appliedObjects.push(...others, ...podMakers);
+        appliedObjects.push(...inputs, ...others, ...workloads);
       }
     }
     await namespaceSetup;

@@ -151,6 +151,43 @@ describe('waitForRollout against an API server that watches like the real one', 
     expect(sink.ofType('phase').at(-1)).toMatchObject({ name: 'deploy/wait/Deployment/shop/web', status: 'failed' });
   });
 
+  it('waits on through a pull refused while the kubelet could not read the pull Secret, and stops when the Secret does not exist', async () => {
+    const pulling = (): KubeObject => {
+      const p = pod({ state: { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "localhost:5000/missing:1": ErrImagePull: failed to authorize: 401 Unauthorized' } } });
+      return { ...p, spec: { ...(p.spec as object), imagePullSecrets: [{ name: 'regcred' }] } };
+    };
+    // The event the kubelet records when it pulls without a Secret it could not read (kubelet_pods.go).
+    const event: KubeObject = {
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { name: 'web-5d9f8c6b5-x2k4q.1', namespace: 'shop' },
+      type: 'Warning',
+      reason: 'FailedToRetrieveImagePullSecret',
+      message: 'Unable to retrieve some image pull secrets (regcred); attempting to pull the image may not succeed.',
+      involvedObject: { kind: 'Pod', name: 'web-5d9f8c6b5-x2k4q', namespace: 'shop', uid: 'pod-uid' },
+    } as KubeObject;
+    const secret: KubeObject = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'regcred', namespace: 'shop' } };
+
+    // The Secret exists by now: not final; the kubelet's next pull (with it) succeeds and the wait ends ready.
+    const first = await startFakeApi([deployment(notReady), secret, event], {}, cleanups);
+    const sink = new CollectingSink();
+    const waiting = waitForRollout(first.kube, [deployment(notReady)], options(sink));
+    await new Promise((r) => setTimeout(r, 100));
+    first.live.set('Pod/shop/web-5d9f8c6b5-x2k4q', pulling());
+    await vi.waitFor(() => expect(sink.ofType('deploy').map((e) => String(e.message))).toContainEqual(expect.stringContaining('the kubelet could not read the pull Secret regcred when it pulled')), { timeout: 10_000 });
+    first.live.set('apps/Deployment/shop/web', deployment(ready));
+    await waiting;
+    expect(sink.ofType('deploy').filter((e) => e.status === 'ready').map((e) => e.object)).toEqual(['Deployment/shop/web']);
+
+    // No such Secret: final at once, and the message names it.
+    const second = await startFakeApi([deployment(notReady), event], {}, cleanups);
+    const failing = waitForRollout(second.kube, [deployment(notReady)], options(new CollectingSink()));
+    await new Promise((r) => setTimeout(r, 100));
+    second.live.set('Pod/shop/web-5d9f8c6b5-x2k4q', pulling());
+    const error = await failing.then(() => undefined, (e: unknown) => e as Error);
+    expect(error?.message).toContain('the pull Secret regcred named in its imagePullSecrets does not exist in namespace shop');
+  });
+
   it('reads the caller\'s pod watch and opens none of its own', async () => {
     const { kube, live } = await startFakeApi([deployment(notReady)], {}, cleanups);
     const watching = new AbortController();

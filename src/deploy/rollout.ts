@@ -213,14 +213,14 @@ function containerStatuses(pod: KubeObject): ContainerStatus[] {
  * Why a pod is not ready, from its status alone (no API calls), or undefined when nothing is wrong
  * yet. Crash loops and probe failures need logs or events: see `diagnosePods`.
  */
-export function diagnosePodStatus(pod: KubeObject, options: Pick<RolloutOptions, 'artifacts' | 'registry'>): (Diagnosis & { crashed?: ContainerStatus; probe?: boolean }) | undefined {
+export function diagnosePodStatus(pod: KubeObject, options: Pick<RolloutOptions, 'artifacts' | 'registry'>): (Diagnosis & { crashed?: ContainerStatus; probe?: boolean; pull?: boolean }) | undefined {
   const name = pod.metadata.name;
   const status = (pod.status ?? {}) as Record<string, any>;
   for (const c of containerStatuses(pod)) {
     const waiting = c.state?.waiting;
     if (waiting?.reason && IMAGE_PULL_REASONS.has(waiting.reason)) {
       const image = specImage(pod, c.name) ?? c.image ?? '?';
-      return { ...imagePullDiagnosis(image, waiting.reason, waiting.message, `container ${c.name} of pod ${name}`, options), fatal: waiting.reason !== 'ErrImagePull' };
+      return { ...imagePullDiagnosis(image, waiting.reason, waiting.message, `container ${c.name} of pod ${name}`, options), fatal: waiting.reason !== 'ErrImagePull', pull: true };
     }
     if (waiting?.reason === 'CreateContainerConfigError' || waiting?.reason === 'CreateContainerError' || waiting?.reason === 'RunContainerError') {
       return {
@@ -600,10 +600,46 @@ async function diagnosePods(
     return { message: d!.message, hint: d!.hint, fatal: d!.fatal, details: ['last log lines:', ...lines.map((l) => `| ${l}`)] };
   }
   if (d!.probe) return eventDiagnosis(kube, pod, eventCache, options.signal, d!.message);
+  if (d!.pull) return pullSecretDiagnosis(kube, pod, d!, eventCache, options.signal);
   return d!;
 }
 
-async function eventDiagnosis(kube: KubeClient, pod: KubeObject, cache: Map<string, { at: number; lines: string[] }>, signal: AbortSignal, base: string): Promise<Diagnosis> {
+/**
+ * An image pull that failed while the kubelet could not read the pod's pull Secrets. The kubelet
+ * then pulls without them (event FailedToRetrieveImagePullSecret), which a private registry
+ * refuses; it reads them again at its next pull, after its back-off (10 s, doubling). In a new
+ * namespace that happens when its read comes before the API server lets the node read the Secret
+ * (the node authorizer links a pod's Secrets to the node a moment after the pod is bound), or
+ * before the Secret exists. So: when every named Secret exists now, the failure is not final
+ * (the wait goes on until the deadline); when one does not, the message names it (final as any
+ * other pull failure: once the kubelet backs off).
+ * Any other pull failure is returned as it is.
+ */
+export async function pullSecretDiagnosis(kube: KubeClient, pod: KubeObject, d: Diagnosis, cache: Map<string, { at: number; lines: string[] }>, signal: AbortSignal): Promise<Diagnosis> {
+  const names = (((pod.spec ?? {}) as { imagePullSecrets?: Array<{ name?: string }> }).imagePullSecrets ?? []).map((r) => r.name).filter((n): n is string => Boolean(n));
+  if (names.length === 0) return d;
+  const events = await warningEvents(kube, pod, cache, signal);
+  if (!events.some((l) => l.startsWith('FailedToRetrieveImagePullSecret:'))) return d;
+  const ns = pod.metadata.namespace ?? '';
+  const present = await Promise.all(names.map((name) => kube.get({ group: '', version: 'v1', kind: 'Secret', namespace: ns, name }, signal).then(Boolean, () => true)));
+  const missing = names.filter((_, i) => !present[i]);
+  const list = (xs: string[]) => xs.join(', ');
+  if (missing.length > 0) {
+    return {
+      message: `${d.message}; the pull Secret${missing.length === 1 ? '' : 's'} ${list(missing)} named in its imagePullSecrets ${missing.length === 1 ? 'does' : 'do'} not exist in namespace ${ns}`,
+      hint: `Create ${missing.length === 1 ? 'it' : 'them'} (kubectl create secret docker-registry ${missing[0]} -n ${ns} --docker-server=... --docker-username=... --docker-password=..., or a manifest devloop applies) or fix the name in imagePullSecrets.`,
+      fatal: d.fatal,
+    };
+  }
+  return {
+    message: `${d.message}; the kubelet could not read the pull Secret${names.length === 1 ? '' : 's'} ${list(names)} when it pulled (not there yet, or not yet readable by the node) and pulled without ${names.length === 1 ? 'it' : 'them'}; it pulls again with ${names.length === 1 ? 'it' : 'them'} after its back-off`,
+    hint: d.hint,
+    fatal: false,
+  };
+}
+
+/** The pod's Warning events as `Reason: message` lines, oldest first; read at most every 2 s per pod. */
+async function warningEvents(kube: KubeClient, pod: KubeObject, cache: Map<string, { at: number; lines: string[] }>, signal: AbortSignal): Promise<string[]> {
   const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
   let cached = cache.get(key);
   if (!cached || Date.now() - cached.at > 2000) {
@@ -612,15 +648,20 @@ async function eventDiagnosis(kube: KubeClient, pod: KubeObject, cache: Map<stri
     cached = { at: Date.now(), lines };
     cache.set(key, cached);
   }
-  const probe = [...cached.lines].reverse().find((l) => /probe failed/i.test(l));
+  return cached.lines;
+}
+
+async function eventDiagnosis(kube: KubeClient, pod: KubeObject, cache: Map<string, { at: number; lines: string[] }>, signal: AbortSignal, base: string): Promise<Diagnosis> {
+  const lines = await warningEvents(kube, pod, cache, signal);
+  const probe = [...lines].reverse().find((l) => /probe failed/i.test(l));
   if (probe) {
     return {
       message: `${base}: ${probe.replace(/^Unhealthy: /, '')}`,
       hint: 'The probe fails: check that the probe\'s port and path match what the program listens on, and that it starts in time (initialDelaySeconds).',
     };
   }
-  const last = cached.lines[cached.lines.length - 1];
-  return { message: last ? `${base}: ${last}` : base, details: cached.lines.slice(-5) };
+  const last = lines[lines.length - 1];
+  return { message: last ? `${base}: ${last}` : base, details: lines.slice(-5) };
 }
 
 export { shortPullMessage } from '../kube/pod-state.js';

@@ -18,12 +18,14 @@
  *   test) takes the next integer; lists carry the current one; `?watch=true` streams ADDED /
  *   MODIFIED / DELETED events newer than the given resourceVersion as JSON lines and keeps the
  *   response open, as the real server does (no bookmarks, no 410: the whole history is kept).
- * - `fieldSelector`: `metadata.name=X` and `metadata.namespace=X`, on lists and watches.
+ * - `fieldSelector`: equality on a field's path (`metadata.name=X`, an Event's `involvedObject.uid=X`),
+ *   on lists and watches.
  * - `namespaceSetupMs`: the ServiceAccount and CA ConfigMap of a new namespace appear that much
  *   later (the real controllers take tens to hundreds of milliseconds), instead of at once.
  * - CustomResourceDefinitions (version v1 of their group only): one applied is Established at once,
  *   and its kind is served (discovery, `/apis/<group>/v1`, objects) `crdServedMs` later, or at once
  *   when that is not set: the real API server publishes it a moment after Established.
+ * - `applyDelayMs`: per resource, an apply is written that much after it arrived (a slow write).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -63,6 +65,8 @@ export interface FakeApiOptions {
   namespaceDeletionMs?: number;
   gcDelayMs?: number;
   crdServedMs?: number;
+  /** Resource names (e.g. `secrets`) whose server-side applies are written and answered that many ms after they arrive. */
+  applyDelayMs?: Record<string, number>;
 }
 
 export interface FakeApi {
@@ -197,7 +201,7 @@ export async function startFakeApi(objects: KubeObject[], options: FakeApiOption
       }
       const selector = (url.searchParams.get('labelSelector') ?? '').split(',').filter(Boolean).map((p) => p.split('='));
       const fields = (url.searchParams.get('fieldSelector') ?? '').split(',').filter(Boolean).map((p) => p.split('='));
-      const field = (o: KubeObject, f: string) => (f === 'metadata.name' ? o.metadata.name : f === 'metadata.namespace' ? o.metadata.namespace : undefined);
+      const field = (o: KubeObject, f: string) => f.split('.').reduce<unknown>((v, k) => (v as Record<string, unknown> | undefined)?.[k], o);
       const matches = (o: KubeObject) =>
         o.apiVersion === apiVersion && o.kind === type.kind && (!ns || o.metadata.namespace === ns) && selector.every(([k, v]) => o.metadata.labels?.[k] === v) && fields.every(([f, v]) => field(o, f) === v);
       if (url.searchParams.get('watch') === 'true') {
@@ -224,7 +228,8 @@ export async function startFakeApi(objects: KubeObject[], options: FakeApiOption
 
     let body = '';
     req.on('data', (d) => (body += d));
-    req.on('end', () => {
+    const writeDelayMs = req.method === 'PATCH' ? options.applyDelayMs?.[resource] : undefined;
+    const handle = () => {
       const k = objKey(name!);
       const obj = live.get(k);
       if (req.method === 'GET') return obj ? send(200, obj) : send(404, { message: `${resource} "${name}" not found` });
@@ -273,7 +278,8 @@ export async function startFakeApi(objects: KubeObject[], options: FakeApiOption
         return send(200, next);
       }
       return send(405, { message: `method ${req.method} not allowed` });
-    });
+    };
+    req.on('end', () => (writeDelayMs === undefined ? handle() : timers.push(setTimeout(handle, writeDelayMs))));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
