@@ -34,8 +34,18 @@ class FakeDocker implements DockerClient {
   async imageExists(ref: string) {
     return this.images.has(ref);
   }
+  /** How long a registry check takes (a round trip to the registry), and how many ran at once at most. */
+  registryDelayMs = 0;
+  registryChecksActive = 0;
+  registryChecksMax = 0;
   async registryHasImage(ref: string) {
-    return this.registry.has(ref);
+    this.registryChecksMax = Math.max(this.registryChecksMax, ++this.registryChecksActive);
+    try {
+      if (this.registryDelayMs > 0) await new Promise((r) => setTimeout(r, this.registryDelayMs));
+      return this.registry.has(ref);
+    } finally {
+      this.registryChecksActive--;
+    }
   }
   async build(context: Readable, options: BuildImageOptions) {
     this.active++;
@@ -237,6 +247,19 @@ describe('Builder', () => {
     const again = await createBuilder(docker).build(config, options({ push: true, registry: 'localhost:5000', images: ['t/tools'] }));
     expect(again[0]).toMatchObject({ status: 'cached', pushed: true, tag: results[0].tag });
     expect(docker.pushes).toHaveLength(1);
+  });
+
+  it('checks the registry for every image at once: an image that requires another waits for its reference, not its check', async () => {
+    const config = writeProject();
+    const first = await createBuilder(docker).build(config, options({ push: true, registry: 'localhost:5000' }));
+    expect(first.map((r) => r.status)).toEqual(['built', 'built', 'built', 'built', 'built']);
+    docker.registryDelayMs = 150;
+    const started = Date.now();
+    const again = await createBuilder(docker).build(config, options({ push: true, registry: 'localhost:5000' }));
+    expect(again.map((r) => `${r.image} ${r.status} ${r.tag}`)).toEqual(first.map((r) => `${r.image} cached ${r.tag}`));
+    // t/query requires t/posts, which requires t/base: all five checks were in flight together
+    expect(docker.registryChecksMax).toBe(5);
+    expect(Date.now() - started).toBeLessThan(3 * 150);
   });
 
   it('with a default repo: renames the image by Skaffold\'s rules, pushes it there, and next time finds it there', async () => {

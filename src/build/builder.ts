@@ -5,7 +5,10 @@
  *
  * For each artifact: list and hash its inputs (inputs.ts), derive the tag (tagPolicy), look for
  * the image (in the registry when pushing, else in the engine), and build only when it is missing.
- * A required image's built reference is passed as the build arg named by its `alias`.
+ * A required image's built reference is passed as the build arg named by its `alias`. An image
+ * that requires another waits only for that one's reference (its tag is part of its own inputs)
+ * to look for itself; it waits for that one's build only when it has to be built itself. So a
+ * cached image is found without waiting for the registry check of what it requires.
  *
  * The builder of each artifact (BuildKit or classic) is chosen by builder-choice.ts from what the
  * engine answered to the ping; a fallback of `auto` to classic is noted once per Builder.
@@ -126,7 +129,12 @@ async function runBuilds(docker: DockerClient, config: Config, options: BuildOpt
   const selectedImages = new Set(selected.map((a) => a.image));
   let fatal: DevloopError | undefined;
 
-  const startArtifact = async (artifact: Artifact): Promise<BuildResult> => {
+  // Each artifact's reference is known once its inputs are hashed, before its cache check: an
+  // artifact that requires it needs only that to compute its own tag and check its own cache.
+  const refs = new Map(selected.map((a) => [a.image, deferred<string | undefined>()]));
+
+  /** The results of the images `artifact` requires, or its `skipped` result when one did not build. */
+  const requiredResults = async (artifact: Artifact): Promise<Record<string, BuildResult> | BuildResult> => {
     const required: Record<string, BuildResult> = {};
     for (const r of artifact.requires) {
       const result = selectedImages.has(r.image) ? await results.get(r.image) : options.previous?.get(r.image);
@@ -136,11 +144,27 @@ async function runBuilds(docker: DockerClient, config: Config, options: BuildOpt
       }
       required[r.image] = result;
     }
+    return required;
+  };
+
+  const startArtifact = async (artifact: Artifact): Promise<BuildResult> => {
+    const ownRef = refs.get(artifact.image)!;
     try {
+      const requiredRefs: Record<string, string> = {};
+      for (const r of artifact.requires) {
+        const prior = options.previous?.get(r.image);
+        const ref = selectedImages.has(r.image) ? await refs.get(r.image)!.promise : prior?.status === 'built' || prior?.status === 'cached' ? prior.tag : undefined;
+        if (!ref) {
+          const required = await requiredResults(artifact);
+          if (isResult(required)) return required;
+          throw new Error(`internal: ${r.image} built without a reference`);
+        }
+        requiredRefs[r.image] = ref;
+      }
       if (fatal) return skipped(artifact.image, `not started: ${fatal.message}`, sink);
       throwIfAborted(signal);
       // A slot is taken only for engine work (build, push): the cache check runs at once for all.
-      return await buildOne(docker, config, artifact, required, hashes, options, choices.get(artifact.image)!, async () => {
+      return await buildOne(docker, config, artifact, { refs: requiredRefs, results: () => requiredResults(artifact) }, hashes, options, choices.get(artifact.image)!, ownRef.resolve, async () => {
         const release = await slots.acquire();
         if (fatal) {
           release();
@@ -158,6 +182,9 @@ async function runBuilds(docker: DockerClient, config: Config, options: BuildOpt
         return { image: artifact.image, tag: '', status: 'failed', reason: error.message, ...hint };
       }
       throw error;
+    } finally {
+      // no reference: the images that require this one learn why from its result
+      ownRef.resolve(undefined);
     }
   };
 
@@ -173,6 +200,16 @@ async function runBuilds(docker: DockerClient, config: Config, options: BuildOpt
   }
 }
 
+function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+function isResult(x: Record<string, BuildResult> | BuildResult): x is BuildResult {
+  return typeof (x as BuildResult).status === 'string' && typeof (x as BuildResult).image === 'string';
+}
+
 function skipped(image: string, reason: string, sink: EventSink): BuildResult {
   sink.emit({ type: 'build', image, status: 'failed', skipped: true, reason });
   return { image, tag: '', status: 'skipped', reason };
@@ -182,19 +219,20 @@ async function buildOne(
   docker: DockerClient,
   config: Config,
   artifact: Artifact,
-  required: Record<string, BuildResult>,
+  required: { refs: Record<string, string>; results: () => Promise<Record<string, BuildResult> | BuildResult> },
   hashes: FileHashCache,
   options: BuildOptions,
   choice: BuilderChoice,
+  onRef: (ref: string) => void,
   engineSlot: () => Promise<() => void>,
 ): Promise<BuildResult> {
   const { signal, sink } = options;
   const registry = options.defaultRepo ?? options.registry;
   const image = artifact.image;
-  const started = performance.now();
+  let started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
 
-  const requiredTags = Object.fromEntries(Object.entries(required).map(([name, r]) => [name, splitReference(r.tag).tag]));
+  const requiredTags = Object.fromEntries(Object.entries(required.refs).map(([name, ref]) => [name, splitReference(ref).tag]));
   let inputs: InputsResult;
   try {
     inputs = await computeInputs(artifact, requiredTags, hashes, signal);
@@ -216,6 +254,7 @@ async function buildOne(
       ? registryRef(options.registry, image, tag)
       : localRef;
   const reusable = policy === 'inputDigest' || (policy === 'gitCommit' && !tag.endsWith('-dirty'));
+  onRef(ref);
 
   // Is it there already?
   let inRegistry = false;
@@ -250,6 +289,11 @@ async function buildOne(
     return { image, tag: ref, status: 'cached', pushed: options.push ? true : undefined, durationMs: elapsed() };
   }
 
+  // To be built: what it requires (its FROM) must be built or cached first (not counted as its time).
+  const waitedFrom = performance.now();
+  const requiredResults = await required.results();
+  started += performance.now() - waitedFrom;
+  if (isResult(requiredResults)) return requiredResults;
   const reason = buildReason(policy, tag, previous, inputs.manifest, path.relative(config.rootDir, artifact.contextDir).split(path.sep).join('/'), ref);
   if (options.dryRun) {
     sink.emit({ type: 'build', image, status: 'planned', tag: ref, reason });
@@ -258,7 +302,7 @@ async function buildOne(
 
   const release = await engineSlot();
   try {
-    return await buildAndPush(docker, config, artifact, required, inputs, { tag, ref, localRef, reason, started }, options, choice);
+    return await buildAndPush(docker, config, artifact, requiredResults, inputs, { tag, ref, localRef, reason, started }, options, choice);
   } finally {
     release();
   }
