@@ -23,16 +23,19 @@ export async function run(ctx: CommandContext): Promise<number> {
   // Node's own start-up and the imports before this line, as the first phase of the timeline.
   sink.emit({ type: 'phase', name: 'deploy/start-up', status: 'started', atMs: 0 });
   sink.emit({ type: 'phase', name: 'deploy/start-up', status: 'finished', atMs: Math.round(performance.now()), durationMs: Math.round(performance.now()) });
+  // The modules every deploy needs load while the config is read (a failed import surfaces where it is awaited).
+  const kubeModule = import('../kube/client.js');
+  const deployModule = import('../deploy/index.js');
+  const podsModule = import('../observe/pods.js');
+  const buildModule = import('../build/index.js');
+  for (const m of [kubeModule, deployModule, podsModule, buildModule]) m.catch(() => undefined);
   const config = await timePhase(sink, 'deploy/load-config', () => ctx.loadConfig());
-  const { createKubeClient } = await import('../kube/client.js');
+  const { createKubeClient } = await kubeModule;
   const kube = await createKubeClient(config, { lightweight: true });
   let stopPodWatcher: (() => Promise<void>) | undefined;
   try {
-    const { buildDestination, createDeployer, loadImages, shouldPush } = await import('../deploy/index.js');
+    const { buildDestination, createDeployer, loadImages, shouldPush } = await deployModule;
     const deployer = createDeployer(config, kube);
-    // Loaded while the cluster answers the two requests below.
-    const podsModule = import('../observe/pods.js');
-    const buildModule = import('../build/index.js');
     // Discovery is needed by the render after the build: fetched meanwhile (a failure here is
     // forgotten; the render asks again and reports it).
     kube.discover(ctx.signal).catch(() => undefined);
