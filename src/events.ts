@@ -52,7 +52,8 @@ export interface BuildEvent {
 
 export interface DeployEvent {
   type: 'deploy';
-  status: 'rendering' | 'applying' | 'applied' | 'waiting' | 'ready' | 'failed';
+  /** `replaced`: an object deleted and created again because a field it changes cannot change in place. */
+  status: 'rendering' | 'applying' | 'applied' | 'replaced' | 'waiting' | 'ready' | 'failed';
   /** `kind/name` or `kind/namespace/name` of the object, when the event is about one object. */
   object?: string;
   message?: string;

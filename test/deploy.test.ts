@@ -3,12 +3,12 @@
  * unique project name and namespace per run. One blog deploy is reused by the tests that follow it
  * (render, prune, collision, invalid YAML, down); they run in order.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { kubectl, kubectlBin, parseJsonLines, requireCluster, requireDocker, runDevloop } from './helpers.js';
+import { kubectl, kubectlBin, parseJsonLines, repoRoot, requireCluster, requireDocker, runDevloop } from './helpers.js';
 import { labelledObjects, uniqueCopy } from './deploy-helpers.js';
 
 const runId = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e4).toString(36)}`;
@@ -311,6 +311,55 @@ describe('CRDs and cluster-scoped objects', () => {
       expect(down.exitCode, down.stdout + down.stderr).toBe(0);
       expect(down.stdout).toContain(`teardown: deleted CustomResourceDefinition/widgets.${group}`);
       expect(kubectl(['get', 'crd', `widgets.${group}`, '--ignore-not-found', '-o', 'name']).trim()).toBe('');
+      expect(kubectl(['get', 'namespace', name, '--ignore-not-found', '-o', 'name']).trim()).toBe('');
+    } finally {
+      await runDevloop(['down'], { cwd: dir, timeoutMs: 120_000 });
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('objects whose changed fields cannot change in place', () => {
+  it('a Job whose image was rebuilt is deleted and created again, and runs the new image', async () => {
+    requireDocker();
+    requireCluster();
+    const name = `dl-job-${runId}`;
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'devloop-job-'));
+    try {
+      const app = path.join(dir, 'app');
+      mkdirSync(app);
+      mkdirSync(path.join(dir, 'k8s'));
+      cpSync(path.join(repoRoot, 'fixtures/blog/base/rootfs'), path.join(app, 'rootfs'), { recursive: true, verbatimSymlinks: true });
+      writeFileSync(path.join(app, 'Dockerfile'), 'FROM scratch\nCOPY rootfs/ /\nENV PATH=/bin\nCOPY version /version\n');
+      writeFileSync(path.join(app, 'version'), `one ${runId}\n`);
+      writeFileSync(
+        path.join(dir, 'devloop.config.yaml'),
+        `apiVersion: devloop/v1\nkind: Config\nmetadata:\n  name: ${name}\nbuild:\n  artifacts:\n    - { image: jobs/migrate, context: app }\ndeploy:\n  namespace: ${name}\n  kubectl:\n    manifests: ["k8s/*.yaml"]\n`,
+      );
+      writeFileSync(
+        path.join(dir, 'k8s', 'all.yaml'),
+        `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${name}\n---\napiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  namespace: ${name}\nspec:\n  backoffLimit: 0\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{ name: migrate, image: jobs/migrate, command: ["cat", "/version"] }]\n`,
+      );
+      const jobLog = () => kubectl(['logs', '-n', name, 'job/migrate']).trim();
+      const first = await runDevloop(['deploy', '--output', 'json'], { cwd: dir, timeoutMs: 180_000 });
+      expect(first.exitCode, first.stdout + first.stderr).toBe(0);
+      expect(jobLog()).toBe(`one ${runId}`);
+      const firstUid = kubectl(['get', 'job', 'migrate', '-n', name, '-o', 'jsonpath={.metadata.uid}']);
+
+      // a new image: the Job's template changes, which the API server refuses on an existing Job
+      writeFileSync(path.join(app, 'version'), `two ${runId}\n`);
+      const second = await runDevloop(['deploy', '--output', 'json'], { cwd: dir, timeoutMs: 180_000 });
+      expect(second.exitCode, second.stdout + second.stderr).toBe(0);
+      const events = parseJsonLines(second.stdout);
+      expect(events.filter((e) => e.type === 'deploy' && e.status === 'replaced').map((e) => `${e.object} ${e.message}`)).toEqual([
+        `Job/${name}/migrate deleted and created again: spec.template cannot change on an existing object`,
+      ]);
+      expect(events.some((e) => e.type === 'deploy' && e.status === 'ready' && e.object === `Job/${name}/migrate`)).toBe(true);
+      expect(kubectl(['get', 'job', 'migrate', '-n', name, '-o', 'jsonpath={.metadata.uid}'])).not.toBe(firstUid);
+      expect(jobLog()).toBe(`two ${runId}`);
+
+      const down = await runDevloop(['down'], { cwd: dir, timeoutMs: 120_000 });
+      expect(down.exitCode, down.stdout + down.stderr).toBe(0);
       expect(kubectl(['get', 'namespace', name, '--ignore-not-found', '-o', 'name']).trim()).toBe('');
     } finally {
       await runDevloop(['down'], { cwd: dir, timeoutMs: 120_000 });

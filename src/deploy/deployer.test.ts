@@ -6,8 +6,9 @@ import { loadConfig } from '../config/load.js';
 import { EnvironmentError } from '../errors.js';
 import { CollectingSink } from '../events.js';
 import { startFakeApi } from '../kube/fake-api-server.js';
+import { immutableFields, KubeApiError, rejectionMessage } from '../kube/errors.js';
 import { collisionHint, KubeDeployer } from './deployer.js';
-import { InventoryStore } from './inventory.js';
+import { InventoryStore, readClusterInventory } from './inventory.js';
 
 const cleanups: Array<() => void> = [];
 afterEach(() => cleanups.splice(0).forEach((c) => c()));
@@ -132,6 +133,56 @@ describe('KubeDeployer apply order', () => {
     const finished = sink.ofType('phase').filter((e) => e.status === 'finished').map((e) => e.name);
     expect(finished).toEqual(expect.arrayContaining(['deploy/apply/pod-inputs', 'deploy/apply/objects', 'deploy/apply/workloads']));
     expect(finished.indexOf('deploy/apply/pod-inputs')).toBeLessThan(finished.indexOf('deploy/apply/workloads'));
+  });
+});
+
+describe('KubeDeployer and fields that cannot change', () => {
+  it("deletes and creates again a Job whose template changed (a rebuilt image), says so, and records the new one", async () => {
+    const dir = tempDir('devloop-replace-');
+    const { kube, live, deletes } = await startFakeApi([], {}, cleanups);
+    writeFileSync(path.join(dir, 'devloop.config.yaml'), 'apiVersion: devloop/v1\nkind: Config\nmetadata:\n  name: shop\ndeploy:\n  kubectl:\n    manifests: ["k8s/*.yaml"]\n');
+    mkdirSync(path.join(dir, 'k8s'));
+    const job = (image: string) => `apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  namespace: default\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: migrate, image: ${image}}]\n`;
+    const deploy = async (image: string) => {
+      writeFileSync(path.join(dir, 'k8s', 'job.yaml'), job(image));
+      const config = loadConfig({ cwd: dir, skipFileChecks: true });
+      const sink = new CollectingSink();
+      await new KubeDeployer(config, kube).deploy(config, { images: new Map(), wait: false, signal: new AbortController().signal, sink });
+      return sink;
+    };
+    await deploy('tools:1');
+    const first = live.get('batch/Job/default/migrate')!;
+    const sink = await deploy('tools:2');
+    const second = live.get('batch/Job/default/migrate')!;
+    expect(second.metadata.uid).not.toBe(first.metadata.uid);
+    expect(JSON.stringify(second.spec)).toContain('tools:2');
+    expect(deletes).toContain('batch/Job/default/migrate');
+    expect(sink.ofType('deploy').filter((e) => e.status === 'replaced').map((e) => `${e.object} ${e.message}`)).toEqual([
+      'Job/default/migrate deleted and created again: spec.template cannot change on an existing object',
+    ]);
+    // the inventory holds the new object
+    const record = await readClusterInventory(kube, 'shop');
+    expect(record.objects.find((r) => r.kind === 'Job')?.uid).toBe(second.metadata.uid);
+  });
+
+  it('reports any other refusal at the manifest, without the value the server quotes in full', async () => {
+    const error = new KubeApiError(422, 'PATCH', '/apis/batch/v1/namespaces/default/jobs/migrate', {
+      kind: 'Status',
+      reason: 'Invalid',
+      code: 422,
+      message: `Job.batch "migrate" is invalid: [spec.template: Invalid value: {"x":"${'y'.repeat(500)}"}: field is immutable, spec.parallelism: Invalid value: -1: must be greater than or equal to 0]`,
+      details: {
+        name: 'migrate',
+        kind: 'Job',
+        causes: [
+          { reason: 'FieldValueInvalid', message: `Invalid value: {"x":"${'y'.repeat(500)}"}: field is immutable`, field: 'spec.template' },
+          { reason: 'FieldValueInvalid', message: 'Invalid value: -1: must be greater than or equal to 0', field: 'spec.parallelism' },
+        ],
+      },
+    });
+    // one cause is not about immutability: not a case for replacing
+    expect(immutableFields(error)).toEqual([]);
+    expect(rejectionMessage(error)).toBe('Job "migrate" is invalid: spec.template: field is immutable; spec.parallelism: Invalid value: -1: must be greater than or equal to 0');
   });
 });
 

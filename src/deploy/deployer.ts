@@ -12,10 +12,10 @@
  * Long steps honour `options.signal`; progress goes to `options.sink` as `deploy` / `prune` / `pod`.
  */
 import type { Config } from '../config/load.js';
-import { ConfigError, EnvironmentError, InterruptedError, throwIfAborted } from '../errors.js';
+import { ConfigError, EnvironmentError, FailureError, InterruptedError, throwIfAborted } from '../errors.js';
 import { timePhase, type EventSink } from '../events.js';
 import type { KubeClient } from '../kube/client.js';
-import { isForbidden, isUnknownKind, KubeApiError, KubeNamespaceNotFoundError } from '../kube/errors.js';
+import { immutableFields, isForbidden, isUnknownKind, KubeApiError, KubeNamespaceNotFoundError, rejectionMessage } from '../kube/errors.js';
 import { describeObject, identity, keyOf, joinApiVersion, type KubeObject } from '../kube/types.js';
 import { detectImageTarget } from './image-target.js';
 import { InventoryStore, mergeRefs, readClusterInventory, writeClusterInventory } from './inventory.js';
@@ -56,8 +56,19 @@ export const POD_INPUT_KINDS = new Set(['Secret', 'ConfigMap', 'ServiceAccount',
 /** How long a deploy waits for a new namespace's ServiceAccount and CA ConfigMap before going on. */
 const NAMESPACE_SETUP_TIMEOUT_MS = 5_000;
 
+/** How long a deploy waits for an object it deleted to be created again (see replace) to be gone. */
+const REPLACE_GONE_TIMEOUT_MS = 60_000;
+
 /** How long a deploy waits for the CRDs it applied to be established. */
 const CRD_ESTABLISHED_TIMEOUT_MS = 60_000;
+
+/** The API server refused `o` as it is: a ConfigError at its place in its manifest, in the server's words. */
+function rejected(o: RenderedObject, error: KubeApiError): ConfigError {
+  return new ConfigError(
+    [{ file: o.source.file, line: o.source.line, column: 1, path: `document ${o.source.document}`, message: `the cluster rejected ${describeObject(keyOf(o.object))}: ${rejectionMessage(error)}` }],
+    `invalid manifest ${o.source.file}`,
+  );
+}
 
 /** Apply order: Namespaces, then CRDs, then everything else (in manifest order). */
 export function applyPhases(objects: readonly RenderedObject[]): RenderedObject[][] {
@@ -219,7 +230,7 @@ export class KubeDeployer implements Deployer {
       timePhase(sink, `deploy/apply/${name}`, () =>
         mapLimit(objects, 8, async (o) => {
           throwIfAborted(signal);
-          const live = await this.applyOne(o, signal);
+          const live = await this.applyOne(o, existing[rendered.indexOf(o)], signal, sink);
           sink.emit({ type: 'deploy', status: 'applied', object: describeObject(keyOf(o.object)) });
           return live;
         }),
@@ -347,16 +358,21 @@ export class KubeDeployer implements Deployer {
     return result;
   }
 
-  private async applyOne(o: RenderedObject, signal: AbortSignal): Promise<KubeObject> {
+  /**
+   * Applies one object. When the API server refuses to change a field it never changes on an
+   * existing object (a Job's template when its image was rebuilt, a Deployment's selector: see
+   * `immutableFields`), the object, which devloop applied before (or adopted: collisions stop the
+   * deploy earlier), is deleted and created again, as Tilt does and `kubectl replace --force` would;
+   * a `deploy` event `replaced` says which fields made it so. Any other refusal is a ConfigError at
+   * the object's place in its manifest.
+   */
+  private async applyOne(o: RenderedObject, live: KubeObject | undefined, signal: AbortSignal, sink: EventSink): Promise<KubeObject> {
     try {
       return await this.kube.apply(o.object, { force: true, signal });
     } catch (error) {
-      if (error instanceof KubeApiError && (error.status === 422 || error.status === 400)) {
-        throw new ConfigError(
-          [{ file: o.source.file, line: o.source.line, column: 1, path: `document ${o.source.document}`, message: `the cluster rejected ${describeObject(keyOf(o.object))}: ${error.body?.message ?? error.message}` }],
-          `invalid manifest ${o.source.file}`,
-        );
-      }
+      const fields = immutableFields(error);
+      if (fields.length > 0 && live) return this.replace(o, live, fields, signal, sink);
+      if (error instanceof KubeApiError && (error.status === 422 || error.status === 400)) throw rejected(o, error);
       if (error instanceof KubeNamespaceNotFoundError) {
         const ns = error.namespace;
         throw new EnvironmentError(`namespace "${ns}" does not exist, so ${describeObject(keyOf(o.object))} cannot be created`, {
@@ -365,6 +381,52 @@ export class KubeDeployer implements Deployer {
       }
       throw error;
     }
+  }
+
+  /** Deletes `live` (its pods go with it: background propagation), waits until it is gone (a watch), applies `o`. */
+  private async replace(o: RenderedObject, live: KubeObject, fields: string[], signal: AbortSignal, sink: EventSink): Promise<KubeObject> {
+    const ref = keyOf(o.object);
+    const label = describeObject(ref);
+    const uid = live.metadata.uid;
+    const deleted = await this.kube.delete(ref, { uid, propagationPolicy: 'Background', signal });
+    if (deleted === 'deleted') {
+      const resource = await this.kube.resourceFor(o.object.apiVersion, o.object.kind, signal);
+      const watching = new AbortController();
+      const stop = () => watching.abort();
+      const timer = setTimeout(stop, REPLACE_GONE_TIMEOUT_MS);
+      signal.addEventListener('abort', stop, { once: true });
+      let present = false;
+      let gone = false;
+      const done = () => {
+        gone = true;
+        stop();
+      };
+      try {
+        await this.kube.watch(
+          resource,
+          { namespace: ref.namespace, fieldSelector: `metadata.name=${ref.name}`, signal: watching.signal, onListed: () => (present ? undefined : done()) },
+          (type, obj) => {
+            if (type === 'DELETED' || obj.metadata.uid !== uid) done();
+            else present = true;
+          },
+        );
+      } finally {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', stop);
+      }
+      throwIfAborted(signal);
+      if (!gone) {
+        throw new FailureError(`${label} had to be created again (${fields.join(', ')} cannot change on an existing object), but it was still there ${REPLACE_GONE_TIMEOUT_MS / 1000} s after it was deleted`, {
+          hint: `Something holds it back (its finalizers: kubectl get ${ref.kind.toLowerCase()} ${ref.name}${ref.namespace ? ` -n ${ref.namespace}` : ''} -o jsonpath='{.metadata.finalizers}'); once it is gone, deploy again.`,
+        });
+      }
+    }
+    // (deleted === 'conflict': another object of that name replaced it meanwhile; the apply says what the server thinks)
+    const created = await this.kube.apply(o.object, { force: true, signal }).catch((error: unknown) => {
+      throw error instanceof KubeApiError && (error.status === 422 || error.status === 400) ? rejected(o, error) : error;
+    });
+    sink.emit({ type: 'deploy', status: 'replaced', object: label, message: `deleted and created again: ${fields.join(', ')} cannot change on an existing object` });
+    return created;
   }
 
   /**

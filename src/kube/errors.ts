@@ -192,3 +192,42 @@ function namespaceNotFound(body: KubeStatus | undefined): string | undefined {
 export function isNotFound(error: unknown): boolean {
   return error instanceof KubeApiError && error.status === 404;
 }
+
+/**
+ * The fields a rejected apply (HTTP 422) tried to change that the API server never changes on an
+ * existing object: a Job's `spec.template`, a Deployment's `spec.selector`, a Service's
+ * `spec.clusterIP` ("field is immutable"), a StatefulSet's fields other than its template,
+ * replicas and update strategy, most of a Pod's spec ("Forbidden: ... updates ... may not change"
+ * / "... for fields other than ... are forbidden"). Empty for any other error, and when one cause
+ * of the 422 is something else (an invalid value that a new object would be refused for too).
+ */
+export function immutableFields(error: unknown): string[] {
+  if (!(error instanceof KubeApiError) || error.status !== 422) return [];
+  const causes = error.body?.details?.causes ?? [];
+  const immutable = (c: { reason?: string; message?: string }) =>
+    /field is immutable/.test(c.message ?? '') || (c.reason === 'FieldValueForbidden' && /updates (to .+ for fields other than .+ are forbidden|may not change fields other than)/.test(c.message ?? ''));
+  if (causes.length === 0 || !causes.every(immutable)) return [];
+  return [...new Set(causes.map((c) => c.field ?? '(a field)'))];
+}
+
+/**
+ * The API server's message of a rejected object, without the values it quotes in full: a 422 on
+ * a Job's template quotes the whole template as a Go struct (thousands of characters). Each cause
+ * becomes `field: message`, an `Invalid value: X: ` longer than 80 characters shortened to its reason.
+ */
+export function rejectionMessage(error: KubeApiError): string {
+  const causes = error.body?.details?.causes ?? [];
+  if (causes.length === 0) return error.body?.message ?? error.message;
+  const what = error.body?.details?.kind && error.body.details.name ? `${error.body.details.kind} "${error.body.details.name}" is invalid: ` : '';
+  return (
+    what +
+    causes
+      .map((c) => {
+        let message = c.message ?? c.reason ?? '';
+        const quoted = /^Invalid value: (.*): ([^:]+)$/s.exec(message);
+        if (quoted && quoted[1].length > 80) message = quoted[2];
+        return `${c.field ? `${c.field}: ` : ''}${message}`;
+      })
+      .join('; ')
+  );
+}

@@ -26,6 +26,8 @@
  *   and its kind is served (discovery, `/apis/<group>/v1`, objects) `crdServedMs` later, or at once
  *   when that is not set: the real API server publishes it a moment after Established.
  * - `applyDelayMs`: per resource, an apply is written that much after it arrived (a slow write).
+ * - a Job's `spec.template` cannot change: an apply that changes it is refused (422, its cause
+ *   `field is immutable` on `spec.template`, the real server's Status shape).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -261,6 +263,11 @@ export async function startFakeApi(objects: KubeObject[], options: FakeApiOption
           if (namespace.metadata.deletionTimestamp) {
             return send(403, { kind: 'Status', reason: 'Forbidden', code: 403, message: `${resource} "${name}" is forbidden: unable to create new content in namespace ${ns} because it is being terminated` });
           }
+        }
+        const template = (o: KubeObject | undefined) => JSON.stringify((o?.spec as { template?: unknown } | undefined)?.template);
+        if (type.kind === 'Job' && obj && template(obj) !== template(applied)) {
+          const cause = { reason: 'FieldValueInvalid', message: `Invalid value: ${template(applied)}: field is immutable`, field: 'spec.template' };
+          return send(422, { kind: 'Status', status: 'Failure', message: `Job.batch "${name}" is invalid: spec.template: ${cause.message}`, reason: 'Invalid', details: { name, group: 'batch', kind: 'Job', causes: [cause] }, code: 422 });
         }
         const next: KubeObject = { ...applied, apiVersion, kind: type.kind, metadata: { ...applied.metadata, namespace: type.namespaced ? ns : undefined, uid: obj?.metadata.uid ?? `uid-${++uidCounter}` } };
         if (type.kind === 'CustomResourceDefinition') {

@@ -181,8 +181,8 @@ export function reduceDashboard(model: DashboardModel, event: DevloopEvent): Das
     case 'deploy': {
       const text = `deploy ${event.status}${event.object ? ` ${event.object}` : ''}${event.message ? `: ${event.message}` : ''}${event.durationMs !== undefined ? ` (${formatDuration(event.durationMs)})` : ''}`;
       const next = { ...model, deploy: text };
-      const worthALine = event.status === 'failed' || event.status === 'ready' || (event.status === 'applied' && event.count !== undefined);
-      return worthALine ? appendLines(next, [{ prefix: 'devloop', text, kind: event.status === 'failed' ? 'error' : 'info' }]) : next;
+      const worthALine = event.status === 'failed' || event.status === 'ready' || event.status === 'replaced' || (event.status === 'applied' && event.count !== undefined);
+      return worthALine ? appendLines(next, [{ prefix: 'devloop', text, kind: event.status === 'failed' ? 'error' : event.status === 'replaced' ? 'warn' : 'info' }]) : next;
     }
     case 'change':
       return model.explain ? appendLines(model, [{ prefix: 'explain', text: `${event.path} -> ${event.action}${event.artifact ? ` [${event.artifact}]` : ''}: ${event.reason}`, kind: 'explain', row: event.artifact }]) : model;
