@@ -23,6 +23,14 @@ describe('workload readiness', () => {
     expect(workloadProgress(obj('Job', {}, { conditions: [{ type: 'Complete', status: 'True' }] })).ready).toBe(true);
     const failedJob = workloadProgress(obj('Job', {}, { conditions: [{ type: 'Failed', status: 'True', reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit' }] }));
     expect(failedJob.failed).toMatchObject({ fatal: true, message: 'the job failed (BackoffLimitExceeded): Job has reached the specified backoff limit' });
+    // OnDelete: nothing replaces the pods until they are deleted; ready, with a note saying so
+    const onDelete = { updateStrategy: { type: 'OnDelete' }, selector: { matchLabels: { app: 'db' } } };
+    const sts = workloadProgress(obj('StatefulSet', { replicas: 2, ...onDelete }, { observedGeneration: 2, readyReplicas: 2, updatedReplicas: 0, currentRevision: 'a', updateRevision: 'b' }));
+    expect(sts).toEqual({ ready: true, note: '0 of 2 pods run the new template: its updateStrategy is OnDelete, so a pod changes only when it is deleted (kubectl delete pod -n ns -l app=db)' });
+    expect(workloadProgress(obj('StatefulSet', { replicas: 2, ...onDelete }, { observedGeneration: 2, readyReplicas: 2, updatedReplicas: 2 }))).toEqual({ ready: true });
+    const ds = workloadProgress(obj('DaemonSet', onDelete, { observedGeneration: 2, desiredNumberScheduled: 1, updatedNumberScheduled: 0, numberAvailable: 1 }));
+    expect(ds.ready).toBe(true);
+    expect(ds.note).toContain('0 of 1 pods run the new template');
     expect(workloadProgress(obj('Pod', {}, { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] })).ready).toBe(true);
     expect(workloadProgress(obj('Pod', {}, { phase: 'Failed' })).failed?.fatal).toBe(true);
   });

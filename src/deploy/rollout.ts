@@ -71,6 +71,20 @@ interface Progress {
   /** What the workload is waiting for, e.g. "1 of 2 replicas available". */
   waitingFor?: string;
   failed?: Diagnosis;
+  /** Said with `ready`: something the user should know although nothing is left to wait for. */
+  note?: string;
+}
+
+/**
+ * The note of a ready workload whose updateStrategy is OnDelete while pods still run an older
+ * template: Kubernetes replaces such a pod only when it is deleted (kubectl rollout status refuses
+ * to wait for these at all).
+ */
+function onDeleteNote(obj: KubeObject, updated: number, desired: number): string | undefined {
+  if (updated >= desired) return undefined;
+  const selector = ((obj.spec ?? {}) as { selector?: { matchLabels?: Record<string, string> } }).selector?.matchLabels ?? {};
+  const labels = Object.entries(selector).map(([k, v]) => `${k}=${v}`).join(',');
+  return `${updated} of ${desired} pods run the new template: its updateStrategy is OnDelete, so a pod changes only when it is deleted (kubectl delete pod -n ${obj.metadata.namespace ?? 'default'}${labels ? ` -l ${labels}` : ''})`;
 }
 
 /** Readiness of a workload from its own status, as `kubectl rollout status` judges it. Pure. */
@@ -105,17 +119,19 @@ export function workloadProgress(obj: KubeObject): Progress {
       if ((spec.updateStrategy?.type ?? 'RollingUpdate') === 'RollingUpdate') {
         if ((status.updatedReplicas ?? 0) < desired) return { ready: false, waitingFor: `${status.updatedReplicas ?? 0} of ${desired} replicas updated` };
         if (status.updateRevision && status.currentRevision !== status.updateRevision) return { ready: false, waitingFor: 'the rolling update to finish' };
+        return { ready: true };
       }
-      return { ready: true };
+      return { ready: true, note: onDeleteNote(obj, status.updatedReplicas ?? 0, desired) };
     }
     case 'DaemonSet': {
       if (observed < generation) return { ready: false, waitingFor: 'the controller to see the new spec' };
       const desired = status.desiredNumberScheduled ?? 0;
       const updated = status.updatedNumberScheduled ?? 0;
       const available = status.numberAvailable ?? 0;
-      if (updated < desired) return { ready: false, waitingFor: `${updated} of ${desired} pods updated` };
+      const onDelete = spec.updateStrategy?.type === 'OnDelete';
+      if (!onDelete && updated < desired) return { ready: false, waitingFor: `${updated} of ${desired} pods updated` };
       if (available < desired) return { ready: false, waitingFor: `${available} of ${desired} pods available` };
-      return { ready: true };
+      return onDelete ? { ready: true, note: onDeleteNote(obj, updated, desired) } : { ready: true };
     }
     case 'ReplicaSet': {
       const desired = spec.replicas ?? 1;
@@ -514,7 +530,7 @@ export async function waitForRollout(kube: KubeClient, applied: readonly KubeObj
         }
         if (progress.ready) {
           t.done = true;
-          sink.emit({ type: 'deploy', status: 'ready', object: t.label, durationMs: Date.now() - started });
+          sink.emit({ type: 'deploy', status: 'ready', object: t.label, durationMs: Date.now() - started, ...(progress.note ? { message: progress.note } : {}) });
           finish(t, 'finished');
           return;
         }
