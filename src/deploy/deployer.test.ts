@@ -186,6 +186,27 @@ describe('KubeDeployer and fields that cannot change', () => {
   });
 });
 
+describe('KubeDeployer.vanishedWorkloads', () => {
+  it('names the workloads of the last deploy that run an image and are gone from the cluster', async () => {
+    const dir = tempDir('devloop-vanished-');
+    const { kube, live } = await startFakeApi([], {}, cleanups);
+    writeFileSync(path.join(dir, 'devloop.config.yaml'), 'apiVersion: devloop/v1\nkind: Config\nmetadata:\n  name: shop\ndeploy:\n  kubectl:\n    manifests: ["k8s/*.yaml"]\n');
+    mkdirSync(path.join(dir, 'k8s'));
+    const deployment = (name: string, image: string) =>
+      `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ${name}\n  namespace: default\nspec:\n  selector:\n    matchLabels: {app: ${name}}\n  template:\n    metadata:\n      labels: {app: ${name}}\n    spec:\n      containers: [{name: ${name}, image: ${image}}]\n`;
+    writeFileSync(path.join(dir, 'k8s', 'all.yaml'), [deployment('web', 'reg/web:1'), deployment('api', 'reg/api:1')].join('---\n'));
+    const config = loadConfig({ cwd: dir, skipFileChecks: true });
+    const deployer = new KubeDeployer(config, kube);
+    const signal = new AbortController().signal;
+    expect(await deployer.vanishedWorkloads('reg/web:1', signal)).toEqual([]);
+    await deployer.deploy(config, { images: new Map(), wait: false, signal, sink: new CollectingSink() });
+    expect(await deployer.vanishedWorkloads('reg/web:1', signal)).toEqual([]);
+    live.delete('apps/Deployment/default/web');
+    expect(await deployer.vanishedWorkloads('reg/web:1', signal)).toEqual(['Deployment/default/web']);
+    expect(await deployer.vanishedWorkloads('reg/api:1', signal)).toEqual([]);
+  });
+});
+
 describe('KubeDeployer with a CRD and its custom objects', () => {
   it('applies the custom objects once the API server serves their kind, which comes after the CRD is Established', async () => {
     const dir = tempDir('devloop-crd-');

@@ -16,8 +16,9 @@ import { ConfigError, EnvironmentError, FailureError, InterruptedError, throwIfA
 import { timePhase, type EventSink } from '../events.js';
 import type { KubeClient } from '../kube/client.js';
 import { immutableFields, isForbidden, isUnknownKind, KubeApiError, KubeNamespaceNotFoundError, rejectionMessage } from '../kube/errors.js';
-import { describeObject, identity, keyOf, joinApiVersion, type KubeObject } from '../kube/types.js';
+import { describeObject, identity, keyOf, joinApiVersion, type KubeObject, type ObjectKey } from '../kube/types.js';
 import { detectImageTarget } from './image-target.js';
+import { imagesIn } from './images.js';
 import { InventoryStore, mergeRefs, readClusterInventory, writeClusterInventory } from './inventory.js';
 import { describeOwner, isOwnedBy } from './labels.js';
 import { formatSource, readManifests } from './manifests.js';
@@ -89,6 +90,8 @@ export class KubeDeployer implements Deployer {
   private target?: Promise<ImageTarget>;
   /** Objects applied by the last deploy of this process, for `down` on Ctrl-C. */
   private lastInventory: ObjectRef[] = [];
+  /** The pod makers the last deploy applied, with the images their pods run (see vanishedWorkloads). */
+  private lastWorkloads: Array<{ key: ObjectKey; images: string[] }> = [];
   /** The reads started by prefetch(), for the next deploy of the same config. */
   private prefetched?: { config: Config; reads: Promise<LiveReads>; manifests: ReturnType<typeof readManifests> };
 
@@ -271,6 +274,7 @@ export class KubeDeployer implements Deployer {
     }
     await namespaceSetup;
     const appliedRefs = appliedObjects.map((o) => refOf(o, o.metadata.uid));
+    this.lastWorkloads = appliedObjects.filter((o) => POD_MAKING_KINDS.has(o.kind)).map((o) => ({ key: keyOf(o), images: imagesIn(o).map((i) => i.image) }));
     inventory = mergeRefs(inventory, appliedRefs);
     sink.emit({ type: 'deploy', status: 'applied', count: appliedObjects.length, durationMs: Date.now() - started });
     options.onApplied?.();
@@ -356,6 +360,12 @@ export class KubeDeployer implements Deployer {
       });
     });
     return result;
+  }
+
+  async vanishedWorkloads(image: string, signal: AbortSignal): Promise<string[]> {
+    const running = this.lastWorkloads.filter((w) => w.images.includes(image));
+    const live = await Promise.all(running.map((w) => this.kube.get(w.key, signal)));
+    return running.filter((_, i) => !live[i] || live[i]!.metadata.deletionTimestamp).map((w) => describeObject(w.key));
   }
 
   /**

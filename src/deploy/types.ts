@@ -70,6 +70,12 @@ export interface Deployer {
    * only for discovery. Throws ConfigError for a manifest problem.
    */
   render(config: Config, images: ReadonlyMap<string, string>, signal: AbortSignal, sink?: EventSink): Promise<RenderedObject[]>;
+  /**
+   * The workloads of this process's last deploy whose pods run `image` (a built reference) and that
+   * are no longer in the cluster (deleted outside devloop since), as `Kind/namespace/name`. Empty
+   * before the first deploy.
+   */
+  vanishedWorkloads?(image: string, signal: AbortSignal): Promise<string[]>;
   /** What this process has recorded as applied (a copy; empty before the first deploy), for teardown on exit. */
   inventory(): ObjectRef[];
   /** The namespace objects that name none go to: deploy.namespace, else the kubeconfig context's. */

@@ -363,6 +363,38 @@ describe('DevEngine', () => {
     expect(s.sink.ofType('teardown')).toEqual([expect.objectContaining({ status: 'skipped' })]);
   });
 
+  it('rebuilds and applies the manifests again when the workload running the image was deleted outside devloop, and only then', async () => {
+    // the same reference every build: only the vanished workload can make the engine deploy again
+    const f = fakes({ tagOf: (image) => `localhost:5000/${image}:same` });
+    let vanished: string[] = [];
+    const asked: string[] = [];
+    f.services.deployer.vanishedWorkloads = async (image) => {
+      asked.push(image);
+      return vanished;
+    };
+    const s = start(f);
+    await until(s.ready, 'ready');
+    const deploys = () => f.log.filter((l) => l.startsWith('deploy ')).length;
+    expect(deploys()).toBe(1);
+
+    // no container runs the image, its Deployment still exists: recorded for replay, nothing rebuilt
+    f.batch('/p/posts/public/a.html');
+    await until(() => s.sink.ofType('message').some((m) => m.text.includes('will be replayed when one starts')), 'the replay note');
+    expect(asked).toEqual(['localhost:5000/blog/posts:same']);
+    expect(f.builds).toHaveLength(1);
+
+    // the Deployment was deleted: rebuilt with the change and deployed again
+    vanished = ['Deployment/blog/posts'];
+    f.batch('/p/posts/public/b.html');
+    await until(() => deploys() === 2, 'the second deploy');
+    expect(f.builds[1]).toEqual(['blog/posts']);
+    expect(s.sink.ofType('message').map((m) => m.text)).toContain(
+      'Deployment/blog/posts, which runs blog/posts, was deleted outside devloop: rebuilding blog/posts with the change and applying the manifests again',
+    );
+    s.controller.abort();
+    await s.exit;
+  });
+
   it('builds and deploys while the watcher scans, is ready only once it is, and asks it for what changed since start-up', async () => {
     const f = fakes();
     let scanned!: () => void;

@@ -377,6 +377,21 @@ export class DevEngine {
         try {
           const targets = targetsOf(this.state, op.image);
           if (targets.length === 0) {
+            // No container runs the image. When that is because a workload running it was deleted
+            // outside devloop, nothing would ever start one: rebuild (the change is in the image)
+            // and apply the manifests again.
+            const built = this.state.builds.get(op.image)?.tag;
+            const vanished = built ? await this.services.deployer.vanishedWorkloads?.(built, this.signal).catch(() => []) : undefined;
+            if (vanished && vanished.length > 0) {
+              this.dispatch({ type: 'workloads-vanished' });
+              this.sink.emit({
+                type: 'message',
+                level: 'warn',
+                text: `${vanished.join(', ')}, which ${vanished.length === 1 ? 'runs' : 'run'} ${op.image}, ${vanished.length === 1 ? 'was' : 'were'} deleted outside devloop: rebuilding ${op.image} with the change and applying the manifests again`,
+              });
+              failed.push(op.image);
+              return;
+            }
             // not silent: the files are recorded and replayed into the next container of the image
             this.sink.emit({
               type: 'message',

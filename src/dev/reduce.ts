@@ -103,6 +103,8 @@ export type DevAction =
   | { type: 'deploy-started' }
   /** `ok: false`: the deploy failed, was postponed or could not run (an image never built). */
   | { type: 'deploy-finished'; ok: boolean }
+  /** Workloads of the last deploy were deleted outside devloop: the next rebuild redeploys. */
+  | { type: 'workloads-vanished' }
   | { type: 'sync-unusable'; image: string }
   /** Syncs not tried because the cluster is unreachable: their paths are synced when it answers. */
   | { type: 'syncs-postponed'; paths: string[] }
@@ -220,6 +222,8 @@ export function reduce(state: DevState, action: DevAction): Reduction {
       return { state: { ...state, applied: true }, effects: [] };
     case 'deploy-finished':
       return { state: { ...state, deployPending: !action.ok }, effects: [] };
+    case 'workloads-vanished':
+      return { state: { ...state, deployPending: true }, effects: [] };
     case 'sync-unusable':
       return { state: { ...state, syncDisabled: new Set([...state.syncDisabled, action.image]) }, effects: [] };
     case 'syncs-postponed': {
