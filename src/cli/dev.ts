@@ -9,6 +9,8 @@ import { UsageError } from '../errors.js';
 import { timePhase, type EventSink } from '../events.js';
 import type { Config } from '../config/load.js';
 import { DevEngine } from '../dev/engine.js';
+import { acquireSessionLock } from '../dev/session-lock.js';
+import { stateDirOf } from '../shared/paths.js';
 import type { DevServices } from '../dev/services.js';
 import { createKubeClient, type KubeClient } from '../kube/client.js';
 import { followContainerLog } from '../kube/logs.js';
@@ -141,56 +143,62 @@ export async function run(ctx: CommandContext): Promise<number> {
   const pinged = timePhase(ctx.sink, 'dev/connect', () => kube.ping(ctx.signal));
   const loading = loadServiceModules();
   await Promise.all([pinged, loading]);
+  // one session per project: a second one would deploy the same objects and delete them under this one
+  const lock = acquireSessionLock(stateDirOf(config.rootDir), config.name, kube.context);
 
-  let sink = ctx.sink;
-  let dashboard: { sink: EventSink; setActionHandler(handler: (action: import('../ui/actions.js').DashboardAction) => void): void; close(): Promise<void> } | undefined;
-  // the dashboard needs a terminal on both ends: it draws on stdout and reads keys in raw mode
-  if (ctx.stdout.isTTY && ctx.stdin.isTTY && ctx.output === 'text') {
-    const ui = await import('../ui/index.js');
-    dashboard = ui.startDashboard({ stdout: ctx.stdout as NodeJS.WriteStream, stdin: ctx.stdin, explain, project: config.name });
-    sink = dashboard.sink;
-  }
-  let stopReading = () => undefined as void;
   try {
-    const services = await createServices(ctx, config, kube, sink, withFlags);
-    const engine = new DevEngine(config, services, {
-      cleanup,
-      adopt: Boolean(ctx.flags.adopt),
-      // JSON consumers and the dashboard (`e` key) always get the decisions; plain text only with --explain
-      explain: explain || ctx.output === 'json' || dashboard !== undefined,
-      portForward,
-      push: Boolean(ctx.flags.push),
-      signal: ctx.signal,
-      sink,
-      ...(watchedImages ? { watchedImages } : {}),
-    });
-    if (!dashboard && config.watch.trigger === 'manual') {
-      // without a terminal, a line on stdin applies the held changes (a pipe, or a script's `echo`)
-      const lines = createInterface({ input: ctx.stdin });
-      lines.on('line', () => engine.dispatch({ type: 'apply-requested' }));
-      ctx.signal.addEventListener('abort', () => lines.close(), { once: true });
-      stopReading = () => lines.close();
+    let sink = ctx.sink;
+    let dashboard: { sink: EventSink; setActionHandler(handler: (action: import('../ui/actions.js').DashboardAction) => void): void; close(): Promise<void> } | undefined;
+    // the dashboard needs a terminal on both ends: it draws on stdout and reads keys in raw mode
+    if (ctx.stdout.isTTY && ctx.stdin.isTTY && ctx.output === 'text') {
+      const ui = await import('../ui/index.js');
+      dashboard = ui.startDashboard({ stdout: ctx.stdout as NodeJS.WriteStream, stdin: ctx.stdin, explain, project: config.name });
+      sink = dashboard.sink;
     }
-    dashboard?.setActionHandler((action) => {
-      switch (action.type) {
-        case 'rebuild':
-          engine.dispatch({ type: 'rebuild-requested', images: [action.image] });
-          return;
-        case 'sync':
-          engine.dispatch({ type: 'full-sync-requested', image: action.image });
-          return;
-        case 'apply':
-          engine.dispatch({ type: 'apply-requested' });
-          return;
-        case 'quit':
-          engine.dispatch({ type: 'quit-requested' });
-          return;
+    let stopReading = () => undefined as void;
+    try {
+      const services = await createServices(ctx, config, kube, sink, withFlags);
+      const engine = new DevEngine(config, services, {
+        cleanup,
+        adopt: Boolean(ctx.flags.adopt),
+        // JSON consumers and the dashboard (`e` key) always get the decisions; plain text only with --explain
+        explain: explain || ctx.output === 'json' || dashboard !== undefined,
+        portForward,
+        push: Boolean(ctx.flags.push),
+        signal: ctx.signal,
+        sink,
+        ...(watchedImages ? { watchedImages } : {}),
+      });
+      if (!dashboard && config.watch.trigger === 'manual') {
+        // without a terminal, a line on stdin applies the held changes (a pipe, or a script's `echo`)
+        const lines = createInterface({ input: ctx.stdin });
+        lines.on('line', () => engine.dispatch({ type: 'apply-requested' }));
+        ctx.signal.addEventListener('abort', () => lines.close(), { once: true });
+        stopReading = () => lines.close();
       }
-    });
-    return await engine.run();
+      dashboard?.setActionHandler((action) => {
+        switch (action.type) {
+          case 'rebuild':
+            engine.dispatch({ type: 'rebuild-requested', images: [action.image] });
+            return;
+          case 'sync':
+            engine.dispatch({ type: 'full-sync-requested', image: action.image });
+            return;
+          case 'apply':
+            engine.dispatch({ type: 'apply-requested' });
+            return;
+          case 'quit':
+            engine.dispatch({ type: 'quit-requested' });
+            return;
+        }
+      });
+      return await engine.run();
+    } finally {
+      stopReading();
+      await dashboard?.close();
+      kube.close();
+    }
   } finally {
-    stopReading();
-    await dashboard?.close();
-    kube.close();
+    lock.release();
   }
 }
