@@ -3,8 +3,8 @@
  * record the inventory -> apply (namespaces, then CRDs, then the rest: what pods read (Secrets,
  * ConfigMaps, ...: POD_INPUT_KINDS) and other objects that start no pods at once, also while a new
  * namespace is set up; the workloads once the inputs are in and the namespace is set up) -> then,
- * at the same time, record UIDs and prune what is no longer rendered, and wait for the rollout. Each step is a
- * `phase` event (timePhase), so `-v` and `--output json` show where the time goes.
+ * at the same time, record UIDs and prune what is no longer rendered, and wait for the rollout.
+ * Each step is a `phase` event (timePhase), so `-v` and `--output json` show where the time goes.
  *
  * Contract: the local journal and the in-cluster record list every object before the first apply
  * call, so a crash at any point leaves `devloop down` able to delete everything. Objects devloop did
@@ -62,6 +62,32 @@ const REPLACE_GONE_TIMEOUT_MS = 60_000;
 
 /** How long a deploy waits for the CRDs it applied to be established. */
 const CRD_ESTABLISHED_TIMEOUT_MS = 60_000;
+
+/**
+ * Runs `watch` (watches given `watchSignal`, which call `stop()` once they saw what they wait for)
+ * until it stops, `timeoutMs` passes or `signal` aborts. Resolves true when `stop()` was called,
+ * false at the timeout; throws InterruptedError on abort.
+ */
+async function watchUntil(timeoutMs: number, signal: AbortSignal, watch: (watchSignal: AbortSignal, stop: () => void) => Promise<unknown>): Promise<boolean> {
+  const watching = new AbortController();
+  let stopped = false;
+  const stop = () => {
+    stopped = true;
+    watching.abort();
+  };
+  const abort = () => watching.abort();
+  const timer = setTimeout(abort, timeoutMs);
+  signal.addEventListener('abort', abort, { once: true });
+  try {
+    await watch(watching.signal, stop);
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener('abort', abort);
+    watching.abort();
+  }
+  throwIfAborted(signal);
+  return stopped;
+}
 
 /** The API server refused `o` as it is: a ConfigError at its place in its manifest, in the server's words. */
 function rejected(o: RenderedObject, error: KubeApiError): ConfigError {
@@ -401,30 +427,13 @@ export class KubeDeployer implements Deployer {
     const deleted = await this.kube.delete(ref, { uid, propagationPolicy: 'Background', signal });
     if (deleted === 'deleted') {
       const resource = await this.kube.resourceFor(o.object.apiVersion, o.object.kind, signal);
-      const watching = new AbortController();
-      const stop = () => watching.abort();
-      const timer = setTimeout(stop, REPLACE_GONE_TIMEOUT_MS);
-      signal.addEventListener('abort', stop, { once: true });
       let present = false;
-      let gone = false;
-      const done = () => {
-        gone = true;
-        stop();
-      };
-      try {
-        await this.kube.watch(
-          resource,
-          { namespace: ref.namespace, fieldSelector: `metadata.name=${ref.name}`, signal: watching.signal, onListed: () => (present ? undefined : done()) },
-          (type, obj) => {
-            if (type === 'DELETED' || obj.metadata.uid !== uid) done();
-            else present = true;
-          },
-        );
-      } finally {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', stop);
-      }
-      throwIfAborted(signal);
+      const gone = await watchUntil(REPLACE_GONE_TIMEOUT_MS, signal, (watchSignal, stop) =>
+        this.kube.watch(resource, { namespace: ref.namespace, fieldSelector: `metadata.name=${ref.name}`, signal: watchSignal, onListed: () => (present ? undefined : stop()) }, (type, obj) => {
+          if (type === 'DELETED' || obj.metadata.uid !== uid) stop();
+          else present = true;
+        }),
+      );
       if (!gone) {
         throw new FailureError(`${label} had to be created again (${fields.join(', ')} cannot change on an existing object), but it was still there ${REPLACE_GONE_TIMEOUT_MS / 1000} s after it was deleted`, {
           hint: `Something holds it back (its finalizers: kubectl get ${ref.kind.toLowerCase()} ${ref.name}${ref.namespace ? ` -n ${ref.namespace}` : ''} -o jsonpath='{.metadata.finalizers}'); once it is gone, deploy again.`,
@@ -450,11 +459,7 @@ export class KubeDeployer implements Deployer {
   private async waitForNamespaceSetup(namespaces: string[], signal: AbortSignal, sink: EventSink): Promise<void> {
     const started = Date.now();
     const missing = new Set(namespaces.flatMap((ns) => [`${ns}/ConfigMap`, `${ns}/ServiceAccount`]));
-    const watches = new AbortController();
-    const stop = () => watches.abort();
-    const timer = setTimeout(stop, NAMESPACE_SETUP_TIMEOUT_MS);
-    signal.addEventListener('abort', stop, { once: true });
-    try {
+    await watchUntil(NAMESPACE_SETUP_TIMEOUT_MS, signal, async (watchSignal, stop) => {
       const [configMaps, serviceAccounts] = await Promise.all([this.kube.resourceFor('v1', 'ConfigMap', signal), this.kube.resourceFor('v1', 'ServiceAccount', signal)]);
       const seen = (what: string) => (type: string) => {
         if (type === 'DELETED') return;
@@ -463,16 +468,11 @@ export class KubeDeployer implements Deployer {
       };
       await Promise.all(
         namespaces.flatMap((ns) => [
-          this.kube.watch(configMaps, { namespace: ns, fieldSelector: 'metadata.name=kube-root-ca.crt', signal: watches.signal }, seen(`${ns}/ConfigMap`)),
-          this.kube.watch(serviceAccounts, { namespace: ns, fieldSelector: 'metadata.name=default', signal: watches.signal }, seen(`${ns}/ServiceAccount`)),
+          this.kube.watch(configMaps, { namespace: ns, fieldSelector: 'metadata.name=kube-root-ca.crt', signal: watchSignal }, seen(`${ns}/ConfigMap`)),
+          this.kube.watch(serviceAccounts, { namespace: ns, fieldSelector: 'metadata.name=default', signal: watchSignal }, seen(`${ns}/ServiceAccount`)),
         ]),
       );
-    } finally {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', stop);
-      watches.abort();
-    }
-    if (signal.aborted) throw new InterruptedError();
+    });
     sink.emit({ type: 'message', level: 'debug', text: `new namespaces ${namespaces.join(', ')} ${missing.size ? `not yet set up after ${NAMESPACE_SETUP_TIMEOUT_MS / 1000} s (missing ${[...missing].join(', ')}); going on` : 'set up'} (${Date.now() - started} ms)` });
   }
 
@@ -488,26 +488,13 @@ export class KubeDeployer implements Deployer {
     await Promise.all(
       crds.map(async (crd) => {
         const resource = await this.kube.resourceFor(crd.apiVersion, crd.kind, signal);
-        const watch = new AbortController();
-        const stop = () => watch.abort();
-        const timer = setTimeout(stop, CRD_ESTABLISHED_TIMEOUT_MS);
-        signal.addEventListener('abort', stop, { once: true });
-        let done = established(crd);
-        try {
-          if (!done) {
-            await this.kube.watch(resource, { fieldSelector: `metadata.name=${crd.metadata.name}`, signal: watch.signal }, (type, live) => {
-              if (type !== 'DELETED' && established(live)) {
-                done = true;
-                stop();
-              }
-            });
-          }
-        } finally {
-          clearTimeout(timer);
-          signal.removeEventListener('abort', stop);
-          watch.abort();
-        }
-        if (signal.aborted) throw new InterruptedError();
+        const done =
+          established(crd) ||
+          (await watchUntil(CRD_ESTABLISHED_TIMEOUT_MS, signal, (watchSignal, stop) =>
+            this.kube.watch(resource, { fieldSelector: `metadata.name=${crd.metadata.name}`, signal: watchSignal }, (type, live) => {
+              if (type !== 'DELETED' && established(live)) stop();
+            }),
+          ));
         if (!done) {
           throw new EnvironmentError(`CustomResourceDefinition ${crd.metadata.name} was not established within ${CRD_ESTABLISHED_TIMEOUT_MS / 1000}s`, { hint: 'Check the CRD with kubectl describe crd.' });
         }
