@@ -196,6 +196,34 @@ describe('waitForRollout against an API server that watches like the real one', 
     expect(error?.message).toContain('the pull Secret regcred named in its imagePullSecrets does not exist in namespace shop');
   });
 
+  it('explains a running pod that is not ready by the probe failures since its container started, not by what happened before', async () => {
+    const startedAt = '2026-12-05T04:50:23Z';
+    const running = (): KubeObject => {
+      const p = pod({ ready: false, state: { running: { startedAt } } });
+      return { ...p, status: { ...(p.status as object), phase: 'Running' } };
+    };
+    const event = (name: string, reason: string, message: string, lastTimestamp: string): KubeObject =>
+      ({ apiVersion: 'v1', kind: 'Event', metadata: { name, namespace: 'shop' }, type: 'Warning', reason, message, lastTimestamp, involvedObject: { kind: 'Pod', name: 'web-5d9f8c6b5-x2k4q', namespace: 'shop', uid: 'pod-uid' } }) as KubeObject;
+    // the mount was retried a second before the container started: stale by the time it runs
+    const mount = event('e1', 'FailedMount', 'MountVolume.SetUp failed for volume "kube-api-access-x" : failed to sync configmap cache: timed out waiting for the condition', '2026-12-05T04:50:22Z');
+    const { kube, live } = await startFakeApi([deployment(notReady), mount], {}, cleanups);
+    const sink = new CollectingSink();
+    const waiting = waitForRollout(kube, [deployment(notReady)], options(sink));
+    await new Promise((r) => setTimeout(r, 100));
+    live.set('Pod/shop/web-5d9f8c6b5-x2k4q', running());
+    const said = () => sink.ofType('deploy').filter((e) => e.status === 'waiting').map((e) => String(e.message));
+    await vi.waitFor(() => expect(said()).toContain('pod web-5d9f8c6b5-x2k4q is running but not ready (container web)'), { timeout: 10_000 });
+    expect(said().join('\n')).not.toContain('FailedMount');
+    // a probe failure after the start is what explains it (the event cache is read again after 2 s)
+    live.set('Event/shop/e2', event('e2', 'Unhealthy', 'Readiness probe failed: dial tcp 10.244.0.9:8080: connect: connection refused', '2026-12-05T04:50:25Z'));
+    live.set('Pod/shop/web-5d9f8c6b5-x2k4q', { ...running(), metadata: { ...running().metadata, annotations: { touched: '1' } } });
+    await new Promise((r) => setTimeout(r, 2100));
+    live.set('Pod/shop/web-5d9f8c6b5-x2k4q', { ...running(), metadata: { ...running().metadata, annotations: { touched: '2' } } });
+    await vi.waitFor(() => expect(said()).toContain('pod web-5d9f8c6b5-x2k4q is running but not ready (container web): Readiness probe failed: dial tcp 10.244.0.9:8080: connect: connection refused'), { timeout: 10_000 });
+    live.set('apps/Deployment/shop/web', deployment(ready));
+    await waiting;
+  });
+
   it('reads the caller\'s pod watch and opens none of its own', async () => {
     const { kube, live } = await startFakeApi([deployment(notReady)], {}, cleanups);
     const watching = new AbortController();

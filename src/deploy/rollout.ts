@@ -229,7 +229,7 @@ function containerStatuses(pod: KubeObject): ContainerStatus[] {
  * Why a pod is not ready, from its status alone (no API calls), or undefined when nothing is wrong
  * yet. Crash loops and probe failures need logs or events: see `diagnosePods`.
  */
-export function diagnosePodStatus(pod: KubeObject, options: Pick<RolloutOptions, 'artifacts' | 'registry'>): (Diagnosis & { crashed?: ContainerStatus; probe?: boolean; pull?: boolean }) | undefined {
+export function diagnosePodStatus(pod: KubeObject, options: Pick<RolloutOptions, 'artifacts' | 'registry'>): (Diagnosis & { crashed?: ContainerStatus; probe?: boolean; runningSince?: number; pull?: boolean }) | undefined {
   const name = pod.metadata.name;
   const status = (pod.status ?? {}) as Record<string, any>;
   for (const c of containerStatuses(pod)) {
@@ -264,7 +264,8 @@ export function diagnosePodStatus(pod: KubeObject, options: Pick<RolloutOptions,
   }
   const running = containerStatuses(pod).filter((c) => c.state?.running && !c.ready);
   if (status.phase === 'Running' && running.length > 0) {
-    return { message: `pod ${name} is running but not ready (container ${running.map((c) => c.name).join(', ')})`, probe: true };
+    const started = running.map((c) => Date.parse(String((c.state?.running as { startedAt?: string } | undefined)?.startedAt ?? ''))).filter((t) => !Number.isNaN(t));
+    return { message: `pod ${name} is running but not ready (container ${running.map((c) => c.name).join(', ')})`, probe: true, ...(started.length ? { runningSince: Math.min(...started) } : {}) };
   }
   return undefined;
 }
@@ -366,7 +367,7 @@ export async function waitForRollout(kube: KubeClient, applied: readonly KubeObj
   const deadline = started + options.deadlineSeconds * 1000;
   const namespaces = [...new Set(tracked.map((t) => t.object.metadata.namespace).filter((n): n is string => Boolean(n)))];
   const logCache = new Map<string, string[]>();
-  const eventCache = new Map<string, { at: number; lines: string[] }>();
+  const eventCache: EventCache = new Map();
   const firstSeenRunning = new Map<string, number>();
   let settleDue = Infinity;
   for (const t of tracked) {
@@ -587,7 +588,7 @@ async function diagnosePods(
   pods: KubeObject[],
   options: RolloutOptions,
   logCache: Map<string, string[]>,
-  eventCache: Map<string, { at: number; lines: string[] }>,
+  eventCache: EventCache,
   final: boolean,
 ): Promise<Diagnosis | undefined> {
   const found = pods.map((p) => ({ pod: p, d: diagnosePodStatus(p, options) })).filter((x) => x.d);
@@ -615,7 +616,7 @@ async function diagnosePods(
     }
     return { message: d!.message, hint: d!.hint, fatal: d!.fatal, details: ['last log lines:', ...lines.map((l) => `| ${l}`)] };
   }
-  if (d!.probe) return eventDiagnosis(kube, pod, eventCache, options.signal, d!.message);
+  if (d!.probe) return eventDiagnosis(kube, pod, eventCache, options.signal, d!.message, d!.runningSince);
   if (d!.pull) return pullSecretDiagnosis(kube, pod, d!, eventCache, options.signal);
   return d!;
 }
@@ -631,7 +632,7 @@ async function diagnosePods(
  * other pull failure: once the kubelet backs off).
  * Any other pull failure is returned as it is.
  */
-export async function pullSecretDiagnosis(kube: KubeClient, pod: KubeObject, d: Diagnosis, cache: Map<string, { at: number; lines: string[] }>, signal: AbortSignal): Promise<Diagnosis> {
+export async function pullSecretDiagnosis(kube: KubeClient, pod: KubeObject, d: Diagnosis, cache: EventCache, signal: AbortSignal): Promise<Diagnosis> {
   const names = (((pod.spec ?? {}) as { imagePullSecrets?: Array<{ name?: string }> }).imagePullSecrets ?? []).map((r) => r.name).filter((n): n is string => Boolean(n));
   if (names.length === 0) return d;
   const events = await warningEvents(kube, pod, cache, signal);
@@ -655,20 +656,32 @@ export async function pullSecretDiagnosis(kube: KubeClient, pod: KubeObject, d: 
 }
 
 /** The pod's Warning events as `Reason: message` lines, oldest first; read at most every 2 s per pod. */
-async function warningEvents(kube: KubeClient, pod: KubeObject, cache: Map<string, { at: number; lines: string[] }>, signal: AbortSignal): Promise<string[]> {
+/** A pod's Warning events as `Reason: message` lines with when each last happened (epoch ms; NaN when the event says not), oldest first, by pod; read at most every 2 s. */
+type EventCache = Map<string, { at: number; lines: Array<{ text: string; at: number }> }>;
+
+/** The pod's Warning events (see EventCache), happened at or after `since` (epoch ms) when given. */
+async function warningEvents(kube: KubeClient, pod: KubeObject, cache: EventCache, signal: AbortSignal, since?: number): Promise<string[]> {
   const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
   let cached = cache.get(key);
   if (!cached || Date.now() - cached.at > 2000) {
     const events = await kube.listEvents(pod.metadata.namespace ?? '', { kind: 'Pod', name: pod.metadata.name ?? '', uid: pod.metadata.uid }, signal).catch(() => []);
-    const lines = events.filter((e) => e.type === 'Warning').map((e) => `${String(e.reason ?? '')}: ${String(e.message ?? '').trim()}`);
+    const lines = events
+      .filter((e) => e.type === 'Warning')
+      .map((e) => ({ text: `${String(e.reason ?? '')}: ${String(e.message ?? '').trim()}`, at: Date.parse(String(e.lastTimestamp ?? e.eventTime ?? e.metadata.creationTimestamp ?? '')) }));
     cached = { at: Date.now(), lines };
     cache.set(key, cached);
   }
-  return cached.lines;
+  // an event without a time is kept: it may be the one that explains
+  return cached.lines.filter((l) => since === undefined || !(l.at < since)).map((l) => l.text);
 }
 
-async function eventDiagnosis(kube: KubeClient, pod: KubeObject, cache: Map<string, { at: number; lines: string[] }>, signal: AbortSignal, base: string): Promise<Diagnosis> {
-  const lines = await warningEvents(kube, pod, cache, signal);
+/**
+ * `base` with what the pod's Warning events say: the last probe failure (with a hint) or else the
+ * last warning. `since`: only events from then on (for a running container, what happened before
+ * it started, a mount retried or a pull backed off, no longer explains anything).
+ */
+async function eventDiagnosis(kube: KubeClient, pod: KubeObject, cache: EventCache, signal: AbortSignal, base: string, since?: number): Promise<Diagnosis> {
+  const lines = await warningEvents(kube, pod, cache, signal, since);
   const probe = [...lines].reverse().find((l) => /probe failed/i.test(l));
   if (probe) {
     return {
