@@ -85,16 +85,17 @@ export function printPhases(timeline) {
     return;
   }
   const lines = readFileSync(kubeletLog, 'utf8').split('\n');
+  const withPhases = timeline.map((s) => ({ ...s, ...kubeletPhases(lines, s.namespace, s.t0) }));
   const rowsOut = ['| side | applied | kubelet sees a pod | last mount | last pod Ready | done | mount race lost | done, samples without the race |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'];
   for (const side of ['devloop', 'kubectl']) {
-    const samples = timeline.filter((s) => s.side === side).map((s) => ({ ...s, ...kubeletPhases(lines, s.namespace, s.t0) }));
+    const samples = withPhases.filter((s) => s.side === side);
     const p50 = (key, list = samples) => fmt(percentile(list.map((s) => s[key]).filter(Number.isFinite), 50));
     const clean = samples.filter((s) => !s.raced);
     rowsOut.push(`| ${side} | ${p50('applied')} | ${p50('sees')} | ${p50('mounted')} | ${p50('ready')} | ${p50('total')} | ${samples.length - clean.length} of ${samples.length} | ${clean.length ? p50('total', clean) : 'n/a'} |`);
   }
   console.log(`\nPhases, p50 over each side's samples, ms after the command started (kubelet times from ${kubeletLog}):`);
   console.log(rowsOut.join('\n'));
-  printReadinessTick(timeline, lines);
+  printReadinessTick(withPhases);
 }
 
 /**
@@ -102,17 +103,18 @@ export function printPhases(timeline) {
  * container started: per sample, the spread (last - first) of its pods' container starts (from
  * containerd's log) and of their first Ready (the kubelet's), p50 over each side's samples, and in
  * how many samples the Ready times lay within 20 ms of each other or, modulo 1 s, within 20 ms of
- * a whole second apart.
+ * a whole second apart. `samplesWithPhases`: printPhases's samples, each with what kubeletPhases
+ * read of it.
  */
-function printReadinessTick(timeline, kubeletLines) {
+function printReadinessTick(samplesWithPhases) {
   if (!existsSync(containerdLog)) return;
   const lines = readFileSync(containerdLog, 'utf8').split('\n');
   const out = ['| side | samples | container starts spread over (p50) | Ready times spread over (p50) | Ready within 20 ms of a common 1-s tick |', '| --- | ---: | ---: | ---: | ---: |'];
   for (const side of ['devloop', 'kubectl']) {
     const spreads = [];
-    for (const s of timeline.filter((x) => x.side === side)) {
+    for (const s of samplesWithPhases.filter((x) => x.side === side)) {
       const starts = [...containerStarts(lines, s.namespace, s.t0).values()];
-      const ready = [...kubeletPhases(kubeletLines, s.namespace, s.t0).readyByPod.values()];
+      const ready = [...s.readyByPod.values()];
       if (starts.length < 2 || ready.length < 2) continue;
       const first = Math.min(...ready);
       const offGrid = ready.map((r) => { const d = (r - first) % 1000; return Math.min(d, 1000 - d); });

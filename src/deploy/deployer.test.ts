@@ -27,6 +27,12 @@ function project(dir: string, ns: string): void {
   writeFileSync(path.join(dir, 'k8s', 'app.yaml'), `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${ns}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\n  namespace: ${ns}\ndata:\n  mode: dev\n`);
 }
 
+/** Project `shop` with no deploy.namespace (objects name theirs) and an empty k8s/ for the test's manifests. */
+function projectWithoutNamespace(dir: string): void {
+  writeFileSync(path.join(dir, 'devloop.config.yaml'), 'apiVersion: devloop/v1\nkind: Config\nmetadata:\n  name: shop\ndeploy:\n  kubectl:\n    manifests: ["k8s/*.yaml"]\n');
+  mkdirSync(path.join(dir, 'k8s'));
+}
+
 describe('KubeDeployer prune of a Namespace no longer rendered', () => {
   it('keeps it (and its record) while it holds an object devloop did not apply, deletes it once it does not', async () => {
     const dir = tempDir('devloop-prune-');
@@ -68,8 +74,7 @@ describe('KubeDeployer into a namespace nobody created', () => {
   it('says the namespace does not exist and how to create it (the 404 typed in kube/errors.ts)', async () => {
     const dir = tempDir('devloop-nons-');
     const { kube } = await startFakeApi([], {}, cleanups);
-    writeFileSync(path.join(dir, 'devloop.config.yaml'), 'apiVersion: devloop/v1\nkind: Config\nmetadata:\n  name: shop\ndeploy:\n  kubectl:\n    manifests: ["k8s/*.yaml"]\n');
-    mkdirSync(path.join(dir, 'k8s'));
+    projectWithoutNamespace(dir);
     writeFileSync(path.join(dir, 'k8s', 'cm.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\n  namespace: nowhere\n');
     const config = loadConfig({ cwd: dir, skipFileChecks: true });
     const error = await new KubeDeployer(config, kube).deploy(config, { images: new Map(), wait: false, signal: new AbortController().signal, sink: new CollectingSink() }).catch((e: unknown) => e);
@@ -111,8 +116,7 @@ describe('KubeDeployer apply order', () => {
     // Writes of Secrets and ConfigMaps take 150 ms on this server: a workload applied at the same
     // time would be written first.
     const { kube, live } = await startFakeApi([], { applyDelayMs: { secrets: 150, configmaps: 150 } }, cleanups);
-    writeFileSync(path.join(dir, 'devloop.config.yaml'), 'apiVersion: devloop/v1\nkind: Config\nmetadata:\n  name: shop\ndeploy:\n  kubectl:\n    manifests: ["k8s/*.yaml"]\n');
-    mkdirSync(path.join(dir, 'k8s'));
+    projectWithoutNamespace(dir);
     writeFileSync(
       path.join(dir, 'k8s', 'web.yaml'),
       [
@@ -140,8 +144,7 @@ describe('KubeDeployer and fields that cannot change', () => {
   it("deletes and creates again a Job whose template changed (a rebuilt image), says so, and records the new one", async () => {
     const dir = tempDir('devloop-replace-');
     const { kube, live, deletes } = await startFakeApi([], {}, cleanups);
-    writeFileSync(path.join(dir, 'devloop.config.yaml'), 'apiVersion: devloop/v1\nkind: Config\nmetadata:\n  name: shop\ndeploy:\n  kubectl:\n    manifests: ["k8s/*.yaml"]\n');
-    mkdirSync(path.join(dir, 'k8s'));
+    projectWithoutNamespace(dir);
     const job = (image: string) => `apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  namespace: default\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: migrate, image: ${image}}]\n`;
     const deploy = async (image: string) => {
       writeFileSync(path.join(dir, 'k8s', 'job.yaml'), job(image));
@@ -190,8 +193,7 @@ describe('KubeDeployer.vanishedWorkloads', () => {
   it('names the workloads of the last deploy that run an image and are gone from the cluster', async () => {
     const dir = tempDir('devloop-vanished-');
     const { kube, live } = await startFakeApi([], {}, cleanups);
-    writeFileSync(path.join(dir, 'devloop.config.yaml'), 'apiVersion: devloop/v1\nkind: Config\nmetadata:\n  name: shop\ndeploy:\n  kubectl:\n    manifests: ["k8s/*.yaml"]\n');
-    mkdirSync(path.join(dir, 'k8s'));
+    projectWithoutNamespace(dir);
     const deployment = (name: string, image: string) =>
       `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ${name}\n  namespace: default\nspec:\n  selector:\n    matchLabels: {app: ${name}}\n  template:\n    metadata:\n      labels: {app: ${name}}\n    spec:\n      containers: [{name: ${name}, image: ${image}}]\n`;
     writeFileSync(path.join(dir, 'k8s', 'all.yaml'), [deployment('web', 'reg/web:1'), deployment('api', 'reg/api:1')].join('---\n'));

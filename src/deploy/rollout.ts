@@ -632,7 +632,7 @@ async function diagnosePods(
  * other pull failure: once the kubelet backs off).
  * Any other pull failure is returned as it is.
  */
-export async function pullSecretDiagnosis(kube: KubeClient, pod: KubeObject, d: Diagnosis, cache: EventCache, signal: AbortSignal): Promise<Diagnosis> {
+async function pullSecretDiagnosis(kube: KubeClient, pod: KubeObject, d: Diagnosis, cache: EventCache, signal: AbortSignal): Promise<Diagnosis> {
   const names = (((pod.spec ?? {}) as { imagePullSecrets?: Array<{ name?: string }> }).imagePullSecrets ?? []).map((r) => r.name).filter((n): n is string => Boolean(n));
   if (names.length === 0) return d;
   const events = await warningEvents(kube, pod, cache, signal);
@@ -655,7 +655,6 @@ export async function pullSecretDiagnosis(kube: KubeClient, pod: KubeObject, d: 
   };
 }
 
-/** The pod's Warning events as `Reason: message` lines, oldest first; read at most every 2 s per pod. */
 /** A pod's Warning events as `Reason: message` lines with when each last happened (epoch ms; NaN when the event says not), oldest first, by pod; read at most every 2 s. */
 type EventCache = Map<string, { at: number; lines: Array<{ text: string; at: number }> }>;
 
